@@ -1,0 +1,30 @@
+# Two commands: `make demo` runs the example pipelines against the bundled local Mix server,
+# `make test` runs lint, types and the whole test suite. Both install what they need.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+
+.PHONY: venv demo test lint typecheck unit integration e2e bench clean
+
+venv:
+	@scripts/bootstrap.sh
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+lint: venv
+	$(BIN)/ruff check provider tests dags_examples benchmarks scripts
+	$(BIN)/ruff format --check provider tests dags_examples benchmarks scripts
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: venv
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts

@@ -1,0 +1,140 @@
+"""Typed errors of the Mix client.
+
+Every failure the client can raise is a :class:`MixError`; callers catch the branch they care about::
+
+    MixError
+    ├── MixConfigError              bad connection settings or call arguments (before any request)
+    ├── MixTransportError           no usable HTTP exchange: connect failure, timeout, reset (transient)
+    │   └── MixOutcomeUnknownError  a create/send may or may not have been applied and could not be reconciled
+    ├── MixMalformedResponseError   the server answered, but not with what the API promises
+    └── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
+        ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
+        ├── MixUnauthorizedError    401: the server has no LLM provider credentials (or a proxy refused)
+        ├── MixNotFoundError        404: unknown session or message
+        ├── MixRateLimitedError     429, with ``retry_after`` seconds when the server said so
+        └── MixServerError          5xx
+
+:class:`MixConfigError` is also a :class:`ValueError`, so argument checks read naturally in user code.
+"""
+
+from __future__ import annotations
+
+
+class MixError(Exception):
+    """Root of every error raised by the Mix client."""
+
+
+class MixConfigError(MixError, ValueError):
+    """Invalid connection settings or call arguments, detected before any request is sent.
+
+    :param field: the offending field or argument name.
+    :param message: what is wrong, including the accepted values.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class MixTransportError(MixError):
+    """The HTTP exchange failed before a complete response was read (transient by nature).
+
+    :param method: HTTP method of the request.
+    :param path: URL path of the request.
+    :param reason: short description (exception class and text).
+    :param sent: whether the request may have reached the server.
+    """
+
+    def __init__(self, method: str, path: str, reason: str, *, sent: bool) -> None:
+        super().__init__(f"{method} {path} failed: {reason}")
+        self.method = method
+        self.path = path
+        self.reason = reason
+        self.sent = sent
+
+
+class MixOutcomeUnknownError(MixTransportError):
+    """A non-idempotent request (create, send) may have been applied; reconciling did not settle it."""
+
+
+class MixMalformedResponseError(MixError):
+    """The server's response could not be parsed as the API promises.
+
+    :param method: HTTP method of the request.
+    :param path: URL path of the request.
+    :param status: HTTP status of the response.
+    :param reason: what did not parse.
+    """
+
+    def __init__(self, method: str, path: str, status: int, reason: str) -> None:
+        super().__init__(f"{method} {path} returned {status} with a malformed body: {reason}")
+        self.method = method
+        self.path = path
+        self.status = status
+        self.reason = reason
+
+
+class MixAPIError(MixError):
+    """The server answered with an error status.
+
+    :param status: HTTP status code.
+    :param error_type: the server's error ``type`` (``bad_request``, ``not_found``, ...) or ``None``.
+    :param message: the server's error ``message`` (or the plain-text body).
+    :param method: HTTP method of the request.
+    :param path: URL path of the request.
+    :param retry_after: the server's ``Retry-After`` hint in seconds, if it sent one.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error_type: str | None,
+        message: str,
+        method: str,
+        path: str,
+        retry_after: float | None = None,
+    ) -> None:
+        kind = f" {error_type}" if error_type else ""
+        super().__init__(f"{method} {path} -> {status}{kind}: {message}")
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+
+
+class MixBadRequestError(MixAPIError):
+    """400: the server rejected the request (``bad_request`` or ``validation_error``)."""
+
+
+class MixUnauthorizedError(MixAPIError):
+    """401: the Mix server has no LLM provider credentials, or a proxy in front of it refused the token."""
+
+
+class MixNotFoundError(MixAPIError):
+    """404: the session (or message) does not exist."""
+
+
+class MixRateLimitedError(MixAPIError):
+    """429: too many requests; ``retry_after`` holds the server's hint in seconds, if any."""
+
+
+class MixServerError(MixAPIError):
+    """5xx: the server (or a proxy in front of it) failed."""
+
+
+def error_class_for_status(status: int) -> type[MixAPIError]:
+    """Map an HTTP error status to the most specific :class:`MixAPIError` subclass."""
+    if status >= 500:
+        return MixServerError
+    return _BY_STATUS.get(status, MixBadRequestError if status == 422 else MixAPIError)
+
+
+_BY_STATUS: dict[int, type[MixAPIError]] = {
+    400: MixBadRequestError,
+    401: MixUnauthorizedError,
+    403: MixUnauthorizedError,
+    404: MixNotFoundError,
+    429: MixRateLimitedError,
+}

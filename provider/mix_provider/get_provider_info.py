@@ -1,0 +1,73 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mix_provider import __version__
+
+_PKG = "mix_provider"
+
+
+def _connection_type() -> dict[str, Any]:
+    """The ``mix`` connection type with its declarative form (Airflow >= 3.2 reads it)."""
+    return {
+        "connection-type": "mix",
+        "hook-class-name": f"{_PKG}.hooks.mix.MixHook",
+        "hook-name": "Mix",
+        "ui-field-behaviour": {
+            "hidden-fields": ["login", "schema"],
+            "relabeling": {"host": "Base URL", "password": "Bearer Token"},
+            "placeholders": {
+                "host": "http://127.0.0.1:8088",
+                "port": "8088",
+                "password": "optional: token for a proxy in front of Mix",
+            },
+        },
+        "conn-fields": {
+            "timeout": {
+                "label": "Timeout (s)",
+                "description": "Connect and read timeout of each request, in seconds",
+                "schema": {"type": ["number", "null"], "default": 30, "minimum": 0.1},
+            },
+            "verify_ssl": {
+                "label": "Verify TLS",
+                "description": "Verify the server's TLS certificate (https only)",
+                "schema": {"type": ["boolean", "null"], "default": True},
+            },
+            "max_retries": {
+                "label": "Max retries",
+                "description": "Retries of a transient failure (connection error, timeout, 408, 429, 5xx)",
+                "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
+            },
+            "retry_max_wait": {
+                "label": "Max retry wait (s)",
+                "description": "Upper bound of one backoff wait, Retry-After included",
+                "schema": {"type": ["number", "null"], "default": 30, "minimum": 0},
+            },
+            "headers": {
+                "label": "Extra headers (JSON)",
+                "description": 'Extra HTTP headers as a JSON object, e.g. {"X-Api-Key": "..."}; values are masked',
+                "schema": {"type": ["string", "null"], "format": "password"},
+            },
+        },
+    }
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider: hooks, operators, triggers, sensors and the ``mix`` connection type."""
+    return {
+        "package-name": "airflow-provider-mix",
+        "name": "Mix",
+        "description": "Orchestrate Mix agent sessions (recreate-run) and archive their transcripts.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Mix",
+                "external-doc-url": "https://github.com/recreate-run/mix",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [{"integration-name": "Mix", "python-modules": [f"{_PKG}.hooks.mix"]}],
+        "connection-types": [_connection_type()],
+    }

@@ -1,0 +1,212 @@
+"""Pydantic v2 models and enums of the Mix Sessions API.
+
+Parsing is tolerant: unknown fields are ignored and fields the spec calls required but older
+servers omit (``browserMode``, ``sessionType``, ...) default to ``None``. Attribute names are
+snake_case; the wire names (camelCase) are the aliases.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.alias_generators import to_camel
+
+
+class BrowserMode(str, Enum):
+    """How the agent drives a browser."""
+
+    ELECTRON_EMBEDDED_BROWSER = "electron-embedded-browser"
+    LOCAL_BROWSER_SERVICE = "local-browser-service"
+    REMOTE_CDP_WEBSOCKET = "remote-cdp-websocket"
+
+
+class PromptMode(str, Enum):
+    """How ``custom_system_prompt`` combines with the server's base prompt."""
+
+    DEFAULT = "default"
+    APPEND = "append"
+    REPLACE = "replace"
+
+
+class CallbackType(str, Enum):
+    """What a session callback runs after a tool completes."""
+
+    BASH_SCRIPT = "bash_script"
+    SUB_AGENT = "sub_agent"
+    SEND_MESSAGE = "send_message"
+
+
+class ThinkingLevel(str, Enum):
+    """Reasoning effort of a message."""
+
+    OFF = "off"
+    BASIC = "basic"
+    MEDIUM = "medium"
+    MAXIMUM = "maximum"
+
+
+class FinishReason(str, Enum):
+    """Finish reasons seen on assistant messages; fields stay plain strings to accept new ones."""
+
+    END_TURN = "end_turn"
+    MAX_TOKENS = "max_tokens"
+    TOOL_USE = "tool_use"
+    CANCELED = "canceled"
+    ERROR = "error"
+    PERMISSION_DENIED = "permission_denied"
+    UNKNOWN = "unknown"
+
+
+#: Finish reasons that mean the reply did not complete normally.
+FAILED_FINISH_REASONS = frozenset(
+    {FinishReason.ERROR.value, FinishReason.PERMISSION_DENIED.value, FinishReason.MAX_TOKENS.value}
+)
+
+
+class MixModel(BaseModel):
+    """Base of all API models: camelCase on the wire, unknown fields ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Callback(MixModel):
+    """A session-level callback run after a tool completes."""
+
+    type: CallbackType
+    tool_name: str
+    name: str | None = None
+    bash_command: str | None = None
+    bash_timeout: int | None = None
+    exclude_from_context: bool | None = None
+    message_content: str | None = None
+    sub_agent_prompt: str | None = None
+    sub_agent_type: str | None = None
+    include_full_history: bool | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON body form: camelCase, only the fields that are set."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class SessionData(MixModel):
+    """A session as list/get/create/rewind return it."""
+
+    id: str
+    title: str = ""
+    session_type: str | None = None
+    browser_mode: str | None = None
+    cdp_url: str | None = None
+    callbacks: list[Callback] | None = None
+    user_message_count: int = 0
+    assistant_message_count: int = 0
+    tool_call_count: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    created_at: datetime | None = None
+    first_user_message: str | None = None
+    parent_session_id: str | None = None
+    parent_tool_call_id: str | None = None
+    subagent_type: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-serialisable summary, fit for XCom."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "user_message_count": self.user_message_count,
+            "assistant_message_count": self.assistant_message_count,
+            "tool_call_count": self.tool_call_count,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": self.cost,
+        }
+
+
+class ToolCall(MixModel):
+    """A tool call as export and messages report it."""
+
+    id: str
+    name: str = ""
+    type: str = ""
+    input: str = ""
+    finished: bool = False
+    result: str | None = None
+    is_error: bool | None = None
+
+
+class ExportMessage(MixModel):
+    """One message of an exported transcript."""
+
+    id: str
+    role: str
+    content: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class ExportSession(MixModel):
+    """A whole transcript: session totals and every message."""
+
+    id: str
+    title: str = ""
+    messages: list[ExportMessage] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    user_message_count: int = 0
+    assistant_message_count: int = 0
+    tool_call_count: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
+class BackendMessage(MixModel):
+    """A message as ``GET /api/sessions/{id}/messages`` returns it."""
+
+    id: str
+    session_id: str = ""
+    role: str = ""
+    user_input: str = ""
+    assistant_response: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    model: str | None = None
+
+
+class MessageAccepted(MixModel):
+    """The 202 (or 200, for slash commands) answer to a sent message."""
+
+    status: str = ""
+    session_id: str = ""
+
+
+class CancelResult(MixModel):
+    """The answer to a cancel: the server sends ``status``, the spec says ``cancelled``."""
+
+    status: str | None = None
+    session_id: str | None = None
+    cancelled: bool | None = None
+
+
+class Health(MixModel):
+    """``GET /health``."""
+
+    status: str = ""
+    version: str | None = None
+    timestamp: str | None = None
+    environment: str | None = None
+
+
+SESSION_LIST = TypeAdapter(list[SessionData])
+MESSAGE_LIST = TypeAdapter(list[BackendMessage])
