@@ -7,6 +7,7 @@ Every failure the client can raise is a :class:`MixError`; callers catch the bra
     ├── MixTransportError           no usable HTTP exchange: connect failure, timeout, reset (transient)
     │   └── MixOutcomeUnknownError  a create/send may or may not have been applied and could not be reconciled
     ├── MixMalformedResponseError   the server answered, but not with what the API promises
+    ├── MixReplyTimeoutError        a reply did not finish before the deadline
     └── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
         ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
         ├── MixUnauthorizedError    401: the server has no LLM provider credentials (or a proxy refused)
@@ -72,6 +73,19 @@ class MixMalformedResponseError(MixError):
         self.path = path
         self.status = status
         self.reason = reason
+
+
+class MixReplyTimeoutError(MixError):
+    """A reply did not finish before the caller's deadline.
+
+    :param session_id: the session waited on.
+    :param timeout: the deadline, in seconds from the start of the wait.
+    """
+
+    def __init__(self, session_id: str, timeout: float) -> None:
+        super().__init__(f"the reply in session {session_id} did not finish within {timeout:.0f} s")
+        self.session_id = session_id
+        self.timeout = timeout
 
 
 class MixAPIError(MixError):

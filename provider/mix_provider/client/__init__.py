@@ -1,0 +1,29 @@
+"""A plain Python client of the Mix REST API (no Airflow imports).
+
+Calls are described once in :mod:`.operations` and executed by :class:`MixClient` (blocking) or
+:class:`AsyncMixClient` (asyncio)::
+
+    from mix_provider.client import ClientConfig, MixClient, operations as ops
+
+    with MixClient(ClientConfig("http://127.0.0.1:8088")) as client:
+        session = client.execute(ops.create_session("nightly report"))
+"""
+
+from __future__ import annotations
+
+from mix_provider.client import operations
+from mix_provider.client.aio import AsyncMixClient
+from mix_provider.client.config import ClientConfig, RetryPolicy, build_base_url
+from mix_provider.client.events import Reply, StreamEvent
+from mix_provider.client.sync import MixClient
+
+__all__ = [
+    "AsyncMixClient",
+    "ClientConfig",
+    "MixClient",
+    "Reply",
+    "RetryPolicy",
+    "StreamEvent",
+    "build_base_url",
+    "operations",
+]

@@ -1,0 +1,174 @@
+"""The one module that speaks httpx: one attempt of a call, byte streams and SSE, sync and async.
+
+Swapping the HTTP library means rewriting this file only. Errors leave it as :mod:`mix_provider.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TypeVar
+
+import httpx
+from httpx_sse import EventSource
+
+from mix_provider.client.config import ClientConfig
+from mix_provider.client.events import StreamEvent
+from mix_provider.client.operations import Call
+from mix_provider.client.responses import api_error, parse_body
+from mix_provider.errors import MixTransportError
+
+T = TypeVar("T")
+log = logging.getLogger("mix_provider.client")
+
+#: Failures that happen before the request could reach the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+
+
+def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTransportError:
+    """Translate an httpx failure; ``sent`` tells whether the server may have seen the request."""
+    return MixTransportError(method, path, f"{type(exc).__name__}: {exc}", sent=not isinstance(exc, _NOT_SENT))
+
+
+def _client_options(config: ClientConfig) -> dict[str, Any]:
+    return {
+        "base_url": config.base_url,
+        "headers": config.request_headers(),
+        "timeout": httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+        "verify": config.verify_ssl,
+        "follow_redirects": False,
+    }
+
+
+def _finish(call: Call[T], response: httpx.Response, started: float, attempt: str = "") -> T:
+    if log.isEnabledFor(logging.DEBUG):
+        took = (time.perf_counter() - started) * 1000
+        log.debug("Mix %s %s -> %d in %.1f ms%s", call.method, call.path, response.status_code, took, attempt)
+    if response.status_code >= 400:
+        raise api_error(call.method, call.path, response.status_code, response.headers, response.content)
+    return parse_body(call, response.status_code, response.content)
+
+
+def _stream_timeout(config: ClientConfig, read_timeout: float | None) -> httpx.Timeout:
+    return httpx.Timeout(read_timeout or config.stream_timeout, connect=config.connect_timeout)
+
+
+class SyncHTTP:
+    """Blocking HTTP on one pooled keep-alive ``httpx.Client``.
+
+    :param config: client settings.
+    :param transport: optional httpx transport (``httpx.MockTransport`` in unit tests).
+    """
+
+    def __init__(self, config: ClientConfig, transport: httpx.BaseTransport | None = None) -> None:
+        self.config = config
+        self._client = httpx.Client(transport=transport, **_client_options(config))
+
+    def request(self, call: Call[T]) -> T:
+        """Make one attempt of ``call`` and parse its answer."""
+        started = time.perf_counter()
+        try:
+            response = self._client.request(call.method, call.path, params=call.params, json=call.body)
+        except httpx.HTTPError as exc:
+            raise transport_error(call.method, call.path, exc) from exc
+        return _finish(call, response, started)
+
+    @contextmanager
+    def stream(self, call: Call[Any]) -> Iterator[Iterator[bytes]]:
+        """Open ``call`` and yield an iterator over its body chunks (error statuses raise first)."""
+        try:
+            with self._client.stream(call.method, call.path, params=call.params, json=call.body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _finish(call, response, time.perf_counter())
+                yield response.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise transport_error(call.method, call.path, exc) from exc
+
+    @contextmanager
+    def events(self, call: Call[Any], read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
+        """Open the SSE ``call`` and yield an iterator of parsed events (silence limit ``read_timeout``)."""
+        try:
+            with self._client.stream(
+                "GET",
+                call.path,
+                params=call.params,
+                headers=_SSE_HEADERS,
+                timeout=_stream_timeout(self.config, read_timeout),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _finish(call, response, time.perf_counter())
+                source = EventSource(response)
+                yield (StreamEvent.parse(e.event, e.data, e.id) for e in source.iter_sse())
+        except httpx.HTTPError as exc:
+            raise transport_error(call.method, call.path, exc) from exc
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+
+class AsyncHTTP:
+    """Non-blocking HTTP on one pooled keep-alive ``httpx.AsyncClient``.
+
+    :param config: client settings.
+    :param transport: optional async httpx transport (mock or ``httpx.ASGITransport``).
+    """
+
+    def __init__(self, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self._client = httpx.AsyncClient(transport=transport, **_client_options(config))
+
+    async def request(self, call: Call[T]) -> T:
+        """Make one attempt of ``call`` and parse its answer."""
+        started = time.perf_counter()
+        try:
+            response = await self._client.request(call.method, call.path, params=call.params, json=call.body)
+        except httpx.HTTPError as exc:
+            raise transport_error(call.method, call.path, exc) from exc
+        return _finish(call, response, started)
+
+    @asynccontextmanager
+    async def stream(self, call: Call[Any]) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Open ``call`` and yield an async iterator over its body chunks (error statuses raise first)."""
+        try:
+            async with self._client.stream(call.method, call.path, params=call.params, json=call.body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _finish(call, response, time.perf_counter())
+                yield response.aiter_bytes()
+        except httpx.HTTPError as exc:
+            raise transport_error(call.method, call.path, exc) from exc
+
+    @asynccontextmanager
+    async def events(
+        self, call: Call[Any], read_timeout: float | None = None
+    ) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+        """Open the SSE ``call`` and yield an async iterator of parsed events (silence limit ``read_timeout``)."""
+        try:
+            async with self._client.stream(
+                "GET",
+                call.path,
+                params=call.params,
+                headers=_SSE_HEADERS,
+                timeout=_stream_timeout(self.config, read_timeout),
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _finish(call, response, time.perf_counter())
+                yield _aparse(EventSource(response))
+        except httpx.HTTPError as exc:
+            raise transport_error(call.method, call.path, exc) from exc
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
+
+
+async def _aparse(source: EventSource) -> AsyncIterator[StreamEvent]:
+    async for sse in source.aiter_sse():
+        yield StreamEvent.parse(sse.event, sse.data, sse.id)

@@ -1,0 +1,111 @@
+"""Client settings: base URL, auth, timeouts, TLS and the retry policy, validated once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from mix_provider.errors import MixConfigError
+
+DEFAULT_PORT = 8088
+SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before retrying a transient failure.
+
+    :param max_retries: retries after the first attempt (0 disables retrying).
+    :param initial_wait: first backoff in seconds; later waits grow by ``multiplier`` (with jitter).
+    :param max_wait: cap of one wait in seconds, a server's ``Retry-After`` included.
+    :param multiplier: growth factor of the exponential backoff.
+    """
+
+    max_retries: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise MixConfigError("max_retries", f"must be >= 0, got {self.max_retries}")
+        if self.initial_wait < 0 or self.max_wait < 0:
+            raise MixConfigError("retry_max_wait", "waits must be >= 0 seconds")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything a :class:`~mix_provider.client.MixClient` needs to reach a Mix server.
+
+    :param base_url: ``scheme://host:port[/prefix]`` of the server, see :func:`build_base_url`.
+    :param token: optional bearer token for a proxy in front of Mix (sent as ``Authorization``).
+    :param headers: extra headers sent with every request.
+    :param connect_timeout: seconds to establish a connection.
+    :param read_timeout: seconds to wait for response bytes (JSON calls and downloads).
+    :param stream_timeout: seconds of silence tolerated on the SSE stream (the server's heartbeat is 45 s).
+    :param verify_ssl: verify TLS certificates (or a CA bundle path).
+    :param retry: the retry policy.
+    """
+
+    base_url: str
+    token: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    stream_timeout: float = 120.0
+    verify_ssl: bool | str = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "stream_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise MixConfigError(name, f"must be a positive number of seconds, got {value!r}")
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers sent with every request: JSON accept, extra headers, then the bearer token."""
+        headers = {"Accept": "application/json", **self.headers}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+
+def build_base_url(host: str | None, *, scheme: str | None = None, port: int | str | None = None) -> str:
+    """Normalise a host into a base URL.
+
+    ``host`` may carry its own scheme, port and path prefix (``https://mix.example.com/agents``);
+    otherwise ``scheme`` (default ``http``) and ``port`` (default 8088) complete it.
+
+    :raises MixConfigError: naming ``host``, ``schema`` or ``port`` when a part is invalid.
+    """
+    if not host or not host.strip():
+        raise MixConfigError("host", "is required, e.g. 'http://127.0.0.1:8088' or 'mix.internal'")
+    raw = host.strip()
+    has_scheme = "://" in raw
+    parts = urlsplit(raw if has_scheme else f"{scheme or 'http'}://{raw}")
+    if parts.scheme not in SCHEMES:
+        field_name = "host" if has_scheme else "schema"
+        raise MixConfigError(field_name, f"scheme {parts.scheme!r} is not one of {', '.join(SCHEMES)}")
+    try:
+        url_port = parts.port
+    except ValueError as exc:
+        raise MixConfigError("host", f"has an invalid port: {exc}") from None
+    if not parts.hostname:
+        raise MixConfigError("host", f"{host!r} has no host name")
+    final_port = url_port if url_port is not None else _parse_port(port, default=DEFAULT_PORT)
+    netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{netloc}:{final_port}{parts.path.rstrip('/')}"
+
+
+def _parse_port(port: int | str | None, *, default: int) -> int:
+    """Return ``port`` as an int in 1..65535 (``default`` when empty)."""
+    if port is None or port == "":
+        return default
+    try:
+        value = int(port)
+    except (TypeError, ValueError):
+        raise MixConfigError("port", f"must be an integer in 1..65535, got {port!r}") from None
+    if not 0 < value < 65536:
+        raise MixConfigError("port", f"must be an integer in 1..65535, got {value}")
+    return value

@@ -1,0 +1,229 @@
+"""Every Mix API call described once, as data: method, path, body, how to parse, how to reconcile.
+
+The sync and async clients execute these descriptions; neither knows any endpoint by itself.
+Builders validate their arguments, so a bad argument fails before any request is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from mix_provider.client.validation import (
+    check_browser,
+    check_callbacks,
+    check_system_prompt,
+    coerce_enum,
+    optional_int,
+    require_id,
+    require_text,
+)
+from mix_provider.errors import MixOutcomeUnknownError
+from mix_provider.models import (
+    MESSAGE_LIST,
+    SESSION_LIST,
+    BackendMessage,
+    BrowserMode,
+    Callback,
+    CancelResult,
+    ExportSession,
+    Health,
+    MessageAccepted,
+    PromptMode,
+    SessionData,
+    ThinkingLevel,
+)
+
+T = TypeVar("T")
+L = TypeVar("L")
+M = TypeVar("M", bound=BaseModel)
+
+#: Sessions whose ``createdAt`` is this close to a lost create request are candidates for reconciling.
+CREATE_RECONCILE_WINDOW = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class Reconcile(Generic[T, L]):
+    """How to learn whether a non-idempotent request whose outcome is unknown was applied.
+
+    :param lookup: a read-only call to make after the failure.
+    :param match: returns the original call's result when the lookup shows it was applied,
+        ``None`` when it was not (the request may then be sent again); raises
+        :class:`~mix_provider.errors.MixOutcomeUnknownError` when it cannot tell.
+    """
+
+    lookup: Call[L]
+    match: Callable[[L], T | None]
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One API call: what to send and how to read the answer.
+
+    :param method: HTTP method.
+    :param path: URL path below the base URL, ids already quoted.
+    :param parse: turns the response body (bytes) into the result.
+    :param params: query parameters.
+    :param body: JSON body (only the fields the caller set).
+    :param idempotent: safe to send again after an unknown outcome.
+    :param reconcile: for non-idempotent calls, how to settle an unknown outcome; ``None`` means
+        such an outcome is reported as :class:`~mix_provider.errors.MixOutcomeUnknownError`.
+    """
+
+    method: str
+    path: str
+    parse: Callable[[bytes], T]
+    params: Mapping[str, str] | None = None
+    body: Any = None
+    idempotent: bool = True
+    reconcile: Reconcile[T, Any] | None = None
+
+
+def _model(cls: type[M]) -> Callable[[bytes], M]:
+    return cls.model_validate_json
+
+
+def _none(_: bytes) -> None:
+    return None
+
+
+def _session_path(session_id: str, suffix: str = "") -> str:
+    return f"/api/sessions/{quote(require_id('session_id', session_id), safe='')}{suffix}"
+
+
+def health() -> Call[Health]:
+    """``GET /health``."""
+    return Call("GET", "/health", _model(Health))
+
+
+def list_sessions(include_subagents: bool = False) -> Call[list[SessionData]]:
+    """``GET /api/sessions``, subagent sessions only when asked."""
+    params = {"includeSubagents": "true"} if include_subagents else None
+    return Call("GET", "/api/sessions", SESSION_LIST.validate_json, params=params)
+
+
+def get_session(session_id: str) -> Call[SessionData]:
+    """``GET /api/sessions/{id}``."""
+    return Call("GET", _session_path(session_id), _model(SessionData))
+
+
+def delete_session(session_id: str) -> Call[None]:
+    """``DELETE /api/sessions/{id}`` (204, no body)."""
+    return Call("DELETE", _session_path(session_id), _none)
+
+
+def export_session(session_id: str) -> Call[ExportSession]:
+    """``GET /api/sessions/{id}/export``, parsed whole (use the streaming export for large transcripts)."""
+    return Call("GET", _session_path(session_id, "/export"), _model(ExportSession))
+
+
+def get_messages(session_id: str) -> Call[list[BackendMessage]]:
+    """``GET /api/sessions/{id}/messages``."""
+    return Call("GET", _session_path(session_id, "/messages"), MESSAGE_LIST.validate_json)
+
+
+def cancel_session(session_id: str) -> Call[CancelResult]:
+    """``POST /api/sessions/{id}/cancel``: stop the run in progress."""
+    return Call("POST", _session_path(session_id, "/cancel"), _model(CancelResult))
+
+
+def update_callbacks(session_id: str, callbacks: Iterable[Callback | Mapping[str, Any]]) -> Call[SessionData]:
+    """``PATCH /api/sessions/{id}/callbacks``: replace the whole list (``[]`` clears it)."""
+    body = {"callbacks": [cb.to_wire() for cb in check_callbacks(callbacks)]}
+    return Call("PATCH", _session_path(session_id, "/callbacks"), _model(SessionData), body=body)
+
+
+def rewind_session(session_id: str, message_id: str, *, cleanup_media: bool) -> Call[SessionData]:
+    """``POST /api/sessions/{id}/rewind``: keep messages up to ``message_id``; ``cleanupMedia`` always sent."""
+    if not isinstance(cleanup_media, bool):
+        raise TypeError("cleanup_media must be a bool")
+    body = {"messageId": require_id("message_id", message_id), "cleanupMedia": cleanup_media}
+    return Call("POST", _session_path(session_id, "/rewind"), _model(SessionData), body=body)
+
+
+def create_session(
+    title: str,
+    *,
+    browser_mode: BrowserMode | str = BrowserMode.LOCAL_BROWSER_SERVICE,
+    cdp_url: str | None = None,
+    custom_system_prompt: str | None = None,
+    prompt_mode: PromptMode | str | None = None,
+    callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> Call[SessionData]:
+    """``POST /api/sessions``; on an unknown outcome, reconciled by title and creation time."""
+    body: dict[str, Any] = {
+        "title": require_text("title", title),
+        "browserMode": check_browser(browser_mode, cdp_url).value,
+    }
+    if cdp_url:
+        body["cdpUrl"] = cdp_url
+    mode = check_system_prompt(prompt_mode, custom_system_prompt)
+    if mode is not None:
+        body["promptMode"] = mode.value
+    if custom_system_prompt is not None:
+        body["customSystemPrompt"] = custom_system_prompt
+    if callbacks is not None:
+        body["callbacks"] = [cb.to_wire() for cb in check_callbacks(callbacks)]
+    since = (now or datetime.now(timezone.utc)) - CREATE_RECONCILE_WINDOW
+    reconcile = Reconcile(list_sessions(), lambda sessions: _created_session(sessions, title, since))
+    return Call("POST", "/api/sessions", _model(SessionData), body=body, idempotent=False, reconcile=reconcile)
+
+
+def _created_session(sessions: list[SessionData], title: str, since: datetime) -> SessionData | None:
+    """The one session titled ``title`` created since ``since``; None if none, error if several."""
+    found = [s for s in sessions if s.title == title and s.created_at is not None and s.created_at >= since]
+    if len(found) > 1:
+        ids = ", ".join(s.id for s in found)
+        raise MixOutcomeUnknownError(
+            "POST",
+            "/api/sessions",
+            f"create lost its answer and {len(found)} sessions match: {ids}",
+            sent=True,
+        )
+    return found[0] if found else None
+
+
+def send_message(
+    session_id: str,
+    text: str,
+    *,
+    plan_mode: bool | None = None,
+    thinking_level: ThinkingLevel | str | None = None,
+    max_steps: int | None = None,
+    baseline_user_messages: int | None = None,
+) -> Call[MessageAccepted]:
+    """``POST /api/sessions/{id}/messages`` (202: the reply streams on SSE).
+
+    :param baseline_user_messages: the session's ``userMessageCount`` before sending. With it, a send
+        whose outcome is unknown is reconciled (sent iff the count grew); without it, such a send
+        raises :class:`~mix_provider.errors.MixOutcomeUnknownError` rather than risk a duplicate.
+    """
+    body: dict[str, Any] = {"text": require_text("text", text)}
+    if plan_mode is not None:
+        body["plan_mode"] = bool(plan_mode)
+    if thinking_level is not None:
+        body["thinking_level"] = coerce_enum("thinking_level", ThinkingLevel, thinking_level).value
+    steps = optional_int("max_steps", max_steps, minimum=1)
+    if steps is not None:
+        body["max_steps"] = steps
+    reconcile = None
+    if baseline_user_messages is not None:
+        accepted = MessageAccepted(status="processing", session_id=session_id)
+        reconcile = Reconcile(
+            get_session(session_id),
+            lambda s: accepted if s.user_message_count > baseline_user_messages else None,
+        )
+    path = _session_path(session_id, "/messages")
+    return Call("POST", path, _model(MessageAccepted), body=body, idempotent=False, reconcile=reconcile)
+
+
+def stream_events(session_id: str) -> Call[None]:
+    """``GET /stream?sessionId=``: the session's server-sent events (opened, never parsed whole)."""
+    sid = require_id("session_id", session_id)
+    return Call("GET", "/stream", _none, params={"sessionId": sid})

@@ -1,0 +1,132 @@
+"""The retry policy, decided once for the sync and async clients (tenacity drives the waits).
+
+The first attempt of a call runs outside tenacity (it costs ~20 us a call); only a failure builds a
+:class:`RetryPlan`, which replays that failure into tenacity so attempts, waits and logs stay exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from enum import Enum
+from typing import Any
+
+import tenacity
+
+from mix_provider.client.config import RetryPolicy
+from mix_provider.client.operations import Call
+from mix_provider.errors import (
+    MixAPIError,
+    MixError,
+    MixMalformedResponseError,
+    MixOutcomeUnknownError,
+    MixTransportError,
+)
+
+log = logging.getLogger("mix_provider.client")
+
+#: Statuses worth another attempt: timeout, rate limit, server and gateway failures.
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: Statuses that say the request was not processed, so even a create may simply be resent.
+NOT_PROCESSED_STATUSES = frozenset({408, 429})
+
+
+class Verdict(Enum):
+    """What to do after a failed attempt."""
+
+    RETRY = "retry"
+    RECONCILE = "reconcile"
+    RAISE = "raise"
+
+
+def verdict_for(call: Call[Any], exc: BaseException) -> Verdict:
+    """Judge a failed attempt of ``call``: resend it, check whether it was applied, or give up."""
+    if isinstance(exc, MixOutcomeUnknownError):
+        return Verdict.RAISE
+    if isinstance(exc, MixTransportError):
+        unknown = exc.sent
+    elif isinstance(exc, MixAPIError) and exc.status in RETRYABLE_STATUSES:
+        unknown = exc.status not in NOT_PROCESSED_STATUSES
+    elif isinstance(exc, MixMalformedResponseError):
+        unknown = True
+    else:
+        return Verdict.RAISE
+    if not unknown or call.idempotent:
+        return Verdict.RETRY
+    return Verdict.RECONCILE
+
+
+class RetryPlan:
+    """Retry state of one call: its failures so far and whether the next attempt must reconcile first.
+
+    :param call: the call being retried.
+    :param policy: the retry policy.
+    :param first_error: the failure of the attempt made outside tenacity.
+    """
+
+    def __init__(self, call: Call[Any], policy: RetryPolicy, first_error: MixError) -> None:
+        self.call = call
+        self.policy = policy
+        self._initial: MixError | None = first_error
+        self.last_verdict = verdict_for(call, first_error)
+
+    def retrying(self, cls: type[tenacity.BaseRetrying]) -> Any:
+        """A tenacity ``Retrying``/``AsyncRetrying`` bound to this plan (iterate it)."""
+        return cls(
+            stop=tenacity.stop_after_attempt(self.policy.max_retries + 1),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(self._should_retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+
+    def replay_initial(self) -> None:
+        """Raise the failure of the attempt made before tenacity took over, once."""
+        if self._initial is not None:
+            initial, self._initial = self._initial, None
+            raise initial
+
+    @property
+    def must_reconcile(self) -> bool:
+        """Whether the last failure left the outcome unknown, so the next attempt reconciles first."""
+        return self.last_verdict is Verdict.RECONCILE
+
+    def final_error(self, exc: MixError) -> MixError:
+        """The error to raise once retrying stops: unknown outcomes become :class:`MixOutcomeUnknownError`."""
+        if verdict_for(self.call, exc) is not Verdict.RECONCILE:
+            return exc
+        how = "could not be reconciled" if self.call.reconcile else "cannot be checked without a baseline"
+        return MixOutcomeUnknownError(
+            self.call.method,
+            self.call.path,
+            f"{exc}; the request may have been applied and {how}: check before sending it again",
+            sent=True,
+        )
+
+    def _should_retry(self, exc: BaseException) -> bool:
+        self.last_verdict = verdict_for(self.call, exc)
+        if self.last_verdict is Verdict.RECONCILE:
+            return self.call.reconcile is not None
+        return self.last_verdict is Verdict.RETRY
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        if hint is not None:
+            return float(min(max(hint, 0.0), self.policy.max_wait))
+        backoff = self.policy.initial_wait * self.policy.multiplier ** (state.attempt_number - 1)
+        return min(self.policy.max_wait, backoff) * (0.5 + random.random() / 2)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "Mix %s %s attempt %d/%d failed (%s); %s in %.2f s",
+            self.call.method,
+            self.call.path,
+            state.attempt_number,
+            self.policy.max_retries + 1,
+            exc,
+            "reconciling, then retrying" if self.must_reconcile else "retrying",
+            wait,
+        )

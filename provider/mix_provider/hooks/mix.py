@@ -1,0 +1,268 @@
+"""MixHook: an Airflow ``mix`` connection adapted to the Mix client, one method per API call.
+
+Sync methods serve operators and sensors; ``a``-prefixed coroutines serve triggers and fetch the
+connection without sync database access on the event loop. The connection is read once per hook
+and one pooled keep-alive client serves every call; close the hook (or use ``with``) to release it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from functools import cached_property
+from types import TracebackType
+from typing import Any
+
+import httpx
+from airflow.providers.common.compat.connection import get_async_connection
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, Reply, RetryPolicy
+from mix_provider.client import operations as ops
+from mix_provider.errors import MixError
+from mix_provider.hooks.connection import ConnectionFields, HookOverrides, config_from_connection, secrets_of
+from mix_provider.models import (
+    BackendMessage,
+    BrowserMode,
+    Callback,
+    CancelResult,
+    ExportSession,
+    Health,
+    MessageAccepted,
+    PromptMode,
+    SessionData,
+    ThinkingLevel,
+)
+
+
+class MixHook(BaseHook):  # type: ignore[misc]
+    """Talk to a Mix server through an Airflow connection of type ``mix``.
+
+    :param mix_conn_id: the connection id (default ``mix_default``).
+    :param timeout: per-request timeout in seconds; overrides the connection's ``extra.timeout``.
+    :param max_retries: overrides ``extra.max_retries``.
+    :param retry_max_wait: overrides ``extra.retry_max_wait``.
+    :param transport: httpx transport for the sync client (tests pass ``httpx.MockTransport``).
+    :param async_transport: httpx transport for the async client.
+    """
+
+    conn_name_attr = "mix_conn_id"
+    default_conn_name = "mix_default"
+    conn_type = "mix"
+    hook_name = "Mix"
+
+    def __init__(
+        self,
+        mix_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_max_wait: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__()
+        self.mix_conn_id = mix_conn_id
+        self._overrides = HookOverrides(timeout=timeout, max_retries=max_retries, retry_max_wait=retry_max_wait)
+        self._transport = transport
+        self._async_transport = async_transport
+        self._async_client: AsyncMixClient | None = None
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> ClientConfig:
+        """The client configuration, read from the connection once; its secrets are masked."""
+        return self._configure(self.get_connection(self.mix_conn_id))
+
+    def _configure(self, conn: Any) -> ClientConfig:
+        fields = ConnectionFields(conn.host, conn.schema, conn.port, conn.password, conn.extra)
+        config = config_from_connection(fields, self._overrides)
+        for secret in secrets_of(config):
+            mask_secret(secret)
+        return config
+
+    @cached_property
+    def client(self) -> MixClient:
+        """The blocking client (one pooled connection per hook)."""
+        return MixClient(self.config, transport=self._transport)
+
+    async def aclient(self) -> AsyncMixClient:
+        """The asyncio client; the connection is fetched asynchronously the first time."""
+        if self._async_client is None:
+            if "config" not in self.__dict__:
+                self.__dict__["config"] = self._configure(await get_async_connection(self.mix_conn_id, self))
+            self._async_client = AsyncMixClient(self.config, transport=self._async_transport)
+        return self._async_client
+
+    # -- the Sessions API --------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """``GET /health``."""
+        return self.client.execute(ops.health())
+
+    def list_sessions(self, *, include_subagents: bool = False) -> list[SessionData]:
+        """All sessions (subagent sessions only when asked); never None."""
+        return self.client.execute(ops.list_sessions(include_subagents))
+
+    def create_session(
+        self,
+        title: str,
+        *,
+        browser_mode: BrowserMode | str = BrowserMode.LOCAL_BROWSER_SERVICE,
+        cdp_url: str | None = None,
+        custom_system_prompt: str | None = None,
+        prompt_mode: PromptMode | str | None = None,
+        callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
+    ) -> SessionData:
+        """Create a session; a lost answer is reconciled by title and creation time, never duplicated."""
+        return self.client.execute(
+            ops.create_session(
+                title,
+                browser_mode=browser_mode,
+                cdp_url=cdp_url,
+                custom_system_prompt=custom_system_prompt,
+                prompt_mode=prompt_mode,
+                callbacks=callbacks,
+            )
+        )
+
+    def get_session(self, session_id: str) -> SessionData:
+        """One session."""
+        return self.client.execute(ops.get_session(session_id))
+
+    def delete_session(self, session_id: str) -> None:
+        """Delete a session and its storage."""
+        self.client.execute(ops.delete_session(session_id))
+
+    def update_callbacks(self, session_id: str, callbacks: Iterable[Callback | Mapping[str, Any]]) -> SessionData:
+        """Replace the session's callbacks (``[]`` clears them)."""
+        return self.client.execute(ops.update_callbacks(session_id, callbacks))
+
+    def export_session(self, session_id: str) -> ExportSession:
+        """The whole transcript, parsed (see :meth:`open_export` for large ones)."""
+        return self.client.execute(ops.export_session(session_id))
+
+    def rewind_session(self, session_id: str, message_id: str, *, cleanup_media: bool = False) -> SessionData:
+        """Keep messages up to and including ``message_id``; ``cleanupMedia`` is always sent explicitly."""
+        return self.client.execute(ops.rewind_session(session_id, message_id, cleanup_media=cleanup_media))
+
+    def get_messages(self, session_id: str) -> list[BackendMessage]:
+        """The session's messages."""
+        return self.client.execute(ops.get_messages(session_id))
+
+    def cancel_session(self, session_id: str) -> CancelResult:
+        """Stop the run in progress."""
+        return self.client.execute(ops.cancel_session(session_id))
+
+    def send_message(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        plan_mode: bool | None = None,
+        thinking_level: ThinkingLevel | str | None = None,
+        max_steps: int | None = None,
+        baseline_user_messages: int | None = None,
+    ) -> MessageAccepted:
+        """Send a message (the reply streams); see :func:`~mix_provider.client.operations.send_message`."""
+        return self.client.execute(
+            ops.send_message(
+                session_id,
+                text,
+                plan_mode=plan_mode,
+                thinking_level=thinking_level,
+                max_steps=max_steps,
+                baseline_user_messages=baseline_user_messages,
+            )
+        )
+
+    def wait_for_reply(
+        self,
+        session_id: str,
+        baseline_user_messages: int,
+        *,
+        send: ops.Call[Any] | None = None,
+        timeout: float = 3600.0,
+        poll_interval: float = 1.0,
+    ) -> Reply:
+        """Wait for a reply over SSE (polling if the stream fails); with ``send``, open the stream first."""
+        return self.client.wait_for_reply(
+            session_id, baseline_user_messages, send=send, timeout=timeout, poll_interval=poll_interval
+        )
+
+    @contextmanager
+    def open_export(self, session_id: str) -> Iterator[Iterator[bytes]]:
+        """Stream the transcript's raw JSON bytes, for archiving without loading it."""
+        with self.client.open_stream(ops.export_session(session_id)) as chunks:
+            yield chunks
+
+    # -- async twins for triggers ----------------------------------------------------------------
+
+    async def aget_session(self, session_id: str) -> SessionData:
+        """Async :meth:`get_session`."""
+        return await (await self.aclient()).execute(ops.get_session(session_id))
+
+    async def alist_sessions(self, *, include_subagents: bool = False) -> list[SessionData]:
+        """Async :meth:`list_sessions`."""
+        return await (await self.aclient()).execute(ops.list_sessions(include_subagents))
+
+    async def aexport_session(self, session_id: str) -> ExportSession:
+        """Async :meth:`export_session`."""
+        return await (await self.aclient()).execute(ops.export_session(session_id))
+
+    async def acancel_session(self, session_id: str) -> CancelResult:
+        """Async :meth:`cancel_session`."""
+        return await (await self.aclient()).execute(ops.cancel_session(session_id))
+
+    async def await_reply(
+        self, session_id: str, baseline_user_messages: int, *, timeout: float = 3600.0, poll_interval: float = 1.0
+    ) -> Reply:
+        """Async :meth:`wait_for_reply` (for a message already sent)."""
+        client = await self.aclient()
+        return await client.wait_for_reply(
+            session_id, baseline_user_messages, timeout=timeout, poll_interval=poll_interval
+        )
+
+    @asynccontextmanager
+    async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Async :meth:`open_export`."""
+        async with (await self.aclient()).open_stream(ops.export_session(session_id)) as chunks:
+            yield chunks
+
+    # -- Airflow UI ----------------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """``GET /health`` once, bounded by the timeout: ``(ok, message)`` with the server version."""
+        try:
+            config = dataclasses.replace(self.config, retry=RetryPolicy(max_retries=0))
+            with MixClient(config, transport=self._transport) as client:
+                health = client.execute(ops.health())
+        except MixError as exc:
+            return False, f"Mix server unreachable: {exc}"
+        if health.status != "ok":
+            return False, f"Mix server at {config.base_url} reports status {health.status!r}"
+        return True, f"Mix server at {config.base_url} is {health.status}, version {health.version or 'unknown'}"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the sync client, if it was opened."""
+        if "client" in self.__dict__:
+            self.__dict__.pop("client").close()
+
+    async def aclose(self) -> None:
+        """Close both clients, if they were opened."""
+        self.close()
+        if self._async_client is not None:
+            await self._async_client.close()
+            self._async_client = None
+
+    def __enter__(self) -> MixHook:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
