@@ -1,0 +1,108 @@
+"""Shared test harness: an isolated AIRFLOW_HOME with a migrated SQLite DB, the local Mix server,
+and a helper that runs a DAG through ``dag.test()`` (see ../shared/AIRFLOW-RUNTIME.md).
+
+The environment is set at import time, before anything imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="mix-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_HOME / "dags"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__MIN_LENGTH_MASKED_SECRET": "5",
+    }
+)
+(_HOME / "dags").mkdir()
+
+SHARED = REPO.parent / "shared"
+OPENAPI = SHARED / "mix-api" / "openapi.yaml"
+
+
+def mix_conn_uri(base_url: str, **extra: Any) -> str:
+    """A JSON ``AIRFLOW_CONN_*`` value for the server at ``base_url``."""
+    return json.dumps({"conn_type": "mix", "host": base_url, "extra": extra})
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Migrate the Airflow metadata DB of this test session once (about 6 s)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local Mix server for the session; ``mix_default`` points at it."""
+    from mix_provider.devserver.testing import MixDevServer
+
+    with MixDevServer(tmp_path_factory.mktemp("mix-data"), reply_delay_ms=30) as server:
+        os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = mix_conn_uri(server.base_url, max_retries=2, retry_max_wait=1)
+        yield server
+        os.environ.pop("AIRFLOW_CONN_MIX_DEFAULT", None)
+
+
+@pytest.fixture
+def fresh_mix_server(tmp_path: Path) -> Iterator[Any]:
+    """A private local Mix server for tests that inject faults, restart or kill it."""
+    from mix_provider.devserver.testing import MixDevServer
+
+    previous = os.environ.get("AIRFLOW_CONN_MIX_DEFAULT")
+    with MixDevServer(tmp_path / "mix-data", reply_delay_ms=30) as server:
+        os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = mix_conn_uri(server.base_url, max_retries=3, retry_max_wait=1)
+        yield server
+    if previous is None:
+        os.environ.pop("AIRFLOW_CONN_MIX_DEFAULT", None)
+    else:
+        os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = previous
+
+
+@pytest.fixture(scope="session")
+def masked_logging() -> None:
+    """Route task logs through Airflow's secrets masker, as a real worker does."""
+    from airflow.sdk.log import configure_logging
+
+    configure_logging()
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path) -> Callable[..., Any]:
+    """Run a DAG object through ``dag.test()`` and return the DagRun (assert its ``state``).
+
+    The DAG is registered in the dags-folder bundle first, so DAGs built inside tests run too.
+    """
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    def _run(dag: Any, **kwargs: Any) -> Any:
+        bag = DagBag(collect_dags=False)
+        bag.bag_dag(dag)
+        sync_bag_to_db(bag, "dags-folder", None)
+        return dag.test(**kwargs)
+
+    return _run
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove this session's AIRFLOW_HOME."""
+    shutil.rmtree(_HOME, ignore_errors=True)
