@@ -69,5 +69,24 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Mix", "python-modules": [f"{_PKG}.hooks.mix"]}],
+        "operators": [
+            {
+                "integration-name": "Mix",
+                "python-modules": [
+                    f"{_PKG}.operators.session",
+                    f"{_PKG}.operators.message",
+                    f"{_PKG}.operators.rewind",
+                    f"{_PKG}.operators.export",
+                    f"{_PKG}.operators.archive",
+                ],
+            }
+        ],
+        "sensors": [{"integration-name": "Mix", "python-modules": [f"{_PKG}.sensors.session"]}],
+        "triggers": [
+            {
+                "integration-name": "Mix",
+                "python-modules": [f"{_PKG}.triggers.message", f"{_PKG}.triggers.session"],
+            }
+        ],
         "connection-types": [_connection_type()],
     }

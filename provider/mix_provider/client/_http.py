@@ -43,12 +43,13 @@ def _client_options(config: ClientConfig) -> dict[str, Any]:
     }
 
 
-def _finish(call: Call[T], response: httpx.Response, started: float, attempt: str = "") -> T:
+def _finish(call: Call[T], response: httpx.Response, started: float, config: ClientConfig) -> T:
     if log.isEnabledFor(logging.DEBUG):
         took = (time.perf_counter() - started) * 1000
-        log.debug("Mix %s %s -> %d in %.1f ms%s", call.method, call.path, response.status_code, took, attempt)
+        log.debug("Mix %s %s -> %d in %.1f ms", call.method, call.path, response.status_code, took)
     if response.status_code >= 400:
-        raise api_error(call.method, call.path, response.status_code, response.headers, response.content)
+        status, headers, content = response.status_code, response.headers, response.content
+        raise api_error(call.method, call.path, status, headers, content, config.secret_values())
     return parse_body(call, response.status_code, response.content)
 
 
@@ -74,7 +75,7 @@ class SyncHTTP:
             response = self._client.request(call.method, call.path, params=call.params, json=call.body)
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
-        return _finish(call, response, started)
+        return _finish(call, response, started, self.config)
 
     @contextmanager
     def stream(self, call: Call[Any]) -> Iterator[Iterator[bytes]]:
@@ -83,7 +84,7 @@ class SyncHTTP:
             with self._client.stream(call.method, call.path, params=call.params, json=call.body) as response:
                 if response.status_code >= 400:
                     response.read()
-                    _finish(call, response, time.perf_counter())
+                    _finish(call, response, time.perf_counter(), self.config)
                 yield response.iter_bytes()
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
@@ -101,7 +102,7 @@ class SyncHTTP:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    _finish(call, response, time.perf_counter())
+                    _finish(call, response, time.perf_counter(), self.config)
                 source = EventSource(response)
                 yield (StreamEvent.parse(e.event, e.data, e.id) for e in source.iter_sse())
         except httpx.HTTPError as exc:
@@ -130,7 +131,7 @@ class AsyncHTTP:
             response = await self._client.request(call.method, call.path, params=call.params, json=call.body)
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
-        return _finish(call, response, started)
+        return _finish(call, response, started, self.config)
 
     @asynccontextmanager
     async def stream(self, call: Call[Any]) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -139,7 +140,7 @@ class AsyncHTTP:
             async with self._client.stream(call.method, call.path, params=call.params, json=call.body) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    _finish(call, response, time.perf_counter())
+                    _finish(call, response, time.perf_counter(), self.config)
                 yield response.aiter_bytes()
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
@@ -159,7 +160,7 @@ class AsyncHTTP:
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    _finish(call, response, time.perf_counter())
+                    _finish(call, response, time.perf_counter(), self.config)
                 yield _aparse(EventSource(response))
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc

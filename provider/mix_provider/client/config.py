@@ -62,6 +62,15 @@ class ClientConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise MixConfigError(name, f"must be a positive number of seconds, got {value!r}")
+        values = {"token": self.token, **{f"headers.{k}": v for k, v in self.headers.items()}}
+        for name, value in values.items():
+            if value is not None and not _header_safe(value):
+                # The value may be a secret: never echo it.
+                raise MixConfigError(name, "must be printable ASCII without line breaks (value not shown)")
+
+    def secret_values(self) -> list[str]:
+        """Every secret of the configuration: the token and each extra header value."""
+        return [v for v in (self.token, *self.headers.values()) if v]
 
     def request_headers(self) -> dict[str, str]:
         """Headers sent with every request: JSON accept, extra headers, then the bearer token."""
@@ -69,6 +78,11 @@ class ClientConfig:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
+
+
+def _header_safe(value: object) -> bool:
+    """Whether ``value`` can be sent as an HTTP header value as is."""
+    return isinstance(value, str) and all(" " <= ch <= "~" or ch == "\t" for ch in value)
 
 
 def build_base_url(host: str | None, *, scheme: str | None = None, port: int | str | None = None) -> str:

@@ -127,3 +127,21 @@ class Deadline:
     def remaining(self) -> float:
         """Seconds left (negative once passed)."""
         return self.at - time.monotonic()
+
+
+def last_finished_turn(export: ExportSession) -> str | None:
+    """The id of the last assistant message if the session is idle (its last turn finished), else None.
+
+    A session with no messages is idle but has no finished turn (``None`` too); use :func:`is_idle`.
+    """
+    if not export.messages:
+        return None
+    last = export.messages[-1]
+    if last.role == "assistant" and last.finish_reason and last.finish_reason not in NON_TERMINAL_FINISH:
+        return last.id
+    return None
+
+
+def is_idle(export: ExportSession) -> bool:
+    """Whether no run is in progress: no messages, or the last turn has finished."""
+    return not export.messages or last_finished_turn(export) is not None

@@ -171,11 +171,11 @@ def create_session(
     if callbacks is not None:
         body["callbacks"] = [cb.to_wire() for cb in check_callbacks(callbacks)]
     since = (now or datetime.now(timezone.utc)) - CREATE_RECONCILE_WINDOW
-    reconcile = Reconcile(list_sessions(), lambda sessions: _created_session(sessions, title, since))
+    reconcile = Reconcile(list_sessions(), lambda sessions: find_created_session(sessions, title, since))
     return Call("POST", "/api/sessions", _model(SessionData), body=body, idempotent=False, reconcile=reconcile)
 
 
-def _created_session(sessions: list[SessionData], title: str, since: datetime) -> SessionData | None:
+def find_created_session(sessions: list[SessionData], title: str, since: datetime) -> SessionData | None:
     """The one session titled ``title`` created since ``since``; None if none, error if several."""
     found = [s for s in sessions if s.title == title and s.created_at is not None and s.created_at >= since]
     if len(found) > 1:

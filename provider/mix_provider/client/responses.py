@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
@@ -14,6 +14,9 @@ from mix_provider.client.operations import Call
 from mix_provider.errors import MixAPIError, MixMalformedResponseError, error_class_for_status
 
 T = TypeVar("T")
+
+#: Shorter secrets are not redacted (as Airflow's masker): hiding "a" would garble every message.
+MIN_REDACTED_LENGTH = 5
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -34,18 +37,32 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
-def api_error(method: str, path: str, status: int, headers: Mapping[str, str], body: bytes) -> MixAPIError:
-    """Build the typed error for an error response, reading the ``{"error": {...}}`` envelope if any."""
+def api_error(
+    method: str, path: str, status: int, headers: Mapping[str, str], body: bytes, secrets: Iterable[str] = ()
+) -> MixAPIError:
+    """Build the typed error for an error response, reading the ``{"error": {...}}`` envelope if any.
+
+    :param secrets: values to hide from the message (a proxy may echo the request's headers).
+    """
     error_type: str | None = None
-    message = body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
+    message = body.decode("utf-8", "replace").strip() or f"HTTP {status}"
     try:
         envelope = json.loads(body)["error"]
         error_type = envelope.get("type")
         message = str(envelope.get("message", message))
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
+    message = redact(message, secrets)[:500]
     cls = error_class_for_status(status)
     return cls(status, error_type, message, method, path, retry_after=parse_retry_after(headers.get("retry-after")))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret of at least :data:`MIN_REDACTED_LENGTH` characters replaced by ``***``."""
+    for secret in secrets:
+        if len(secret) >= MIN_REDACTED_LENGTH:
+            text = text.replace(secret, "***")
+    return text
 
 
 def parse_body(call: Call[T], status: int, body: bytes) -> T:

@@ -68,7 +68,7 @@ class RetryPlan:
         self.call = call
         self.policy = policy
         self._initial: MixError | None = first_error
-        self.last_verdict = verdict_for(call, first_error)
+        self._unknown = verdict_for(call, first_error) is Verdict.RECONCILE
 
     def retrying(self, cls: type[tenacity.BaseRetrying]) -> Any:
         """A tenacity ``Retrying``/``AsyncRetrying`` bound to this plan (iterate it)."""
@@ -88,12 +88,16 @@ class RetryPlan:
 
     @property
     def must_reconcile(self) -> bool:
-        """Whether the last failure left the outcome unknown, so the next attempt reconciles first."""
-        return self.last_verdict is Verdict.RECONCILE
+        """Whether an earlier attempt may have been applied, so the next attempt reconciles first.
+
+        Sticky: once an outcome is unknown, a later failure (of the lookup, say) cannot make a blind
+        resend safe again.
+        """
+        return self._unknown
 
     def final_error(self, exc: MixError) -> MixError:
         """The error to raise once retrying stops: unknown outcomes become :class:`MixOutcomeUnknownError`."""
-        if verdict_for(self.call, exc) is not Verdict.RECONCILE:
+        if not self._unknown or verdict_for(self.call, exc) is Verdict.RAISE:
             return exc
         how = "could not be reconciled" if self.call.reconcile else "cannot be checked without a baseline"
         return MixOutcomeUnknownError(
@@ -104,10 +108,11 @@ class RetryPlan:
         )
 
     def _should_retry(self, exc: BaseException) -> bool:
-        self.last_verdict = verdict_for(self.call, exc)
-        if self.last_verdict is Verdict.RECONCILE:
-            return self.call.reconcile is not None
-        return self.last_verdict is Verdict.RETRY
+        verdict = verdict_for(self.call, exc)
+        self._unknown = self._unknown or verdict is Verdict.RECONCILE
+        if verdict is Verdict.RAISE:
+            return False
+        return self.call.reconcile is not None if self._unknown else True
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
@@ -88,11 +89,20 @@ def check_system_prompt(mode: PromptMode | str | None, prompt: str | None) -> Pr
     return prompt_mode
 
 
-def check_callbacks(callbacks: Iterable[Callback | Mapping[str, Any]]) -> list[Callback]:
-    """Parse callbacks (models or dicts in snake_case or camelCase) and check type-specific fields."""
+def check_callbacks(callbacks: Iterable[Callback | Mapping[str, Any]] | str) -> list[Callback]:
+    """Parse callbacks (models or dicts in snake_case or camelCase, or a JSON list) and check each one."""
+    if isinstance(callbacks, str):
+        try:
+            callbacks = json.loads(callbacks)
+        except ValueError:
+            raise MixConfigError("callbacks", "is a string but not a JSON list of callbacks") from None
+    if isinstance(callbacks, Mapping) or not isinstance(callbacks, Iterable):
+        raise MixConfigError("callbacks", f"must be a list of callbacks, got {type(callbacks).__name__}")
     parsed = []
     for index, item in enumerate(callbacks):
         field = f"callbacks[{index}]"
+        if not isinstance(item, (Callback, Mapping)):
+            raise MixConfigError(field, f"must be a mapping with type and tool_name, got {type(item).__name__}")
         if isinstance(item, Mapping) and "type" in item:
             coerce_enum(f"{field}.type", CallbackType, item["type"])
         try:

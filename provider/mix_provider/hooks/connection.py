@@ -45,8 +45,11 @@ def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | 
     over = overrides or HookOverrides()
     extra = _extra_dict(fields.extra)
     timeout = _number("extra.timeout", over.timeout, extra.get("timeout"), DEFAULT_TIMEOUT, minimum=0.001)
+    max_retries = _number("extra.max_retries", over.max_retries, extra.get("max_retries"), 5, minimum=0)
+    if not max_retries.is_integer():
+        raise MixConfigError("extra.max_retries", f"must be a whole number, got {max_retries:g}")
     retry = RetryPolicy(
-        max_retries=int(_number("extra.max_retries", over.max_retries, extra.get("max_retries"), 5, minimum=0)),
+        max_retries=int(max_retries),
         max_wait=_number("extra.retry_max_wait", over.retry_max_wait, extra.get("retry_max_wait"), 30.0, minimum=0),
     )
     return ClientConfig(
@@ -55,14 +58,9 @@ def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | 
         headers=_headers(extra.get("headers")),
         connect_timeout=min(timeout, 10.0),
         read_timeout=timeout,
-        verify_ssl=_verify(extra.get("verify_ssl", True)),
+        verify_ssl=_verify(extra.get("verify_ssl")),
         retry=retry,
     )
-
-
-def secrets_of(config: ClientConfig) -> list[str]:
-    """Every secret value of a configuration: the token and each extra header value."""
-    return [v for v in (config.token, *config.headers.values()) if v]
 
 
 def _extra_dict(extra: Mapping[str, Any] | str | None) -> dict[str, Any]:
@@ -86,7 +84,7 @@ def _number(field: str, override: float | None, value: Any, default: float, *, m
         number = float(chosen)
     except (TypeError, ValueError):
         raise MixConfigError(field, f"must be a number >= {minimum:g}, got {chosen!r}") from None
-    if isinstance(chosen, bool) or number < minimum or math.isnan(number):
+    if isinstance(chosen, bool) or number < minimum or not math.isfinite(number):
         raise MixConfigError(field, f"must be a number >= {minimum:g}, got {chosen!r}")
     return number
 
@@ -105,6 +103,8 @@ def _headers(value: Any) -> dict[str, str]:
 
 
 def _verify(value: Any) -> bool | str:
+    if value is None or value == "":
+        return True  # unset (the UI form stores null): verify
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from functools import cached_property
 from types import TracebackType
 from typing import Any
@@ -21,7 +22,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, Reply, RetryPolicy
 from mix_provider.client import operations as ops
 from mix_provider.errors import MixError
-from mix_provider.hooks.connection import ConnectionFields, HookOverrides, config_from_connection, secrets_of
+from mix_provider.hooks.connection import ConnectionFields, HookOverrides, config_from_connection
 from mix_provider.models import (
     BackendMessage,
     BrowserMode,
@@ -79,7 +80,7 @@ class MixHook(BaseHook):  # type: ignore[misc]
     def _configure(self, conn: Any) -> ClientConfig:
         fields = ConnectionFields(conn.host, conn.schema, conn.port, conn.password, conn.extra)
         config = config_from_connection(fields, self._overrides)
-        for secret in secrets_of(config):
+        for secret in config.secret_values():
             mask_secret(secret)
         return config
 
@@ -179,18 +180,41 @@ class MixHook(BaseHook):  # type: ignore[misc]
         )
 
     def wait_for_reply(
+        self, session_id: str, baseline_user_messages: int, *, timeout: float = 3600.0, poll_interval: float = 1.0
+    ) -> Reply:
+        """Wait for the reply to a message already sent (SSE, falling back to polling the transcript)."""
+        return self.client.wait_for_reply(
+            session_id, baseline_user_messages, timeout=timeout, poll_interval=poll_interval
+        )
+
+    def send_and_wait(
         self,
         session_id: str,
-        baseline_user_messages: int,
+        text: str,
         *,
-        send: ops.Call[Any] | None = None,
+        baseline_user_messages: int,
+        plan_mode: bool | None = None,
+        thinking_level: ThinkingLevel | str | None = None,
+        max_steps: int | None = None,
         timeout: float = 3600.0,
         poll_interval: float = 1.0,
     ) -> Reply:
-        """Wait for a reply over SSE (polling if the stream fails); with ``send``, open the stream first."""
+        """Open the SSE stream, send the message, and wait for its reply (the Mix "turn")."""
+        send = ops.send_message(
+            session_id,
+            text,
+            plan_mode=plan_mode,
+            thinking_level=thinking_level,
+            max_steps=max_steps,
+            baseline_user_messages=baseline_user_messages,
+        )
         return self.client.wait_for_reply(
             session_id, baseline_user_messages, send=send, timeout=timeout, poll_interval=poll_interval
         )
+
+    def find_created_session(self, title: str, since: datetime) -> SessionData | None:
+        """The one session titled ``title`` created at or after ``since`` (None if none; error if several)."""
+        return ops.find_created_session(self.list_sessions(), title, since)
 
     @contextmanager
     def open_export(self, session_id: str) -> Iterator[Iterator[bytes]]:

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
+
 from mix_provider.hooks.mix import MixHook
 
 

@@ -1,0 +1,79 @@
+"""A whole Mix session lifecycle: create with callbacks, two turns, rewind the second, export, delete.
+
+Runs against any Mix server behind the ``mix_default`` connection; ``make demo`` points it at the
+bundled local server. The waits are deferrable (they run in the triggerer).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG
+from mix_provider.operators.export import ExportSessionOperator
+from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.rewind import RewindSessionOperator
+from mix_provider.operators.session import CreateSessionOperator, DeleteSessionOperator, GetSessionOperator
+
+SESSION_ID = "{{ ti.xcom_pull(task_ids='create_session') }}"
+
+with DAG(
+    dag_id="mix_session_lifecycle",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["mix", "example"],
+    params={"topic": "the quarterly sales report"},
+) as dag:
+    # [START howto_operator_mix_create_session]
+    create_session = CreateSessionOperator(
+        task_id="create_session",
+        title="Lifecycle demo: {{ params.topic }} ({{ run_id }})",
+        browser_mode="local-browser-service",
+        callbacks=[
+            {
+                "type": "bash_script",
+                "toolName": "bash",
+                "name": "log tool runs",
+                "bashCommand": "echo tool finished >> /tmp/mix-callbacks.log",
+            }
+        ],
+    )
+    # [END howto_operator_mix_create_session]
+
+    # [START howto_operator_mix_send_message]
+    first_turn = SendMessageOperator(
+        task_id="first_turn",
+        session_id=SESSION_ID,
+        text="Summarise {{ params.topic }} in three bullet points. [[tool]]",
+        thinking_level="basic",
+        deferrable=True,
+        timeout=600,
+    )
+    # [END howto_operator_mix_send_message]
+
+    second_turn = SendMessageOperator(
+        task_id="second_turn",
+        session_id=SESSION_ID,
+        text="Now draft an email announcing it.",
+        deferrable=True,
+        timeout=600,
+    )
+
+    # [START howto_operator_mix_rewind_session]
+    rewind = RewindSessionOperator(
+        task_id="rewind_second_turn",
+        session_id=SESSION_ID,
+        drop_last_turns=1,
+        cleanup_media=False,
+    )
+    # [END howto_operator_mix_rewind_session]
+
+    summary = GetSessionOperator(task_id="session_summary", session_id=SESSION_ID)
+
+    export = ExportSessionOperator(task_id="export_transcript", session_id=SESSION_ID)
+
+    # [START howto_operator_mix_delete_session]
+    delete = DeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True)
+    # [END howto_operator_mix_delete_session]
+
+    create_session >> first_turn >> second_turn >> rewind >> summary >> export >> delete

@@ -1,0 +1,48 @@
+"""Per-task durable state (Airflow 3.3 ``task_state_store``) so a retried try re-attaches.
+
+On Airflow 3.0-3.2 there is no task state: :class:`TaskState` then stores nothing, logs once why,
+and the operators fall back to the client's own reconciliation of lost answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mix_provider.version_compat import HAS_TASK_STATE
+
+log = logging.getLogger(__name__)
+
+
+class TaskState:
+    """One JSON value under ``key`` in the task's state store, kept across the tries of a run.
+
+    :param context: the task context.
+    :param key: the state key.
+    """
+
+    def __init__(self, context: Any, key: str) -> None:
+        self.key = key
+        self._store = context.get("task_state_store") if HAS_TASK_STATE and hasattr(context, "get") else None
+        if self._store is None:
+            log.warning(
+                "No task_state_store (needs Airflow >= 3.3): a retry of this task cannot re-attach to what "
+                "an earlier try started; lost answers are still reconciled by the client"
+            )
+
+    def get(self) -> dict[str, Any] | None:
+        """The stored value, if any."""
+        if self._store is None:
+            return None
+        value = self._store.get(self.key)
+        return value if isinstance(value, dict) else None
+
+    def set(self, value: dict[str, Any]) -> None:
+        """Store ``value`` (small JSON) before the step it protects."""
+        if self._store is not None:
+            self._store.set(self.key, value)
+
+    def clear(self) -> None:
+        """Forget the value once the work finished, so a manual re-run starts afresh."""
+        if self._store is not None:
+            self._store.delete(self.key)

@@ -1,0 +1,193 @@
+"""SendMessageOperator: one Mix "turn" (send a message, wait for the reply), deferrable or blocking."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException, conf
+
+from mix_provider.client.validation import coerce_enum, optional_int, require_id, require_text
+from mix_provider.errors import MixConfigError, MixError, MixReplyTimeoutError
+from mix_provider.models import ThinkingLevel
+from mix_provider.operators._state import TaskState
+from mix_provider.operators.base import MixBaseOperator
+from mix_provider.triggers.message import MixMessageTrigger
+from mix_provider.triggers.payloads import (
+    SUCCESS,
+    TIMEOUT,
+    baseline_of,
+    failure_payload,
+    success_payload,
+    validate_event,
+)
+
+#: Finish reasons that fail the task unless ``fail_on_finish_reasons`` says otherwise.
+DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "canceled")
+#: Extra seconds the task's defer timeout allows beyond the trigger's own deadline.
+DEFER_MARGIN = 60
+
+
+class SendMessageOperator(MixBaseOperator):
+    """Send a message to a session and, by default, wait for the agent's reply.
+
+    Returns ``{session_id, message_id, reply, reply_truncated, finish_reason, tool_calls,
+    prompt_tokens, completion_tokens, cost}`` (tokens and cost of this turn). The wait follows the
+    SSE stream (opened before sending) and falls back to polling the transcript if it drops. With
+    ``deferrable=True`` the wait runs in the triggerer (:class:`MixMessageTrigger`).
+
+    A retried try whose message was already sent waits for that reply instead of sending the text
+    again (Airflow >= 3.3 task state). Killing the task cancels the run on the server.
+
+    :param session_id: the session (templated).
+    :param text: the message (templated).
+    :param plan_mode: ask the agent to plan only.
+    :param thinking_level: ``off``, ``basic``, ``medium`` or ``maximum``.
+    :param max_steps: cap on agent steps (>= 1).
+    :param wait_for_reply: wait for the reply (default); if False, return right after sending.
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param timeout: seconds to wait for the reply.
+    :param poll_interval: seconds between transcript polls when the stream is unavailable.
+    :param fail_on_finish_reasons: finish reasons that fail the task (default: error,
+        permission_denied, max_tokens, canceled); pass ``()`` to succeed with any reply.
+    """
+
+    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level")
+    template_fields_renderers = {"text": "md"}
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        text: str,
+        plan_mode: bool | None = None,
+        thinking_level: ThinkingLevel | str | None = None,
+        max_steps: int | None = None,
+        wait_for_reply: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        timeout: float = 3600.0,
+        poll_interval: float = 1.0,
+        fail_on_finish_reasons: Collection[str] = DEFAULT_FAILING_FINISH_REASONS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise MixConfigError("timeout", f"must be a positive number of seconds, got {timeout!r}")
+        self.session_id = session_id
+        self.text = text
+        self.plan_mode = plan_mode
+        self.thinking_level = thinking_level
+        self.max_steps = optional_int("max_steps", max_steps, minimum=1)
+        self.wait_for_reply = wait_for_reply
+        self.deferrable = deferrable
+        self.timeout = float(timeout)
+        self.poll_interval = poll_interval
+        self.fail_on_finish_reasons = frozenset(fail_on_finish_reasons)
+        self._waiting_on: str | None = None
+
+    def _message_args(self) -> dict[str, Any]:
+        level = self.thinking_level
+        return {
+            "plan_mode": self.plan_mode,
+            "thinking_level": None if level in (None, "") else coerce_enum("thinking_level", ThinkingLevel, level),
+            "max_steps": self.max_steps,
+        }
+
+    def execute(self, context: Any) -> Any:
+        """Validate, send (unless an earlier try did), then wait here or in the triggerer."""
+        session_id = require_id("session_id", self.session_id)
+        require_text("text", self.text)
+        args = self._message_args()
+        state = TaskState(context, "mix_sent_message")
+        baseline, already_sent = self._baseline(state, session_id)
+        if not self.wait_for_reply:
+            if not already_sent:
+                self.hook.send_message(session_id, self.text, baseline_user_messages=baseline["user_messages"], **args)
+            state.clear()
+            return {"session_id": session_id, "status": "sent"}
+        if self.deferrable:
+            return self._defer(session_id, baseline, already_sent, args)
+        return self.execute_complete(context, self._wait_here(session_id, baseline, already_sent, args))
+
+    def _baseline(self, state: TaskState, session_id: str) -> tuple[dict[str, Any], bool]:
+        """The session before our message, and whether an earlier try already sent it."""
+        session = self.hook.get_session(session_id)
+        saved = state.get()
+        if (
+            saved is not None
+            and saved.get("session_id") == session_id
+            and session.user_message_count > saved["baseline"]["user_messages"]
+        ):
+            self.log.info("An earlier try already sent this message to %s; waiting for its reply", session_id)
+            return saved["baseline"], True
+        baseline = baseline_of(session)
+        state.set({"session_id": session_id, "baseline": baseline})
+        return baseline, False
+
+    def _defer(self, session_id: str, baseline: dict[str, Any], already_sent: bool, args: dict[str, Any]) -> None:
+        if not already_sent:
+            self.hook.send_message(session_id, self.text, baseline_user_messages=baseline["user_messages"], **args)
+        trigger = MixMessageTrigger(
+            session_id=session_id,
+            baseline=baseline,
+            deadline=time.time() + self.timeout,
+            mix_conn_id=self.mix_conn_id,
+            poll_interval=self.poll_interval,
+        )
+        self.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + DEFER_MARGIN),
+        )
+
+    def _wait_here(
+        self, session_id: str, baseline: dict[str, Any], already_sent: bool, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._waiting_on = session_id
+        try:
+            if already_sent:
+                reply = self.hook.wait_for_reply(
+                    session_id, baseline["user_messages"], timeout=self.timeout, poll_interval=self.poll_interval
+                )
+            else:
+                reply = self.hook.send_and_wait(
+                    session_id,
+                    self.text,
+                    baseline_user_messages=baseline["user_messages"],
+                    timeout=self.timeout,
+                    poll_interval=self.poll_interval,
+                    **args,
+                )
+        except MixReplyTimeoutError as exc:
+            return failure_payload(TIMEOUT, session_id, str(exc))
+        finally:
+            self._waiting_on = None
+        return success_payload(session_id, reply, baseline, self.hook.get_session(session_id))
+
+    def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """The one completion handler of both modes: check the event, apply the finish-reason policy."""
+        try:
+            result = validate_event(event)
+        except ValueError as exc:
+            raise AirflowException(f"Invalid event from the Mix trigger: {exc}") from None
+        if result["status"] != SUCCESS:
+            raise AirflowException(f"Mix message {result['status']}: {result['message']}")
+        TaskState(context, "mix_sent_message").clear()
+        reason = result["finish_reason"]
+        if reason in self.fail_on_finish_reasons:
+            raise AirflowException(
+                f"The Mix reply in session {result['session_id']} ended with finish reason {reason!r} "
+                f"(message {result['message_id']}): {result['reply'][:500]}"
+            )
+        return {k: v for k, v in result.items() if k != "status"}
+
+    def on_kill(self) -> None:
+        """Cancel the run on the server if this task was waiting for it."""
+        if self._waiting_on:
+            try:
+                self.hook.cancel_session(self._waiting_on)
+                self.log.info("Cancelled the Mix run in session %s", self._waiting_on)
+            except MixError as exc:
+                self.log.warning("Could not cancel the Mix run in session %s: %s", self._waiting_on, exc)

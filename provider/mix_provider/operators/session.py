@@ -1,0 +1,227 @@
+"""Operators for the session endpoints: create, get, list, delete, update callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from mix_provider.client.validation import check_browser, check_callbacks, check_system_prompt, require_id, require_text
+from mix_provider.errors import MixConfigError, MixNotFoundError
+from mix_provider.models import BrowserMode, Callback, PromptMode, SessionData
+from mix_provider.operators._state import TaskState
+from mix_provider.operators.base import MixBaseOperator
+
+CallbackSpec = Sequence[Callback | Mapping[str, Any]]
+
+
+class CreateSessionOperator(MixBaseOperator):
+    """Create a Mix session; returns its id and pushes its summary as XCom ``session``.
+
+    A retried try returns the session an earlier try created (Airflow >= 3.3), and a create whose
+    answer was lost is reconciled by title and creation time: never a duplicate session.
+
+    :param title: session title (templated).
+    :param browser_mode: ``electron-embedded-browser``, ``local-browser-service`` or ``remote-cdp-websocket``.
+    :param cdp_url: ``ws://`` or ``wss://`` URL, required with ``remote-cdp-websocket``.
+    :param custom_system_prompt: extra or replacement system prompt (templated).
+    :param prompt_mode: ``default``, ``append`` (<= 50 KiB prompt) or ``replace`` (<= 100 KiB).
+    :param callbacks: session callbacks (dicts or :class:`~mix_provider.models.Callback`; templated).
+    """
+
+    template_fields: Sequence[str] = (
+        "mix_conn_id",
+        "title",
+        "browser_mode",
+        "cdp_url",
+        "custom_system_prompt",
+        "prompt_mode",
+        "callbacks",
+    )
+    template_fields_renderers = {"callbacks": "json", "custom_system_prompt": "md"}
+
+    def __init__(
+        self,
+        *,
+        title: str,
+        browser_mode: BrowserMode | str = BrowserMode.LOCAL_BROWSER_SERVICE,
+        cdp_url: str | None = None,
+        custom_system_prompt: str | None = None,
+        prompt_mode: PromptMode | str | None = None,
+        callbacks: CallbackSpec | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.title = title
+        self.browser_mode = browser_mode
+        self.cdp_url = cdp_url
+        self.custom_system_prompt = custom_system_prompt
+        self.prompt_mode = prompt_mode
+        self.callbacks = callbacks
+
+    def _validated(self) -> dict[str, Any]:
+        require_text("title", self.title)
+        return {
+            "browser_mode": check_browser(self.browser_mode, self.cdp_url),
+            "cdp_url": self.cdp_url or None,
+            "custom_system_prompt": self.custom_system_prompt,
+            "prompt_mode": check_system_prompt(self.prompt_mode, self.custom_system_prompt),
+            "callbacks": None if self.callbacks is None else check_callbacks(self.callbacks),
+        }
+
+    def execute(self, context: Any) -> str:
+        """Validate, then create (or re-attach to) the session."""
+        arguments = self._validated()
+        state = TaskState(context, "mix_created_session")
+        session = self._reattach(state.get())
+        if session is None:
+            state.set({"title": self.title, "since": datetime.now(timezone.utc).isoformat()})
+            session = self.hook.create_session(self.title, **arguments)
+            state.set({"session_id": session.id})
+        context["ti"].xcom_push(key="session", value=session.summary())
+        self.log.info("Mix session %s (%r) ready", session.id, session.title)
+        return session.id
+
+    def _reattach(self, saved: dict[str, Any] | None) -> SessionData | None:
+        if not saved:
+            return None
+        if "session_id" in saved:
+            try:
+                session = self.hook.get_session(saved["session_id"])
+            except MixNotFoundError:
+                self.log.warning("Session %s of an earlier try is gone; creating a new one", saved["session_id"])
+                return None
+            self.log.info("Re-attached to session %s created by an earlier try", session.id)
+            return session
+        found = self.hook.find_created_session(saved["title"], datetime.fromisoformat(saved["since"]))
+        if found is not None:
+            self.log.info("An earlier try created session %s before it died; re-attached", found.id)
+        return found
+
+
+class GetSessionOperator(MixBaseOperator):
+    """Return a session's summary (ids, counts, tokens, cost).
+
+    :param session_id: the session (templated).
+    """
+
+    template_fields: Sequence[str] = ("mix_conn_id", "session_id")
+
+    def __init__(self, *, session_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session_id = session_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Fetch the session."""
+        return self.hook.get_session(require_id("session_id", self.session_id)).summary()
+
+
+class ListSessionsOperator(MixBaseOperator):
+    """List sessions, filtered client-side; returns ids by default, ready for ``.expand(session_id=...)``.
+
+    :param include_subagents: include subagent sessions.
+    :param created_after: keep sessions created at or after this time (datetime or ISO 8601; templated).
+    :param created_before: keep sessions created before this time (templated).
+    :param title_contains: keep sessions whose title contains this text, case-insensitively (templated).
+    :param return_ids: return ids (default) or session summaries.
+    """
+
+    template_fields: Sequence[str] = ("mix_conn_id", "created_after", "created_before", "title_contains")
+
+    def __init__(
+        self,
+        *,
+        include_subagents: bool = False,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        title_contains: str | None = None,
+        return_ids: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.include_subagents = include_subagents
+        self.created_after = created_after
+        self.created_before = created_before
+        self.title_contains = title_contains
+        self.return_ids = return_ids
+
+    def execute(self, context: Any) -> list[Any]:
+        """List, filter, and return ids or summaries."""
+        after = _as_datetime("created_after", self.created_after)
+        before = _as_datetime("created_before", self.created_before)
+        needle = (self.title_contains or "").casefold()
+        sessions = [
+            s
+            for s in self.hook.list_sessions(include_subagents=self.include_subagents)
+            if needle in s.title.casefold() and _within(s.created_at, after, before)
+        ]
+        self.log.info("%d Mix sessions match", len(sessions))
+        return [s.id if self.return_ids else s.summary() for s in sessions]
+
+
+def _as_datetime(field: str, value: datetime | str | None) -> datetime | None:
+    """Parse an optional datetime argument; naive values are taken as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise MixConfigError(field, f"{value!r} is not an ISO 8601 date-time") from None
+    if not isinstance(value, datetime):
+        raise MixConfigError(field, f"must be a datetime or ISO 8601 string, got {type(value).__name__}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _within(created: datetime | None, after: datetime | None, before: datetime | None) -> bool:
+    if created is None:
+        return after is None and before is None
+    return (after is None or created >= after) and (before is None or created < before)
+
+
+class DeleteSessionOperator(MixBaseOperator):
+    """Delete a session and its storage; returns whether it existed.
+
+    :param session_id: the session (templated).
+    :param ignore_missing: treat an already-deleted session as success.
+    """
+
+    template_fields: Sequence[str] = ("mix_conn_id", "session_id")
+
+    def __init__(self, *, session_id: str, ignore_missing: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session_id = session_id
+        self.ignore_missing = ignore_missing
+
+    def execute(self, context: Any) -> bool:
+        """Delete."""
+        try:
+            self.hook.delete_session(require_id("session_id", self.session_id))
+        except MixNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("Mix session %s was already deleted", self.session_id)
+            return False
+        return True
+
+
+class UpdateSessionCallbacksOperator(MixBaseOperator):
+    """Replace a session's callbacks (``[]`` clears them); returns the session summary and callback count.
+
+    :param session_id: the session (templated).
+    :param callbacks: the new callbacks (templated).
+    """
+
+    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "callbacks")
+    template_fields_renderers = {"callbacks": "json"}
+
+    def __init__(self, *, session_id: str, callbacks: CallbackSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session_id = session_id
+        self.callbacks = callbacks
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Validate every callback, then replace the list."""
+        callbacks = check_callbacks(self.callbacks)
+        session = self.hook.update_callbacks(require_id("session_id", self.session_id), callbacks)
+        return {**session.summary(), "callbacks": len(session.callbacks or [])}

@@ -1,0 +1,41 @@
+"""MixSessionIdleSensor: wait until a session has no run in progress."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseSensorOperator
+
+from mix_provider.client.events import is_idle
+from mix_provider.hooks.mix import MixHook
+
+
+class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
+    """Succeed once the session is idle: no messages yet, or its last turn has finished.
+
+    Uses the same verdict as the event trigger (:func:`mix_provider.client.events.is_idle`).
+    Use ``mode="reschedule"`` for long waits.
+
+    :param session_id: the session to watch (templated).
+    :param mix_conn_id: the Mix connection id (templated).
+    """
+
+    template_fields: Sequence[str] = ("session_id", "mix_conn_id")
+
+    def __init__(self, *, session_id: str, mix_conn_id: str = MixHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session_id = session_id
+        self.mix_conn_id = mix_conn_id
+
+    @cached_property
+    def hook(self) -> MixHook:
+        """The hook of this task run."""
+        return MixHook(self.mix_conn_id)
+
+    def poke(self, context: Any) -> bool:
+        """One check of the transcript."""
+        idle = is_idle(self.hook.export_session(self.session_id))
+        self.log.info("Mix session %s is %s", self.session_id, "idle" if idle else "busy")
+        return idle

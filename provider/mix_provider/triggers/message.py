@@ -1,0 +1,109 @@
+"""MixMessageTrigger: waits, in the triggerer, for the reply to a message already sent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from mix_provider.errors import MixAPIError, MixError, MixReplyTimeoutError, MixTransportError
+from mix_provider.hooks.mix import MixHook
+from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
+
+#: Seconds ``on_kill`` may spend asking the server to cancel the run.
+CANCEL_BUDGET = 10.0
+
+
+def _transient(exc: MixError) -> bool:
+    return isinstance(exc, MixTransportError) or (isinstance(exc, MixAPIError) and exc.status >= 500)
+
+
+class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
+    """Wait for the reply to a message sent after ``baseline["user_messages"]`` user messages.
+
+    Exactly one terminal event is yielded: ``success`` (the reply), ``timeout`` (wall-clock
+    ``deadline`` passed) or ``error`` (a permanent error, or more than ``max_failures`` transient ones).
+    Serialized kwargs hold ids, numbers and the connection id only, never a secret.
+
+    :param session_id: the session.
+    :param baseline: counts and totals before the message (see :func:`.payloads.baseline_of`).
+    :param deadline: absolute wall-clock deadline (``time.time()`` seconds).
+    :param mix_conn_id: the Mix connection id.
+    :param poll_interval: seconds between transcript polls when the SSE stream is unavailable.
+    :param max_failures: transient failures tolerated before giving up.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        baseline: dict[str, Any],
+        deadline: float,
+        mix_conn_id: str = MixHook.default_conn_name,
+        poll_interval: float = 1.0,
+        max_failures: int = 5,
+    ) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.baseline = baseline
+        self.deadline = deadline
+        self.mix_conn_id = mix_conn_id
+        self.poll_interval = poll_interval
+        self.max_failures = max_failures
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath and kwargs; no secrets."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "session_id": self.session_id,
+                "baseline": self.baseline,
+                "deadline": self.deadline,
+                "mix_conn_id": self.mix_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_failures": self.max_failures,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Follow the session until the reply finishes; yield one terminal event."""
+        hook = MixHook(self.mix_conn_id)
+        try:
+            yield TriggerEvent(await self._outcome(hook))
+        finally:
+            await hook.aclose()
+
+    async def _outcome(self, hook: MixHook) -> dict[str, Any]:
+        failures = 0
+        while (remaining := self.deadline - time.time()) > 0:
+            try:
+                reply = await hook.await_reply(
+                    self.session_id,
+                    int(self.baseline["user_messages"]),
+                    timeout=remaining,
+                    poll_interval=self.poll_interval,
+                )
+                after = await hook.aget_session(self.session_id)
+                return success_payload(self.session_id, reply, self.baseline, after)
+            except MixReplyTimeoutError:
+                break
+            except MixError as exc:
+                failures += 1
+                if not _transient(exc) or failures > self.max_failures:
+                    return failure_payload(ERROR, self.session_id, f"{type(exc).__name__}: {exc}")
+                self.log.warning("Mix wait failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
+                await asyncio.sleep(min(self.poll_interval * failures, max(self.deadline - time.time(), 0)))
+        return failure_payload(TIMEOUT, self.session_id, f"no reply in session {self.session_id} before the deadline")
+
+    async def on_kill(self) -> None:
+        """The task was cancelled by a user: ask the server to cancel the run, within a short budget."""
+        hook = MixHook(self.mix_conn_id)
+        try:
+            await asyncio.wait_for(hook.acancel_session(self.session_id), CANCEL_BUDGET)
+            self.log.info("Cancelled the Mix run in session %s", self.session_id)
+        except (MixError, asyncio.TimeoutError) as exc:
+            self.log.warning("Could not cancel the Mix run in session %s: %s", self.session_id, exc)
+        finally:
+            await hook.aclose()

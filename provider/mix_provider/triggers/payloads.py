@@ -1,0 +1,65 @@
+"""The message trigger's event contract: built here, validated here, trusted nowhere else.
+
+The same payload is produced by the trigger (deferrable mode) and by the operator's blocking wait, so
+``SendMessageOperator.execute_complete`` is the single completion handler of both modes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mix_provider.client import Reply
+from mix_provider.models import SessionData
+
+SUCCESS, TIMEOUT, ERROR = "success", "timeout", "error"
+STATUSES = frozenset({SUCCESS, TIMEOUT, ERROR})
+#: Longest reply text put into XCom; longer replies are cut and flagged ``reply_truncated``.
+REPLY_XCOM_LIMIT = 100_000
+
+_SUCCESS_KEYS = {"session_id", "message_id", "reply", "finish_reason", "prompt_tokens", "completion_tokens", "cost"}
+
+
+def baseline_of(session: SessionData) -> dict[str, Any]:
+    """What a session looked like before a message: counts and totals (small, JSON)."""
+    return {
+        "user_messages": session.user_message_count,
+        "prompt_tokens": session.prompt_tokens,
+        "completion_tokens": session.completion_tokens,
+        "cost": session.cost,
+    }
+
+
+def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], after: SessionData) -> dict[str, Any]:
+    """The result of a finished turn: reply text and id, finish reason, tokens and cost of the turn."""
+    text = reply.text
+    return {
+        "status": SUCCESS,
+        "session_id": session_id,
+        "message_id": reply.message_id,
+        "reply": text[:REPLY_XCOM_LIMIT],
+        "reply_truncated": len(text) > REPLY_XCOM_LIMIT,
+        "finish_reason": reply.finish_reason,
+        "tool_calls": reply.tool_calls,
+        "prompt_tokens": after.prompt_tokens - int(baseline["prompt_tokens"]),
+        "completion_tokens": after.completion_tokens - int(baseline["completion_tokens"]),
+        "cost": round(after.cost - float(baseline["cost"]), 10),
+    }
+
+
+def failure_payload(status: str, session_id: str, message: str) -> dict[str, Any]:
+    """A terminal non-success event (``timeout`` or ``error``) with a readable message."""
+    return {"status": status, "session_id": session_id, "message": message}
+
+
+def validate_event(event: Any) -> dict[str, Any]:
+    """Check a trigger event before trusting it; raises ValueError naming what is wrong."""
+    if not isinstance(event, dict):
+        raise ValueError(f"Mix trigger event must be a dict, got {type(event).__name__}")
+    status = event.get("status")
+    if status not in STATUSES:
+        raise ValueError(f"Mix trigger event status {status!r} is not one of {sorted(STATUSES)}")
+    required = _SUCCESS_KEYS if status == SUCCESS else {"session_id", "message"}
+    missing = sorted(required - event.keys())
+    if missing:
+        raise ValueError(f"Mix trigger event ({status}) lacks {', '.join(missing)}")
+    return event

@@ -1,0 +1,87 @@
+"""MixSessionFinishedTrigger: an event trigger for ``AssetWatcher`` that fires when an agent turn finishes.
+
+Schedule a DAG on "agent finished"::
+
+    asset = Asset("mix_agent_finished", watchers=[AssetWatcher(name="mix", trigger=MixSessionFinishedTrigger())])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from mix_provider.client.events import last_finished_turn
+from mix_provider.errors import MixError, MixNotFoundError
+from mix_provider.hooks.mix import MixHook
+from mix_provider.models import SessionData
+
+
+def activity(session: SessionData) -> tuple[int, int, float]:
+    """A cheap fingerprint of a session's progress, from the list result."""
+    return (session.user_message_count, session.assistant_message_count, session.cost)
+
+
+class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
+    """Fire each time a turn finishes in one session (``session_id``) or in any main session.
+
+    Turns that had already finished when the trigger started are not reported. The session list is
+    polled (one cheap call); a transcript is read only for a session whose counts changed.
+
+    :param session_id: the session to watch, or None for every main session.
+    :param mix_conn_id: the Mix connection id.
+    :param poll_interval: seconds between polls.
+    """
+
+    def __init__(
+        self, session_id: str | None = None, mix_conn_id: str = MixHook.default_conn_name, poll_interval: float = 5.0
+    ) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.mix_conn_id = mix_conn_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath and kwargs; no secrets."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"session_id": self.session_id, "mix_conn_id": self.mix_conn_id, "poll_interval": self.poll_interval},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll, and yield ``{session_id, message_id}`` for each newly finished turn."""
+        hook = MixHook(self.mix_conn_id)
+        try:
+            seen = await self._snapshot(hook)
+            reported = {sid: await self._finished(hook, sid) for sid in seen}
+            while True:
+                await asyncio.sleep(self.poll_interval)
+                current = await self._snapshot(hook)
+                for sid in [s for s, fp in current.items() if seen.get(s) != fp]:
+                    message_id = await self._finished(hook, sid)
+                    if message_id and message_id != reported.get(sid):
+                        reported[sid] = message_id
+                        yield TriggerEvent({"session_id": sid, "message_id": message_id})
+                seen = current
+        finally:
+            await hook.aclose()
+
+    async def _snapshot(self, hook: MixHook) -> dict[str, tuple[int, int, float]]:
+        try:
+            if self.session_id is not None:
+                return {self.session_id: activity(await hook.aget_session(self.session_id))}
+            return {s.id: activity(s) for s in await hook.alist_sessions()}
+        except MixNotFoundError:
+            return {}
+        except MixError as exc:
+            self.log.warning("Mix poll failed (%s); will try again", exc)
+            return {}
+
+    async def _finished(self, hook: MixHook, session_id: str) -> str | None:
+        try:
+            return last_finished_turn(await hook.aexport_session(session_id))
+        except MixError as exc:
+            self.log.warning("Could not read session %s (%s)", session_id, exc)
+            return None
