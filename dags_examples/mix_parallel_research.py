@@ -1,0 +1,39 @@
+"""Fan out: one Mix session per topic (dynamic task mapping), one turn each, then a summary turn.
+
+The sessions are kept, so ``mix_archive_transcripts`` has something to archive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG
+
+from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.session import CreateSessionOperator, ListSessionsOperator
+
+TOPICS = ["pricing pages", "churn signals", "onboarding emails"]
+
+with DAG(
+    dag_id="mix_parallel_research",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["mix", "example"],
+) as dag:
+    # [START howto_operator_mix_mapped_sessions]
+    sessions = CreateSessionOperator.partial(task_id="create_sessions").expand(
+        title=[f"Research: {topic}" for topic in TOPICS]
+    )
+    replies = SendMessageOperator.partial(
+        task_id="research",
+        text="Research this topic and list three findings. [[tool]]",
+        timeout=600,
+    ).expand(session_id=sessions.output)
+    # [END howto_operator_mix_mapped_sessions]
+
+    # [START howto_operator_mix_list_sessions]
+    research_sessions = ListSessionsOperator(task_id="list_research_sessions", title_contains="Research:")
+    # [END howto_operator_mix_list_sessions]
+
+    replies >> research_sessions
