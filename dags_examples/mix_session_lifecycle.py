@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG
+
 from mix_provider.operators.export import ExportSessionOperator
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.rewind import RewindSessionOperator
@@ -68,9 +69,13 @@ with DAG(
     )
     # [END howto_operator_mix_rewind_session]
 
+    # [START howto_operator_mix_get_session]
     summary = GetSessionOperator(task_id="session_summary", session_id=SESSION_ID)
+    # [END howto_operator_mix_get_session]
 
+    # [START howto_operator_mix_export_session]
     export = ExportSessionOperator(task_id="export_transcript", session_id=SESSION_ID)
+    # [END howto_operator_mix_export_session]
 
     # [START howto_operator_mix_delete_session]
     delete = DeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True)

@@ -1,0 +1,46 @@
+"""Transcript archiving: stream exports into json / jsonl (optionally gzip) files, atomically, hashed.
+
+- :mod:`.transcript`: incremental ExportSession parsing and the JSON Lines encoder (no I/O).
+- :mod:`.storage`: storage paths, atomic temp-then-rename writes, hashed/gzipped output.
+- :mod:`.export`: one transcript into one file, streamed through the hook (retried from the start).
+- :mod:`.manifest`: ``manifest.json`` of an archive directory and the change fingerprint.
+- :mod:`.batch`: many transcripts, concurrently, skipping unchanged ones.
+"""
+
+from __future__ import annotations
+
+from mix_provider.archive.batch import ArchiveFailedError, ArchiveReport, Candidate, SessionArchiver, candidates
+from mix_provider.archive.export import (
+    COMPRESSIONS,
+    FORMATS,
+    ArchiveCancelledError,
+    ExportResult,
+    ExportSpec,
+    export_transcript,
+    read_summary,
+)
+from mix_provider.archive.manifest import Entry, Manifest, ManifestError, fingerprint
+from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, storage_path
+
+__all__ = [
+    "COMPRESSIONS",
+    "FORMATS",
+    "PARTIAL_SUFFIX",
+    "ArchiveCancelledError",
+    "ArchiveFailedError",
+    "ArchiveReport",
+    "AtomicFile",
+    "Candidate",
+    "Entry",
+    "ExportResult",
+    "ExportSpec",
+    "Manifest",
+    "ManifestError",
+    "SessionArchiver",
+    "WriteTracker",
+    "candidates",
+    "export_transcript",
+    "fingerprint",
+    "read_summary",
+    "storage_path",
+]

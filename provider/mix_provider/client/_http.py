@@ -85,7 +85,7 @@ class SyncHTTP:
                 if response.status_code >= 400:
                     response.read()
                     _finish(call, response, time.perf_counter(), self.config)
-                yield response.iter_bytes()
+                yield _translate(call, response.iter_bytes())
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
 
@@ -104,7 +104,7 @@ class SyncHTTP:
                     response.read()
                     _finish(call, response, time.perf_counter(), self.config)
                 source = EventSource(response)
-                yield (StreamEvent.parse(e.event, e.data, e.id) for e in source.iter_sse())
+                yield _translate(call, (StreamEvent.parse(e.event, e.data, e.id) for e in source.iter_sse()))
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
 
@@ -141,7 +141,7 @@ class AsyncHTTP:
                 if response.status_code >= 400:
                     await response.aread()
                     _finish(call, response, time.perf_counter(), self.config)
-                yield response.aiter_bytes()
+                yield _atranslate(call, response.aiter_bytes())
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
 
@@ -161,7 +161,7 @@ class AsyncHTTP:
                 if response.status_code >= 400:
                     await response.aread()
                     _finish(call, response, time.perf_counter(), self.config)
-                yield _aparse(EventSource(response))
+                yield _atranslate(call, _aparse(EventSource(response)))
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
 
@@ -173,3 +173,24 @@ class AsyncHTTP:
 async def _aparse(source: EventSource) -> AsyncIterator[StreamEvent]:
     async for sse in source.aiter_sse():
         yield StreamEvent.parse(sse.event, sse.data, sse.id)
+
+
+def _translate(call: Call[Any], items: Iterator[T]) -> Iterator[T]:
+    """``items``, with httpx errors met while reading the body raised as :class:`MixTransportError`.
+
+    The caller iterates inside its own ``with`` block and may catch errors there, before the context
+    manager's own translation could see them.
+    """
+    try:
+        yield from items
+    except httpx.HTTPError as exc:
+        raise transport_error(call.method, call.path, exc) from exc
+
+
+async def _atranslate(call: Call[Any], items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Async :func:`_translate`."""
+    try:
+        async for item in items:
+            yield item
+    except httpx.HTTPError as exc:
+        raise transport_error(call.method, call.path, exc) from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -71,6 +71,28 @@ class MixClient:
         """Open ``call`` (e.g. ``ops.export_session``) and yield its body as byte chunks, unparsed."""
         with self._http.stream(call) as chunks:
             yield chunks
+
+    def consume_stream(self, call: Call[Any], consume: Callable[[Iterator[bytes]], T]) -> T:
+        """Open ``call`` and hand its body chunks to ``consume``; a transient failure retries it all.
+
+        A failure while opening *or while reading* the body (reset, truncated body, retryable status,
+        or a :class:`~mix_provider.errors.MixMalformedResponseError` raised by ``consume``) starts a new
+        exchange under the retry policy, so ``consume`` must throw away what it made before it raised.
+        """
+
+        def once() -> T:
+            with self._http.stream(call) as chunks:
+                return consume(chunks)
+
+        try:
+            return once()
+        except MixError as exc:
+            plan = RetryPlan(call, self.config.retry, exc)
+        for attempt in plan.retrying(tenacity.Retrying):
+            with attempt:
+                plan.replay_initial()
+                return once()
+        raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
     @contextmanager
     def open_events(self, session_id: str, read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:

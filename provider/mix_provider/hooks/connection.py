@@ -46,7 +46,7 @@ def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | 
     extra = _extra_dict(fields.extra)
     timeout = _number("extra.timeout", over.timeout, extra.get("timeout"), DEFAULT_TIMEOUT, minimum=0.001)
     max_retries = _number("extra.max_retries", over.max_retries, extra.get("max_retries"), 5, minimum=0)
-    if not max_retries.is_integer():
+    if max_retries != int(max_retries):
         raise MixConfigError("extra.max_retries", f"must be a whole number, got {max_retries:g}")
     retry = RetryPolicy(
         max_retries=int(max_retries),

@@ -8,12 +8,12 @@ and one pooled keep-alive client serves every call; close the hook (or use ``wit
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from airflow.providers.common.compat.connection import get_async_connection
@@ -35,6 +35,8 @@ from mix_provider.models import (
     SessionData,
     ThinkingLevel,
 )
+
+T = TypeVar("T")
 
 
 class MixHook(BaseHook):  # type: ignore[misc]
@@ -221,6 +223,14 @@ class MixHook(BaseHook):  # type: ignore[misc]
         """Stream the transcript's raw JSON bytes, for archiving without loading it."""
         with self.client.open_stream(ops.export_session(session_id)) as chunks:
             yield chunks
+
+    def consume_export(self, session_id: str, consume: Callable[[Iterator[bytes]], T]) -> T:
+        """Hand the transcript's raw JSON bytes to ``consume``; a transient failure, even mid-body, retries it.
+
+        ``consume`` is called again from the start on each retry (see
+        :meth:`~mix_provider.client.MixClient.consume_stream`).
+        """
+        return self.client.consume_stream(ops.export_session(session_id), consume)
 
     # -- async twins for triggers ----------------------------------------------------------------
 

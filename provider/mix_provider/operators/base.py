@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from mix_provider.hooks.mix import MixHook
+
+V = TypeVar("V")
+
+
+def template_safe(value: Enum | V) -> str | V:
+    """An enum member as its plain value: a templated field renders ``str(member)``, i.e. ``Class.NAME``."""
+    return str(value.value) if isinstance(value, Enum) else value
 
 
 class MixBaseOperator(BaseOperator):  # type: ignore[misc]

@@ -13,7 +13,7 @@ from mix_provider.client.validation import coerce_enum, optional_int, require_id
 from mix_provider.errors import MixConfigError, MixError, MixReplyTimeoutError
 from mix_provider.models import ThinkingLevel
 from mix_provider.operators._state import TaskState
-from mix_provider.operators.base import MixBaseOperator
+from mix_provider.operators.base import MixBaseOperator, template_safe
 from mix_provider.triggers.message import MixMessageTrigger
 from mix_provider.triggers.payloads import (
     SUCCESS,
@@ -78,7 +78,7 @@ class SendMessageOperator(MixBaseOperator):
         self.session_id = session_id
         self.text = text
         self.plan_mode = plan_mode
-        self.thinking_level = thinking_level
+        self.thinking_level = template_safe(thinking_level)
         self.max_steps = optional_int("max_steps", max_steps, minimum=1)
         self.wait_for_reply = wait_for_reply
         self.deferrable = deferrable

@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from mix_provider.client.operations import CREATE_RECONCILE_WINDOW
 from mix_provider.client.validation import check_browser, check_callbacks, check_system_prompt, require_id, require_text
 from mix_provider.errors import MixConfigError, MixNotFoundError
 from mix_provider.models import BrowserMode, Callback, PromptMode, SessionData
 from mix_provider.operators._state import TaskState
-from mix_provider.operators.base import MixBaseOperator
+from mix_provider.operators.base import MixBaseOperator, template_safe
 
 CallbackSpec = Sequence[Callback | Mapping[str, Any]]
 
@@ -53,10 +54,10 @@ class CreateSessionOperator(MixBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.title = title
-        self.browser_mode = browser_mode
+        self.browser_mode = template_safe(browser_mode)
         self.cdp_url = cdp_url
         self.custom_system_prompt = custom_system_prompt
-        self.prompt_mode = prompt_mode
+        self.prompt_mode = template_safe(prompt_mode)
         self.callbacks = callbacks
 
     def _validated(self) -> dict[str, Any]:
@@ -79,6 +80,7 @@ class CreateSessionOperator(MixBaseOperator):
             session = self.hook.create_session(self.title, **arguments)
             state.set({"session_id": session.id})
         context["ti"].xcom_push(key="session", value=session.summary())
+        state.clear()
         self.log.info("Mix session %s (%r) ready", session.id, session.title)
         return session.id
 
@@ -93,7 +95,9 @@ class CreateSessionOperator(MixBaseOperator):
                 return None
             self.log.info("Re-attached to session %s created by an earlier try", session.id)
             return session
-        found = self.hook.find_created_session(saved["title"], datetime.fromisoformat(saved["since"]))
+        # ``createdAt`` has second precision and the server's clock: allow the client's reconcile window.
+        since = datetime.fromisoformat(saved["since"]) - CREATE_RECONCILE_WINDOW
+        found = self.hook.find_created_session(saved["title"], since)
         if found is not None:
             self.log.info("An earlier try created session %s before it died; re-attached", found.id)
         return found

@@ -55,20 +55,24 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
         hook = MixHook(self.mix_conn_id)
         try:
             seen = await self._snapshot(hook)
+            while seen is None:  # "before the start" must be known, or old turns would look new
+                await asyncio.sleep(self.poll_interval)
+                seen = await self._snapshot(hook)
             reported = {sid: await self._finished(hook, sid) for sid in seen}
             while True:
                 await asyncio.sleep(self.poll_interval)
                 current = await self._snapshot(hook)
-                for sid in [s for s, fp in current.items() if seen.get(s) != fp]:
+                for sid in [s for s, fp in (current or {}).items() if seen.get(s) != fp]:
                     message_id = await self._finished(hook, sid)
                     if message_id and message_id != reported.get(sid):
                         reported[sid] = message_id
                         yield TriggerEvent({"session_id": sid, "message_id": message_id})
-                seen = current
+                seen = current if current is not None else seen
         finally:
             await hook.aclose()
 
-    async def _snapshot(self, hook: MixHook) -> dict[str, tuple[int, int, float]]:
+    async def _snapshot(self, hook: MixHook) -> dict[str, tuple[int, int, float]] | None:
+        """Fingerprints of the watched sessions; None when the poll failed."""
         try:
             if self.session_id is not None:
                 return {self.session_id: activity(await hook.aget_session(self.session_id))}
@@ -77,7 +81,7 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
             return {}
         except MixError as exc:
             self.log.warning("Mix poll failed (%s); will try again", exc)
-            return {}
+            return None
 
     async def _finished(self, hook: MixHook, session_id: str) -> str | None:
         try:

@@ -1,0 +1,176 @@
+"""Archive many transcripts into one directory, concurrently, skipping those already archived.
+
+:class:`SessionArchiver` runs at most ``max_concurrency`` exports at once on a thread pool; each
+worker streams one transcript through the (thread-safe, pooled) sync client into its file, so the
+download and the storage writes of a session happen in the same thread. Every transcript is
+written atomically and the manifest is merged and written last. A failed session does not stop the
+others; the caller decides what a partial failure means (the operator fails the task).
+
+Why threads and not asyncio: on the reference machine (2 vCPU, local server) the asyncio variant
+(``httpx.AsyncClient`` plus storage calls handed to threads) archived 1.5-2.4x fewer sessions per
+second than this pool, mostly in anyio's per-read socket overhead; see
+``benchmarks/archive_vs_mapped.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from mix_provider.archive.export import ArchiveCancelledError, ExportResult, ExportSpec, export_transcript
+from mix_provider.archive.manifest import Entry, Manifest, fingerprint, manifest_path
+from mix_provider.archive.storage import WriteTracker
+from mix_provider.models import SessionData
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    from mix_provider.hooks.mix import MixHook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A session to archive, with the fingerprint of its list entry when known."""
+
+    session_id: str
+    fingerprint: str | None = None
+
+
+def candidates(listed: Iterable[SessionData], session_ids: Sequence[str] | None = None) -> list[Candidate]:
+    """The sessions to archive: ``session_ids`` in order (or every listed session), with fingerprints."""
+    known = {session.id: fingerprint(session) for session in listed}
+    if session_ids is None:
+        return [Candidate(sid, fp) for sid, fp in known.items()]
+    return [Candidate(sid, known.get(sid)) for sid in dict.fromkeys(session_ids)]
+
+
+@dataclass
+class ArchiveReport:
+    """What a run did; ``skipped`` holds sessions found unchanged (by fingerprint or by hash)."""
+
+    base_path: str
+    manifest: str
+    archived: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    bytes: int = 0
+
+    def xcom(self) -> dict[str, Any]:
+        """The small XCom summary."""
+        return {
+            "archived": len(self.archived),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "bytes": self.bytes,
+            "base_path": self.base_path,
+            "manifest": self.manifest,
+        }
+
+
+class ArchiveFailedError(RuntimeError):
+    """Some sessions could not be archived (the others were, and are in the manifest).
+
+    :param failed: error text by session id.
+    """
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        shown = "; ".join(f"{sid}: {error}" for sid, error in list(failed.items())[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        super().__init__(f"{len(failed)} session(s) failed to archive: {shown}{more}")
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One session's result: a new manifest entry (or None), and how it went."""
+
+    session_id: str
+    entry: Entry | None
+    written: bool = False
+    bytes: int = 0
+    error: str | None = None
+
+
+class SessionArchiver:
+    """Archive transcripts under ``base`` as ``<session id><extension>``.
+
+    :param hook: the Mix hook (its sync client is shared by the workers).
+    :param base: the archive directory.
+    :param spec: format and compression of every transcript.
+    :param max_concurrency: exports streaming at once.
+    :param tracker: the task's registry of open temporary files (for ``on_kill``).
+    """
+
+    def __init__(
+        self,
+        hook: MixHook,
+        base: ObjectStoragePath,
+        spec: ExportSpec,
+        max_concurrency: int,
+        tracker: WriteTracker | None = None,
+    ) -> None:
+        self.hook = hook
+        self.base = base
+        self.spec = spec
+        self.max_concurrency = max_concurrency
+        self.tracker = tracker or WriteTracker()
+
+    def run(self, todo: Sequence[Candidate]) -> ArchiveReport:
+        """Archive ``todo``, then merge the successes into the manifest (written last)."""
+        manifest = Manifest.load(manifest_path(self.base))
+        stored = self._stored_sizes()
+        self.hook.client  # noqa: B018 -- create the one shared client before the workers race for it
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="mix-archive") as pool:
+            try:
+                outcomes = list(pool.map(lambda c: self._archive(c, manifest.entries.get(c.session_id), stored), todo))
+            except BaseException:  # an interrupt or a kill: stop the other workers at their next chunk
+                self.tracker.cancel()
+                raise
+        report = ArchiveReport(str(self.base), str(manifest.path))
+        for outcome in outcomes:
+            if outcome.error is not None:
+                report.failed[outcome.session_id] = outcome.error
+            else:
+                (report.archived if outcome.written else report.skipped).append(outcome.session_id)
+                report.bytes += outcome.bytes
+        updates = {o.session_id: o.entry for o in outcomes if o.entry is not None}
+        if updates or not manifest.entries:
+            manifest.merge_and_save(updates)
+        return report
+
+    def _archive(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> _Outcome:
+        """Archive one session (in a worker thread)."""
+        name = f"{todo.session_id}{self.spec.extension}"
+        if entry is not None and entry.matches(self.spec, name, todo.fingerprint, stored.get(name)):
+            return _Outcome(todo.session_id, None)
+
+        def unchanged(result: ExportResult) -> bool:
+            return entry is not None and entry.sha256 == result.sha256 and stored.get(name) == result.bytes
+
+        try:
+            result = export_transcript(
+                self.hook, todo.session_id, self.base / name, self.spec, tracker=self.tracker, keep_existing=unchanged
+            )
+        except ArchiveCancelledError:
+            raise
+        except Exception as exc:  # one session's failure must not stop the others; its type is kept
+            log.warning("Archiving session %s failed: %s: %s", todo.session_id, type(exc).__name__, exc)
+            return _Outcome(todo.session_id, None, error=f"{type(exc).__name__}: {exc}")
+        if result.written:
+            return _Outcome(todo.session_id, Entry.of(result, self.spec, name, todo.fingerprint), True, result.bytes)
+        assert entry is not None
+        refreshed = None if entry.fingerprint == todo.fingerprint else replace(entry, fingerprint=todo.fingerprint)
+        return _Outcome(todo.session_id, refreshed)
+
+    def _stored_sizes(self) -> dict[str, int]:
+        """Sizes of the files already in the archive directory, by name (one listing call)."""
+        try:
+            listing = self.base.fs.ls(self.base.path, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {str(item["name"]).rstrip("/").rsplit("/", 1)[-1]: int(item.get("size") or 0) for item in listing}

@@ -1,0 +1,159 @@
+"""The archive manifest: ``<base_path>/manifest.json``, what was archived and how to tell it changed.
+
+Layout (version 1)::
+
+    {
+      "version": 1,
+      "updated_at": "2026-01-02T03:04:05+00:00",
+      "sessions": {
+        "<session id>": {
+          "path": "<session id>.jsonl.gz",        # relative to the manifest's directory
+          "format": "jsonl", "compression": "gzip",
+          "sha256": "<hex of the stored file>", "bytes": 1234, "messages": 12,
+          "fingerprint": "<hex>",                 # of the session's list entry, see fingerprint()
+          "title": "...", "updated_at": "<the transcript's updatedAt>",
+          "archived_at": "2026-01-02T03:04:05+00:00"
+        }
+      }
+    }
+
+The manifest is merged, never truncated: entries of sessions not archived by a run stay as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from mix_provider.archive.export import ExportResult, ExportSpec
+from mix_provider.archive.storage import AtomicFile
+from mix_provider.models import SessionData
+
+MANIFEST_NAME = "manifest.json"
+VERSION = 1
+_FINGERPRINT_FIELDS = (
+    "title",
+    "user_message_count",
+    "assistant_message_count",
+    "tool_call_count",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "created_at",
+)
+
+
+class ManifestError(ValueError):
+    """The manifest at the destination cannot be read; it is left untouched."""
+
+
+def fingerprint(session: SessionData) -> str:
+    """A digest of the list entry fields that change whenever the transcript does.
+
+    A new message changes the counts, tokens and cost; a rename changes the title. A rewind followed
+    by exactly as many messages of exactly the same token counts would not: when in doubt, the
+    transcript's hash (compared after exporting) has the last word.
+    """
+    fields = {name: getattr(session, name) for name in _FINGERPRINT_FIELDS}
+    canonical = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One archived transcript."""
+
+    path: str
+    format: str
+    compression: str | None
+    sha256: str
+    bytes: int
+    messages: int
+    fingerprint: str | None
+    title: str | None
+    updated_at: str | None
+    archived_at: str
+
+    @classmethod
+    def of(cls, result: ExportResult, spec: ExportSpec, name: str, fingerprint: str | None) -> Entry:
+        """The entry of a transcript just stored under ``name``."""
+        return cls(
+            path=name,
+            format=spec.format,
+            compression=spec.compression,
+            sha256=result.sha256,
+            bytes=result.bytes,
+            messages=result.messages,
+            fingerprint=fingerprint,
+            title=result.header.get("title"),
+            updated_at=result.header.get("updatedAt"),
+            archived_at=_now(),
+        )
+
+    def matches(self, spec: ExportSpec, name: str, fingerprint: str | None, stored_size: int | None) -> bool:
+        """Whether the stored file is this entry's and the session has not changed since."""
+        same_file = self.path == name and stored_size == self.bytes
+        same_spec = self.format == spec.format and self.compression == spec.compression
+        return same_file and same_spec and fingerprint is not None and fingerprint == self.fingerprint
+
+
+class Manifest:
+    """The manifest of one archive directory.
+
+    :param path: where ``manifest.json`` lives.
+    :param entries: the archived sessions by id.
+    """
+
+    def __init__(self, path: ObjectStoragePath, entries: dict[str, Entry] | None = None) -> None:
+        self.path = path
+        self.entries = dict(entries or {})
+
+    @classmethod
+    def load(cls, path: ObjectStoragePath) -> Manifest:
+        """Read the manifest at ``path`` (empty when there is none).
+
+        :raises ManifestError: when it exists but is not a version-1 manifest.
+        """
+        if not path.exists():
+            return cls(path)
+        try:
+            document = json.loads(path.read_bytes())
+            if document.get("version") != VERSION:
+                raise ValueError(f"unsupported version {document.get('version')!r}")
+            entries = {sid: Entry(**fields) for sid, fields in document["sessions"].items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ManifestError(f"{path} is not a readable archive manifest ({exc}); fix or move it") from exc
+        return cls(path, entries)
+
+    def merge_and_save(self, updates: dict[str, Entry]) -> None:
+        """Re-read the manifest, apply ``updates`` over it and write it atomically.
+
+        Re-reading keeps entries another run wrote since this one started.
+        """
+        merged = Manifest.load(self.path).entries | updates
+        self.entries = merged
+        document = {
+            "version": VERSION,
+            "updated_at": _now(),
+            "sessions": {sid: asdict(entry) for sid, entry in sorted(merged.items())},
+        }
+        file = AtomicFile(self.path)
+        try:
+            file.open().write(json.dumps(document, indent=1, ensure_ascii=False).encode() + b"\n")
+            file.commit()
+        except BaseException:
+            file.abort()
+            raise
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def manifest_path(base: ObjectStoragePath) -> ObjectStoragePath:
+    """``<base>/manifest.json``."""
+    return base / MANIFEST_NAME

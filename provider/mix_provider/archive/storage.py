@@ -1,0 +1,168 @@
+"""Where transcripts land: storage paths, atomic file writes, hashed (and gzipped) output.
+
+Writes go to ``.<name>.<uuid>.partial`` beside the target and are renamed over it only once
+complete. On a local disk the rename is one ``rename(2)``: atomic, and an existing target is
+replaced in one step. On object stores (``s3://``, ``gs://``...) fsspec renames by copy then
+delete: readers never see a partial object under the final name, but the old object is replaced by
+the copy, not atomically swapped. A failure, an exception or a kill deletes the temporary file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import threading
+import uuid
+from contextlib import suppress
+from typing import IO, Any
+
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from mix_provider.errors import MixConfigError
+
+log = logging.getLogger(__name__)
+
+#: Suffix of in-progress files; anything ending with it is never a finished transcript.
+PARTIAL_SUFFIX = ".partial"
+#: zlib level of gzip output: ~4x faster than level 9 for a few percent more bytes.
+GZIP_LEVEL = 6
+
+
+def storage_path(field: str, value: object) -> ObjectStoragePath:
+    """Return ``value`` (an :class:`ObjectStoragePath` or a URI string) as a storage path.
+
+    :raises MixConfigError: naming ``field`` when it is empty or of another type.
+    """
+    if isinstance(value, ObjectStoragePath):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        kind = type(value).__name__
+        raise MixConfigError(field, f"must be an ObjectStoragePath or a URI string like 'file:///...', got {kind}")
+    return ObjectStoragePath(value.strip())
+
+
+class WriteTracker:
+    """The temporary files a task has open, so that ``on_kill`` can cancel and delete them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: set[AtomicFile] = set()
+        self.cancelled = threading.Event()
+
+    def add(self, file: AtomicFile) -> None:
+        """Track an opened temporary file."""
+        with self._lock:
+            self._active.add(file)
+
+    def discard(self, file: AtomicFile) -> None:
+        """Stop tracking a committed or aborted file."""
+        with self._lock:
+            self._active.discard(file)
+
+    def cancel(self) -> None:
+        """Refuse further writes and delete every temporary file still open (best effort)."""
+        self.cancelled.set()
+        with self._lock:
+            active = list(self._active)
+        for file in active:
+            file.remove_temp()
+
+
+class AtomicFile:
+    """A file written under a temporary name beside ``target``, renamed over it by :meth:`commit`.
+
+    :param target: the final path.
+    :param tracker: registry of open temporary files (for ``on_kill``).
+    """
+
+    def __init__(self, target: ObjectStoragePath, tracker: WriteTracker | None = None) -> None:
+        self.target = target
+        self.temp = target.parent / f".{target.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+        self._tracker = tracker
+        self._file: IO[bytes] | None = None
+
+    def open(self) -> IO[bytes]:
+        """Create the parent directory and open the temporary file for writing."""
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.temp.open("wb")
+        if self._tracker is not None:
+            self._tracker.add(self)
+        return self._file
+
+    def close(self) -> None:
+        """Close the temporary file (it stays under its temporary name)."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+    def commit(self) -> ObjectStoragePath:
+        """Close the temporary file and rename it over the target; return the target."""
+        self.close()
+        self.temp.replace(self.target)
+        self._untrack()
+        return self.target
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; never raises (the first error matters more)."""
+        with suppress(Exception):
+            self.close()
+        self.remove_temp()
+        self._untrack()
+
+    def remove_temp(self) -> None:
+        """Delete the temporary file if it exists (logging, not raising, a failure)."""
+        try:
+            self.temp.unlink()
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # a cleanup must not hide the failure that caused it
+            log.warning("Could not delete the temporary file %s: %s", self.temp, exc)
+
+    def _untrack(self) -> None:
+        if self._tracker is not None:
+            self._tracker.discard(self)
+
+
+class _HashingWriter:
+    """A file-like sink that writes through to ``raw``, counting and hashing the bytes."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        """Write ``data`` (bytes-like) to the file."""
+        self._raw.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to flush (the file buffers)."""
+
+
+class HashedOutput:
+    """Bytes in; optionally gzipped, then written, counted and hashed exactly as stored.
+
+    gzip output is reproducible (no file name, mtime 0), so the same transcript always has the same hash.
+
+    :param raw: the open file.
+    :param compression: ``None`` or ``"gzip"``.
+    """
+
+    def __init__(self, raw: IO[bytes], compression: str | None) -> None:
+        self._stored = _HashingWriter(raw)
+        self._gzip = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=self._stored, compresslevel=GZIP_LEVEL, mtime=0)
+            if compression == "gzip"
+            else None
+        )
+        self.write = self._gzip.write if self._gzip is not None else self._stored.write
+
+    def finish(self) -> tuple[int, str]:
+        """Flush the gzip trailer; return the stored size and sha256 hex digest."""
+        if self._gzip is not None:
+            self._gzip.close()
+        return self._stored.size, self._stored.sha256.hexdigest()

@@ -1,0 +1,156 @@
+"""The deterministic scripted agent: what a message's reply will be.
+
+The reply is planned from the user text alone (directives, then reply rules, then the
+echo default), so the same text always produces the same reply.
+
+Directives, removed from the echoed text:
+
+``[[tool]]``            include a ``Bash`` tool call
+``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` emits an SSE
+                        ``error`` event instead of ``complete``)
+``[[delay:MS]]``        stream the reply over MS milliseconds
+``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
+``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mix_provider.devserver.settings import ReplyRule, Settings
+from mix_provider.devserver.wire import filler
+
+MODEL = "devserver-scripted"
+Step = tuple[str, dict[str, Any]]
+"""One SSE event to publish: name and data."""
+_DIRECTIVE = re.compile(r"\[\[(tool|subagent|finish:[a-z_]+|delay:\d+|size:\d+)\]\]")
+_DEFAULT_TOOL: dict[str, Any] = {
+    "name": "Bash",
+    "input": {"command": "echo 'hello from the Mix devserver'"},
+    "result": "hello from the Mix devserver\n",
+}
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """A tool call the agent makes: tool ``name``, JSON ``input`` and its ``result``."""
+
+    name: str
+    input: str
+    result: str
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """Everything the agent will stream and store for one user message."""
+
+    reply: str
+    reasoning: str | None
+    tool: ToolPlan | None
+    finish_reason: str
+    delay_ms: int
+    subagent: bool
+    input_tokens: int
+
+
+def plan_reply(text: str, settings: Settings, thinking_level: str | None = None) -> ReplyPlan:
+    """Plan the reply to ``text`` from its directives, the reply rules and the defaults."""
+    clean = _DIRECTIVE.sub("", text).strip()
+    plan = ReplyPlan(
+        reply=f"You said: {clean}",
+        reasoning=None if thinking_level == "off" else f"The user wrote {len(clean)} characters; echo them.",
+        tool=None,
+        finish_reason="end_turn",
+        delay_ms=settings.reply_delay_ms,
+        subagent=False,
+        input_tokens=12 + len(text.encode()) // 4,
+    )
+    rule = next((rule for rule in settings.rules if rule.pattern.search(clean)), None)
+    if rule is not None:
+        plan = _apply_rule(plan, rule)
+    for directive in _DIRECTIVE.findall(text):
+        plan = _apply_directive(plan, directive)
+    return plan
+
+
+def token_cost(input_tokens: int, output_tokens: int) -> float:
+    """Return a message's cost in USD (3 $/Mtok in, 15 $/Mtok out)."""
+    return round(input_tokens * 3e-6 + output_tokens * 15e-6, 8)
+
+
+def _tool_plan(spec: dict[str, Any]) -> ToolPlan:
+    """Build a :class:`ToolPlan` from a rule's ``tool`` object."""
+    merged = {**_DEFAULT_TOOL, **spec}
+    return ToolPlan(name=str(merged["name"]), input=json.dumps(merged["input"]), result=str(merged["result"]))
+
+
+def _apply_rule(plan: ReplyPlan, rule: ReplyRule) -> ReplyPlan:
+    """Return ``plan`` changed by a matching reply rule."""
+    return replace(
+        plan,
+        reply=rule.reply,
+        tool=_tool_plan(rule.tool) if rule.tool is not None else plan.tool,
+        finish_reason=rule.finish_reason or plan.finish_reason,
+        delay_ms=rule.delay_ms if rule.delay_ms is not None else plan.delay_ms,
+    )
+
+
+def _apply_directive(plan: ReplyPlan, directive: str) -> ReplyPlan:
+    """Return ``plan`` changed by one ``[[...]]`` directive."""
+    name, _, value = directive.partition(":")
+    if name == "tool":
+        return replace(plan, tool=_tool_plan({}))
+    if name == "subagent":
+        return replace(plan, subagent=True)
+    if name == "finish":
+        return replace(plan, finish_reason=value)
+    if name == "delay":
+        return replace(plan, delay_ms=int(value))
+    return replace(plan, reply=filler(int(value)))
+
+
+def content_chunks(reply: str, minimum: int = 5, max_chunk: int = 65_536) -> list[str]:
+    """Split the reply into the ``content`` deltas streamed over SSE."""
+    count = max(minimum, -(-len(reply) // max_chunk))
+    size = max(1, -(-len(reply) // count))
+    return [reply[start : start + size] for start in range(0, len(reply), size)] or [""]
+
+
+def tool_call_record(call_id: str, tool: ToolPlan, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a finished tool call as stored on the assistant message."""
+    return {
+        "id": call_id,
+        "name": tool.name,
+        "input": tool.input,
+        "type": "tool_use",
+        "finished": True,
+        "result": tool.result,
+        "isError": False,
+        "metadata": metadata or {},
+    }
+
+
+def tool_steps(call_id: str, tool: ToolPlan, assistant_id: str) -> list[Step]:
+    """Return the SSE events of one tool call, from declaration to execution result."""
+    half = len(tool.input) // 2
+    owner = {"assistantMessageId": assistant_id}
+    return [
+        ("tool_use_start", {"id": call_id, "name": tool.name, **owner}),
+        ("tool_use_parameter_delta", {"toolCallId": call_id, "input": tool.input[:half], **owner}),
+        ("tool_use_parameter_delta", {"toolCallId": call_id, "input": tool.input[half:], **owner}),
+        (
+            "tool_use_parameter_streaming_complete",
+            {"id": call_id, "name": tool.name, "input": tool.input, **owner},
+        ),
+        (
+            "tool_execution_start",
+            {"toolCallId": call_id, "toolName": tool.name, "progress": f"Running {tool.name}"},
+        ),
+        (
+            "tool_execution_complete",
+            {"toolCallId": call_id, "toolName": tool.name, "progress": "Completed", "success": True},
+        ),
+    ]

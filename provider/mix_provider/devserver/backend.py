@@ -1,0 +1,200 @@
+"""The devserver's model layer: every Mix operation, raising :class:`ApiError` on failure.
+
+It owns the store, the event bus and the agent runner; the routing layer only decodes
+requests and serializes what these methods return.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+
+from mix_provider.devserver.bus import EventBus
+from mix_provider.devserver.errors import ApiError, internal
+from mix_provider.devserver.runner import Runner
+from mix_provider.devserver.settings import Settings
+from mix_provider.devserver.store import Store, new_message_row, new_session_row
+from mix_provider.devserver.validation import (
+    validate_callbacks_body,
+    validate_create,
+    validate_message,
+    validate_rewind,
+)
+from mix_provider.devserver.wire import filler, message_to_backend, now_rfc3339, session_to_wire
+
+T = TypeVar("T")
+DB_FILE = "mix-devserver.sqlite3"
+_CREATE_COLUMNS = {
+    "browserMode": "browser_mode",
+    "cdpUrl": "cdp_url",
+    "promptMode": "prompt_mode",
+    "customSystemPrompt": "custom_system_prompt",
+    "modelId": "model_id",
+    "provider": "provider",
+}
+
+
+async def blocking(func: Callable[..., T], *args: Any) -> T:
+    """Run a blocking (SQLite) call in a worker thread."""
+    return await anyio.to_thread.run_sync(partial(func, *args))
+
+
+class MixBackend:
+    """All devserver state, as one object (resettable, passed around, never global).
+
+    :param settings: the server's settings.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.data_dir / DB_FILE)
+        self.bus = EventBus()
+        self.runner = Runner(self.store, self.bus, settings)
+
+    async def startup(self) -> None:
+        """Resume the runs that were in progress when the server stopped."""
+        for run in await blocking(self.store.pending_runs):
+            self.runner.start(run)
+
+    async def shutdown(self) -> None:
+        """Stop the runs (they resume at the next start) and close the database."""
+        await self.runner.shutdown()
+        self.store.close()
+
+    async def reset(self) -> None:
+        """Forget every session, message and run."""
+        for session_id in [row["id"] for row in await blocking(self.store.list_sessions, True)]:
+            await self.runner.abort(session_id)
+            self.bus.close_session(session_id)
+        await blocking(self.store.reset)
+
+    async def list_sessions(self, include_subagents: bool) -> list[dict[str, Any]]:
+        """Return SessionData of every session (subagent ones only when asked)."""
+        rows = await blocking(self.store.list_sessions, include_subagents)
+        return [session_to_wire(row) for row in rows]
+
+    async def create_session(self, raw: bytes) -> dict[str, Any]:
+        """Validate a create body, store the session and return its SessionData."""
+        body = validate_create(raw)
+        columns = {column: body[key] for key, column in _CREATE_COLUMNS.items() if key in body}
+        row = new_session_row(
+            str(uuid.uuid4()), body["title"], now_rfc3339(), callbacks=json.dumps(body["callbacks"]), **columns
+        )
+        try:
+            return session_to_wire(await blocking(self.store.create_session, row))
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise internal("session creation", exc) from exc
+
+    async def get_session(self, session_id: str) -> dict[str, Any]:
+        """Return the SessionData of one session, with its first user message."""
+        row = await blocking(self.store.get_session, session_id)
+        return session_to_wire(row, await blocking(self.store.first_user_message, session_id))
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete a session and everything it owns (sub-agent sessions too)."""
+        await blocking(self.store.get_session, session_id)
+        await self.runner.abort(session_id)
+        for deleted in await blocking(self.store.delete_session, session_id):
+            self.bus.publish(deleted, "session_deleted", {"sessionId": deleted})
+            self.bus.close_session(deleted)
+
+    async def update_callbacks(self, session_id: str, raw: bytes) -> dict[str, Any]:
+        """Replace a session's callbacks; a rejected list leaves the previous one."""
+        await blocking(self.store.get_session, session_id)
+        callbacks = validate_callbacks_body(raw)
+        return session_to_wire(await blocking(self.store.set_callbacks, session_id, callbacks, now_rfc3339()))
+
+    async def rewind(self, session_id: str, raw: bytes) -> dict[str, Any]:
+        """Delete the messages after the given one (stopping any run) and return SessionData."""
+        await blocking(self.store.get_session, session_id)
+        message_id, _cleanup_media = validate_rewind(raw)
+        await self.runner.abort(session_id)
+        return session_to_wire(await blocking(self.store.rewind, session_id, message_id, now_rfc3339()))
+
+    async def list_messages(self, session_id: str) -> list[dict[str, Any]]:
+        """Return the BackendMessage list of a session."""
+        return [message_to_backend(row) for row in await blocking(self.store.list_messages, session_id)]
+
+    async def send_message(self, session_id: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Accept a user message: 202 and a run in the background, or 200 for a slash command."""
+        await blocking(self.store.get_session, session_id)
+        body = validate_message(raw)
+        text = body["text"]
+        if text.startswith("/"):
+            return 200, _slash_command(session_id, text)
+        if not self.settings.llm_credentials:
+            raise ApiError(401, "unauthorized", "No LLM provider configured. Set up authentication first.")
+        if self.runner.is_running(session_id):
+            raise ApiError(400, "bad_request", "session is already processing a message")
+        await self._start_run(session_id, text, body.get("thinking_level"))
+        return 202, {"status": "processing", "sessionId": session_id}
+
+    async def _start_run(self, session_id: str, text: str, thinking_level: str | None) -> None:
+        """Store the user message and its run, announce it, and start the agent."""
+        user = new_message_row(str(uuid.uuid4()), session_id, "user", text, now_rfc3339())
+        options = {
+            "thinking_level": thinking_level,
+            "tool_call_id": f"toolu_{uuid.uuid4().hex[:24]}",
+            "task_call_id": f"toolu_{uuid.uuid4().hex[:24]}",
+            "subagent_session_id": str(uuid.uuid4()),
+            "subagent_prompt_id": str(uuid.uuid4()),
+            "subagent_reply_id": str(uuid.uuid4()),
+        }
+        run = {
+            "session_id": session_id,
+            "assistant_id": str(uuid.uuid4()),
+            "text": text,
+            "options": json.dumps(options),
+        }
+        await blocking(partial(self.store.add_message, user, run))
+        self.bus.publish(session_id, "user_message_created", {"messageId": user["id"], "content": text})
+        self.runner.start(run)
+
+    async def cancel(self, session_id: str) -> dict[str, Any]:
+        """Stop the session's run, if any; answer like the real server."""
+        await blocking(self.store.get_session, session_id)
+        await self.runner.cancel(session_id)
+        return {"status": "cancelled", "sessionId": session_id}
+
+    async def seed_large_session(self, title: str, messages: int, message_bytes: int) -> dict[str, Any]:
+        """Create a session with ``messages`` deterministic messages of ``message_bytes`` each."""
+        now = now_rfc3339()
+        row = new_session_row(str(uuid.uuid4()), title, now)
+        await blocking(self.store.create_session, row)
+        text = filler(message_bytes)
+        rows = (
+            new_message_row(
+                str(uuid.uuid4()),
+                row["id"],
+                "user" if index % 2 == 0 else "assistant",
+                text,
+                now,
+                **(
+                    {}
+                    if index % 2 == 0
+                    else {
+                        "finish_reason": "end_turn",
+                        "model": "devserver-seed",
+                        "input_tokens": 10,
+                        "output_tokens": message_bytes // 4,
+                    }
+                ),
+            )
+            for index in range(messages)
+        )
+        await blocking(self.store.insert_messages, row["id"], rows)
+        return await self.get_session(row["id"])
+
+
+def _slash_command(session_id: str, text: str) -> dict[str, Any]:
+    """Answer a slash command at once (the devserver knows none; it says so)."""
+    name = text.split(maxsplit=1)[0]
+    output = f"Command {name} is not available on the Mix devserver."
+    return {"status": "completed", "sessionId": session_id, "command": name, "output": output}

@@ -1,0 +1,103 @@
+"""The devserver's control plane for tests, under ``/_devserver/`` (not part of Mix).
+
+``POST/GET/DELETE /_devserver/faults``  add / list / clear injected faults
+``POST /_devserver/reset``              drop all sessions, runs, faults and request counts
+``GET/DELETE /_devserver/requests``     request counts per method and path / reset them
+``POST /_devserver/seed/large-session`` create a big session directly in SQLite
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mix_provider.devserver.backend import MixBackend
+from mix_provider.devserver.errors import ApiError
+from mix_provider.devserver.faults import FaultState, parse_fault
+
+
+def _faults(request: Request) -> FaultState:
+    """Return the app's fault state."""
+    state: FaultState = request.app.state.faults
+    return state
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """Return the request's JSON object body.
+
+    :raises ApiError: 400 when it is not a JSON object.
+    """
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise ApiError(400, "validation_error", f"invalid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "validation_error", "expected a JSON object")
+    return body
+
+
+async def add_fault(request: Request) -> Response:
+    """Activate a fault; answers 201 with the fault."""
+    fault = parse_fault(await _json_object(request))
+    _faults(request).add(fault)
+    return JSONResponse(fault.to_json(), status_code=201)
+
+
+async def list_faults(request: Request) -> Response:
+    """List the active faults with their remaining counts."""
+    return JSONResponse([fault.to_json() for fault in _faults(request).active()])
+
+
+async def clear_faults(request: Request) -> Response:
+    """Remove every fault."""
+    _faults(request).clear()
+    return Response(status_code=204)
+
+
+async def reset(request: Request) -> Response:
+    """Drop all state: sessions, messages, runs, faults and request counts."""
+    backend: MixBackend = request.app.state.backend
+    await backend.reset()
+    _faults(request).clear()
+    _faults(request).counts.clear()
+    return Response(status_code=204)
+
+
+async def request_counts(request: Request) -> Response:
+    """Return ``{"count": total, "requests": [{method, path, count}]}`` filtered by
+    ``?method=`` and ``?path=`` (a regex that must match the whole path)."""
+    method = request.query_params.get("method")
+    items = _faults(request).count(method, request.query_params.get("path"))
+    return JSONResponse({"count": sum(item["count"] for item in items), "requests": items})
+
+
+async def reset_request_counts(request: Request) -> Response:
+    """Forget the request counts."""
+    _faults(request).counts.clear()
+    return Response(status_code=204)
+
+
+async def seed_large_session(request: Request) -> Response:
+    """Create a session of ``messages`` messages of ``messageBytes`` bytes; 201 SessionData."""
+    body = await _json_object(request)
+    try:
+        title, messages, size = str(body["title"]), int(body["messages"]), int(body["messageBytes"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ApiError(400, "validation_error", "title, messages and messageBytes are required") from exc
+    backend: MixBackend = request.app.state.backend
+    return JSONResponse(await backend.seed_large_session(title, messages, size), status_code=201)
+
+
+CONTROL_ROUTES = [
+    Route("/_devserver/faults", add_fault, methods=["POST"]),
+    Route("/_devserver/faults", list_faults, methods=["GET"]),
+    Route("/_devserver/faults", clear_faults, methods=["DELETE"]),
+    Route("/_devserver/reset", reset, methods=["POST"]),
+    Route("/_devserver/requests", request_counts, methods=["GET"]),
+    Route("/_devserver/requests", reset_request_counts, methods=["DELETE"]),
+    Route("/_devserver/seed/large-session", seed_large_session, methods=["POST"]),
+]

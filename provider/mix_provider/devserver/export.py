@@ -1,0 +1,96 @@
+"""Streamed ``GET /api/sessions/{id}/export``: the transcript is read from SQLite in small
+batches inside one read transaction and written out as it goes, never held whole."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from mix_provider.devserver.backend import blocking
+from mix_provider.devserver.errors import session_not_found
+from mix_provider.devserver.store import connect
+from mix_provider.devserver.wire import Row, message_to_export
+
+_BATCH_ROWS = 256
+_BATCH_BYTES = 1024 * 1024
+
+
+class ExportReader:
+    """A consistent snapshot of one session, read batch by batch.
+
+    :param db_path: the devserver's database.
+    :param session_id: the session to export.
+    """
+
+    def __init__(self, db_path: Path, session_id: str) -> None:
+        self._conn: sqlite3.Connection = connect(db_path)
+        self._session_id = session_id
+        self._after = 0
+
+    def open(self) -> Row:
+        """Start the read transaction and return the session row.
+
+        :raises ApiError: 404 when the session does not exist (the reader is then closed).
+        """
+        self._conn.execute("BEGIN")
+        rows = self._conn.execute("SELECT * FROM sessions WHERE id = ?", (self._session_id,)).fetchall()
+        if not rows:
+            self.close()
+            raise session_not_found(self._session_id)
+        return dict(rows[0])
+
+    def next_batch(self) -> bytes:
+        """Return the next messages as comma-led ExportMessage JSON, about 1 MiB (empty at the end)."""
+        sql = "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        batch: list[str] = []
+        size = 0
+        for row in self._conn.execute(sql, (self._session_id, self._after, _BATCH_ROWS)):
+            self._after = row["seq"]
+            batch.append(json.dumps(message_to_export(dict(row))))
+            size += len(batch[-1])
+            if size >= _BATCH_BYTES:
+                break
+        return "".join("," + item for item in batch).encode()
+
+    def close(self) -> None:
+        """End the transaction and close the connection."""
+        self._conn.close()
+
+
+def export_head(session: Row) -> dict[str, Any]:
+    """Return the ExportSession fields that precede ``messages``."""
+    return {
+        "id": session["id"],
+        "title": session["title"],
+        "createdAt": session["created_at"],
+        "updatedAt": session["updated_at"],
+        "userMessageCount": session["user_count"],
+        "assistantMessageCount": session["assistant_count"],
+        "toolCallCount": session["tool_call_count"],
+        "promptTokens": session["prompt_tokens"],
+        "completionTokens": session["completion_tokens"],
+        "cost": float(session["cost"]),
+    }
+
+
+async def open_export(db_path: Path, session_id: str) -> tuple[ExportReader, Row]:
+    """Open a reader on a session (404 before any byte is sent)."""
+    reader = ExportReader(db_path, session_id)
+    return reader, await blocking(reader.open)
+
+
+async def export_chunks(reader: ExportReader, session: Row) -> AsyncIterator[bytes]:
+    """Yield the ExportSession JSON document piece by piece, closing the reader at the end."""
+    try:
+        head = json.dumps(export_head(session))
+        yield (head[:-1] + ', "messages": [').encode()
+        first = True
+        while batch := await blocking(reader.next_batch):
+            yield batch[1:] if first else batch
+            first = False
+        yield b"]}"
+    finally:
+        reader.close()

@@ -1,0 +1,147 @@
+"""The Mix REST routes: thin adapters from HTTP to :class:`MixBackend`.
+
+Errors raised as :class:`ApiError` are serialized once, by :func:`api_error_handler`.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from mix_provider.devserver.backend import MixBackend
+from mix_provider.devserver.errors import ApiError
+from mix_provider.devserver.export import export_chunks, open_export
+from mix_provider.devserver.stream import stream_events
+from mix_provider.devserver.wire import now_rfc3339
+
+VERSION = "0.1.0-devserver"
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_PROVIDERS = {"anthropic": "Anthropic", "openai": "OpenAI", "openrouter": "OpenRouter"}
+
+
+def _backend(request: Request) -> MixBackend:
+    """Return the app's backend."""
+    backend: MixBackend = request.app.state.backend
+    return backend
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    """Serialize an :class:`ApiError` into the Mix error envelope."""
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.envelope(), status_code=exc.status)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Answer routing errors: plain text (like Go's mux), an envelope for unknown API paths."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and request.url.path.startswith("/api/"):
+        message = f"Not implemented by the Mix devserver: {request.method} {request.url.path}"
+        return JSONResponse(ApiError(404, "not_found", message).envelope(), status_code=404)
+    return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
+
+
+async def list_sessions(request: Request) -> Response:
+    """``GET /api/sessions``."""
+    include = request.query_params.get("includeSubagents", "") in _TRUE
+    return JSONResponse(await _backend(request).list_sessions(include))
+
+
+async def create_session(request: Request) -> Response:
+    """``POST /api/sessions``."""
+    return JSONResponse(await _backend(request).create_session(await request.body()), status_code=201)
+
+
+async def get_session(request: Request) -> Response:
+    """``GET /api/sessions/{id}``."""
+    return JSONResponse(await _backend(request).get_session(request.path_params["id"]))
+
+
+async def delete_session(request: Request) -> Response:
+    """``DELETE /api/sessions/{id}``: 204, empty body."""
+    await _backend(request).delete_session(request.path_params["id"])
+    return Response(status_code=204)
+
+
+async def update_callbacks(request: Request) -> Response:
+    """``PATCH /api/sessions/{id}/callbacks``."""
+    body = await request.body()
+    return JSONResponse(await _backend(request).update_callbacks(request.path_params["id"], body))
+
+
+async def export_session(request: Request) -> Response:
+    """``GET /api/sessions/{id}/export``, streamed."""
+    session_id = request.path_params["id"]
+    reader, session = await open_export(_backend(request).store.path, session_id)
+    disposition = f"attachment; filename=session_{session_id}_transcript.json"
+    return StreamingResponse(
+        export_chunks(reader, session),
+        media_type="application/json",
+        headers={"Content-Disposition": disposition},
+    )
+
+
+async def rewind_session(request: Request) -> Response:
+    """``POST /api/sessions/{id}/rewind``."""
+    body = await request.body()
+    return JSONResponse(await _backend(request).rewind(request.path_params["id"], body))
+
+
+async def list_messages(request: Request) -> Response:
+    """``GET /api/sessions/{id}/messages``."""
+    return JSONResponse(await _backend(request).list_messages(request.path_params["id"]))
+
+
+async def send_message(request: Request) -> Response:
+    """``POST /api/sessions/{id}/messages``: 202 processing (200 for a slash command)."""
+    status, body = await _backend(request).send_message(request.path_params["id"], await request.body())
+    return JSONResponse(body, status_code=status)
+
+
+async def cancel(request: Request) -> Response:
+    """``POST /api/sessions/{id}/cancel``."""
+    return JSONResponse(await _backend(request).cancel(request.path_params["id"]))
+
+
+async def health(request: Request) -> Response:
+    """``GET /health``."""
+    body = {
+        "status": "ok",
+        "timestamp": now_rfc3339(),
+        "version": VERSION,
+        "environment": "devserver",
+        "services": {"backend": "healthy", "database": "connected"},
+    }
+    return JSONResponse(body)
+
+
+async def auth_status(request: Request) -> Response:
+    """``GET /api/auth/status``: Anthropic is configured unless ``--no-llm-credentials``."""
+    configured = _backend(request).settings.llm_credentials
+    providers = {
+        key: {
+            "authenticated": configured and key == "anthropic",
+            "auth_method": "api_key" if configured and key == "anthropic" else "none",
+            "display_name": name,
+        }
+        for key, name in _PROVIDERS.items()
+    }
+    return JSONResponse({"providers": providers})
+
+
+ROUTES = [
+    Route("/health", health, methods=["GET"]),
+    Route("/api/auth/status", auth_status, methods=["GET"]),
+    Route("/api/sessions", list_sessions, methods=["GET"]),
+    Route("/api/sessions", create_session, methods=["POST"]),
+    Route("/api/sessions/{id}", get_session, methods=["GET"]),
+    Route("/api/sessions/{id}", delete_session, methods=["DELETE"]),
+    Route("/api/sessions/{id}/callbacks", update_callbacks, methods=["PATCH"]),
+    Route("/api/sessions/{id}/export", export_session, methods=["GET"]),
+    Route("/api/sessions/{id}/rewind", rewind_session, methods=["POST"]),
+    Route("/api/sessions/{id}/messages", list_messages, methods=["GET"]),
+    Route("/api/sessions/{id}/messages", send_message, methods=["POST"]),
+    Route("/api/sessions/{id}/cancel", cancel, methods=["POST"]),
+    Route("/stream", stream_events, methods=["GET"]),
+]

@@ -1,0 +1,80 @@
+"""Devserver settings and the scripted agent's reply rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 8088
+DEFAULT_REPLY_DELAY_MS = 50
+DEFAULT_HEARTBEAT_S = 45.0
+
+
+@dataclass(frozen=True)
+class ReplyRule:
+    """A scripted reply: used when ``pattern`` is found (``re.search``) in the user text.
+
+    :param pattern: compiled regular expression; a plain substring works as-is.
+    :param reply: the assistant's reply text.
+    :param tool: optional tool call ``{"name", "input", "result"}`` to include.
+    :param finish_reason: optional finish reason (default ``end_turn``).
+    :param delay_ms: optional reply duration overriding the server default.
+    """
+
+    pattern: re.Pattern[str]
+    reply: str
+    tool: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    delay_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything :func:`mix_provider.devserver.app.create_app` needs.
+
+    :param data_dir: directory holding the SQLite database.
+    :param reply_delay_ms: total time the scripted agent takes to stream a reply.
+    :param rules: scripted reply rules, first match wins.
+    :param llm_credentials: when false, sending a message answers 401 like a server
+        without an LLM provider.
+    :param heartbeat_s: interval of SSE ``heartbeat`` events.
+    """
+
+    data_dir: Path
+    reply_delay_ms: int = DEFAULT_REPLY_DELAY_MS
+    rules: tuple[ReplyRule, ...] = field(default_factory=tuple)
+    llm_credentials: bool = True
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
+
+
+def load_rules(path: Path) -> tuple[ReplyRule, ...]:
+    """Read reply rules from a JSON file holding a list of rule objects.
+
+    :raises ValueError: when the file is not a list of valid rules.
+    """
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, list):
+        raise ValueError(f"{path}: expected a JSON list of rules")
+    return tuple(_rule(item, index) for index, item in enumerate(raw))
+
+
+def _rule(item: object, index: int) -> ReplyRule:
+    """Build one :class:`ReplyRule` from its JSON object."""
+    if not isinstance(item, dict) or not isinstance(item.get("match"), str):
+        raise ValueError(f"rule {index}: needs a string 'match'")
+    if not isinstance(item.get("reply"), str):
+        raise ValueError(f"rule {index}: needs a string 'reply'")
+    tool = item.get("tool")
+    if tool is not None and not isinstance(tool, dict):
+        raise ValueError(f"rule {index}: 'tool' must be an object")
+    delay = item.get("delayMs")
+    return ReplyRule(
+        pattern=re.compile(item["match"]),
+        reply=item["reply"],
+        tool=tool,
+        finish_reason=item.get("finishReason"),
+        delay_ms=int(delay) if delay is not None else None,
+    )

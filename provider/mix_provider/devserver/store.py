@@ -1,0 +1,275 @@
+"""SQLite persistence of sessions, messages and runs in progress.
+
+All methods are synchronous and short; callers in the event loop run them in a worker
+thread (:func:`anyio.to_thread.run_sync`). One connection serves them behind a lock;
+streamed exports read through their own connection (:class:`ExportReader`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mix_provider.devserver.errors import ApiError, session_not_found
+from mix_provider.devserver.wire import Row
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    browser_mode TEXT NOT NULL, cdp_url TEXT, prompt_mode TEXT NOT NULL, custom_system_prompt TEXT,
+    session_type TEXT NOT NULL, subagent_type TEXT, parent_session_id TEXT, parent_tool_call_id TEXT,
+    callbacks TEXT NOT NULL DEFAULT '[]', model_id TEXT, provider TEXT,
+    user_count INTEGER NOT NULL DEFAULT 0, assistant_count INTEGER NOT NULL DEFAULT 0,
+    tool_call_count INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, session_id TEXT NOT NULL,
+    role TEXT NOT NULL, content TEXT NOT NULL, reasoning TEXT, reasoning_duration INTEGER,
+    finish_reason TEXT, model TEXT, input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0, tool_calls TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_session ON messages (session_id, seq);
+CREATE TABLE IF NOT EXISTS runs (
+    session_id TEXT PRIMARY KEY, assistant_id TEXT NOT NULL, text TEXT NOT NULL, options TEXT NOT NULL
+);
+"""
+
+_MESSAGE_COLUMNS = (
+    "id, session_id, role, content, reasoning, reasoning_duration, finish_reason, model, "
+    "input_tokens, output_tokens, cost, tool_calls, created_at, updated_at"
+)
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (:id, :session_id, :role, :content, "
+    ":reasoning, :reasoning_duration, :finish_reason, :model, :input_tokens, :output_tokens, "
+    ":cost, :tool_calls, :created_at, :updated_at)"
+)
+_RECOUNT = """
+UPDATE sessions SET
+  user_count = (SELECT COUNT(*) FROM messages WHERE session_id = :id AND role = 'user'),
+  assistant_count = (SELECT COUNT(*) FROM messages WHERE session_id = :id AND role = 'assistant'),
+  tool_call_count = (SELECT COALESCE(SUM(json_array_length(tool_calls)), 0) FROM messages
+                     WHERE session_id = :id AND tool_calls IS NOT NULL),
+  prompt_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM messages WHERE session_id = :id),
+  completion_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM messages WHERE session_id = :id),
+  cost = (SELECT COALESCE(SUM(cost), 0) FROM messages WHERE session_id = :id)
+WHERE id = :id
+"""
+
+_ADD_TOTALS = """
+UPDATE sessions SET
+  user_count = user_count + (:role = 'user'), assistant_count = assistant_count + (:role = 'assistant'),
+  tool_call_count = tool_call_count + :calls, prompt_tokens = prompt_tokens + :input_tokens,
+  completion_tokens = completion_tokens + :output_tokens, cost = cost + :cost, updated_at = :updated_at
+WHERE id = :session_id
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open a connection in WAL mode returning rows as :class:`sqlite3.Row`."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class Store:
+    """The devserver's state in SQLite.
+
+    :param path: database file, created when missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = connect(path)
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Yield the connection inside ``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> list[Row]:
+        """Run one read query and return its rows as dicts."""
+        with self._lock:
+            return [dict(row) for row in self._conn.execute(sql, params)]
+
+    def create_session(self, row: Row) -> Row:
+        """Insert a session row (columns as keys) and return it as stored."""
+        columns = ", ".join(row)
+        values = ", ".join(f":{key}" for key in row)
+        with self._transaction() as conn:
+            conn.execute(f"INSERT INTO sessions ({columns}) VALUES ({values})", row)
+        return self.get_session(row["id"])
+
+    def get_session(self, session_id: str) -> Row:
+        """Return a session row.
+
+        :raises ApiError: 404 when it does not exist.
+        """
+        rows = self._query("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        if not rows:
+            raise session_not_found(session_id)
+        return rows[0]
+
+    def list_sessions(self, include_subagents: bool) -> list[Row]:
+        """Return all sessions, oldest first, subagent sessions only when asked."""
+        where = "" if include_subagents else "WHERE session_type != 'subagent'"
+        return self._query(f"SELECT * FROM sessions {where} ORDER BY created_at, rowid")
+
+    def first_user_message(self, session_id: str) -> str | None:
+        """Return the content of the first user message of a session, if any."""
+        sql = "SELECT content FROM messages WHERE session_id = ? AND role = 'user' ORDER BY seq LIMIT 1"
+        rows = self._query(sql, (session_id,))
+        return str(rows[0]["content"]) if rows else None
+
+    def delete_session(self, session_id: str) -> list[str]:
+        """Delete a session, its subagent sessions, their messages and runs; return the ids.
+
+        :raises ApiError: 404 when it does not exist.
+        """
+        self.get_session(session_id)
+        children = self._query("SELECT id FROM sessions WHERE parent_session_id = ?", (session_id,))
+        ids = [session_id, *(row["id"] for row in children)]
+        with self._transaction() as conn:
+            for table, column in (("messages", "session_id"), ("runs", "session_id"), ("sessions", "id")):
+                conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
+        return ids
+
+    def set_callbacks(self, session_id: str, callbacks: list[dict[str, Any]], now: str) -> Row:
+        """Replace the callbacks of a session and return the updated row."""
+        self.get_session(session_id)
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE sessions SET callbacks = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(callbacks), now, session_id),
+            )
+        return self.get_session(session_id)
+
+    def list_messages(self, session_id: str) -> list[Row]:
+        """Return the messages of a session in order.
+
+        :raises ApiError: 404 when the session does not exist.
+        """
+        self.get_session(session_id)
+        sql = "SELECT * FROM messages WHERE session_id = ? ORDER BY seq"
+        return self._query(sql, (session_id,))
+
+    def add_message(self, message: Row, run: Row | None = None, *, finish_run: bool = False) -> None:
+        """Insert a message, update its session's totals, and start or finish its run.
+
+        :param message: the message row (all message columns as keys).
+        :param run: a ``runs`` row to insert with the message (a run starting).
+        :param finish_run: delete the session's run row (a run finishing).
+        """
+        with self._transaction() as conn:
+            conn.execute(_INSERT_MESSAGE, message)
+            conn.execute(_ADD_TOTALS, {**message, "calls": len(json.loads(message["tool_calls"] or "[]"))})
+            if run is not None:
+                conn.execute("INSERT INTO runs VALUES (:session_id, :assistant_id, :text, :options)", run)
+            if finish_run:
+                conn.execute("DELETE FROM runs WHERE session_id = ?", (message["session_id"],))
+
+    def drop_run(self, session_id: str) -> None:
+        """Forget the run in progress of a session, if any."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM runs WHERE session_id = ?", (session_id,))
+
+    def pending_runs(self) -> list[Row]:
+        """Return the runs that were in progress when the server last stopped."""
+        return self._query("SELECT * FROM runs")
+
+    def rewind(self, session_id: str, message_id: str, now: str) -> Row:
+        """Delete the messages after ``message_id`` and return the updated session row.
+
+        :raises ApiError: 404 when the session or the message does not exist.
+        """
+        self.get_session(session_id)
+        sql = "SELECT seq FROM messages WHERE session_id = ? AND id = ?"
+        rows = self._query(sql, (session_id, message_id))
+        if not rows:
+            raise ApiError(404, "not_found", f"Message with ID '{message_id}' not found in session")
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM messages WHERE session_id = ? AND seq > ?", (session_id, rows[0]["seq"]))
+            conn.execute("DELETE FROM runs WHERE session_id = ?", (session_id,))
+            conn.execute(_RECOUNT, {"id": session_id})
+            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
+        return self.get_session(session_id)
+
+    def insert_messages(self, session_id: str, messages: Iterable[Row]) -> None:
+        """Bulk-insert messages (seeding) and recompute the session's totals."""
+        with self._transaction() as conn:
+            conn.executemany(_INSERT_MESSAGE, messages)
+            conn.execute(_RECOUNT, {"id": session_id})
+
+    def reset(self) -> None:
+        """Delete every session, message and run."""
+        with self._transaction() as conn:
+            for table in ("messages", "runs", "sessions"):
+                conn.execute(f"DELETE FROM {table}")
+
+
+def new_session_row(session_id: str, title: str, now: str, **fields: Any) -> Row:
+    """Return a ``sessions`` row with defaults for every column not given."""
+    row: Row = {
+        "id": session_id,
+        "title": title,
+        "created_at": now,
+        "updated_at": now,
+        "browser_mode": "local-browser-service",
+        "cdp_url": None,
+        "prompt_mode": "default",
+        "custom_system_prompt": None,
+        "session_type": "main",
+        "subagent_type": None,
+        "parent_session_id": None,
+        "parent_tool_call_id": None,
+        "callbacks": "[]",
+        "model_id": None,
+        "provider": None,
+    }
+    row.update(fields)
+    return row
+
+
+def new_message_row(message_id: str, session_id: str, role: str, content: str, now: str, **fields: Any) -> Row:
+    """Return a ``messages`` row with defaults for every column not given."""
+    row: Row = {
+        "id": message_id,
+        "session_id": session_id,
+        "role": role,
+        "content": content,
+        "reasoning": None,
+        "reasoning_duration": None,
+        "finish_reason": None,
+        "model": None,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost": 0.0,
+        "tool_calls": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    row.update(fields)
+    return row

@@ -1,0 +1,201 @@
+"""Strict decoding and validation of request bodies, worded like the real (Go) server.
+
+Unknown fields are rejected, ``null`` counts as absent, and JSON types are checked the
+way Go's ``encoding/json`` does, before the per-endpoint rules run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from mix_provider.devserver.errors import ApiError, bad_body, field_error
+
+_KINDS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "bool": (bool,),
+    "int": (int,),
+    "array": (list,),
+    "object": (dict,),
+}
+_CALLBACK_FIELDS = {
+    "type": "string",
+    "toolName": "string",
+    "name": "string",
+    "bashCommand": "string",
+    "bashTimeout": "int",
+    "excludeFromContext": "bool",
+    "includeFullHistory": "bool",
+    "messageContent": "string",
+    "subAgentPrompt": "string",
+    "subAgentType": "string",
+}
+_CREATE_FIELDS = {
+    "title": "string",
+    "browserMode": "string",
+    "cdpUrl": "string",
+    "customSystemPrompt": "string",
+    "promptMode": "string",
+    "sessionType": "string",
+    "subagentType": "string",
+    "callbacks": "array",
+    "modelId": "string",
+    "provider": "string",
+}
+BROWSER_MODES = ("electron-embedded-browser", "local-browser-service", "remote-cdp-websocket")
+_PROMPT_LIMITS = {"append": 50 * 1024, "replace": 100 * 1024}
+_THINKING_LEVELS = ("off", "basic", "medium", "maximum")
+
+
+def _go_kind(value: object) -> str:
+    """Return the JSON kind name Go's decoder uses in its error messages."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), "value")
+
+
+def decode_object(raw: bytes | object, fields: Mapping[str, str], struct: str) -> dict[str, Any]:
+    """Decode a JSON object with exactly the given ``fields`` (name -> kind).
+
+    :param raw: the request body, or an already decoded JSON value.
+    :param struct: the Go struct name quoted in type errors.
+    :raises ApiError: 400 ``validation_error`` on bad JSON, unknown fields or wrong types.
+    """
+    value = raw
+    if isinstance(raw, bytes):
+        try:
+            value = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise bad_body(f"invalid JSON: {exc}") from exc
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise bad_body(f"json: cannot unmarshal {_go_kind(value)} into Go value of type {struct}")
+    for key, item in value.items():
+        if key not in fields:
+            raise bad_body(f'json: unknown field "{key}"')
+        kind = fields[key]
+        is_bool_as_int = kind == "int" and isinstance(item, bool)
+        if item is not None and (not isinstance(item, _KINDS[kind]) or is_bool_as_int):
+            detail = _go_kind(item) if not isinstance(item, float) else f"number {item}"
+            raise bad_body(f"json: cannot unmarshal {detail} into Go struct field {struct}.{key} of type {kind}")
+    return {key: item for key, item in value.items() if item is not None}
+
+
+def validate_callbacks(items: list[Any], field: str = "callbacks") -> list[dict[str, Any]]:
+    """Decode and check a list of callbacks.
+
+    :raises ApiError: 400 on the first invalid callback.
+    """
+    callbacks = [decode_object(item, _CALLBACK_FIELDS, "Callback") for item in items]
+    for index, callback in enumerate(callbacks):
+        _check_callback(callback, f"{field}[{index}]")
+    return callbacks
+
+
+def _check_callback(callback: dict[str, Any], where: str) -> None:
+    """Apply the per-type rules of one callback."""
+    kind = callback.get("type", "")
+    if kind not in ("bash_script", "sub_agent", "send_message"):
+        raise field_error(f"{where}.type", "type must be 'bash_script', 'sub_agent', or 'send_message'")
+    if not callback.get("toolName"):
+        raise field_error(f"{where}.toolName", "toolName is required")
+    required = {"bash_script": "bashCommand", "sub_agent": "subAgentPrompt", "send_message": "messageContent"}[kind]
+    if not callback.get(required):
+        raise field_error(f"{where}.{required}", f"{required} is required for {kind} callbacks")
+    if kind == "send_message" and callback.get("excludeFromContext"):
+        raise field_error(f"{where}.excludeFromContext", "excludeFromContext is not allowed for send_message callbacks")
+
+
+def validate_create(raw: bytes) -> dict[str, Any]:
+    """Decode and check a create-session body; return its fields with defaults applied.
+
+    :raises ApiError: 400 ``validation_error`` like the real server.
+    """
+    body = decode_object(raw, _CREATE_FIELDS, "CreateSessionRequest")
+    if not body.get("title", "").strip():
+        raise field_error("title", "title is required")
+    if "subagentType" in body:
+        raise field_error(
+            "subagentType",
+            "subagentType cannot be set for API-created sessions. "
+            "Subagent sessions are created programmatically by the task delegation system.",
+        )
+    if body.setdefault("sessionType", "main") not in ("", "main"):
+        raise field_error(
+            "sessionType", "API can only create main sessions. Subagent sessions are created automatically."
+        )
+    _check_browser(body)
+    _check_prompt(body)
+    body["callbacks"] = validate_callbacks(body.get("callbacks", []))
+    body["sessionType"] = "main"
+    return body
+
+
+def _check_browser(body: dict[str, Any]) -> None:
+    """Check ``browserMode`` and ``cdpUrl``."""
+    mode = body.get("browserMode")
+    if not mode:
+        raise field_error("browserMode", "browserMode is required")
+    if mode not in BROWSER_MODES:
+        raise field_error("browserMode", "browserMode must be one of: " + ", ".join(BROWSER_MODES))
+    if mode != "remote-cdp-websocket":
+        body.pop("cdpUrl", None)
+    elif not body.get("cdpUrl", "").startswith(("ws://", "wss://")):
+        raise field_error(
+            "cdpUrl", "cdpUrl must start with 'ws://' or 'wss://' when browserMode is 'remote-cdp-websocket'"
+        )
+
+
+def _check_prompt(body: dict[str, Any]) -> None:
+    """Check ``promptMode`` and the size of ``customSystemPrompt``."""
+    mode = body.get("promptMode") or "default"
+    if mode not in ("default", "append", "replace"):
+        raise field_error("promptMode", "promptMode must be 'default', 'append', or 'replace'")
+    body["promptMode"] = mode
+    if mode == "default":
+        body.pop("customSystemPrompt", None)
+        return
+    size = len(body.get("customSystemPrompt", "").encode())
+    limit = _PROMPT_LIMITS[mode]
+    if size > limit:
+        raise field_error(
+            "customSystemPrompt",
+            f"Custom prompt size ({size // 1024}KB) exceeds {mode} mode limit of {limit // 1024}KB",
+        )
+
+
+def validate_callbacks_body(raw: bytes) -> list[dict[str, Any]]:
+    """Decode and check a PATCH callbacks body; return the new callback list."""
+    body = decode_object(raw, {"callbacks": "array"}, "UpdateCallbacksRequest")
+    if "callbacks" not in body:
+        raise field_error("callbacks", "callbacks is required")
+    return validate_callbacks(body["callbacks"])
+
+
+def validate_message(raw: bytes) -> dict[str, Any]:
+    """Decode and check a send-message body."""
+    fields = {"text": "string", "plan_mode": "bool", "thinking_level": "string", "max_steps": "int"}
+    body = decode_object(raw, fields, "MessageRequest")
+    if not body.get("text", "").strip():
+        raise field_error("text", "text is required")
+    if body.get("thinking_level", "off") not in _THINKING_LEVELS:
+        raise field_error("thinking_level", "thinking_level must be 'off', 'basic', 'medium', or 'maximum'")
+    if body.get("max_steps", 1) < 1:
+        raise field_error("max_steps", "max_steps must be at least 1")
+    return body
+
+
+def validate_rewind(raw: bytes) -> tuple[str, bool]:
+    """Decode and check a rewind body; return ``(messageId, cleanupMedia)``.
+
+    An omitted ``cleanupMedia`` is false, like the real server (the spec says true).
+    """
+    body = decode_object(raw, {"messageId": "string", "cleanupMedia": "bool"}, "RewindRequest")
+    if not body.get("messageId"):
+        raise ApiError(400, "bad_request", "messageId is required")
+    return body["messageId"], bool(body.get("cleanupMedia", False))

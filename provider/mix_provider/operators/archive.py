@@ -1,0 +1,129 @@
+"""ArchiveSessionsOperator: many transcripts into one directory, concurrently, with a manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from mix_provider.archive import (
+    ArchiveFailedError,
+    ArchiveReport,
+    ExportSpec,
+    SessionArchiver,
+    WriteTracker,
+    candidates,
+)
+from mix_provider.client.validation import optional_int, require_id
+from mix_provider.errors import MixConfigError
+from mix_provider.operators.base import MixBaseOperator
+from mix_provider.operators.export import check_location, check_spec
+from mix_provider.operators.session import _as_datetime, _within
+
+
+class ArchiveSessionsOperator(MixBaseOperator):
+    """Archive transcripts under ``base_path`` as ``<session id>.<format>[.gz]`` plus ``manifest.json``.
+
+    Exports run concurrently (at most ``max_concurrency`` at once, on a thread pool). A
+    session whose list entry is unchanged since the manifest recorded it (same counts, tokens, cost
+    and title) and whose file is still there is skipped without a download; an export whose hash
+    equals the archived one keeps the existing file. Each transcript is written atomically and the
+    manifest, merged with what it held, is written last. If some sessions fail, the others are
+    archived and recorded, then the task fails naming the failed ids: a re-run finishes the rest.
+
+    Returns ``{archived, skipped, failed, bytes, base_path, manifest}``.
+
+    :param base_path: the archive directory, an ``ObjectStoragePath`` or URI (templated).
+    :param session_ids: sessions to archive (templated); default: every listed session.
+    :param created_after: only sessions created at or after this time (datetime or ISO 8601;
+        templated); not with ``session_ids``.
+    :param created_before: only sessions created before this time (templated); not with ``session_ids``.
+    :param include_subagents: also archive subagent sessions when listing.
+    :param format: ``jsonl`` (default) or ``json`` (templated).
+    :param compression: ``gzip`` (default) or ``None`` (templated).
+    :param max_concurrency: exports streaming at once (>= 1).
+    """
+
+    template_fields: Sequence[str] = (
+        "mix_conn_id",
+        "base_path",
+        "session_ids",
+        "created_after",
+        "created_before",
+        "format",
+        "compression",
+    )
+
+    def __init__(
+        self,
+        *,
+        base_path: ObjectStoragePath | str,
+        session_ids: Sequence[str] | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        include_subagents: bool = False,
+        format: str = "jsonl",
+        compression: str | None = "gzip",
+        max_concurrency: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.base_path = base_path
+        self.session_ids = session_ids
+        self.created_after = created_after
+        self.created_before = created_before
+        self.include_subagents = include_subagents
+        self.format = format
+        self.compression = compression
+        concurrency = optional_int("max_concurrency", max_concurrency, minimum=1)
+        if concurrency is None:
+            raise MixConfigError("max_concurrency", "must be an integer >= 1, got None")
+        self.max_concurrency = concurrency
+        self._tracker: WriteTracker | None = None
+        check_spec(format, compression)
+        check_location("base_path", base_path)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Validate the rendered arguments, archive, and fail if any session failed."""
+        base = check_location("base_path", self.base_path)
+        assert base is not None
+        spec = ExportSpec(self.format, self.compression)
+        ids = self._ids()
+        after = _as_datetime("created_after", self.created_after)
+        before = _as_datetime("created_before", self.created_before)
+        if ids is not None and (after or before):
+            raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
+        self._tracker = WriteTracker()
+        report = self._archive(base, spec, ids, after, before)
+        summary = report.xcom()
+        self.log.info("Archive run: %s", summary)
+        if report.failed:
+            raise ArchiveFailedError(report.failed)
+        return summary
+
+    def _ids(self) -> list[str] | None:
+        if self.session_ids is None:
+            return None
+        if isinstance(self.session_ids, str) or not isinstance(self.session_ids, Sequence):
+            raise MixConfigError("session_ids", f"must be a list of session ids, got {type(self.session_ids).__name__}")
+        return [require_id("session_ids", sid) for sid in self.session_ids]
+
+    def _archive(
+        self,
+        base: ObjectStoragePath,
+        spec: ExportSpec,
+        ids: list[str] | None,
+        after: datetime | None,
+        before: datetime | None,
+    ) -> ArchiveReport:
+        listed = self.hook.list_sessions(include_subagents=self.include_subagents or ids is not None)
+        todo = candidates((s for s in listed if _within(s.created_at, after, before)), ids)
+        self.log.info("Archiving %d Mix sessions to %s (%s)", len(todo), base, spec.extension)
+        return SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker).run(todo)
+
+    def on_kill(self) -> None:
+        """Stop every export and delete the temporary files (archived files and the manifest stay)."""
+        if self._tracker is not None:
+            self._tracker.cancel()

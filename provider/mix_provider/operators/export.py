@@ -1,0 +1,112 @@
+"""ExportSessionOperator: one transcript, summarised or streamed into a file (json / jsonl, gzip)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from mix_provider.archive import ExportSpec, WriteTracker, export_transcript, read_summary, storage_path
+from mix_provider.client.validation import require_id
+from mix_provider.errors import MixConfigError
+from mix_provider.operators.base import MixBaseOperator
+
+
+def is_template(value: object) -> bool:
+    """Whether ``value`` is a string still holding a Jinja expression (checked again once rendered)."""
+    return isinstance(value, str) and "{{" in value
+
+
+def check_spec(format: Any, compression: Any) -> ExportSpec | None:
+    """Validate format and compression unless one is still a template (then None)."""
+    if is_template(format) or is_template(compression):
+        return None
+    return ExportSpec(format, compression)
+
+
+def check_location(field: str, value: object, *, optional: bool = False) -> ObjectStoragePath | None:
+    """Validate a destination argument: an :class:`ObjectStoragePath` or URI string (None if ``optional``)."""
+    if value is None or value == "":
+        if optional:
+            return None
+        raise MixConfigError(field, "is required: an ObjectStoragePath or a URI such as 's3://bucket/prefix'")
+    if is_template(value):
+        return None
+    return storage_path(field, value)
+
+
+def _check_suffix(target: ObjectStoragePath, spec: ExportSpec) -> None:
+    """Refuse a ``.gz`` name without gzip, or gzip without ``.gz`` (the file would be mislabelled)."""
+    if target.name.endswith(".gz") != (spec.compression == "gzip"):
+        raise MixConfigError(
+            "output_path",
+            f"{target.name!r} does not match compression={spec.compression!r}: "
+            "gzip output needs a name ending in '.gz', and only gzip output may have one",
+        )
+
+
+class ExportSessionOperator(MixBaseOperator):
+    """Export a session's transcript.
+
+    Without ``output_path``, returns a summary ``{session_id, title, messages, *_count, prompt_tokens,
+    completion_tokens, cost, created_at, updated_at}`` (the transcript is parsed as it streams and
+    never stored). With ``output_path``, streams the transcript into that file and returns
+    ``{uri, session_id, messages, bytes, sha256}`` (size and hash of the stored file). Memory does
+    not grow with the transcript; the file appears only complete (temp file, then rename) and a
+    failure or kill leaves nothing behind. Invalid or cut-off JSON from the server fails the task.
+
+    :param session_id: the session (templated).
+    :param output_path: an ``ObjectStoragePath`` or a URI (``file://``, ``s3://``, ``gs://``, any
+        fsspec filesystem Airflow knows; templated). Its parent directory is created.
+    :param format: ``json`` (the server's bytes, unchanged) or ``jsonl`` (a header line with every
+        session field but ``messages``, then one line per message; templated).
+    :param compression: ``None`` or ``gzip`` (the name must then end in ``.gz``; templated).
+    :param overwrite: replace an existing file (default); if False, fail when it exists.
+    """
+
+    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "output_path", "format", "compression")
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        output_path: ObjectStoragePath | str | None = None,
+        format: str = "json",
+        compression: str | None = None,
+        overwrite: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.session_id = session_id
+        self.output_path = output_path
+        self.format = format
+        self.compression = compression
+        self.overwrite = overwrite
+        self._tracker: WriteTracker | None = None
+        check_spec(format, compression)
+        check_location("output_path", output_path, optional=True)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Validate the rendered arguments, then summarise or store the transcript."""
+        session_id = require_id("session_id", self.session_id)
+        spec = ExportSpec(self.format, self.compression)
+        target = check_location("output_path", self.output_path, optional=True)
+        if target is None:
+            summary = read_summary(self.hook, session_id)
+            self.log.info("Mix session %s: %d messages", session_id, summary["messages"])
+            return summary
+        _check_suffix(target, spec)
+        if not self.overwrite and target.exists():
+            raise FileExistsError(f"{target} exists and overwrite=False")
+        self._tracker = WriteTracker()
+        result = export_transcript(self.hook, session_id, target, spec, tracker=self._tracker)
+        self.log.info(
+            "Exported session %s: %d messages, %d bytes to %s", session_id, result.messages, result.bytes, target
+        )
+        return result.xcom()
+
+    def on_kill(self) -> None:
+        """Stop writing and delete the temporary file (the target is left as it was)."""
+        if self._tracker is not None:
+            self._tracker.cancel()

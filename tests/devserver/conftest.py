@@ -1,0 +1,32 @@
+"""Fixtures running the local Mix server in a subprocess."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mix_provider.devserver.testing import MixDevServer
+
+
+@pytest.fixture(scope="session")
+def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
+    """A devserver shared by the whole test session (do not restart or reset it)."""
+    with MixDevServer(tmp_path_factory.mktemp("mix-devserver")) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_mix_server(tmp_path: Path) -> Iterator[MixDevServer]:
+    """A devserver of one's own, free to fault, restart, kill or reset."""
+    with MixDevServer(tmp_path / "mix-devserver") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def http(mix_server: MixDevServer) -> Iterator[httpx.Client]:
+    """An HTTP client bound to the shared devserver."""
+    with httpx.Client(base_url=mix_server.base_url, timeout=30, verify=False) as client:
+        yield client

@@ -1,0 +1,159 @@
+"""Fixtures of the browser end-to-end test: a real ``airflow standalone`` (PostgreSQL or SQLite),
+the local Mix server beside it, Airflow's REST API and headless Chromium through Playwright.
+
+Everything is session-scoped and torn down by finalizers whatever happens. Screenshots, the
+standalone log and ``timings.json`` go to ``.artifacts/e2e/`` (git-ignored). Set
+``MIX_E2E_DB=sqlite`` or ``MIX_E2E_DB=postgres`` to force a metadata DB (default: PostgreSQL when
+its server binaries and drivers are installed, else SQLite).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_airflow import AirflowStandalone
+from e2e_postgres import PostgresCluster, unavailable_reason
+from e2e_report import SUMMARY, timed
+from e2e_rest import AirflowRest
+from e2e_ui import UI_TIMEOUT_MS, chromium_path, launch_chromium
+
+from mix_provider.devserver.testing import MixDevServer, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / ".artifacts" / "e2e"
+DAGS_FOLDER = REPO / "dags_examples"
+USERNAME = "mix_e2e"
+# The scripted agent's reply time: long enough for a REST poll to see a task in ``deferred``.
+REPLY_DELAY_MS = 3000
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this folder ``e2e``."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print which DB ran and the timings; keep them in ``.artifacts/e2e/timings.json``."""
+    if not SUMMARY["timings_s"]:
+        return
+    terminalreporter.write_sep("-", "e2e summary")
+    terminalreporter.write_line(json.dumps(SUMMARY, indent=1))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timings.json").write_text(json.dumps(SUMMARY, indent=1))
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into the KeyboardInterrupt pytest tears fixtures down on."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def teardown_on_sigterm() -> Iterator[None]:
+    """A SIGTERM to pytest (a CI timeout, ``kill``) still stops Airflow, PostgreSQL and the Mix server."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """The screenshots folder, emptied of the previous run's PNGs."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def metadata_db(request: pytest.FixtureRequest) -> str | None:
+    """A PostgreSQL URL from a throwaway cluster, or ``None`` for standalone's SQLite."""
+    wanted = os.environ.get("MIX_E2E_DB", "auto")
+    reason = unavailable_reason()
+    if wanted == "sqlite" or (wanted == "auto" and reason):
+        SUMMARY["metadata_db"] = f"sqlite ({reason or 'MIX_E2E_DB=sqlite'})"
+        return None
+    if reason:
+        pytest.fail(f"MIX_E2E_DB=postgres but {reason}")
+    cluster = PostgresCluster(free_port())
+    request.addfinalizer(cluster.stop)
+    with timed("postgres_start"):
+        url = cluster.start()
+    SUMMARY["metadata_db"] = f"postgresql (own cluster on 127.0.0.1:{cluster.port})"
+    return url
+
+
+@pytest.fixture(scope="session")
+def e2e_mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
+    """The local Mix server the Airflow connection points at."""
+    with MixDevServer(tmp_path_factory.mktemp("e2e-mix-data"), reply_delay_ms=REPLY_DELAY_MS) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def airflow(metadata_db: str | None, artifacts: Path) -> Iterator[AirflowStandalone]:
+    """``airflow standalone`` with this provider, ``dags_examples/`` and a fixed admin password."""
+    home = Path(tempfile.mkdtemp(prefix="mix-e2e-airflow-"))
+    ports = (free_port(), free_port(), free_port())
+    instance = AirflowStandalone(
+        home, DAGS_FOLDER, ports, db_url=metadata_db, username=USERNAME, password=secrets.token_urlsafe(12)
+    )
+    try:
+        with timed("airflow_start_to_healthy"):
+            instance.start()
+        yield instance
+    finally:
+        with timed("airflow_stop"):
+            instance.stop()
+        with contextlib.suppress(OSError):
+            shutil.copyfile(instance.log_path, artifacts / "airflow-standalone.log")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rest(airflow: AirflowStandalone) -> Iterator[AirflowRest]:
+    """Airflow's REST API as the e2e user."""
+    client = AirflowRest(airflow.base_url, airflow.username, airflow.password)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium (``scripts/e2e_setup.sh`` installs it)."""
+    if chromium_path() is None:
+        message = "chromium is not installed: run scripts/e2e_setup.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = launch_chromium(playwright)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def page(browser: Any) -> Iterator[Any]:
+    """One browser tab for the whole session (the login cookie carries over between tests)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()

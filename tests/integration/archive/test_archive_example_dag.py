@@ -1,0 +1,62 @@
+"""The example DAGs of ``dags_examples/mix_archive_transcripts.py``, run as shipped (params only)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from integration.operators.support import MixAPI, states, xcom
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "dags_examples" / "mix_archive_transcripts.py"
+
+
+@cache
+def example() -> ModuleType:
+    """Import the example file once, as the DAG processor would: a file, not a package module."""
+    spec = importlib.util.spec_from_file_location("mix_archive_transcripts_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_daily_archive_partitions_by_date(
+    run_dag: Callable[..., Any], mix_server: Any, api: MixAPI, conversations: Any, archive_dir: Path
+) -> None:
+    conversations(2)
+    listed = {s["id"] for s in api.sessions(include_subagents=False)}
+    dag = example().dag
+    day = datetime(2026, 3, 4, tzinfo=timezone.utc)
+    dr = run_dag(dag, logical_date=day, run_conf={"base_path": f"file://{archive_dir}"})
+    assert dr.state == "success", states(dr)
+    partition = archive_dir / "dt=2026-03-04"
+    result = xcom(dr, "archive_transcripts")
+    assert result["base_path"] == f"file://{partition}" and result["failed"] == 0
+    assert result["archived"] + result["skipped"] == len(listed)
+    assert set(json.loads((partition / "manifest.json").read_bytes())["sessions"]) == listed
+    assert {p.name for p in partition.iterdir()} == {"manifest.json"} | {f"{sid}.jsonl.gz" for sid in listed}
+
+    next_day = datetime(2026, 3, 5, tzinfo=timezone.utc)
+    conf = {"base_path": f"file://{archive_dir}/interval", "only_data_interval": True}
+    only_that_day = run_dag(dag, logical_date=next_day, run_conf=conf)
+    assert only_that_day.state == "success", states(only_that_day)
+    assert xcom(only_that_day, "archive_transcripts")["archived"] == 0  # no session was created that day
+    assert json.loads((archive_dir / "interval" / "dt=2026-03-05" / "manifest.json").read_bytes())["sessions"] == {}
+
+
+def test_the_manual_export_writes_the_server_bytes(
+    run_dag: Callable[..., Any], mix_server: Any, conversations: Any, archive_dir: Path
+) -> None:
+    (session_id,) = conversations(1)
+    dr = run_dag(example().export_dag, run_conf={"base_path": f"file://{archive_dir}", "session_id": session_id})
+    assert dr.state == "success", states(dr)
+    stored = (archive_dir / "by-id" / f"{session_id}.json").read_bytes()
+    assert stored == httpx.get(f"{mix_server.base_url}/api/sessions/{session_id}/export").content

@@ -1,0 +1,5 @@
+"""Fixtures of the operator integration tests (shared with the trigger tests; defined in ``support.py``)."""
+
+from integration.operators.support import api, dag_bundles, faults, run_dag, uid
+
+__all__ = ["api", "dag_bundles", "faults", "run_dag", "uid"]

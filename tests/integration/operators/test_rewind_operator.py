@@ -1,0 +1,49 @@
+"""RewindSessionOperator against the local server: by message id, by message count, by whole turns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.providers.common.compat.sdk import DAG
+
+from integration.operators.support import MixAPI, states, xcom
+from mix_provider.operators.rewind import RewindSessionOperator
+
+TURNS = ("one", "two [[tool]]", "three")
+
+
+def _ids(export: dict[str, Any]) -> list[str]:
+    return [m["id"] for m in export["messages"]]
+
+
+def test_rewind_three_ways(run_dag: Any, api: MixAPI, uid: str) -> None:
+    by_id, by_count, by_turns = (api.create_session(f"rewind {uid} {n}")["id"] for n in range(3))
+    before = {sid: _ids(api.converse(sid, *TURNS)) for sid in (by_id, by_count, by_turns)}
+    assert all(len(ids) == 6 for ids in before.values())
+
+    with DAG(f"rewind_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        RewindSessionOperator(task_id="by_id", session_id=by_id, message_id=before[by_id][1], cleanup_media=True)
+        RewindSessionOperator(task_id="by_count", session_id=by_count, keep_messages=3)
+        RewindSessionOperator(task_id="by_turns", session_id=by_turns, drop_last_turns=2, cleanup_media=False)
+    dr = run_dag(dag)
+    assert dr.state == "success", states(dr)
+
+    expected = {by_id: before[by_id][:2], by_count: before[by_count][:3], by_turns: before[by_turns][:2]}
+    for task_id, sid in (("by_id", by_id), ("by_count", by_count), ("by_turns", by_turns)):
+        kept = _ids(api.export(sid))
+        assert kept == expected[sid], task_id
+        result = xcom(dr, task_id)
+        assert result["rewound_to"] == kept[-1]
+        assert result["id"] == sid
+        assert result["user_message_count"] == api.session(sid).json()["userMessageCount"]
+
+
+def test_rewind_beyond_the_turns_fails_and_keeps_the_session(run_dag: Any, api: MixAPI, uid: str) -> None:
+    sid = api.create_session(f"rewind too far {uid}")["id"]
+    before = _ids(api.converse(sid, "only turn"))
+    with DAG(f"rewind_too_far_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        RewindSessionOperator(task_id="too_far", session_id=sid, drop_last_turns=1)
+    dr = run_dag(dag)
+    assert dr.state == "failed"
+    assert _ids(api.export(sid)) == before

@@ -1,0 +1,128 @@
+"""SendMessageOperator against the local server: blocking, deferrable, finish reasons, sub-agents, no wait."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import DAG
+
+from integration.operators.support import MixAPI, states, user_messages, xcom
+from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.sensors.session import MixSessionIdleSensor
+
+START = datetime(2026, 1, 1)
+
+
+def _last_assistant(api: MixAPI, session_id: str) -> dict[str, Any]:
+    return api.export(session_id)["messages"][-1]
+
+
+def _server_turn_usage(api: MixAPI, session_id: str, message_id: str) -> tuple[int, int, float]:
+    """Tokens and cost the server recorded on one assistant message (``/messages`` carries them)."""
+    messages = api.http.get(f"/api/sessions/{session_id}/messages").raise_for_status().json()
+    message = next(m for m in messages if m["id"] == message_id)
+    return message["inputTokens"], message["outputTokens"], message["cost"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
+def test_two_turns(run_dag: Any, api: MixAPI, uid: str, deferrable: bool) -> None:
+    with DAG(f"send_{uid}", schedule=None, start_date=START, params={"name": "Ada"}) as dag:
+        create = CreateSessionOperator(task_id="create", title=f"send {uid}")
+        first = SendMessageOperator(
+            task_id="first",
+            session_id=create.output,
+            text="hello {{ params.name }} [[tool]]",
+            thinking_level="basic",
+            max_steps=5,
+            plan_mode=False,
+            deferrable=deferrable,
+            poll_interval=0.2,
+        )
+        second = SendMessageOperator(
+            task_id="second", session_id=create.output, text="and again", deferrable=deferrable, timeout=60
+        )
+        first >> second
+    dr = run_dag(dag)
+    assert dr.state == "success", states(dr)
+
+    session_id = xcom(dr, "create")
+    export = api.export(session_id)
+    assert [m["content"] for m in user_messages(export)] == ["hello Ada [[tool]]", "and again"]
+    for task_id, index, reply, tools in (
+        ("first", 1, "You said: hello Ada", 1),
+        ("second", 3, "You said: and again", 0),
+    ):
+        result = xcom(dr, task_id)
+        server = export["messages"][index]
+        assert result["session_id"] == session_id
+        assert result["message_id"] == server["id"]
+        assert result["reply"] == server["content"] == reply
+        assert result["reply_truncated"] is False
+        assert result["finish_reason"] == server["finishReason"] == "end_turn"
+        assert result["tool_calls"] == len(server["toolCalls"]) == tools
+        tokens_in, tokens_out, cost = _server_turn_usage(api, session_id, server["id"])
+        assert (result["prompt_tokens"], result["completion_tokens"]) == (tokens_in, tokens_out)
+        assert result["cost"] == pytest.approx(cost)
+        assert "status" not in result
+
+
+def test_finish_reasons_subagents_and_no_wait(run_dag: Any, api: MixAPI, uid: str, capfd: Any) -> None:
+    names = ("err", "maxtok", "defer_err", "ok_err", "ok_max", "sub", "nowait")
+    sessions = {name: api.create_session(f"{name} {uid}")["id"] for name in names}
+    with DAG(f"finish_{uid}", schedule=None, start_date=START) as dag:
+        nowait = SendMessageOperator(
+            task_id="nowait", session_id=sessions["nowait"], text="later [[delay:3000]]", wait_for_reply=False
+        )
+        idle = MixSessionIdleSensor(task_id="idle", session_id=sessions["nowait"], poke_interval=0.2, timeout=30)
+        others = [
+            SendMessageOperator(task_id="err", session_id=sessions["err"], text="boom [[finish:error]]"),
+            SendMessageOperator(task_id="maxtok", session_id=sessions["maxtok"], text="long [[finish:max_tokens]]"),
+            SendMessageOperator(
+                task_id="defer_err", session_id=sessions["defer_err"], text="boom [[finish:error]]", deferrable=True
+            ),
+            SendMessageOperator(
+                task_id="ok_err", session_id=sessions["ok_err"], text="boom [[finish:error]]", fail_on_finish_reasons=()
+            ),
+            SendMessageOperator(
+                task_id="ok_max",
+                session_id=sessions["ok_max"],
+                text="long [[finish:max_tokens]]",
+                fail_on_finish_reasons=["error"],
+                deferrable=True,
+            ),
+            SendMessageOperator(task_id="sub", session_id=sessions["sub"], text="delegate [[subagent]] [[tool]]"),
+        ]
+        nowait >> idle >> others  # the sensor runs right after the send, while the reply streams
+    dr = run_dag(dag)
+    out = capfd.readouterr().out
+
+    assert states(dr) == {
+        "err": "failed",
+        "maxtok": "failed",
+        "defer_err": "failed",
+        "ok_err": "success",
+        "ok_max": "success",
+        "sub": "success",
+        "nowait": "success",
+        "idle": "success",
+    }
+    for name, reason in (("err", "error"), ("maxtok", "max_tokens"), ("defer_err", "error")):
+        assert _last_assistant(api, sessions[name])["finishReason"] == reason
+        assert f"The Mix reply in session {sessions[name]} ended with finish reason '{reason}'" in out
+    assert xcom(dr, "ok_err")["finish_reason"] == "error"
+    assert xcom(dr, "ok_max")["finish_reason"] == "max_tokens"
+    assert xcom(dr, "ok_max")["message_id"] == _last_assistant(api, sessions["ok_max"])["id"]
+
+    sub = xcom(dr, "sub")
+    top = _last_assistant(api, sessions["sub"])
+    assert sub["message_id"] == top["id"] and sub["reply"] == "You said: delegate"
+    assert sub["tool_calls"] == 2, "the Bash call and the sub-agent's Task call of the top-level reply"
+
+    assert xcom(dr, "nowait") == {"session_id": sessions["nowait"], "status": "sent"}
+    transcript = api.export(sessions["nowait"])
+    assert len(user_messages(transcript)) == 1
+    assert transcript["messages"][-1]["finishReason"] == "end_turn", "the sensor waited for the reply"
+    assert f"Mix session {sessions['nowait']} is busy" in out

@@ -1,0 +1,139 @@
+"""MixMessageTrigger against the local server: success, errors, deadline, stream loss, on_kill."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from integration.operators.support import MixAPI
+from mix_provider.triggers.message import MixMessageTrigger
+
+
+def _baseline(api: MixAPI, session_id: str) -> dict[str, Any]:
+    """The session's counts before a message, read straight from the server."""
+    s = api.session(session_id).json()
+    return {
+        "user_messages": s["userMessageCount"],
+        "prompt_tokens": s["promptTokens"],
+        "completion_tokens": s["completionTokens"],
+        "cost": s["cost"],
+    }
+
+
+def _trigger(session_id: str, baseline: dict[str, Any], seconds: float = 30, **kwargs: Any) -> MixMessageTrigger:
+    return MixMessageTrigger(session_id, baseline, time.time() + seconds, poll_interval=0.1, **kwargs)
+
+
+def _zero() -> dict[str, Any]:
+    return {"user_messages": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+
+
+async def _all_events(trigger: MixMessageTrigger) -> list[dict[str, Any]]:
+    """Run the trigger to its end, as a triggerer would, and collect every event."""
+    return [event.payload async for event in trigger.run()]
+
+
+@pytest.mark.parametrize("send_first", [True, False], ids=["reply-before-start", "reply-while-following"])
+async def test_success_is_the_one_terminal_event(api: MixAPI, send_first: bool) -> None:
+    session_id = api.create_session("trigger success")["id"]
+    api.converse(session_id, "warm up")
+    baseline = _baseline(api, session_id)
+    if send_first:
+        api.send(session_id, "second [[tool]]")
+        api.wait_finished(session_id, 2)
+    run = asyncio.ensure_future(_all_events(_trigger(session_id, baseline)))
+    if not send_first:
+        await asyncio.sleep(0.3)
+        assert not run.done()
+        api.send(session_id, "second [[tool]]")
+    events = await asyncio.wait_for(run, 20)
+
+    assert len(events) == 1
+    [event] = events
+    export = api.export(session_id)
+    last = export["messages"][-1]
+    assert event["status"] == "success"
+    assert (event["message_id"], event["reply"], event["finish_reason"]) == (last["id"], "You said: second", "end_turn")
+    assert event["tool_calls"] == 1
+    assert event["prompt_tokens"] == export["promptTokens"] - baseline["prompt_tokens"] > 0
+    assert event["cost"] == pytest.approx(export["cost"] - baseline["cost"])
+
+
+async def test_unknown_session_is_a_permanent_error(faults: Any) -> None:
+    before = faults.request_count("GET", "/stream")
+    events = await _all_events(_trigger("00000000-0000-4000-8000-00000000dead", _zero(), max_failures=5))
+    assert [e["status"] for e in events] == ["error"]
+    assert "not found" in events[0]["message"].lower()
+    assert faults.request_count("GET", "/stream") - before == 1, "a 404 is not retried"
+
+
+async def test_deadline_gives_a_timeout_event(api: MixAPI) -> None:
+    session_id = api.create_session("trigger timeout")["id"]
+    api.send(session_id, "slow [[delay:5000]]")
+    try:
+        events = await _all_events(_trigger(session_id, _zero(), seconds=1))
+        still_running = api.export(session_id)["messages"][-1]["role"] == "user"
+    finally:
+        api.cancel(session_id)
+    assert [e["status"] for e in events] == ["timeout"]
+    assert session_id in events[0]["message"]
+    assert still_running, "the event came at the deadline, not with the reply"
+
+
+async def test_stream_unavailable_falls_back_to_polling(api: MixAPI, faults: Any) -> None:
+    session_id = api.create_session("trigger no stream")["id"]
+    before = faults.request_count("GET", "/stream")
+    faults.add_fault("reset_before", method="GET", path="/stream", count=20)
+    run = asyncio.ensure_future(_all_events(_trigger(session_id, _zero())))
+    await asyncio.sleep(0.3)
+    api.send(session_id, "polled [[delay:500]]")
+    [event] = await asyncio.wait_for(run, 20)
+    assert event["status"] == "success" and event["reply"] == "You said: polled"
+    assert faults.request_count("GET", "/stream") > before, "the stream was tried first"
+
+
+async def test_stream_dropped_mid_reply_falls_back_to_polling(fresh_mix_server: Any) -> None:
+    api = MixAPI(fresh_mix_server.base_url)
+    session_id = api.create_session("trigger stream drop")["id"]
+    run = asyncio.ensure_future(_all_events(_trigger(session_id, _zero(), seconds=60)))
+    await asyncio.sleep(0.3)
+    api.send(session_id, "survives [[delay:1000]]")
+    api.wait_running(session_id)
+    fresh_mix_server.kill()  # the SSE connection drops mid-reply
+    await asyncio.to_thread(fresh_mix_server.start)  # the interrupted run resumes
+    [event] = await asyncio.wait_for(run, 45)
+    assert event["status"] == "success" and event["reply"] == "You said: survives"
+    assert event["message_id"] == api.export(session_id)["messages"][-1]["id"]
+    api.close()
+
+
+async def test_transient_failures_up_to_max_failures(api: MixAPI, faults: Any) -> None:
+    session_id = api.create_session("trigger transient")["id"]
+    api.converse(session_id, "done already")
+    before = faults.request_count("GET", "/stream")
+    faults.add_fault("status", method="GET", path="/stream", count=2, status=503)
+    [event] = await _all_events(_trigger(session_id, _zero(), max_failures=2))
+    assert event["status"] == "success"
+    assert faults.request_count("GET", "/stream") - before == 3
+
+    faults.add_fault("status", method="GET", path="/stream", count=3, status=503)
+    [event] = await _all_events(_trigger(session_id, _zero(), max_failures=2))
+    assert event["status"] == "error" and "503" in event["message"]
+
+
+async def test_on_kill_cancels_the_run(api: MixAPI, mix_server: Any) -> None:
+    session_id = api.create_session("trigger on_kill")["id"]
+    trigger = _trigger(session_id, _zero())
+    run = asyncio.ensure_future(_all_events(trigger))
+    api.send(session_id, "very slow [[delay:10000]]")
+    await asyncio.to_thread(api.wait_running, session_id)
+    started = time.monotonic()
+    await trigger.on_kill()
+    [event] = await asyncio.wait_for(run, 8)
+    assert time.monotonic() - started < 8
+    assert api.export(session_id)["messages"][-1]["finishReason"] == "canceled"
+    assert event["status"] == "success" and event["finish_reason"] == "canceled"
+    assert mix_server.request_count("POST", f"/api/sessions/{session_id}/cancel") == 1

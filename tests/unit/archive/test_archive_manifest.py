@@ -1,0 +1,85 @@
+"""The manifest (merge, never truncate; refuse to overwrite an unreadable one), fingerprints, selection."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from mix_provider.archive import Entry, ExportSpec, Manifest, ManifestError, candidates, fingerprint
+from mix_provider.models import SessionData
+
+SPEC = ExportSpec("jsonl", "gzip")
+
+
+def entry(sid: str, **changes: object) -> Entry:
+    base = Entry(f"{sid}.jsonl.gz", "jsonl", "gzip", "ab" * 32, 10, 2, "fp", "t", None, "2026-01-01T00:00:00+00:00")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> ObjectStoragePath:
+    return ObjectStoragePath(f"file://{tmp_path}/archive/manifest.json")
+
+
+def test_a_missing_manifest_is_empty(path: ObjectStoragePath) -> None:
+    assert Manifest.load(path).entries == {}
+
+
+def test_save_merges_with_what_is_on_disk(path: ObjectStoragePath) -> None:
+    Manifest(path).merge_and_save({"a": entry("a"), "b": entry("b")})
+    stale = Manifest.load(path)
+    Manifest(path).merge_and_save({"c": entry("c")})  # another run, meanwhile
+    stale.merge_and_save({"a": entry("a", bytes=99)})
+    loaded = Manifest.load(path).entries
+    assert sorted(loaded) == ["a", "b", "c"]
+    assert loaded["a"].bytes == 99 and loaded["b"] == entry("b")
+    document = json.loads(path.read_bytes())
+    assert document["version"] == 1 and document["sessions"]["c"]["path"] == "c.jsonl.gz"
+    assert [p.name for p in path.parent.iterdir()] == ["manifest.json"]
+
+
+@pytest.mark.parametrize(
+    "content", [b"{not json", b'{"version": 2, "sessions": {}}', b'{"version": 1, "sessions": {"a": {"x": 1}}}']
+)
+def test_an_unreadable_manifest_is_refused_not_overwritten(path: ObjectStoragePath, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    with pytest.raises(ManifestError, match="not a readable archive manifest"):
+        Manifest.load(path)
+    with pytest.raises(ManifestError):
+        Manifest(path).merge_and_save({"a": entry("a")})
+    assert path.read_bytes() == content
+
+
+def session(**fields: object) -> SessionData:
+    data = {"id": "s1", "title": "t", "userMessageCount": 1, "assistantMessageCount": 1, "cost": 0.5}
+    return SessionData.model_validate(data | fields)
+
+
+def test_fingerprint_follows_what_changes_a_transcript() -> None:
+    same = fingerprint(session())
+    assert fingerprint(session()) == same
+    for change in ({"userMessageCount": 2}, {"cost": 0.51}, {"title": "u"}, {"completionTokens": 3}):
+        assert fingerprint(session(**change)) != same
+    assert fingerprint(session(callbacks=[])) == same
+
+
+def test_an_entry_matches_only_the_same_file_spec_and_fingerprint() -> None:
+    e = entry("a")
+    assert e.matches(SPEC, "a.jsonl.gz", "fp", 10)
+    assert not e.matches(SPEC, "a.jsonl.gz", "other", 10)
+    assert not e.matches(SPEC, "a.jsonl.gz", None, 10)
+    assert not e.matches(SPEC, "a.jsonl.gz", "fp", None)  # the file is gone
+    assert not e.matches(SPEC, "a.jsonl.gz", "fp", 11)
+    assert not e.matches(ExportSpec("jsonl"), "a.jsonl.gz", "fp", 10)
+
+
+def test_candidates_keep_order_drop_duplicates_and_know_listed_fingerprints() -> None:
+    listed = [session(id="a"), session(id="b", cost=1.0)]
+    assert [c.session_id for c in candidates(listed)] == ["a", "b"]
+    chosen = candidates(listed, ["b", "x", "b"])
+    assert [(c.session_id, c.fingerprint) for c in chosen] == [("b", fingerprint(listed[1])), ("x", None)]

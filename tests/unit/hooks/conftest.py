@@ -1,0 +1,33 @@
+"""Fixtures of the hook unit tests: real Airflow connections from ``AIRFLOW_CONN_*`` and debug logging."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+ConnFactory = Callable[..., str]
+
+
+@pytest.fixture
+def mix_conn(monkeypatch: pytest.MonkeyPatch) -> ConnFactory:
+    """Define a ``mix`` connection in the environment; returns its id."""
+
+    def _define(conn_id: str = "mix_unit", *, host: str = "http://mix.test:8088", **fields: Any) -> str:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "mix", "host": host, **fields}))
+        return conn_id
+
+    return _define
+
+
+@pytest.fixture
+def debug_masked_logging(masked_logging: None) -> Iterator[None]:
+    """Airflow's masked task logging at DEBUG, written to file descriptor 1 (read it with ``capfd``)."""
+    from airflow.sdk.log import configure_logging
+
+    configure_logging(log_level="DEBUG", output=sys.__stdout__)
+    yield
+    configure_logging(output=sys.__stdout__)

@@ -1,0 +1,121 @@
+"""SendMessageOperator: argument checks before any request, and the one completion handler of both modes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException
+
+from mix_provider.errors import MixConfigError
+from mix_provider.models import ThinkingLevel
+from mix_provider.operators.message import SendMessageOperator
+from mix_provider.triggers.payloads import REPLY_XCOM_LIMIT
+
+Attach = Callable[[Any], Any]
+SUCCESS_EVENT = {
+    "status": "success",
+    "session_id": "s1",
+    "message_id": "m2",
+    "reply": "done",
+    "reply_truncated": False,
+    "finish_reason": "end_turn",
+    "tool_calls": 0,
+    "prompt_tokens": 10,
+    "completion_tokens": 3,
+    "cost": 0.001,
+}
+
+
+def _send(**kwargs: Any) -> SendMessageOperator:
+    return SendMessageOperator(task_id="send", **{"session_id": "s1", "text": "hi", **kwargs})
+
+
+def test_bad_thinking_level_fails_before_any_request(attach: Attach, recorder: Any) -> None:
+    with pytest.raises(MixConfigError) as info:
+        attach(_send(thinking_level="extreme")).execute({})
+    assert info.value.field == "thinking_level"
+    assert all(level.value in str(info.value) for level in ThinkingLevel)
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"text": "  "}, "text"), ({"session_id": "a b"}, "session_id")])
+def test_bad_text_or_session_fails_before_any_request(
+    attach: Attach, recorder: Any, kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(MixConfigError) as info:
+        attach(_send(**kwargs)).execute({})
+    assert info.value.field == field
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize("max_steps", [0, -1, True, "3", 1.5])
+def test_max_steps_must_be_a_positive_int(max_steps: Any) -> None:
+    with pytest.raises(MixConfigError) as info:
+        _send(max_steps=max_steps)
+    assert info.value.field == "max_steps"
+
+
+@pytest.mark.parametrize("timeout", [0, -5, "60"])
+def test_timeout_must_be_positive(timeout: Any) -> None:
+    with pytest.raises(MixConfigError) as info:
+        _send(timeout=timeout)
+    assert info.value.field == "timeout"
+
+
+def test_thinking_level_enum_renders_as_its_value() -> None:
+    operator = _send(thinking_level=ThinkingLevel.MAXIMUM)
+    operator.render_template_fields({})
+    assert operator.thinking_level == "maximum"
+
+
+def test_no_wait_sends_once_with_every_option(attach: Attach, recorder: Any) -> None:
+    result = attach(_send(wait_for_reply=False, plan_mode=True, thinking_level="off", max_steps=2)).execute({})
+    assert result == {"session_id": "s1", "status": "sent"}
+    assert recorder.bodies("POST", "/messages") == [
+        {"text": "hi", "plan_mode": True, "thinking_level": "off", "max_steps": 2}
+    ]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        "success",
+        {},
+        {"status": "done", "session_id": "s1"},
+        {k: v for k, v in SUCCESS_EVENT.items() if k != "finish_reason"},
+        {"status": "error", "session_id": "s1"},
+    ],
+    ids=["none", "string", "empty", "unknown-status", "success-without-reason", "error-without-message"],
+)
+def test_invalid_events_are_rejected(event: Any) -> None:
+    with pytest.raises(AirflowException, match="Invalid event from the Mix trigger"):
+        _send().execute_complete({}, event)
+
+
+@pytest.mark.parametrize("status", ["timeout", "error"])
+def test_failure_events_fail_with_their_message(status: str) -> None:
+    with pytest.raises(AirflowException, match=f"Mix message {status}: no reply in s1"):
+        _send().execute_complete({}, {"status": status, "session_id": "s1", "message": "no reply in s1"})
+
+
+@pytest.mark.parametrize("reason", ["error", "max_tokens", "canceled", "permission_denied"])
+def test_failing_finish_reasons(reason: str) -> None:
+    event = {**SUCCESS_EVENT, "finish_reason": reason}
+    with pytest.raises(AirflowException, match=f"ended with finish reason '{reason}' \\(message m2\\): done"):
+        _send().execute_complete({}, event)
+    assert _send(fail_on_finish_reasons=()).execute_complete({}, event)["finish_reason"] == reason
+
+
+def test_success_event_becomes_the_xcom() -> None:
+    result = _send().execute_complete({}, SUCCESS_EVENT)
+    assert result == {k: v for k, v in SUCCESS_EVENT.items() if k != "status"}
+
+
+def test_a_long_reply_is_cut_in_the_failure_message() -> None:
+    event = {**SUCCESS_EVENT, "finish_reason": "error", "reply": "x" * REPLY_XCOM_LIMIT}
+    with pytest.raises(AirflowException) as info:
+        _send().execute_complete({}, event)
+    assert len(str(info.value)) < 1000
