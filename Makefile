@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 
-.PHONY: venv demo test lint typecheck unit integration e2e bench clean
+.PHONY: venv demo test lint typecheck docs-check e2e bench clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -20,11 +20,19 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+test: lint typecheck docs-check
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+	$(MAKE) e2e
+
+e2e: venv
+	scripts/e2e_setup.sh
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
+
+docs-check: venv
+	$(BIN)/python scripts/sync_docs.py --check
 
 bench: venv
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/archive_vs_mapped.py
 
 clean:
 	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts

@@ -49,6 +49,9 @@ def airflow_db() -> Path:
         capture_output=True,
         env=os.environ.copy(),
     )
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
     return _HOME
 
 
@@ -83,7 +86,7 @@ def masked_logging() -> None:
     """Route task logs through Airflow's secrets masker, as a real worker does."""
     from airflow.sdk.log import configure_logging
 
-    configure_logging()
+    configure_logging(output=sys.__stdout__)
 
 
 @pytest.fixture
