@@ -33,13 +33,16 @@ def migrate() -> None:
     """Create or upgrade the demo's SQLite metadata DB."""
     HOME.mkdir(exist_ok=True)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
 
 
 def run(dag_id: str) -> tuple[str, dict[str, Any]]:
     """Run one example DAG; return its state and each task's XCom return value."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(str(REPO / "dags_examples"), include_examples=False)
+    bag = DagBag(str(REPO / "dags_examples"))
     if bag.import_errors:
         raise SystemExit(f"example DAGs failed to import: {bag.import_errors}")
     dag_run = bag.get_dag(dag_id).test()

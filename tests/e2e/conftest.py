@@ -33,8 +33,11 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".artifacts" / "e2e"
 DAGS_FOLDER = REPO / "dags_examples"
 USERNAME = "mix_e2e"
-# The scripted agent's reply time: long enough for a REST poll to see a task in ``deferred``.
-REPLY_DELAY_MS = 3000
+# The scripted agent's reply time. Long enough that the trigger still has to wait when the triggerer
+# picks it up: a trigger that fires at once can beat the scheduler to the executor's "success" event of
+# the deferring process, and Airflow 3.3 then fails the resumed task as "state changed externally"
+# (apache/airflow#72716, #71580). It also lets a REST poll see the task in ``deferred``.
+REPLY_DELAY_MS = 8000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
