@@ -22,7 +22,6 @@ typecheck: venv
 
 test: lint typecheck docs-check
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
-	$(MAKE) e2e
 
 e2e: venv
 	scripts/e2e_setup.sh
