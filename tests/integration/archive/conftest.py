@@ -1,51 +1,16 @@
-"""Fixtures of the archive integration tests: registered DAG bundles, a plain-HTTP view of the
-server, sessions with conversations, an archive directory, and cleared faults."""
+"""Fixtures of the archive integration tests: the shared operator fixtures (``api``, ``faults``,
+``uid``), an archive directory, and sessions with conversations."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from integration.operators.support import MixAPI
+from integration.operators.support import MixAPI, api, faults, uid
 
-
-@pytest.fixture(scope="session")
-def archive_bundles(airflow_db: Any) -> None:
-    """Register the configured DAG bundles: ``sync_bag_to_db`` needs the ``dags-folder`` row (FK)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    DagBundlesManager().sync_bundles_to_db()
-
-
-@pytest.fixture
-def run_dag(run_dag: Callable[..., Any], archive_bundles: None) -> Callable[..., Any]:
-    """The harness's ``run_dag``, once the bundles are registered."""
-    return run_dag
-
-
-@pytest.fixture(scope="session")
-def api(mix_server: Any) -> Iterator[MixAPI]:
-    """Plain HTTP to the shared server (never the provider's client)."""
-    client = MixAPI(mix_server.base_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def uid() -> str:
-    """A token unique to the test, for titles and DAG ids."""
-    return uuid.uuid4().hex[:10]
-
-
-@pytest.fixture
-def faults(mix_server: Any) -> Iterator[Any]:
-    """The shared server, with every fault cleared after the test."""
-    yield mix_server
-    mix_server.clear_faults()
+__all__ = ["api", "archive_dir", "conversations", "faults", "uid"]
 
 
 @pytest.fixture
