@@ -101,6 +101,7 @@ def press_test_connection(page: Page, conn_id: str) -> str:
     connection_row(page, conn_id).get_by_role("button", name="Test Connection").click()
     toast = page.get_by_role("status").filter(has_text="Test Connection").first
     expect(toast).to_be_visible()
+    toast.hover()  # a hovered toast does not time out before the screenshot, however slow the machine
     text = str(toast.inner_text())
     page.wait_for_timeout(TOAST_SETTLE_MS)
     return text
