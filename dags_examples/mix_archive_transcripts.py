@@ -1,7 +1,8 @@
 """Archive Mix transcripts every day, partitioned by date, with a manifest; and export one on demand.
 
-``mix_archive_transcripts`` (``@daily``) writes ``<base>/dt=<ds>/<session id>.jsonl.gz`` and
-``<base>/dt=<ds>/manifest.json``. The base is the ``base_path`` param, else the Airflow Variable
+``mix_archive_transcripts`` (``@daily``) writes ``<base>/dt=<day>/<session id>.jsonl.gz`` and
+``<base>/dt=<day>/manifest.json``, where the day is the run's logical date (``ds``), or the day it was
+due for a manual run without one. The base is the ``base_path`` param, else the Airflow Variable
 ``mix_archive_base_path``, else ``file://$AIRFLOW_HOME/mix-archive``; any location Airflow's
 object storage reaches works (``s3://bucket/prefix`` with ``aws_default``, ``gs://...``). With
 ``only_data_interval`` it archives only the sessions created in the run's data interval, otherwise
@@ -25,6 +26,8 @@ from mix_provider.operators.export import ExportSessionOperator
 
 AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
 LOCAL_ARCHIVE = f"file://{AIRFLOW_HOME}/mix-archive"
+# Manual runs of Airflow 3 may have no logical date (then no ``ds``): fall back to when the run was due.
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 BASE_PATH = "{{ params.base_path or var.value.get('mix_archive_base_path', '" + LOCAL_ARCHIVE + "') }}"
 
 with DAG(
@@ -42,9 +45,9 @@ with DAG(
     # [START howto_operator_mix_archive]
     archive = ArchiveSessionsOperator(
         task_id="archive_transcripts",
-        base_path=BASE_PATH + "/dt={{ ds }}",
-        created_after="{{ data_interval_start if params.only_data_interval else '' }}",
-        created_before="{{ data_interval_end if params.only_data_interval else '' }}",
+        base_path=BASE_PATH + "/dt=" + RUN_DAY,
+        created_after="{{ (dag_run.data_interval_start or '') if params.only_data_interval else '' }}",
+        created_before="{{ (dag_run.data_interval_end or '') if params.only_data_interval else '' }}",
         format="jsonl",
         compression="gzip",
         max_concurrency=8,

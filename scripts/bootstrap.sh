@@ -11,9 +11,11 @@ if [ ! -x .bootstrap/bin/uv ]; then
 fi
 if [ -x .bootstrap/bin/uv ]; then
   [ -x .venv/bin/python ] || .bootstrap/bin/uv venv -q --python "$PY" .venv
-  VIRTUAL_ENV=.venv .bootstrap/bin/uv pip install -e ".[dev]"
+  # Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on our machines), every test
+  # subprocess would otherwise recompile Airflow from source.
+  VIRTUAL_ENV=.venv .bootstrap/bin/uv pip install --compile-bytecode -e ".[dev]"
 else
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"  # pip compiles bytecode itself
 fi
 touch "$stamp"

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from mix_provider.errors import MixConfigError
 
 DEFAULT_PORT = 8088
+URL_DEFAULT_PORTS = {"http": 80, "https": 443}
 SCHEMES = ("http", "https")
 
 
@@ -89,7 +90,8 @@ def build_base_url(host: str | None, *, scheme: str | None = None, port: int | s
     """Normalise a host into a base URL.
 
     ``host`` may carry its own scheme, port and path prefix (``https://mix.example.com/agents``);
-    otherwise ``scheme`` (default ``http``) and ``port`` (default 8088) complete it.
+    otherwise ``scheme`` (default ``http``) and ``port`` complete it. Without any port, a bare host
+    gets Mix's 8088 and a full URL its scheme's standard port (80 or 443), as a browser would.
 
     :raises MixConfigError: naming ``host``, ``schema`` or ``port`` when a part is invalid.
     """
@@ -107,7 +109,8 @@ def build_base_url(host: str | None, *, scheme: str | None = None, port: int | s
         raise MixConfigError("host", f"has an invalid port: {exc}") from None
     if not parts.hostname:
         raise MixConfigError("host", f"{host!r} has no host name")
-    final_port = url_port if url_port is not None else _parse_port(port, default=DEFAULT_PORT)
+    default_port = URL_DEFAULT_PORTS[parts.scheme] if has_scheme else DEFAULT_PORT
+    final_port = url_port if url_port is not None else _parse_port(port, default=default_port)
     netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{parts.scheme}://{netloc}:{final_port}{parts.path.rstrip('/')}"
 

@@ -52,6 +52,21 @@ def test_the_daily_archive_partitions_by_date(
     assert json.loads((archive_dir / "interval" / "dt=2026-03-05" / "manifest.json").read_bytes())["sessions"] == {}
 
 
+def test_a_run_without_logical_date_partitions_by_run_after(
+    run_dag: Callable[..., Any], mix_server: Any, conversations: Any, archive_dir: Path
+) -> None:
+    """Airflow 3 manual runs may carry no logical date (no ``ds``): the day the run was due is used."""
+    conversations(1)
+    due = datetime(2026, 7, 8, 9, 30, tzinfo=timezone.utc)
+    conf = {"base_path": f"file://{archive_dir}", "only_data_interval": True}
+    dr = run_dag(example().dag, logical_date=None, run_after=due, run_conf=conf)
+    assert dr.state == "success", states(dr)
+    assert dr.logical_date is None
+    result = xcom(dr, "archive_transcripts")
+    assert result["base_path"] == f"file://{archive_dir}/dt=2026-07-08" and result["failed"] == 0
+    assert result["archived"] >= 1  # no data interval: every session, not an empty window
+
+
 def test_the_manual_export_writes_the_server_bytes(
     run_dag: Callable[..., Any], mix_server: Any, conversations: Any, archive_dir: Path
 ) -> None:
