@@ -1,5 +1,5 @@
 # Two commands: `make demo` runs the example pipelines against the bundled local Mix server,
-# `make test` runs lint, types and the whole test suite. Both install what they need.
+# `make test` runs lint, types, the test suite and the browser end-to-end test. Both install what they need.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,6 +22,7 @@ typecheck: venv
 
 test: lint typecheck docs-check
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+	$(MAKE) --no-print-directory e2e
 
 e2e: venv
 	scripts/e2e_setup.sh
