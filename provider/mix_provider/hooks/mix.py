@@ -93,9 +93,10 @@ class MixHook(BaseHook):  # type: ignore[misc]
 
     async def aclient(self) -> AsyncMixClient:
         """The asyncio client; the connection is fetched asynchronously the first time."""
-        if self._async_client is None:
-            if "config" not in self.__dict__:
-                self.__dict__["config"] = self._configure(await get_async_connection(self.mix_conn_id, self))
+        if "config" not in self.__dict__:
+            connection = await get_async_connection(self.mix_conn_id, self)
+            self.__dict__.setdefault("config", self._configure(connection))
+        if self._async_client is None:  # no await since the check: concurrent first calls share one client
             self._async_client = AsyncMixClient(self.config, transport=self._async_transport)
         return self._async_client
 

@@ -18,9 +18,9 @@ from mix_provider.archive import (
 )
 from mix_provider.client.validation import optional_int, require_id
 from mix_provider.errors import MixConfigError
+from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator
 from mix_provider.operators.export import check_location, check_spec
-from mix_provider.operators.session import _as_datetime, _within
 
 
 class ArchiveSessionsOperator(MixBaseOperator):
@@ -91,8 +91,8 @@ class ArchiveSessionsOperator(MixBaseOperator):
         assert base is not None
         spec = ExportSpec(self.format, self.compression)
         ids = self._ids()
-        after = _as_datetime("created_after", self.created_after)
-        before = _as_datetime("created_before", self.created_before)
+        after = as_datetime("created_after", self.created_after)
+        before = as_datetime("created_before", self.created_before)
         if ids is not None and (after or before):
             raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
         self._tracker = WriteTracker()
@@ -119,7 +119,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
         before: datetime | None,
     ) -> ArchiveReport:
         listed = self.hook.list_sessions(include_subagents=self.include_subagents or ids is not None)
-        todo = candidates((s for s in listed if _within(s.created_at, after, before)), ids)
+        todo = candidates((s for s in listed if created_within(s.created_at, after, before)), ids)
         self.log.info("Archiving %d Mix sessions to %s (%s)", len(todo), base, spec.extension)
         return SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker).run(todo)
 

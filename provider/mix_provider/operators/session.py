@@ -8,9 +8,10 @@ from typing import Any
 
 from mix_provider.client.operations import CREATE_RECONCILE_WINDOW
 from mix_provider.client.validation import check_browser, check_callbacks, check_system_prompt, require_id, require_text
-from mix_provider.errors import MixConfigError, MixNotFoundError
+from mix_provider.errors import MixNotFoundError
 from mix_provider.models import BrowserMode, Callback, PromptMode, SessionData
 from mix_provider.operators._state import TaskState
+from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator, template_safe
 
 CallbackSpec = Sequence[Callback | Mapping[str, Any]]
@@ -151,36 +152,16 @@ class ListSessionsOperator(MixBaseOperator):
 
     def execute(self, context: Any) -> list[Any]:
         """List, filter, and return ids or summaries."""
-        after = _as_datetime("created_after", self.created_after)
-        before = _as_datetime("created_before", self.created_before)
+        after = as_datetime("created_after", self.created_after)
+        before = as_datetime("created_before", self.created_before)
         needle = (self.title_contains or "").casefold()
         sessions = [
             s
             for s in self.hook.list_sessions(include_subagents=self.include_subagents)
-            if needle in s.title.casefold() and _within(s.created_at, after, before)
+            if needle in s.title.casefold() and created_within(s.created_at, after, before)
         ]
         self.log.info("%d Mix sessions match", len(sessions))
         return [s.id if self.return_ids else s.summary() for s in sessions]
-
-
-def _as_datetime(field: str, value: datetime | str | None) -> datetime | None:
-    """Parse an optional datetime argument; naive values are taken as UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise MixConfigError(field, f"{value!r} is not an ISO 8601 date-time") from None
-    if not isinstance(value, datetime):
-        raise MixConfigError(field, f"must be a datetime or ISO 8601 string, got {type(value).__name__}")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _within(created: datetime | None, after: datetime | None, before: datetime | None) -> bool:
-    if created is None:
-        return after is None and before is None
-    return (after is None or created >= after) and (before is None or created < before)
 
 
 class DeleteSessionOperator(MixBaseOperator):

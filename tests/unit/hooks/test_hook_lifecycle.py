@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +70,13 @@ async def test_async_client_is_built_once(mix_conn: Callable[..., str], lookups:
     assert await hook.aclient() is client
     assert hook.list_sessions() == []  # the sync client reuses the configuration read asynchronously
     assert lookups == Counter({"async": 1})
+    await hook.aclose()
+
+
+async def test_concurrent_first_calls_share_one_async_client(mix_conn: Callable[..., str]) -> None:
+    hook = make_hook(mix_conn())
+    clients = await asyncio.gather(*(hook.aclient() for _ in range(5)))
+    assert all(client is clients[0] for client in clients)  # none built and leaked while awaiting the lookup
     await hook.aclose()
 
 
