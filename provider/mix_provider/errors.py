@@ -152,3 +152,8 @@ _BY_STATUS: dict[int, type[MixAPIError]] = {
     404: MixNotFoundError,
     429: MixRateLimitedError,
 }
+
+
+def is_transient(exc: MixError) -> bool:
+    """Whether ``exc`` may pass by itself: a transport failure, 429 or a 5xx answer."""
+    return isinstance(exc, (MixTransportError, MixRateLimitedError, MixServerError))

@@ -18,7 +18,7 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import Deadline, Reply, StreamEvent, finished_reply, judge_event, reply_after
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
-from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError
+from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError, is_transient
 from mix_provider.models import ExportSession
 
 T = TypeVar("T")
@@ -134,7 +134,9 @@ class MixClient:
             for event in events:
                 if event.event == "connected":
                     return events
-        except MixTransportError as exc:
+        except MixError as exc:
+            if not is_transient(exc):
+                raise
             log.warning("Mix stream for session %s unavailable (%s); polling instead", session_id, exc)
         return None
 

@@ -9,16 +9,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from mix_provider.errors import MixAPIError, MixError, MixReplyTimeoutError, MixTransportError
+from mix_provider.errors import MixError, MixReplyTimeoutError, is_transient
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
 
 #: Seconds ``on_kill`` may spend asking the server to cancel the run.
 CANCEL_BUDGET = 10.0
-
-
-def _transient(exc: MixError) -> bool:
-    return isinstance(exc, MixTransportError) or (isinstance(exc, MixAPIError) and exc.status >= 500)
 
 
 class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
@@ -91,7 +87,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 break
             except MixError as exc:
                 failures += 1
-                if not _transient(exc) or failures > self.max_failures:
+                if not is_transient(exc) or failures > self.max_failures:
                     return failure_payload(ERROR, self.session_id, f"{type(exc).__name__}: {exc}")
                 self.log.warning("Mix wait failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 await asyncio.sleep(min(self.poll_interval * failures, max(self.deadline - time.time(), 0)))

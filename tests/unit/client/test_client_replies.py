@@ -121,8 +121,10 @@ def test_already_finished_reply_returns_at_once(fake: FakeMix, wait: Waiter) -> 
         fail(httpx.ConnectError),
         answer(200, b"<html>not a stream</html>", headers={"content-type": "text/html"}),
         stream_of([sse("connected", sessionId=SID)]),
+        error(503, "internal_error", "stream broker down"),
+        error(429, "rate_limited", "slow down"),
     ],
-    ids=["unreachable", "not-sse", "ends-early"],
+    ids=["unreachable", "not-sse", "ends-early", "stream-503", "stream-429"],
 )
 def test_falls_back_to_polling(fake: FakeMix, wait: Waiter, waits: list[float], stream: Any) -> None:
     fake.on("GET", "/stream", stream)
