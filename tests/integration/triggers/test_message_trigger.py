@@ -110,16 +110,28 @@ async def test_stream_dropped_mid_reply_falls_back_to_polling(fresh_mix_server: 
     api.close()
 
 
-async def test_transient_failures_up_to_max_failures(api: MixAPI, faults: Any) -> None:
-    session_id = api.create_session("trigger transient")["id"]
+async def test_stream_errors_fall_back_to_polling(api: MixAPI, faults: Any) -> None:
+    session_id = api.create_session("trigger stream 503")["id"]
     api.converse(session_id, "done already")
     before = faults.request_count("GET", "/stream")
-    faults.add_fault("status", method="GET", path="/stream", count=2, status=503)
+    faults.add_fault("status", method="GET", path="/stream", count=5, status=503)
+    [event] = await _all_events(_trigger(session_id, _zero(), max_failures=0))
+    assert event["status"] == "success"
+    assert faults.request_count("GET", "/stream") - before == 1  # not retried: the transcript is polled instead
+
+
+async def test_transient_failures_up_to_max_failures(api: MixAPI, faults: Any) -> None:
+    """Each failure is one whole client call (3 attempts with ``mix_default``'s 2 retries) failing."""
+    session_id = api.create_session("trigger transient")["id"]
+    api.converse(session_id, "done already")
+    export = f"/api/sessions/{session_id}/export"
+    before = faults.request_count("GET", export)  # converse() polled it
+    faults.add_fault("status", method="GET", path=export, count=2 * 3, status=503, retry_after=0)
     [event] = await _all_events(_trigger(session_id, _zero(), max_failures=2))
     assert event["status"] == "success"
-    assert faults.request_count("GET", "/stream") - before == 3
+    assert faults.request_count("GET", export) - before == 2 * 3 + 1
 
-    faults.add_fault("status", method="GET", path="/stream", count=3, status=503)
+    faults.add_fault("status", method="GET", path=export, count=3 * 3, status=503, retry_after=0)
     [event] = await _all_events(_trigger(session_id, _zero(), max_failures=2))
     assert event["status"] == "error" and "503" in event["message"]
 
