@@ -109,3 +109,11 @@ async def test_in_process_app_raises_on_drop(tmp_path: object) -> None:
         await client.post("/_devserver/faults", json={"kind": "reset_before"})
         with pytest.raises(ConnectionDropped):
             await client.get("/health")
+
+
+def test_status_fault_can_echo_the_request_headers(fresh_mix_server: MixDevServer, http: httpx.Client) -> None:
+    fresh_mix_server.add_fault("status", path="/health", status=502, echo_headers=True)
+    answer = http.get("/health", headers={"Authorization": "Bearer tok-echoed"})
+    assert answer.status_code == 502
+    assert "authorization: Bearer tok-echoed" in answer.json()["error"]["message"]
+    assert http.get("/health").status_code == 200

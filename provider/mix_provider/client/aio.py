@@ -50,6 +50,8 @@ class AsyncMixClient:
                         return settled
                     return await self._http.request(call)
         except MixError as exc:
+            if call.if_gone is not None and plan.gone_after_lost_answer(exc):
+                return call.if_gone()
             final = plan.final_error(exc)
             if final is exc:
                 raise

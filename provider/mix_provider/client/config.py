@@ -106,7 +106,7 @@ def build_base_url(host: str | None, *, scheme: str | None = None, port: int | s
     try:
         url_port = parts.port
     except ValueError as exc:
-        raise MixConfigError("host", f"has an invalid port: {exc}") from None
+        raise MixConfigError("host", f"has an invalid port ({exc}); a port is an integer in 1..65535") from None
     if not parts.hostname:
         raise MixConfigError("host", f"{host!r} has no host name")
     default_port = URL_DEFAULT_PORTS[parts.scheme] if has_scheme else DEFAULT_PORT

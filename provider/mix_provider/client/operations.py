@@ -73,6 +73,8 @@ class Call(Generic[T]):
     :param idempotent: safe to send again after an unknown outcome.
     :param reconcile: for non-idempotent calls, how to settle an unknown outcome; ``None`` means
         such an outcome is reported as :class:`~mix_provider.errors.MixOutcomeUnknownError`.
+    :param if_gone: for a call whose effect is the resource's absence (a delete): its result when a
+        retry answers 404 after an earlier attempt may have been applied (the answer, not the delete, was lost).
     """
 
     method: str
@@ -82,6 +84,7 @@ class Call(Generic[T]):
     body: Any = None
     idempotent: bool = True
     reconcile: Reconcile[T, Any] | None = None
+    if_gone: Callable[[], T] | None = None
 
 
 def _model(cls: type[M]) -> Callable[[bytes], M]:
@@ -113,8 +116,8 @@ def get_session(session_id: str) -> Call[SessionData]:
 
 
 def delete_session(session_id: str) -> Call[None]:
-    """``DELETE /api/sessions/{id}`` (204, no body)."""
-    return Call("DELETE", _session_path(session_id), _none)
+    """``DELETE /api/sessions/{id}`` (204, no body); a retry finding it gone after a lost answer is done."""
+    return Call("DELETE", _session_path(session_id), _none, if_gone=lambda: None)
 
 
 def export_session(session_id: str) -> Call[ExportSession]:

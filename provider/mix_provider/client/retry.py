@@ -19,6 +19,7 @@ from mix_provider.errors import (
     MixAPIError,
     MixError,
     MixMalformedResponseError,
+    MixNotFoundError,
     MixOutcomeUnknownError,
     MixTransportError,
 )
@@ -56,6 +57,15 @@ def verdict_for(call: Call[Any], exc: BaseException) -> Verdict:
     return Verdict.RECONCILE
 
 
+def _maybe_applied(exc: BaseException) -> bool:
+    """Whether a failed attempt may have been applied by the server (its answer was lost or broken)."""
+    if isinstance(exc, MixTransportError):
+        return exc.sent
+    if isinstance(exc, MixAPIError):
+        return exc.status in RETRYABLE_STATUSES and exc.status not in NOT_PROCESSED_STATUSES
+    return isinstance(exc, MixMalformedResponseError)
+
+
 class RetryPlan:
     """Retry state of one call: its failures so far and whether the next attempt must reconcile first.
 
@@ -69,6 +79,7 @@ class RetryPlan:
         self.policy = policy
         self._initial: MixError | None = first_error
         self._unknown = verdict_for(call, first_error) is Verdict.RECONCILE
+        self._maybe_applied = _maybe_applied(first_error)
 
     def retrying(self, cls: type[tenacity.BaseRetrying]) -> Any:
         """A tenacity ``Retrying``/``AsyncRetrying`` bound to this plan (iterate it)."""
@@ -107,7 +118,15 @@ class RetryPlan:
             sent=True,
         )
 
+    def gone_after_lost_answer(self, exc: MixError) -> bool:
+        """Whether ``exc`` is a 404 to a retry of an ``if_gone`` call (a delete) an earlier attempt may have done."""
+        if self.call.if_gone is None or not self._maybe_applied or not isinstance(exc, MixNotFoundError):
+            return False
+        log.warning("Mix %s %s: gone after an attempt whose answer was lost; done", self.call.method, self.call.path)
+        return True
+
     def _should_retry(self, exc: BaseException) -> bool:
+        self._maybe_applied = self._maybe_applied or _maybe_applied(exc)
         verdict = verdict_for(self.call, exc)
         self._unknown = self._unknown or verdict is Verdict.RECONCILE
         if verdict is Verdict.RAISE:

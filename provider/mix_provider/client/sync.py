@@ -53,6 +53,8 @@ class MixClient:
                         return settled
                     return self._http.request(call)
         except MixError as exc:
+            if call.if_gone is not None and plan.gone_after_lost_answer(exc):
+                return call.if_gone()
             final = plan.final_error(exc)
             if final is exc:
                 raise

@@ -76,10 +76,19 @@ def check_browser(mode: BrowserMode | str, cdp_url: str | None) -> BrowserMode:
 
 
 def check_system_prompt(mode: PromptMode | str | None, prompt: str | None) -> PromptMode | None:
-    """Validate the prompt mode and the size limit of the custom system prompt it implies."""
-    if mode is None:
+    """Validate the prompt mode and the size limit of the custom system prompt it implies.
+
+    A custom prompt needs ``append`` or ``replace``: the server silently ignores it otherwise.
+    """
+    prompt_mode = None if mode is None else coerce_enum("prompt_mode", PromptMode, mode)
+    if prompt and prompt_mode in (None, PromptMode.DEFAULT):
+        raise MixConfigError(
+            "prompt_mode",
+            f"is {getattr(mode, 'value', mode)!r}, in which the server ignores custom_system_prompt; "
+            "use append (prompt <= 50 KiB) or replace (<= 100 KiB)",
+        )
+    if prompt_mode is None:
         return None
-    prompt_mode = coerce_enum("prompt_mode", PromptMode, mode)
     limit = SYSTEM_PROMPT_LIMITS.get(prompt_mode)
     if limit is not None and prompt is not None and len(prompt.encode()) > limit:
         raise MixConfigError(

@@ -3,7 +3,8 @@
 Fault kinds, applied to the next ``count`` requests whose method and path match:
 
 ``status``        answer ``status`` (429/500/502/503...) with the error envelope; 429 carries
-                  ``Retry-After: retryAfter``; the handler does not run
+                  ``Retry-After: retryAfter``; the handler does not run. With ``echoHeaders``, the
+                  message repeats the request's headers, as a misbehaving proxy might
 ``hang``          sleep ``delayMs`` (default 30 s), then run the handler normally
 ``reset_before``  drop the TCP connection without running the handler
 ``reset_after``   run the handler (side effects happen), then drop the connection unanswered
@@ -46,6 +47,7 @@ class Fault:
     status: int
     retry_after: int | None
     delay_ms: int
+    echo_headers: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Tell whether a request is targeted (``path`` must fully match the regex)."""
@@ -61,6 +63,7 @@ class Fault:
             "status": self.status,
             "retryAfter": self.retry_after,
             "delayMs": self.delay_ms,
+            "echoHeaders": self.echo_headers,
         }
 
 
@@ -83,6 +86,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
             status=status,
             retry_after=int(retry_after) if retry_after is not None else None,
             delay_ms=int(body.get("delayMs", 30_000)),
+            echo_headers=bool(body.get("echoHeaders", False)),
         )
     except (re.error, ValueError, TypeError) as exc:
         raise ApiError(400, "validation_error", f"invalid fault: {exc}") from exc
@@ -172,7 +176,7 @@ class FaultMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
         elif fault.kind == "status":
-            await _send_status(fault, send)
+            await _send_status(fault, send, scope)
         elif fault.kind == "hang":
             await asyncio.sleep(fault.delay_ms / 1000)
             await self.app(scope, receive, send)
@@ -209,9 +213,13 @@ async def _send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_status(fault: Fault, send: Send) -> None:
-    """Answer an injected error status with the Mix error envelope."""
-    error = ApiError(fault.status, _error_type(fault.status), f"Injected fault: HTTP {fault.status}")
+async def _send_status(fault: Fault, send: Send, scope: Scope) -> None:
+    """Answer an injected error status with the Mix error envelope (echoing the headers if asked)."""
+    message = f"Injected fault: HTTP {fault.status}"
+    if fault.echo_headers:
+        echoed = "; ".join(f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in scope.get("headers", []))
+        message += f" for a request with {echoed}"
+    error = ApiError(fault.status, _error_type(fault.status), message)
     headers = [(b"content-type", b"application/json")]
     if fault.retry_after is not None:
         headers.append((b"retry-after", str(fault.retry_after).encode()))

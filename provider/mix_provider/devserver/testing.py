@@ -149,10 +149,11 @@ class MixDevServer:
 
         :param kind: ``status``, ``hang``, ``reset_before``, ``reset_after``, ``truncate`` or
             ``malformed``.
-        :param options: ``status``, ``retry_after`` / ``retryAfter``, ``delay_ms`` / ``delayMs``.
+        :param options: ``status``, ``retry_after`` / ``retryAfter``, ``delay_ms`` / ``delayMs``,
+            ``echo_headers`` / ``echoHeaders``.
         """
         body: dict[str, object] = {"kind": kind, "method": method, "path": path, "count": count}
-        aliases = {"retry_after": "retryAfter", "delay_ms": "delayMs"}
+        aliases = {"retry_after": "retryAfter", "delay_ms": "delayMs", "echo_headers": "echoHeaders"}
         body.update({aliases.get(key, key): value for key, value in options.items()})
         self._control("POST", "faults", json=body)
 

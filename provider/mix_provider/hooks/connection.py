@@ -70,7 +70,8 @@ def _extra_dict(extra: Mapping[str, Any] | str | None) -> dict[str, Any]:
         try:
             extra = json.loads(extra)
         except json.JSONDecodeError as exc:
-            raise MixConfigError("extra", f"is not valid JSON ({exc.msg} at char {exc.pos})") from None
+            reason = f'{exc.msg} at char {exc.pos}; expected an object, e.g. {{"timeout": 30}}'
+            raise MixConfigError("extra", f"is not valid JSON ({reason})") from None
     if not isinstance(extra, Mapping):
         raise MixConfigError("extra", f"must be a JSON object, got {type(extra).__name__}")
     return dict(extra)

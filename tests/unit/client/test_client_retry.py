@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from mix_fake import FakeMix, Runner, answer, error, fail
+from mix_fake import FakeMix, Outcome, Runner, answer, error, fail
 
 from mix_provider.client import operations as ops
 from mix_provider.client.responses import parse_retry_after
@@ -172,3 +172,26 @@ def test_retry_attempts_are_logged(
     with caplog.at_level("WARNING", logger="mix_provider.client"):
         run(ops.health(), max_retries=2, initial_wait=0.01)
     assert any("GET /health attempt 1/3 failed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [fail(httpx.RemoteProtocolError), fail(httpx.ReadTimeout), error(502, "internal_error", "bad gateway")],
+    ids=["reset", "timeout", "502"],
+)
+def test_a_delete_whose_answer_was_lost_is_done_when_the_retry_finds_it_gone(
+    fake: FakeMix, run: Runner, waits: list[float], lost: Outcome
+) -> None:
+    fake.on("DELETE", "/api/sessions/s-1", lost, error(404, "not_found", "Session with ID 's-1' not found"))
+    assert run(ops.delete_session("s-1"), max_retries=3) is None
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("first", [error(404, "not_found", "gone"), error(429, "bad_request", "slow down")])
+def test_a_delete_of_a_missing_session_still_fails(
+    fake: FakeMix, run: Runner, waits: list[float], first: Outcome
+) -> None:
+    """Not found on the first attempt, or after an attempt the server refused unprocessed (429): not ours."""
+    fake.on("DELETE", "/api/sessions/s-1", first, error(404, "not_found", "gone"))
+    with pytest.raises(MixNotFoundError):
+        run(ops.delete_session("s-1"), max_retries=3)

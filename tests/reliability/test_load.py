@@ -1,0 +1,120 @@
+"""Load: 200 sessions created, messaged (reply awaited) and exported concurrently from one process,
+through the hook's asyncio client, against a private local server. Nothing may fail, be lost or be
+duplicated; throughput and per-session latency go to ``.artifacts/reliability/load.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mix_provider.client import operations as ops
+from mix_provider.devserver.testing import MixDevServer
+from mix_provider.hooks.mix import MixHook
+from reliability.report import Report
+
+pytestmark = pytest.mark.integration
+
+SESSIONS = 200
+CONCURRENCY = 32
+REPLY_DELAY_MS = 50
+CONN = "mix_load"
+
+
+@dataclass
+class LoadRun:
+    """What the load produced: per-session latencies, the replies exported, the errors."""
+
+    prefix: str
+    latencies: list[float] = field(default_factory=list)
+    exported_replies: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    wall: float = 0.0
+
+
+@pytest.fixture(scope="module")
+def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
+    """A private server answering each message after 50 ms; ``mix_load`` reaches it."""
+    data_dir = tmp_path_factory.mktemp("mix-load")
+    with MixDevServer(data_dir, reply_delay_ms=REPLY_DELAY_MS) as server, pytest.MonkeyPatch.context() as mp:
+        conn = {"conn_type": "mix", "host": server.base_url, "extra": {"max_retries": 3, "retry_max_wait": 1}}
+        mp.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(conn))
+        yield server
+
+
+async def _one_session(hook: MixHook, gate: asyncio.Semaphore, run: LoadRun, index: int) -> None:
+    """Create, send one message and wait for its reply, export; record the latency or the error."""
+    text = f"load message {index}"
+    async with gate:
+        started = time.perf_counter()
+        try:
+            client = await hook.aclient()
+            session = await client.execute(ops.create_session(f"{run.prefix} {index}"))
+            send = ops.send_message(session.id, text, baseline_user_messages=0)
+            reply = await client.wait_for_reply(session.id, 0, send=send, timeout=60, poll_interval=0.5)
+            export = await hook.aexport_session(session.id)
+        except Exception as exc:  # counted, then asserted to be none
+            run.errors.append(f"#{index}: {type(exc).__name__}: {exc}")
+            return
+        run.latencies.append(time.perf_counter() - started)
+        assert reply.text == f"You said: {text}"
+        last = export.messages[-1]
+        run.exported_replies[session.id] = last.content if last.role == "assistant" else ""
+
+
+async def _load(run: LoadRun) -> None:
+    hook = MixHook(CONN)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(_one_session(hook, gate, run, i) for i in range(SESSIONS)))
+    finally:
+        run.wall = time.perf_counter() - started
+        await hook.aclose()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def test_200_concurrent_sessions(load_server: MixDevServer, reliability_report: Report, tmp_path: Path) -> None:
+    run = LoadRun(prefix=f"load {uuid.uuid4().hex[:8]}")
+    asyncio.run(_load(run))
+    latencies = sorted(run.latencies)
+    figures = {
+        "sessions": str(SESSIONS),
+        "concurrency": str(CONCURRENCY),
+        "reply delay": f"{REPLY_DELAY_MS} ms",
+        "errors": str(len(run.errors)),
+        "wall": f"{run.wall:.2f} s",
+        "sessions/s": f"{len(latencies) / run.wall:.1f}",
+        "p50": f"{_percentile(latencies, 0.50) * 1000:.0f} ms" if len(latencies) > 1 else "-",
+        "p95": f"{_percentile(latencies, 0.95) * 1000:.0f} ms" if len(latencies) > 1 else "-",
+    }
+    table = reliability_report.table("load.md", "Load: create + message + reply + export, asyncio hook", list(figures))
+    for name, value in figures.items():
+        table.set("one process", name, value)
+    table.notes = [
+        f"Per session: create, SSE stream + send, wait for the reply, export. Server: `{load_server.base_url}`."
+    ]
+
+    assert run.errors == []
+    listed = httpx.get(f"{load_server.base_url}/api/sessions", timeout=30).json()
+    mine = [s for s in listed if s["title"].startswith(run.prefix)]
+    assert len({s["id"] for s in mine}) == len(mine) == SESSIONS
+    assert sorted(s["title"] for s in mine) == sorted(f"{run.prefix} {i}" for i in range(SESSIONS))
+    assert {s["userMessageCount"] for s in mine} == {1}, "every session got exactly one user message"
+    assert len(run.exported_replies) == SESSIONS
+    titles = {s["id"]: s["title"] for s in mine}
+    for session_id, reply in run.exported_replies.items():
+        index = titles[session_id].rsplit(" ", 1)[1]
+        assert reply == f"You said: load message {index}"
