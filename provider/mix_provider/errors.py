@@ -44,14 +44,16 @@ class MixTransportError(MixError):
     :param path: URL path of the request.
     :param reason: short description (exception class and text).
     :param sent: whether the request may have reached the server.
+    :param timed_out: whether the answer timed out, so the server may still be working on the request.
     """
 
-    def __init__(self, method: str, path: str, reason: str, *, sent: bool) -> None:
+    def __init__(self, method: str, path: str, reason: str, *, sent: bool, timed_out: bool = False) -> None:
         super().__init__(f"{method} {path} failed: {reason}")
         self.method = method
         self.path = path
         self.reason = reason
         self.sent = sent
+        self.timed_out = timed_out
 
 
 class MixOutcomeUnknownError(MixTransportError):

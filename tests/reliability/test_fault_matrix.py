@@ -49,8 +49,9 @@ FAULTS: dict[str, dict[str, Any]] = {
 
 #: Safe to send again: every transient fault is retried away; a persistent 500 ends in MixServerError.
 _RETRIED = "ok x2 | Server 500 x4 | ok x2 | ok x2 | ok x2 | ok x2 | ok x2 | ok x2"
-#: Not idempotent, reconciled by a lookup: a lost answer is found (x1), an unapplied request is sent again (x2).
-_RECONCILED = "ok x2 | OutcomeUnknown x4 | ok x2 | ok x2 | ok x2 | ok x1 | ok x1 | ok x1"
+#: Not idempotent, reconciled by a lookup: a lost answer is found (x1), an unapplied request is sent again (x2),
+#: except after a timeout: the server may still apply it, so it is never sent again (the task's retry re-attaches).
+_RECONCILED = "ok x2 | OutcomeUnknown x4 | ok x2 | OutcomeUnknown x1 | ok x2 | ok x1 | ok x1 | ok x1"
 #: Nothing to reconcile with: only a 429 (not processed, by definition) is sent again.
 _UNRECONCILED = " | ".join(["ok x2", *["OutcomeUnknown x1"] * 7])
 #: The SSE stream: when it cannot open the waiter polls the transcript. It never ends, so the faults

@@ -30,7 +30,13 @@ _SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
 
 def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTransportError:
     """Translate an httpx failure; ``sent`` tells whether the server may have seen the request."""
-    return MixTransportError(method, path, f"{type(exc).__name__}: {exc}", sent=not isinstance(exc, _NOT_SENT))
+    return MixTransportError(
+        method,
+        path,
+        f"{type(exc).__name__}: {exc}",
+        sent=not isinstance(exc, _NOT_SENT),
+        timed_out=isinstance(exc, httpx.ReadTimeout),
+    )
 
 
 def _client_options(config: ClientConfig) -> dict[str, Any]:

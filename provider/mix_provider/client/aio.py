@@ -46,7 +46,7 @@ class AsyncMixClient:
             async for attempt in plan.retrying(tenacity.AsyncRetrying):
                 with attempt:
                     plan.replay_initial()
-                    if plan.must_reconcile and (settled := await self._settle(call)) is not None:
+                    if plan.must_reconcile and (settled := await self._settle(call, plan)) is not None:
                         return settled
                     return await self._http.request(call)
         except MixError as exc:
@@ -58,11 +58,13 @@ class AsyncMixClient:
             raise final from exc
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
-    async def _settle(self, call: Call[T]) -> T | None:
+    async def _settle(self, call: Call[T], plan: RetryPlan) -> T | None:
         assert call.reconcile is not None
         found = call.reconcile.match(await self.execute(call.reconcile.lookup))
         if found is not None:
             log.warning("Mix %s %s had been applied before its answer was lost; using it", call.method, call.path)
+        else:
+            plan.not_applied()
         return found
 
     @asynccontextmanager

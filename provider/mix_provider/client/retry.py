@@ -66,6 +66,13 @@ def _maybe_applied(exc: BaseException) -> bool:
     return isinstance(exc, MixMalformedResponseError)
 
 
+def _may_still_apply(exc: BaseException) -> bool:
+    """Whether the server (or the one behind a gateway) may still be working on the request: its answer timed out."""
+    if isinstance(exc, MixTransportError):
+        return exc.timed_out
+    return isinstance(exc, MixAPIError) and exc.status == 504
+
+
 class RetryPlan:
     """Retry state of one call: its failures so far and whether the next attempt must reconcile first.
 
@@ -80,6 +87,7 @@ class RetryPlan:
         self._initial: MixError | None = first_error
         self._unknown = verdict_for(call, first_error) is Verdict.RECONCILE
         self._maybe_applied = _maybe_applied(first_error)
+        self._in_flight = _may_still_apply(first_error)
 
     def retrying(self, cls: type[tenacity.BaseRetrying]) -> Any:
         """A tenacity ``Retrying``/``AsyncRetrying`` bound to this plan (iterate it)."""
@@ -106,6 +114,20 @@ class RetryPlan:
         """
         return self._unknown
 
+    def not_applied(self) -> None:
+        """Reconciling found the request not applied: allow a resend, unless it may still be in flight.
+
+        :raises MixOutcomeUnknownError: when an attempt timed out, since the server may apply it later
+            and a resend would duplicate it (a retried Airflow task re-attaches instead).
+        """
+        if self._in_flight:
+            raise MixOutcomeUnknownError(
+                self.call.method,
+                self.call.path,
+                "timed out and is not applied yet, but the server may still apply it, so it is not sent again",
+                sent=True,
+            )
+
     def final_error(self, exc: MixError) -> MixError:
         """The error to raise once retrying stops: unknown outcomes become :class:`MixOutcomeUnknownError`."""
         if not self._unknown or verdict_for(self.call, exc) is Verdict.RAISE:
@@ -127,6 +149,7 @@ class RetryPlan:
 
     def _should_retry(self, exc: BaseException) -> bool:
         self._maybe_applied = self._maybe_applied or _maybe_applied(exc)
+        self._in_flight = self._in_flight or _may_still_apply(exc)
         verdict = verdict_for(self.call, exc)
         self._unknown = self._unknown or verdict is Verdict.RECONCILE
         if verdict is Verdict.RAISE:

@@ -49,7 +49,7 @@ class MixClient:
             for attempt in plan.retrying(tenacity.Retrying):
                 with attempt:
                     plan.replay_initial()
-                    if plan.must_reconcile and (settled := self._settle(call)) is not None:
+                    if plan.must_reconcile and (settled := self._settle(call, plan)) is not None:
                         return settled
                     return self._http.request(call)
         except MixError as exc:
@@ -61,11 +61,13 @@ class MixClient:
             raise final from exc
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
-    def _settle(self, call: Call[T]) -> T | None:
+    def _settle(self, call: Call[T], plan: RetryPlan) -> T | None:
         assert call.reconcile is not None
         found = call.reconcile.match(self.execute(call.reconcile.lookup))
         if found is not None:
             log.warning("Mix %s %s had been applied before its answer was lost; using it", call.method, call.path)
+        else:
+            plan.not_applied()
         return found
 
     @contextmanager

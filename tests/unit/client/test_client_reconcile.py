@@ -73,10 +73,21 @@ def test_applied_create_is_found_not_resent(
 
 
 def test_create_not_applied_is_sent_again(server: SessionsServer, run: Runner, waits: list[float]) -> None:
-    server.fake.on("POST", "/api/sessions", fail(httpx.ReadTimeout), server.create)
+    server.fake.on("POST", "/api/sessions", fail(httpx.RemoteProtocolError), server.create)
     session = run(ops.create_session("nightly"))
     assert session.id == "s-1"
     assert (server.posts(), server.lists()) == (2, 1)
+
+
+@pytest.mark.parametrize("in_flight", [fail(httpx.ReadTimeout), error(504, "gateway_timeout", "upstream slow")])
+def test_timed_out_create_not_found_is_not_resent(
+    server: SessionsServer, run: Runner, waits: list[float], in_flight: Outcome
+) -> None:
+    """The server may still apply a request whose answer timed out: a resend could duplicate it."""
+    server.fake.on("POST", "/api/sessions", in_flight, server.create)
+    with pytest.raises(MixOutcomeUnknownError, match="may still apply it"):
+        run(ops.create_session("nightly"))
+    assert (server.posts(), server.lists()) == (1, 1)
 
 
 def test_create_answered_5xx_is_reconciled(server: SessionsServer, run: Runner, waits: list[float]) -> None:
@@ -103,7 +114,7 @@ def test_ambiguous_create_raises_outcome_unknown(server: SessionsServer, run: Ru
 def test_only_same_title_within_window_matches(server: SessionsServer, run: Runner, waits: list[float]) -> None:
     old = datetime.now(timezone.utc) - timedelta(minutes=5)
     server.created += [session_json("old", "nightly", created_at=old), session_json("new", "other title")]
-    server.fake.on("POST", "/api/sessions", fail(httpx.ReadTimeout), server.create)
+    server.fake.on("POST", "/api/sessions", fail(httpx.RemoteProtocolError), server.create)
     session = run(ops.create_session("nightly"))
     assert session.id == "s-3"
     assert (server.posts(), server.lists()) == (2, 1)
@@ -136,7 +147,7 @@ def test_failed_lookup_does_not_license_a_blind_resend(server: SessionsServer, r
 
 
 def test_unsettled_create_ends_outcome_unknown(server: SessionsServer, run: Runner, waits: list[float]) -> None:
-    server.fake.on("POST", "/api/sessions", fail(httpx.ReadTimeout))
+    server.fake.on("POST", "/api/sessions", fail(httpx.RemoteProtocolError))
     with pytest.raises(MixOutcomeUnknownError, match="could not be reconciled"):
         run(ops.create_session("nightly"), max_retries=2)
     assert (server.posts(), server.lists()) == (3, 2)
@@ -193,6 +204,14 @@ def test_send_not_sent_is_retried_without_baseline(fake: FakeMix, run: Runner, w
     fake.on("POST", MESSAGES, fail(httpx.ConnectError), ACCEPTED)
     assert run(ops.send_message(SID, "hi")).status == "processing"
     assert len(fake.sent("POST", MESSAGES)) == 2
+
+
+def test_timed_out_send_not_counted_is_not_resent(fake: FakeMix, run: Runner, waits: list[float]) -> None:
+    fake.on("POST", MESSAGES, fail(httpx.ReadTimeout), ACCEPTED)
+    fake.on("GET", f"/api/sessions/{SID}", _users(2))
+    with pytest.raises(MixOutcomeUnknownError, match="may still apply it"):
+        run(ops.send_message(SID, "hi", baseline_user_messages=2))
+    assert len(fake.sent("POST", MESSAGES)) == 1
 
 
 def test_send_to_deleted_session_raises_not_found(fake: FakeMix, run: Runner, waits: list[float]) -> None:
