@@ -5,7 +5,9 @@ Swapping the HTTP library means rewriting this file only. Errors leave it as :mo
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -39,12 +41,22 @@ def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTranspor
     )
 
 
+@functools.cache
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """One TLS context per ``verify_ssl`` setting and process, shared by every client.
+
+    Building one loads the whole CA bundle (0.1-0.3 s here); httpx would do it for each new client,
+    i.e. for every hook, task and trigger. A CA bundle changed on disk is read by the next process.
+    """
+    return httpx.create_ssl_context(verify=verify)
+
+
 def _client_options(config: ClientConfig) -> dict[str, Any]:
     return {
         "base_url": config.base_url,
         "headers": config.request_headers(),
         "timeout": httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-        "verify": config.verify_ssl,
+        "verify": tls_context(config.verify_ssl),
         "follow_redirects": False,
     }
 

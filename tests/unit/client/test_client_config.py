@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
 from mix_provider.client import ClientConfig, build_base_url
@@ -90,3 +92,11 @@ def test_request_headers_and_secret_values() -> None:
     }
     assert sorted(config.secret_values()) == ["a-value", "t0ken-value", "text/x"]
     assert ClientConfig("http://mix:8088").secret_values() == []
+
+
+def test_tls_context_is_built_once_per_setting() -> None:
+    from mix_provider.client._http import tls_context
+
+    assert tls_context(True) is tls_context(True)
+    assert tls_context(True).verify_mode == ssl.CERT_REQUIRED and tls_context(True).check_hostname
+    assert tls_context(False).verify_mode == ssl.CERT_NONE and tls_context(False) is not tls_context(True)
