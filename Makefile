@@ -31,8 +31,13 @@ e2e: venv
 docs-check: venv
 	$(BIN)/python scripts/sync_docs.py --check
 
+# The four benchmark tables (benchmarks/README.md); `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: venv
-	$(BIN)/python benchmarks/archive_vs_mapped.py
+	@start=$$(date +%s); \
+	for script in per_call archive_throughput memory reply_latency; do \
+		$(BIN)/python benchmarks/$$script.py $(BENCH_ARGS) || exit 1; \
+	done; \
+	echo "make bench: $$(( $$(date +%s) - start )) s wall, load $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 clean:
 	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts

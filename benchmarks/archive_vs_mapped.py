@@ -1,7 +1,7 @@
 """Archive throughput: one ArchiveSessionsOperator versus mapped ExportSessionOperator tasks, and
 the archiver's thread pool versus an asyncio design, measured side by side against the local server.
 
-    .venv/bin/python benchmarks/archive_vs_mapped.py [--sessions 200] [--messages 20] [--bytes 2048] [--rounds 3]
+    .venv/bin/python benchmarks/archive_vs_mapped.py [--quick] [--sessions 200] [--messages 20] [--bytes 2048] [--rounds 3]
 
 Prints sessions/s per variant (best of ``--rounds``, variants interleaved so machine load hits all
 alike) and each variant's ratio to the archive operator. Needs no running Airflow: it migrates a
@@ -13,30 +13,17 @@ numbers here are a best case.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-HOME = Path(tempfile.mkdtemp(prefix="mix-bench-airflow-"))
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(HOME),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(HOME / "dags"),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    }
-)
-(HOME / "dags").mkdir()
+from _common import MIX_CONN_ID, airflow_home, machine, mix_server, parser, print_table, seed_sessions
 
 
 def prepare_airflow() -> None:
@@ -66,7 +53,9 @@ def archive_operator(ids: list[str], out: Path, tag: str) -> None:
     from mix_provider.operators.archive import ArchiveSessionsOperator
 
     with DAG(f"bench_archive_{tag}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        ArchiveSessionsOperator(task_id="archive", base_path=f"file://{out}", session_ids=ids, max_concurrency=8)
+        ArchiveSessionsOperator(
+            task_id="archive", mix_conn_id=MIX_CONN_ID, base_path=f"file://{out}", session_ids=ids, max_concurrency=8
+        )
     run_dag(dag)
 
 
@@ -78,7 +67,9 @@ def mapped_exports(ids: list[str], out: Path, tag: str) -> None:
 
     kwargs = [{"session_id": sid, "output_path": f"file://{out}/{sid}.jsonl.gz"} for sid in ids]
     with DAG(f"bench_mapped_{tag}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        ExportSessionOperator.partial(task_id="export", format="jsonl", compression="gzip").expand_kwargs(kwargs)
+        ExportSessionOperator.partial(
+            task_id="export", mix_conn_id=MIX_CONN_ID, format="jsonl", compression="gzip"
+        ).expand_kwargs(kwargs)
     run_dag(dag)
 
 
@@ -90,7 +81,7 @@ def archiver(ids: list[str], out: Path, *, concurrency: int = 8) -> None:
     from mix_provider.hooks.mix import MixHook
 
     spec = ExportSpec("jsonl", "gzip")
-    with MixHook() as hook:
+    with MixHook(MIX_CONN_ID) as hook:
         SessionArchiver(hook, ObjectStoragePath(f"file://{out}"), spec, concurrency).run([Candidate(s) for s in ids])
 
 
@@ -123,7 +114,7 @@ def asyncio_engine(ids: list[str], out: Path, *, inline: bool) -> None:
                 raise
 
     async def main() -> None:
-        hook = MixHook()
+        hook = MixHook(MIX_CONN_ID)
         slots = asyncio.Semaphore(8)
         await hook.aclient()
         try:
@@ -132,14 +123,6 @@ def asyncio_engine(ids: list[str], out: Path, *, inline: bool) -> None:
             await hook.aclose()
 
     asyncio.run(main())
-
-
-def seed(server: Any, sessions: int, messages: int, size: int) -> list[str]:
-    """Create ``sessions`` transcripts of ``messages`` messages of ``size`` bytes."""
-    return [
-        str(server.seed_large_session(title=f"bench {i}", messages=messages, message_bytes=size)["id"])
-        for i in range(sessions)
-    ]
 
 
 VARIANTS: dict[str, Callable[[list[str], Path, str], None]] = {
@@ -154,13 +137,13 @@ REFERENCE = "archive operator (8 threads)"
 MAPPED = "mapped ExportSessionOperator"
 
 
-def measure(ids: list[str], mapped_ids: list[str], rounds: int) -> dict[str, float]:
+def measure(home: Path, ids: list[str], mapped_ids: list[str], rounds: int) -> dict[str, float]:
     """Best seconds per session of every variant, the variants interleaved in each round."""
     best = dict.fromkeys(VARIANTS, float("inf"))
     for round_ in range(rounds):
         for index, (name, variant) in enumerate(VARIANTS.items()):
             chosen = mapped_ids if name == MAPPED else ids
-            out = HOME / f"out-{round_}-{index}"
+            out = home / f"out-{round_}-{index}"
             started = time.perf_counter()
             variant(chosen, out, f"{round_}_{index}")
             best[name] = min(best[name], (time.perf_counter() - started) / len(chosen))
@@ -170,29 +153,32 @@ def measure(ids: list[str], mapped_ids: list[str], rounds: int) -> dict[str, flo
 
 def main(argv: list[str]) -> int:
     """Seed the server, run every variant ``--rounds`` times and print sessions/s and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", type=int, default=200)
-    parser.add_argument("--mapped-sessions", type=int, default=40, help="sessions of the (slow) mapped variant")
-    parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--bytes", type=int, default=2048)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args(argv)
+    options = parser(__doc__)
+    options.add_argument("--sessions", type=int, default=200)
+    options.add_argument("--mapped-sessions", type=int, default=40, help="sessions of the (slow) mapped variant")
+    options.add_argument("--messages", type=int, default=20)
+    options.add_argument("--bytes", type=int, default=2048)
+    options.add_argument("--rounds", type=int, default=3)
+    args = options.parse_args(argv)
+    sessions, mapped, rounds = (20, 4, 1) if args.quick else (args.sessions, args.mapped_sessions, args.rounds)
 
-    from mix_provider.devserver.testing import MixDevServer
-
-    prepare_airflow()
-    with MixDevServer(HOME / "mix-data", reply_delay_ms=0) as server:
-        os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = json.dumps({"conn_type": "mix", "host": server.base_url})
-        ids = seed(server, args.sessions, args.messages, args.bytes)
-        archive_operator(ids[:2], HOME / "warmup", "warmup")  # dag.test()'s one-off start-up, untimed
-        best = measure(ids, ids[: args.mapped_sessions], args.rounds)
+    print(f"archive operator vs mapped exports; {machine()}", flush=True)
+    with airflow_home("mix-bench-airflow-") as home:
+        prepare_airflow()
+        with mix_server(home / "mix-data") as server:
+            ids = seed_sessions(server, sessions, args.messages, args.bytes)
+            archive_operator(ids[:2], home / "warmup", "warmup")  # dag.test()'s one-off start-up, untimed
+            best = measure(home, ids, ids[:mapped], rounds)
     size = args.messages * args.bytes / 1024
-    print(f"\nsessions of {args.messages} messages x {args.bytes} B (~{size:.0f} KiB); best of {args.rounds} rounds")
-    print(f"{'variant':32} {'sessions/s':>11} {'KiB/s':>9} {'time per session vs archive op':>31}")
-    for name, per_session in best.items():
-        ratio = per_session / best[REFERENCE]
-        print(f"{name:32} {1 / per_session:11.1f} {size / per_session:9.0f} {ratio:30.2f}x")
-    shutil.rmtree(HOME, ignore_errors=True)
+    rows = [
+        (name, f"{1 / per_session:.1f}", f"{size / per_session:.0f}", f"{per_session / best[REFERENCE]:.2f}x")
+        for name, per_session in best.items()
+    ]
+    print_table(
+        f"sessions of {args.messages} messages x {args.bytes} B (~{size:.0f} KiB); best of {rounds} rounds",
+        ["variant", "sessions/s", "KiB/s", "time per session vs archive op"],
+        rows,
+    )
     return 0
 
 

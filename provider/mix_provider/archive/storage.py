@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import os
 import threading
 import uuid
 from contextlib import suppress
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Suffix of in-progress files; anything ending with it is never a finished transcript.
 PARTIAL_SUFFIX = ".partial"
+#: fsspec protocols of the local disk.
+LOCAL_PROTOCOLS = frozenset({"file", "local"})
 #: zlib level of gzip output: ~4x faster than level 9 for a few percent more bytes.
 GZIP_LEVEL = 6
 
@@ -72,20 +75,28 @@ class WriteTracker:
 class AtomicFile:
     """A file written under a temporary name beside ``target``, renamed over it by :meth:`commit`.
 
+    On the local disk the directory, the file and the rename go through ``os`` directly: through
+    fsspec they cost ~0.3 ms more per file, a fifth of archiving a small session.
+
     :param target: the final path.
     :param tracker: registry of open temporary files (for ``on_kill``).
     """
 
     def __init__(self, target: ObjectStoragePath, tracker: WriteTracker | None = None) -> None:
         self.target = target
-        self.temp = target.parent / f".{target.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+        self.temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+        self._local = (str(target.path), str(self.temp.path)) if target.protocol in LOCAL_PROTOCOLS else None
         self._tracker = tracker
         self._file: IO[bytes] | None = None
 
     def open(self) -> IO[bytes]:
         """Create the parent directory and open the temporary file for writing."""
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.temp.open("wb")
+        if self._local is not None:
+            os.makedirs(os.path.dirname(self._local[0]), exist_ok=True)
+            self._file = open(self._local[1], "wb")  # noqa: SIM115 -- closed by close(), commit() or abort()
+        else:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.temp.open("wb")
         if self._tracker is not None:
             self._tracker.add(self)
         return self._file
@@ -99,7 +110,10 @@ class AtomicFile:
     def commit(self) -> ObjectStoragePath:
         """Close the temporary file and rename it over the target; return the target."""
         self.close()
-        self.temp.replace(self.target)
+        if self._local is not None:
+            os.replace(self._local[1], self._local[0])
+        else:
+            self.temp.replace(self.target)
         self._untrack()
         return self.target
 
@@ -113,7 +127,10 @@ class AtomicFile:
     def remove_temp(self) -> None:
         """Delete the temporary file if it exists (logging, not raising, a failure)."""
         try:
-            self.temp.unlink()
+            if self._local is not None:
+                os.unlink(self._local[1])
+            else:
+                self.temp.unlink()
         except FileNotFoundError:
             pass
         except Exception as exc:  # a cleanup must not hide the failure that caused it

@@ -1,0 +1,213 @@
+"""Archiving throughput: small sessions archived to a local directory by ArchiveSessionsOperator versus
+a sequential loop with mix-python-sdk that writes one JSON file per session.
+
+    .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 3]
+                                                      [--latency-ms 20] [--latency-sessions 300] [--profile]
+
+Each round archives the sessions into a fresh directory with each contender (the order rotating);
+the table shows the median sessions/s over rounds, the CPU per session of the client (this process)
+and of the server process, and the speed-up over the SDK loop. The operator runs ``execute()`` directly
+(no scheduler; the connection comes from an environment variable). A ceiling line shows what the
+server allows any client: 8 threads of raw httpx downloading the exports and dropping them.
+
+Two scenarios: the server on loopback as it is, and the same server answering every API request
+``--latency-ms`` later (the devserver's ``hang`` fault), as a remote Mix server would.
+``--profile`` first prints a cProfile of the operator's per-session work, one session at a time.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import shutil
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from _common import (
+    MIX_CONN_ID,
+    airflow_home,
+    execute,
+    interleave,
+    machine,
+    median,
+    mix_server,
+    parser,
+    print_table,
+    seed_sessions,
+)
+
+SDK_LOOP = "mix-python-sdk, sequential loop (json)"
+CEILING = "(ceiling: raw httpx, 8 threads, download only)"
+
+
+#: A contender archives the given sessions into a directory and returns how many files it wrote.
+Contender = Callable[[Path, list[str]], int]
+
+
+def operator(format: str, compression: str | None, concurrency: int = 8) -> Contender:
+    """Contender: ``ArchiveSessionsOperator(...).execute()`` over every listed session."""
+    from mix_provider.operators.archive import ArchiveSessionsOperator
+
+    def run(out: Path, ids: list[str]) -> int:
+        task = ArchiveSessionsOperator(
+            task_id="archive",
+            mix_conn_id=MIX_CONN_ID,
+            base_path=out.as_uri(),
+            session_ids=ids,
+            format=format,
+            compression=compression,
+            max_concurrency=concurrency,
+        )
+        try:
+            archived = int(execute(task)["archived"])
+        finally:
+            task.hook.close()
+        return archived
+
+    return run
+
+
+def sdk_loop(base_url: str) -> Contender:
+    """Contender: the SDK, one session after another: list, export (parsed whole), write ``<id>.json``."""
+    from mix_python_sdk import Mix
+
+    sdk = Mix(server_url=base_url)
+
+    def run(out: Path, ids: list[str]) -> int:
+        out.mkdir(parents=True)
+        for session_id in ids:
+            exported = sdk.sessions.export_session(id=session_id).result
+            (out / f"{session_id}.json").write_text(exported.model_dump_json(by_alias=True))
+        return len(list(out.iterdir()))
+
+    return run
+
+
+def ceiling(base_url: str, concurrency: int = 8) -> Contender:
+    """Not a contender: raw httpx, ``concurrency`` threads, each export downloaded and dropped (no parsing,
+    no files) - what this server and machine allow any client at best."""
+    import httpx
+
+    client = httpx.Client(base_url=base_url, limits=httpx.Limits(max_keepalive_connections=concurrency))
+
+    def run(out: Path, ids: list[str]) -> int:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return sum(pool.map(lambda sid: client.get(f"/api/sessions/{sid}/export").status_code == 200, ids))
+
+    return run
+
+
+def scenario(
+    home: Path, server_pid: int, contenders: dict[str, Contender], ids: list[str], rounds: int
+) -> list[tuple[str, ...]]:
+    """Time every contender over ``ids`` in interleaved rounds (after a short warm-up); the table rows."""
+    import psutil
+
+    runs = iter(range(10**6))
+    server = psutil.Process(server_pid)
+    server_cpu: dict[str, list[float]] = {name: [] for name in contenders}
+
+    def timed(name: str, only: list[str]) -> Callable[[], None]:
+        def run() -> None:
+            out = home / f"out-{next(runs)}"
+            before = sum(server.cpu_times()[:2])
+            archived = contenders[name](out, only)
+            server_cpu[name].append(sum(server.cpu_times()[:2]) - before)
+            if archived != len(only):
+                raise RuntimeError(f"archived {archived} of {len(only)} sessions")
+            shutil.rmtree(out, ignore_errors=True)
+
+        return run
+
+    for name in contenders:  # imports, clients, connection pools, code paths
+        timed(name, ids[:20])()
+        server_cpu[name].clear()
+    samples = interleave({name: timed(name, ids) for name in contenders}, rounds)
+    wall = {name: median([s.wall for s in runs_]) / len(ids) for name, runs_ in samples.items()}
+    cpu = {name: median([s.cpu for s in runs_]) / len(ids) for name, runs_ in samples.items()}
+    return [
+        (
+            name,
+            f"{1 / t:.0f}",
+            f"{t * len(ids):.2f}",
+            f"{cpu[name] * 1000:.2f}",
+            f"{median(server_cpu[name]) / len(ids) * 1000:.2f}",
+            f"{wall[SDK_LOOP] / t:.2f}x",
+        )
+        for name, t in wall.items()
+    ]
+
+
+def profile(ids: list[str]) -> None:
+    """Print a cProfile of the operator's per-session work (``export_transcript``, jsonl.gz), one at a time."""
+    import tempfile
+
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    from mix_provider.archive import ExportSpec, export_transcript
+    from mix_provider.hooks.mix import MixHook
+
+    spec = ExportSpec("jsonl", "gzip")
+    with MixHook(MIX_CONN_ID) as hook, tempfile.TemporaryDirectory() as out:
+        base = ObjectStoragePath(Path(out).as_uri())
+        profiler = cProfile.Profile()
+        for sid in ids:
+            profiler.runcall(export_transcript, hook, sid, base / f"{sid}{spec.extension}", spec)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
+def main(argv: list[str]) -> int:
+    """Seed the sessions, run the contenders interleaved on loopback and with added latency, print the table."""
+    options = parser(__doc__)
+    options.add_argument("--sessions", type=int, default=1000)
+    options.add_argument("--messages", type=int, default=8, help="messages per session")
+    options.add_argument("--bytes", type=int, default=512, help="bytes per message")
+    options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--latency-ms", type=int, default=20, help="added server latency of the second scenario")
+    options.add_argument("--latency-sessions", type=int, default=300, help="sessions of the second scenario")
+    options.add_argument("--profile", action="store_true", help="first cProfile the operator's per-session work")
+    args = options.parse_args(argv)
+    sessions, rounds = (100, 2) if args.quick else (args.sessions, args.rounds)
+    slow_sessions = 50 if args.quick else args.latency_sessions
+
+    print(f"archiving throughput; {machine()}", flush=True)
+    rows: list[tuple[str, ...]] = []
+    with airflow_home("mix-bench-archive-") as home, mix_server(home / "mix-data") as server:
+        ids = seed_sessions(server, sessions, args.messages, args.bytes)
+        contenders: dict[str, Contender] = {
+            "ArchiveSessionsOperator, jsonl.gz (default)": operator("jsonl", "gzip"),
+            "ArchiveSessionsOperator, json": operator("json", None),
+            SDK_LOOP: sdk_loop(server.base_url),
+            CEILING: ceiling(server.base_url),
+        }
+        if args.profile:
+            profile(ids[:200])
+        fast = scenario(home, server.pid, contenders, ids, rounds)
+        rows += [(f"loopback: {name}", *rest) for name, *rest in fast]
+        server.add_fault("hang", path="/api/.*", count=10**9, delay_ms=args.latency_ms)
+        slow = scenario(home, server.pid, contenders, ids[:slow_sessions], max(1, rounds - 1))
+        rows += [(f"+{args.latency_ms} ms/request: {name}", *rest) for name, *rest in slow]
+        server.clear_faults()
+    kib = args.messages * args.bytes / 1024
+    print_table(
+        f"sessions of {args.messages} messages x {args.bytes} B (~{kib:.0f} KiB): {sessions} on loopback "
+        f"(median of {rounds} rounds), {slow_sessions} with +{args.latency_ms} ms per request "
+        f"(median of {max(1, rounds - 1)})",
+        [
+            "contender",
+            "sessions/s",
+            "seconds",
+            "client CPU ms/session",
+            "server CPU ms/session",
+            "speed-up vs SDK loop",
+        ],
+        rows,
+    )
+    print(f"load after: {machine().rsplit('load ', 1)[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,188 @@
+"""Memory on large transcripts: peak RSS growth while exporting 64 MiB, 256 MiB and 1 GiB transcripts
+to JSON Lines, ExportSessionOperator (streamed) versus mix-python-sdk (whole transcript in memory).
+
+    .venv/bin/python benchmarks/memory.py [--quick] [--sizes 64,256,1024] [--sdk-max 256]
+
+Each export runs in a fresh subprocess: it imports everything and exports a tiny session first
+(warm-up), reads its resident set size (the baseline), resets the kernel's peak-RSS mark
+(``/proc/self/clear_refs``; a 5 ms sampling thread where that is not allowed), exports the large
+transcript to a local ``.jsonl`` file and reports the peak minus the baseline. The SDK contender
+calls ``sessions.export_session`` (the parsed ``ExportSession``) and writes the same header line
+plus one line per message. ``--sdk-max`` caps the sizes the SDK is run at (time and memory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from _common import MIX_CONN_ID, airflow_home, execute, machine, mix_server, parser, print_table
+
+MIB = 1 << 20
+#: Bytes per seeded message (a 1 GiB transcript has 16,384 of them).
+MESSAGE_BYTES = 64 * 1024
+OURS = "ExportSessionOperator -> jsonl"
+SDK = "mix-python-sdk export -> jsonl"
+
+
+# -- the child: one export, measured ----------------------------------------------------------------
+
+
+def _status_kib(field: str) -> int:
+    """A ``VmRSS``/``VmHWM`` figure of this process from ``/proc/self/status``, in KiB."""
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no {field} in /proc/self/status")
+    return int(match.group(1))
+
+
+class PeakRSS:
+    """The peak resident set size while the ``with`` block runs, in bytes (``.peak``)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    def __enter__(self) -> PeakRSS:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        except OSError:
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _status_kib("VmRSS") * 1024)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+        else:
+            self.peak = _status_kib("VmHWM") * 1024
+
+
+def export_ours(session_id: str, out: Path) -> None:
+    """ExportSessionOperator, jsonl to a local path (streamed through the hook)."""
+    from mix_provider.operators.export import ExportSessionOperator
+
+    task = ExportSessionOperator(
+        task_id="export", mix_conn_id=MIX_CONN_ID, session_id=session_id, output_path=out.as_uri(), format="jsonl"
+    )
+    execute(task)
+    task.hook.close()
+
+
+def sdk_exporter(base_url: str) -> Callable[[str, Path], None]:
+    """The SDK's export (parsed whole), written as a header line plus one line per message."""
+    from mix_python_sdk import Mix
+
+    sdk = Mix(server_url=base_url, timeout_ms=600_000)
+
+    def export(session_id: str, out: Path) -> None:
+        exported = sdk.sessions.export_session(id=session_id).result
+        with out.open("w") as file:
+            header = exported.model_dump(mode="json", by_alias=True, exclude={"messages"})
+            file.write(json.dumps(header) + "\n")
+            for message in exported.messages or ():
+                file.write(message.model_dump_json(by_alias=True) + "\n")
+
+    return export
+
+
+def child(contender: str, base_url: str, warmup: str, session_id: str, out: Path) -> dict[str, Any]:
+    """Warm up, then export ``session_id`` measuring the peak RSS growth; the figures as a dict."""
+    export = export_ours if contender == "ours" else sdk_exporter(base_url)
+    export(warmup, out)
+    out.unlink()
+    baseline = _status_kib("VmRSS") * 1024
+    started = time.perf_counter()
+    with PeakRSS() as peak:
+        export(session_id, out)
+    seconds = time.perf_counter() - started
+    return {"baseline": baseline, "peak": peak.peak, "seconds": seconds, "file": out.stat().st_size}
+
+
+# -- the parent: seed, spawn, tabulate ----------------------------------------------------------
+
+
+def seed(base_url: str, mib: int) -> str:
+    """Create a transcript of about ``mib`` MiB (messages of :data:`MESSAGE_BYTES`); its id."""
+    body = {"title": f"{mib} MiB", "messages": mib * MIB // MESSAGE_BYTES, "messageBytes": MESSAGE_BYTES}
+    response = httpx.post(f"{base_url}/_devserver/seed/large-session", json=body, timeout=900)
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def spawn(contender: str, base_url: str, warmup: str, session_id: str, home: Path) -> dict[str, Any]:
+    """Run one measured export in a fresh interpreter, writing under ``home``; its figures."""
+    out = home / f"{contender}-{session_id}.jsonl"
+    command = [sys.executable, __file__, "--child", contender, base_url, warmup, session_id, str(out)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ.copy())
+    out.unlink(missing_ok=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str]) -> int:
+    """Seed each size, export it with each contender in its own process, print the table."""
+    if argv[:1] == ["--child"]:
+        contender, base_url, warmup, session_id, out = argv[1:6]
+        with airflow_home("mix-bench-memory-child-"):
+            print(json.dumps(child(contender, base_url, warmup, session_id, Path(out))))
+        return 0
+    options = parser(__doc__)
+    options.add_argument("--sizes", default="64,256,1024", help="transcript sizes in MiB")
+    options.add_argument("--sdk-max", type=int, default=256, help="largest size (MiB) the SDK exports")
+    args = options.parse_args(argv)
+    sizes = [8, 32] if args.quick else [int(size) for size in args.sizes.split(",")]
+    sdk_max = 32 if args.quick else args.sdk_max
+
+    print(f"memory on large transcripts; {machine()}", flush=True)
+    rows: list[tuple[str, ...]] = []
+    with airflow_home("mix-bench-memory-") as home, mix_server(home / "mix-data") as server:
+        warmup = seed(server.base_url, 1)
+        for mib in sizes:
+            started = time.perf_counter()
+            session_id = seed(server.base_url, mib)
+            print(f"seeded {mib} MiB in {time.perf_counter() - started:.0f} s", flush=True)
+            for contender, name in (("ours", OURS), ("sdk", SDK)):
+                if contender == "sdk" and mib > sdk_max:
+                    rows.append((name, f"{mib}", "not run", "", "", ""))
+                    continue
+                got = spawn(contender, server.base_url, warmup, session_id, home)
+                growth = (got["peak"] - got["baseline"]) / MIB
+                rows.append(
+                    (
+                        name,
+                        f"{mib}",
+                        f"{got['baseline'] / MIB:.0f}",
+                        f"{got['peak'] / MIB:.0f}",
+                        f"{growth:.0f}",
+                        f"{got['file'] / MIB / got['seconds']:.0f}",
+                    )
+                )
+    rows.sort(key=lambda row: (row[0] != OURS, int(row[1])))
+    print_table(
+        f"peak RSS growth while exporting one transcript to jsonl (SDK up to {sdk_max} MiB)",
+        ["contender", "transcript MiB", "baseline RSS MiB", "peak RSS MiB", "growth MiB", "MiB/s"],
+        rows,
+    )
+    print(f"load after: {machine().rsplit('load ', 1)[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
