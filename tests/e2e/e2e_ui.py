@@ -6,12 +6,14 @@ connection's list row, results arrive as toasts (``role=status``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -100,10 +102,13 @@ def press_test_connection(page: Page, conn_id: str) -> str:
     """Press the row's "Test Connection" button; return the result toast's text once it has slid in."""
     connection_row(page, conn_id).get_by_role("button", name="Test Connection").click()
     toast = page.get_by_role("status").filter(has_text="Test Connection").first
-    expect(toast).to_be_visible()
-    toast.hover()  # a hovered toast does not time out before the screenshot, however slow the machine
-    text = str(toast.inner_text())
-    page.wait_for_timeout(TOAST_SETTLE_MS)
+    expect(toast).to_be_visible(timeout=120_000)
+    text = str(toast.inner_text(timeout=5_000))  # read first: the toast times out after a few seconds
+    # Hovering keeps it for the screenshot; on a loaded machine it may already be sliding out, which only
+    # costs the screenshot its toast, not the test its evidence (``text``).
+    with contextlib.suppress(PlaywrightTimeoutError):
+        toast.hover(timeout=5_000)
+        page.wait_for_timeout(TOAST_SETTLE_MS)
     return text
 
 
