@@ -35,7 +35,9 @@ docs-check: venv
 bench: venv
 	@start=$$(date +%s); \
 	for script in per_call archive_throughput memory reply_latency; do \
+		begun=$$(date +%s); \
 		$(BIN)/python benchmarks/$$script.py $(BENCH_ARGS) || exit 1; \
+		echo "$$script.py: $$(( $$(date +%s) - begun )) s"; \
 	done; \
 	echo "make bench: $$(( $$(date +%s) - start )) s wall, load $$(cut -d' ' -f1-3 /proc/loadavg)"
 

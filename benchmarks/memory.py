@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
             print(f"seeded {mib} MiB in {time.perf_counter() - started:.0f} s", flush=True)
             for contender, name in (("ours", OURS), ("sdk", SDK)):
                 if contender == "sdk" and mib > sdk_max:
-                    rows.append((name, f"{mib}", "not run", "", "", ""))
+                    rows.append((name, f"{mib}", "not run", "", "", "", ""))
                     continue
                 got = spawn(contender, server.base_url, warmup, session_id, home)
                 growth = (got["peak"] - got["baseline"]) / MIB
@@ -170,14 +170,15 @@ def main(argv: list[str]) -> int:
                         f"{mib}",
                         f"{got['baseline'] / MIB:.0f}",
                         f"{got['peak'] / MIB:.0f}",
-                        f"{growth:.0f}",
+                        f"{growth:.1f}",
+                        f"{growth / mib:.2f}x",
                         f"{got['file'] / MIB / got['seconds']:.0f}",
                     )
                 )
     rows.sort(key=lambda row: (row[0] != OURS, int(row[1])))
     print_table(
         f"peak RSS growth while exporting one transcript to jsonl (SDK up to {sdk_max} MiB)",
-        ["contender", "transcript MiB", "baseline RSS MiB", "peak RSS MiB", "growth MiB", "MiB/s"],
+        ["contender", "transcript MiB", "baseline RSS MiB", "peak RSS MiB", "growth MiB", "growth / size", "MiB/s"],
         rows,
     )
     print(f"load after: {machine().rsplit('load ', 1)[1]}")
