@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -108,11 +109,27 @@ class Sample(NamedTuple):
     cpu: float
 
 
-def interleave(contenders: Mapping[str, Callable[[], Any]], rounds: int) -> dict[str, list[Sample]]:
-    """Run every contender once per round, the order rotating each round; the samples, by name."""
+def interleave(
+    contenders: Mapping[str, Callable[[], Any]],
+    rounds: int,
+    *,
+    budget_s: float = math.inf,
+    min_rounds: int = 1,
+) -> dict[str, list[Sample]]:
+    """Run every contender once per round, the order rotating each round; the samples, by name.
+
+    :param rounds: the most rounds to run.
+    :param budget_s: stop starting rounds once this many seconds have passed (after ``min_rounds``):
+        the run takes about as long on a slow or noisy machine, with fewer samples, which the tables
+        then report (``len`` of any contender's samples).
+    :param min_rounds: rounds run whatever the budget.
+    """
     names = list(contenders)
     samples: dict[str, list[Sample]] = {name: [] for name in names}
+    started = time.perf_counter()
     for round_ in range(rounds):
+        if round_ >= min_rounds and time.perf_counter() - started > budget_s:
+            break
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
             wall, cpu = time.perf_counter(), time.process_time()

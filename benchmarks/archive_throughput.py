@@ -1,10 +1,11 @@
 """Archiving throughput: small sessions archived to a local directory by ArchiveSessionsOperator versus
 a sequential loop with mix-python-sdk that writes one JSON file per session.
 
-    .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 3]
-                                                      [--latency-ms 20] [--latency-sessions 300] [--profile]
+    .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 3] [--budget 60]
+                                                      [--latency-ms 20] [--latency-sessions 100] [--profile]
 
-Each round archives the sessions into a fresh directory with each contender (the order rotating);
+Each round archives the sessions into a fresh directory with each contender (the order rotating;
+no round starts after ``--budget`` seconds, so a slow machine runs fewer rounds, at least one);
 the table shows the median sessions/s over rounds, the CPU per session of the client (this process)
 and of the server process, and the speed-up over the SDK loop. The operator runs ``execute()`` directly
 (no scheduler; the connection comes from an environment variable). A ceiling line shows what the
@@ -21,6 +22,7 @@ import cProfile
 import pstats
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -100,9 +102,10 @@ def ceiling(base_url: str, concurrency: int = 8) -> Contender:
 
 
 def scenario(
-    home: Path, server_pid: int, contenders: dict[str, Contender], ids: list[str], rounds: int
-) -> list[tuple[str, ...]]:
-    """Time every contender over ``ids`` in interleaved rounds (after a short warm-up); the table rows."""
+    home: Path, server_pid: int, contenders: dict[str, Contender], ids: list[str], rounds: int, budget_s: float
+) -> tuple[list[tuple[str, ...]], int]:
+    """Time every contender over ``ids`` in interleaved rounds (after a short warm-up; no round starts
+    after ``budget_s``); the table rows and the rounds run."""
     import psutil
 
     runs = iter(range(10**6))
@@ -124,10 +127,10 @@ def scenario(
     for name in contenders:  # imports, clients, connection pools, code paths
         timed(name, ids[:20])()
         server_cpu[name].clear()
-    samples = interleave({name: timed(name, ids) for name in contenders}, rounds)
+    samples = interleave({name: timed(name, ids) for name in contenders}, rounds, budget_s=budget_s)
     wall = {name: median([s.wall for s in runs_]) / len(ids) for name, runs_ in samples.items()}
     cpu = {name: median([s.cpu for s in runs_]) / len(ids) for name, runs_ in samples.items()}
-    return [
+    rows = [
         (
             name,
             f"{1 / t:.0f}",
@@ -138,6 +141,7 @@ def scenario(
         )
         for name, t in wall.items()
     ]
+    return rows, len(samples[SDK_LOOP])
 
 
 def profile(ids: list[str]) -> None:
@@ -166,16 +170,21 @@ def main(argv: list[str]) -> int:
     options.add_argument("--bytes", type=int, default=512, help="bytes per message")
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--latency-ms", type=int, default=20, help="added server latency of the second scenario")
-    options.add_argument("--latency-sessions", type=int, default=300, help="sessions of the second scenario")
+    options.add_argument("--latency-sessions", type=int, default=100, help="sessions of the second scenario")
+    options.add_argument(
+        "--budget", type=float, default=60, help="seconds after which no loopback round starts (a third for latency)"
+    )
     options.add_argument("--profile", action="store_true", help="first cProfile the operator's per-session work")
     args = options.parse_args(argv)
     sessions, rounds = (100, 2) if args.quick else (args.sessions, args.rounds)
-    slow_sessions = 50 if args.quick else args.latency_sessions
+    slow_sessions = 30 if args.quick else args.latency_sessions
 
     print(f"archiving throughput; {machine()}", flush=True)
     rows: list[tuple[str, ...]] = []
     with airflow_home("mix-bench-archive-") as home, mix_server(home / "mix-data") as server:
+        began = time.perf_counter()
         ids = seed_sessions(server, sessions, args.messages, args.bytes)
+        print(f"seeded {sessions} sessions in {time.perf_counter() - began:.0f} s", flush=True)
         contenders: dict[str, Contender] = {
             "ArchiveSessionsOperator, jsonl.gz (default)": operator("jsonl", "gzip"),
             "ArchiveSessionsOperator, json": operator("json", None),
@@ -184,17 +193,19 @@ def main(argv: list[str]) -> int:
         }
         if args.profile:
             profile(ids[:200])
-        fast = scenario(home, server.pid, contenders, ids, rounds)
+        fast, fast_rounds = scenario(home, server.pid, contenders, ids, rounds, args.budget)
         rows += [(f"loopback: {name}", *rest) for name, *rest in fast]
         server.add_fault("hang", path="/api/.*", count=10**9, delay_ms=args.latency_ms)
-        slow = scenario(home, server.pid, contenders, ids[:slow_sessions], max(1, rounds - 1))
+        slow, slow_rounds = scenario(
+            home, server.pid, contenders, ids[:slow_sessions], max(1, rounds - 1), args.budget / 3
+        )
         rows += [(f"+{args.latency_ms} ms/request: {name}", *rest) for name, *rest in slow]
         server.clear_faults()
     kib = args.messages * args.bytes / 1024
     print_table(
         f"sessions of {args.messages} messages x {args.bytes} B (~{kib:.0f} KiB): {sessions} on loopback "
-        f"(median of {rounds} rounds), {slow_sessions} with +{args.latency_ms} ms per request "
-        f"(median of {max(1, rounds - 1)})",
+        f"(median of {fast_rounds} rounds), {slow_sessions} with +{args.latency_ms} ms per request "
+        f"(median of {slow_rounds})",
         [
             "contender",
             "sessions/s",

@@ -3,12 +3,15 @@ to JSON Lines, ExportSessionOperator (streamed) versus mix-python-sdk (whole tra
 
     .venv/bin/python benchmarks/memory.py [--quick] [--sizes 64,256,1024] [--sdk-max 256]
 
-Each export runs in a fresh subprocess: it imports everything and exports a tiny session first
-(warm-up), reads its resident set size (the baseline), resets the kernel's peak-RSS mark
-(``/proc/self/clear_refs``; a 5 ms sampling thread where that is not allowed), exports the large
-transcript to a local ``.jsonl`` file and reports the peak minus the baseline. The SDK contender
-calls ``sessions.export_session`` (the parsed ``ExportSession``) and writes the same header line
-plus one line per message. ``--sdk-max`` caps the sizes the SDK is run at (time and memory).
+Exports run in fresh subprocesses that import everything and export a tiny session first (warm-up).
+Then, before each measured export, the child reads its resident set size (the baseline) and resets
+the kernel's peak-RSS mark (``/proc/self/clear_refs``; a 5 ms sampling thread where that is not
+allowed), exports the large transcript to a local ``.jsonl`` file and reports the peak minus the
+baseline. ExportSessionOperator exports the sizes one after another in one child (what a long-lived
+worker does; each row still has its own baseline and peak); the SDK gets a fresh child per size, since
+memory freed after one parsed transcript may stay with the process and hide the next one's growth. The
+SDK contender calls ``sessions.export_session`` (the parsed ``ExportSession``) and writes the same
+header line plus one line per message. ``--sdk-max`` caps the sizes the SDK is run at (time and memory).
 """
 
 from __future__ import annotations
@@ -102,17 +105,22 @@ def sdk_exporter(base_url: str) -> Callable[[str, Path], None]:
     return export
 
 
-def child(contender: str, base_url: str, warmup: str, session_id: str, out: Path) -> dict[str, Any]:
-    """Warm up, then export ``session_id`` measuring the peak RSS growth; the figures as a dict."""
+def child(contender: str, base_url: str, warmup: str, session_ids: list[str], out: Path) -> list[dict[str, Any]]:
+    """Warm up, then export each of ``session_ids`` in turn, each measured from its own baseline (the
+    RSS just before it, the peak mark reset); the figures of each, as dicts."""
     export = export_ours if contender == "ours" else sdk_exporter(base_url)
     export(warmup, out)
     out.unlink()
-    baseline = _status_kib("VmRSS") * 1024
-    started = time.perf_counter()
-    with PeakRSS() as peak:
-        export(session_id, out)
-    seconds = time.perf_counter() - started
-    return {"baseline": baseline, "peak": peak.peak, "seconds": seconds, "file": out.stat().st_size}
+    figures = []
+    for session_id in session_ids:
+        baseline = _status_kib("VmRSS") * 1024
+        started = time.perf_counter()
+        with PeakRSS() as peak:
+            export(session_id, out)
+        seconds = time.perf_counter() - started
+        figures.append({"baseline": baseline, "peak": peak.peak, "seconds": seconds, "file": out.stat().st_size})
+        out.unlink()
+    return figures
 
 
 # -- the parent: seed, spawn, tabulate ----------------------------------------------------------
@@ -126,22 +134,36 @@ def seed(base_url: str, mib: int) -> str:
     return str(response.json()["id"])
 
 
-def spawn(contender: str, base_url: str, warmup: str, session_id: str, home: Path) -> dict[str, Any]:
-    """Run one measured export in a fresh interpreter, writing under ``home``; its figures."""
-    out = home / f"{contender}-{session_id}.jsonl"
-    command = [sys.executable, __file__, "--child", contender, base_url, warmup, session_id, str(out)]
+def spawn(contender: str, base_url: str, warmup: str, session_ids: list[str], home: Path) -> list[dict[str, Any]]:
+    """Run measured exports in a fresh interpreter, writing under ``home``; their figures."""
+    out = home / f"{contender}.jsonl"
+    command = [sys.executable, __file__, "--child", contender, base_url, warmup, str(out), *session_ids]
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ.copy())
     out.unlink(missing_ok=True)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def row(name: str, mib: int, got: dict[str, Any]) -> tuple[str, ...]:
+    """One table row from a child's figures."""
+    growth = (got["peak"] - got["baseline"]) / MIB
+    return (
+        name,
+        f"{mib}",
+        f"{got['baseline'] / MIB:.0f}",
+        f"{got['peak'] / MIB:.0f}",
+        f"{growth:.1f}",
+        f"{growth / mib:.2f}x",
+        f"{got['file'] / MIB / got['seconds']:.0f}",
+    )
 
 
 def main(argv: list[str]) -> int:
     """Seed each size, export it with each contender in its own process, print the table."""
     if argv[:1] == ["--child"]:
-        contender, base_url, warmup, session_id, out = argv[1:6]
+        contender, base_url, warmup, out, *session_ids = argv[1:]
         with airflow_home("mix-bench-memory-child-"):
-            print(json.dumps(child(contender, base_url, warmup, session_id, Path(out))))
+            print(json.dumps(child(contender, base_url, warmup, session_ids, Path(out))))
         return 0
     options = parser(__doc__)
     options.add_argument("--sizes", default="64,256,1024", help="transcript sizes in MiB")
@@ -154,28 +176,18 @@ def main(argv: list[str]) -> int:
     rows: list[tuple[str, ...]] = []
     with airflow_home("mix-bench-memory-") as home, mix_server(home / "mix-data") as server:
         warmup = seed(server.base_url, 1)
+        seeded: dict[int, str] = {}
         for mib in sizes:
             started = time.perf_counter()
-            session_id = seed(server.base_url, mib)
+            seeded[mib] = seed(server.base_url, mib)
             print(f"seeded {mib} MiB in {time.perf_counter() - started:.0f} s", flush=True)
-            for contender, name in (("ours", OURS), ("sdk", SDK)):
-                if contender == "sdk" and mib > sdk_max:
-                    rows.append((name, f"{mib}", "not run", "", "", "", ""))
-                    continue
-                got = spawn(contender, server.base_url, warmup, session_id, home)
-                growth = (got["peak"] - got["baseline"]) / MIB
-                rows.append(
-                    (
-                        name,
-                        f"{mib}",
-                        f"{got['baseline'] / MIB:.0f}",
-                        f"{got['peak'] / MIB:.0f}",
-                        f"{growth:.1f}",
-                        f"{growth / mib:.2f}x",
-                        f"{got['file'] / MIB / got['seconds']:.0f}",
-                    )
-                )
-    rows.sort(key=lambda row: (row[0] != OURS, int(row[1])))
+        ours = spawn("ours", server.base_url, warmup, list(seeded.values()), home)
+        rows += [row(OURS, mib, got) for mib, got in zip(seeded, ours, strict=True)]
+        for mib, session_id in seeded.items():
+            if mib > sdk_max:
+                rows.append((SDK, f"{mib}", "not run", "", "", "", ""))
+                continue
+            rows += [row(SDK, mib, got) for got in spawn("sdk", server.base_url, warmup, [session_id], home)]
     print_table(
         f"peak RSS growth while exporting one transcript to jsonl (SDK up to {sdk_max} MiB)",
         ["contender", "transcript MiB", "baseline RSS MiB", "peak RSS MiB", "growth MiB", "growth / size", "MiB/s"],

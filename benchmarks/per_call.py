@@ -1,7 +1,8 @@
 """Per-call cost: ``get session`` and ``list sessions`` through raw httpx (the floor), MixHook,
 mix-python-sdk and Airflow's HttpHook, against the local Mix server on loopback.
 
-    .venv/bin/python benchmarks/per_call.py [--quick] [--calls 2000] [--batch 10] [--sessions 20] [--profile]
+    .venv/bin/python benchmarks/per_call.py [--quick] [--calls 2000] [--batch 10] [--sessions 20] [--budget 10]
+                                            [--profile]
 
 Every contender uses one warm keep-alive client and parses the answer: the floor with ``json.loads``,
 MixHook and the SDK into pydantic models, HttpHook with ``response.json()``. The contenders take
@@ -10,7 +11,8 @@ Per contender: the median over rounds of the wall time per call, of this process
 call (the client's share; the server runs in another process), and of the CPU time per call with
 no server at all (``httpx.MockTransport`` replaying the server's real answers: the client's own
 cost, free of server and socket noise), each with its ratio to the floor. ``--profile`` prints a
-cProfile of MixHook's ``get_session`` on the mock transport.
+cProfile of MixHook's ``get_session`` on the mock transport. Each of the four measurements stops
+after ``--budget`` seconds (at least 20 rounds): a slow machine gets fewer calls, not a longer run.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ HTTP_CONN_ID = "http_bench"
 FLOOR = "raw httpx + json.loads"
 HOOK = "MixHook (pydantic models)"
 SDK = "mix-python-sdk"
+#: Rounds every measurement runs, whatever its time budget.
+MIN_ROUNDS = 20
 
 Op = Callable[[], Any]
 
@@ -120,15 +124,22 @@ def batched(op: Op, size: int) -> Op:
     return run
 
 
-def measure(ops: dict[str, Op], calls: int, batch: int) -> dict[str, tuple[float, float]]:
-    """Median wall and client-CPU seconds per call of each contender, over interleaved rounds of ``batch`` calls."""
+def measure(ops: dict[str, Op], calls: int, batch: int, budget_s: float) -> tuple[dict[str, tuple[float, float]], int]:
+    """Median wall and client-CPU seconds per call of each contender, over interleaved rounds of ``batch``
+    calls (``calls`` per contender at most, fewer once ``budget_s`` has passed); and the rounds run."""
     for op in ops.values():  # warm every client, pool and code path
         batched(op, 20)()
-    samples = interleave({name: batched(op, batch) for name, op in ops.items()}, max(1, calls // batch))
-    return {
+    samples = interleave(
+        {name: batched(op, batch) for name, op in ops.items()},
+        max(1, calls // batch),
+        budget_s=budget_s,
+        min_rounds=MIN_ROUNDS,
+    )
+    figures = {
         name: (median([s.wall for s in runs]) / batch, median([s.cpu for s in runs]) / batch)
         for name, runs in samples.items()
     }
+    return figures, len(samples[FLOOR])
 
 
 def table(title: str, live: dict[str, tuple[float, float]], alone: dict[str, tuple[float, float]]) -> None:
@@ -161,6 +172,9 @@ def main(argv: list[str]) -> int:
     options.add_argument("--calls", type=int, default=2000, help="calls per contender and operation")
     options.add_argument("--batch", type=int, default=10, help="calls per contender per round")
     options.add_argument("--sessions", type=int, default=20, help="sessions in the listed server")
+    options.add_argument(
+        "--budget", type=float, default=10, help="seconds per measurement (4 of them), fewer calls when it runs out"
+    )
     options.add_argument("--profile", action="store_true", help="cProfile MixHook.get_session afterwards")
     args = options.parse_args(argv)
     calls, batch = (200, 10) if args.quick else (args.calls, args.batch)
@@ -178,10 +192,13 @@ def main(argv: list[str]) -> int:
             ("GET /api/sessions/{id}", get_ops, mock_get),
             (f"GET /api/sessions ({args.sessions} sessions)", list_ops, mock_list),
         ):
+            live, live_rounds = measure(ops, calls, batch, args.budget)
+            no_server, alone_rounds = measure(alone, calls, batch, args.budget)
             table(
-                f"{title}: {calls} calls per contender, rounds of {batch}, medians",
-                measure(ops, calls, batch),
-                measure(alone, calls, batch),
+                f"{title}: {live_rounds * batch} calls per contender ({alone_rounds * batch} without a server), "
+                f"rounds of {batch}, medians",
+                live,
+                no_server,
             )
         if args.profile:
             profile(mock_get[HOOK], calls)

@@ -1,10 +1,10 @@
 """Reply latency: from the server's ``complete`` event to the waiting SendMessageOperator returning,
 over SSE versus the polling fallback, and versus a peer that polls the messages every second.
 
-    .venv/bin/python benchmarks/reply_latency.py [--quick] [--rounds 20]
+    .venv/bin/python benchmarks/reply_latency.py [--quick] [--rounds 10]
 
 Every message carries a scripted delay (``[[delay:MS]]``: the server streams the reply over MS ms,
-stores it and publishes ``complete``). The delays are spread over 250-1250 ms across rounds so the
+stores it and publishes ``complete``). The delays are spread over 100-1100 ms across rounds so the
 pollers are caught at every phase of their 1 s interval. A separate listener process keeps one SSE
 stream per session open and timestamps each top-level ``complete`` as it arrives (CLOCK_MONOTONIC,
 shared by the processes); latency = the contender's return time - that timestamp. The contenders
@@ -136,8 +136,8 @@ def peer_turn(sdk: Any, session_id: str, text: str) -> tuple[str, float]:
 
 
 def delays(rounds: int) -> list[int]:
-    """Scripted reply delays in ms, spread over 250-1250 (golden-ratio steps), one per round."""
-    return [250 + int((index * 0.618034 % 1.0) * 1000) for index in range(rounds)]
+    """Scripted reply delays in ms, spread over 100-1100 (golden-ratio steps), one per round."""
+    return [100 + int((index * 0.618034 % 1.0) * 1000) for index in range(rounds)]
 
 
 def timer_check(samples: int = 25, seconds: float = 0.02) -> str:
@@ -158,7 +158,7 @@ def main(argv: list[str]) -> int:
         listen(argv[1], argv[2:])
         return 0
     options = parser(__doc__)
-    options.add_argument("--rounds", type=int, default=20)
+    options.add_argument("--rounds", type=int, default=10)
     options.add_argument("--verbose", action="store_true", help="print every turn and the client's warnings")
     args = options.parse_args(argv)
     rounds = 4 if args.quick else args.rounds
@@ -207,7 +207,7 @@ def main(argv: list[str]) -> int:
         for name, ms in latency.items()
     ]
     print_table(
-        f"time from the server's complete event to the waiter returning; {rounds} rounds, delays 250-1250 ms",
+        f"time from the server's complete event to the waiter returning; {rounds} rounds, delays 100-1100 ms",
         ["contender", "median ms", "p95 ms", "max ms"],
         rows,
     )
