@@ -2,7 +2,7 @@
 a sequential loop with mix-python-sdk that writes one JSON file per session.
 
     .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 3] [--budget 60]
-                                                      [--latency-ms 20] [--latency-sessions 50] [--profile]
+                                                      [--latency-ms 20] [--latency-sessions 30] [--profile]
 
 Each round archives the sessions into a fresh directory with each contender (the order rotating;
 no round starts after ``--budget`` seconds, so a slow machine runs fewer rounds, at least one);
@@ -125,7 +125,7 @@ def scenario(
         return run
 
     for name in contenders:  # imports, clients, connection pools, code paths
-        timed(name, ids[:20])()
+        timed(name, ids[:10])()
         server_cpu[name].clear()
     samples = interleave({name: timed(name, ids) for name in contenders}, rounds, budget_s=budget_s)
     wall = {name: median([s.wall for s in runs_]) / len(ids) for name, runs_ in samples.items()}
@@ -170,7 +170,7 @@ def main(argv: list[str]) -> int:
     options.add_argument("--bytes", type=int, default=512, help="bytes per message")
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--latency-ms", type=int, default=20, help="added server latency of the second scenario")
-    options.add_argument("--latency-sessions", type=int, default=50, help="sessions of the second scenario")
+    options.add_argument("--latency-sessions", type=int, default=30, help="sessions of the second scenario")
     options.add_argument(
         "--budget", type=float, default=60, help="seconds after which no loopback round starts (a third for latency)"
     )

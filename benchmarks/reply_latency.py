@@ -1,7 +1,7 @@
 """Reply latency: from the server's ``complete`` event to the waiting SendMessageOperator returning,
 over SSE versus the polling fallback, and versus a peer that polls the messages every second.
 
-    .venv/bin/python benchmarks/reply_latency.py [--quick] [--rounds 10]
+    .venv/bin/python benchmarks/reply_latency.py [--quick] [--rounds 8]
 
 Every message carries a scripted delay (``[[delay:MS]]``: the server streams the reply over MS ms,
 stores it and publishes ``complete``). The delays are spread over 100-1100 ms across rounds so the
@@ -158,7 +158,7 @@ def main(argv: list[str]) -> int:
         listen(argv[1], argv[2:])
         return 0
     options = parser(__doc__)
-    options.add_argument("--rounds", type=int, default=10)
+    options.add_argument("--rounds", type=int, default=8)
     options.add_argument("--verbose", action="store_true", help="print every turn and the client's warnings")
     args = options.parse_args(argv)
     rounds = 4 if args.quick else args.rounds
