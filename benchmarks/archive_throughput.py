@@ -1,15 +1,17 @@
 """Archiving throughput: small sessions archived to a local directory by ArchiveSessionsOperator versus
 a sequential loop with mix-python-sdk that writes one JSON file per session.
 
-    .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 3] [--budget 60]
+    .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 4] [--budget 120]
                                                       [--latency-ms 20] [--latency-sessions 30] [--profile]
 
-Each round archives the sessions into a fresh directory with each contender (the order rotating;
-no round starts after ``--budget`` seconds, so a slow machine runs fewer rounds, at least one);
-the table shows the median sessions/s over rounds, the CPU per session of the client (this process)
-and of the server process, and the speed-up over the SDK loop. The operator runs ``execute()`` directly
-(no scheduler; the connection comes from an environment variable). A ceiling line shows what the
-server allows any client: 8 threads of raw httpx downloading the exports and dropping them.
+The sessions are split into ``--rounds`` equal slices; in each round every contender archives the
+same slice into a fresh directory (the order rotating; no round starts after ``--budget`` seconds,
+so a slow machine archives fewer, at least one slice). The table shows the median sessions/s over
+rounds (a host stall moves one sample, not the result), the total seconds, the CPU per session of
+the client (this process) and of the server process, and the speed-up over the SDK loop. The
+operator runs ``execute()`` directly (no scheduler; the connection comes from an environment
+variable). A ceiling line shows what the server allows any client: 8 threads of raw httpx
+downloading the exports and dropping them.
 
 Two scenarios: the server on loopback as it is, and the same server answering every API request
 ``--latency-ms`` later (the devserver's ``hang`` fault), as a remote Mix server would.
@@ -104,39 +106,49 @@ def ceiling(base_url: str, concurrency: int = 8) -> Contender:
 def scenario(
     home: Path, server_pid: int, contenders: dict[str, Contender], ids: list[str], rounds: int, budget_s: float
 ) -> tuple[list[tuple[str, ...]], int]:
-    """Time every contender over ``ids`` in interleaved rounds (after a short warm-up; no round starts
-    after ``budget_s``); the table rows and the rounds run."""
+    """Time every contender over ``ids`` split into ``rounds`` equal slices, one slice per interleaved
+    round (after a short warm-up; no round starts after ``budget_s``); the table rows and the rounds run.
+
+    Every contender archives the same slice in the same round; figures are medians over rounds, so a
+    host stall during one run moves one sample, not the result.
+    """
     import psutil
 
     runs = iter(range(10**6))
     server = psutil.Process(server_pid)
     server_cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    size = len(ids) // rounds
+    slices = [ids[index * size : (index + 1) * size] for index in range(rounds)]
+    done = dict.fromkeys(contenders, 0)
 
-    def timed(name: str, only: list[str]) -> Callable[[], None]:
+    def timed(name: str, only: list[str] | None = None) -> Callable[[], None]:
         def run() -> None:
+            batch = only if only is not None else slices[done[name]]
             out = home / f"out-{next(runs)}"
             before = sum(server.cpu_times()[:2])
-            archived = contenders[name](out, only)
+            archived = contenders[name](out, batch)
             server_cpu[name].append(sum(server.cpu_times()[:2]) - before)
-            if archived != len(only):
-                raise RuntimeError(f"archived {archived} of {len(only)} sessions")
+            if archived != len(batch):
+                raise RuntimeError(f"archived {archived} of {len(batch)} sessions")
             shutil.rmtree(out, ignore_errors=True)
+            if only is None:
+                done[name] += 1
 
         return run
 
     for name in contenders:  # imports, clients, connection pools, code paths
         timed(name, ids[:10])()
         server_cpu[name].clear()
-    samples = interleave({name: timed(name, ids) for name in contenders}, rounds, budget_s=budget_s)
-    wall = {name: median([s.wall for s in runs_]) / len(ids) for name, runs_ in samples.items()}
-    cpu = {name: median([s.cpu for s in runs_]) / len(ids) for name, runs_ in samples.items()}
+    samples = interleave({name: timed(name) for name in contenders}, rounds, budget_s=budget_s)
+    wall = {name: median([s.wall for s in runs_]) / size for name, runs_ in samples.items()}
+    cpu = {name: median([s.cpu for s in runs_]) / size for name, runs_ in samples.items()}
     rows = [
         (
             name,
             f"{1 / t:.0f}",
-            f"{t * len(ids):.2f}",
+            f"{sum(s.wall for s in samples[name]):.2f}",
             f"{cpu[name] * 1000:.2f}",
-            f"{median(server_cpu[name]) / len(ids) * 1000:.2f}",
+            f"{median(server_cpu[name]) / size * 1000:.2f}",
             f"{wall[SDK_LOOP] / t:.2f}x",
         )
         for name, t in wall.items()
@@ -168,11 +180,11 @@ def main(argv: list[str]) -> int:
     options.add_argument("--sessions", type=int, default=1000)
     options.add_argument("--messages", type=int, default=8, help="messages per session")
     options.add_argument("--bytes", type=int, default=512, help="bytes per message")
-    options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--rounds", type=int, default=4, help="rounds the sessions are split into")
     options.add_argument("--latency-ms", type=int, default=20, help="added server latency of the second scenario")
     options.add_argument("--latency-sessions", type=int, default=30, help="sessions of the second scenario")
     options.add_argument(
-        "--budget", type=float, default=60, help="seconds after which no loopback round starts (a third for latency)"
+        "--budget", type=float, default=120, help="seconds after which no loopback round starts (a third for latency)"
     )
     options.add_argument("--profile", action="store_true", help="first cProfile the operator's per-session work")
     args = options.parse_args(argv)
@@ -195,16 +207,15 @@ def main(argv: list[str]) -> int:
         fast, fast_rounds = scenario(home, server.pid, contenders, ids, rounds, args.budget)
         rows += [(f"loopback: {name}", *rest) for name, *rest in fast]
         server.add_fault("hang", path="/api/.*", count=10**9, delay_ms=args.latency_ms)
-        slow, slow_rounds = scenario(
-            home, server.pid, contenders, ids[:slow_sessions], max(1, rounds - 1), args.budget / 3
-        )
+        slow, slow_rounds = scenario(home, server.pid, contenders, ids[:slow_sessions], 2, args.budget / 3)
         rows += [(f"+{args.latency_ms} ms/request: {name}", *rest) for name, *rest in slow]
         server.clear_faults()
     kib = args.messages * args.bytes / 1024
     print_table(
-        f"sessions of {args.messages} messages x {args.bytes} B (~{kib:.0f} KiB): {sessions} on loopback "
-        f"(median of {fast_rounds} rounds), {slow_sessions} with +{args.latency_ms} ms per request "
-        f"(median of {slow_rounds})",
+        f"sessions of {args.messages} messages x {args.bytes} B (~{kib:.0f} KiB), per contender: "
+        f"{fast_rounds * (sessions // rounds)} on loopback in {fast_rounds} interleaved rounds of {sessions // rounds}, "
+        f"{slow_rounds * (slow_sessions // 2)} with +{args.latency_ms} ms per request in {slow_rounds} of "
+        f"{slow_sessions // 2}; medians over rounds",
         [
             "contender",
             "sessions/s",

@@ -1,7 +1,7 @@
 """Per-call cost: ``get session`` and ``list sessions`` through raw httpx (the floor), MixHook,
 mix-python-sdk and Airflow's HttpHook, against the local Mix server on loopback.
 
-    .venv/bin/python benchmarks/per_call.py [--quick] [--calls 2000] [--batch 10] [--sessions 20] [--budget 6]
+    .venv/bin/python benchmarks/per_call.py [--quick] [--calls 2000] [--batch 1] [--sessions 20] [--budget 6]
                                             [--profile]
 
 Every contender uses one warm keep-alive client and parses the answer: the floor with ``json.loads``,
@@ -12,7 +12,7 @@ call (the client's share; the server runs in another process), and of the CPU ti
 no server at all (``httpx.MockTransport`` replaying the server's real answers: the client's own
 cost, free of server and socket noise), each with its ratio to the floor. ``--profile`` prints a
 cProfile of MixHook's ``get_session`` on the mock transport. Each of the four measurements stops
-after ``--budget`` seconds (at least 10 rounds): a slow machine gets fewer calls, not a longer run.
+after ``--budget`` seconds (at least 100 rounds): a slow machine gets fewer calls, not a longer run.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ FLOOR = "raw httpx + json.loads"
 HOOK = "MixHook (pydantic models)"
 SDK = "mix-python-sdk"
 #: Rounds every measurement runs, whatever its time budget.
-MIN_ROUNDS = 10
+MIN_ROUNDS = 100
 
 Op = Callable[[], Any]
 
@@ -170,14 +170,14 @@ def main(argv: list[str]) -> int:
     """Seed sessions, measure both operations, print the tables."""
     options = parser(__doc__)
     options.add_argument("--calls", type=int, default=2000, help="calls per contender and operation")
-    options.add_argument("--batch", type=int, default=10, help="calls per contender per round")
+    options.add_argument("--batch", type=int, default=1, help="calls per contender per round")
     options.add_argument("--sessions", type=int, default=20, help="sessions in the listed server")
     options.add_argument(
         "--budget", type=float, default=6, help="seconds per measurement (4 of them), fewer calls when it runs out"
     )
     options.add_argument("--profile", action="store_true", help="cProfile MixHook.get_session afterwards")
     args = options.parse_args(argv)
-    calls, batch = (200, 10) if args.quick else (args.calls, args.batch)
+    calls, batch = (200, 1) if args.quick else (args.calls, args.batch)
 
     print(f"per-call cost; {machine()}", flush=True)
     with airflow_home("mix-bench-per-call-") as home, mix_server(home / "mix-data") as server:
