@@ -99,6 +99,20 @@ def test_json_line_keeps_unicode_and_splits_only_on_newline() -> None:
     assert json.loads(line) == {"text": "a\nb\u2028c 日本"}
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"big": 10**30, "negative": -(2**70)},  # beyond 64 bits: the Rust encoder must not wrap or fail
+        {"floats": [1e-06, 0.1, 1e308, -0.0, 5e-324]},
+        {"control": "x\u0000y\t\u001f", "quote": '"\\', "nested": [True, None, {"k": []}]},
+    ],
+)
+def test_json_line_round_trips_every_json_value(value: dict[str, object]) -> None:
+    line = json_line(value)
+    assert line.count(b"\n") == 1 and line.endswith(b"\n")
+    assert json.loads(line) == value
+
+
 def encode(body: bytes, size: int) -> tuple[list[bytes], bool]:
     out: list[bytes] = []
     encoder = JsonlEncoder(out.append)
