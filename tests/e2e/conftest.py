@@ -116,6 +116,8 @@ def airflow(metadata_db: str | None, artifacts: Path) -> Iterator[AirflowStandal
     try:
         with timed("airflow_start_to_healthy"):
             instance.start()
+        with timed("execution_api_warmup"):
+            instance.warm_execution_api()
         yield instance
     finally:
         with timed("airflow_stop"):

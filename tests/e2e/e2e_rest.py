@@ -15,18 +15,29 @@ TERMINAL_RUN_STATES = ("success", "failed")
 
 @dataclass
 class RunWatch:
-    """What polling a DAG run saw: its final state and every state each task instance went through."""
+    """What polling a DAG run saw: its final state and every state each task instance went through.
+
+    ``timeline`` says when each change was first seen, in seconds since the watch began, so that a
+    slow run shows where its time went.
+    """
 
     dag_id: str
     run_id: str
     state: str = "queued"
     task_states: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    timeline: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
     def record(self, task_id: str, state: str | None) -> None:
         """Append ``state`` to the task's history when it changed."""
         history = self.task_states[task_id]
         if state is not None and (not history or history[-1] != state):
             history.append(state)
+            self.timeline.append(f"{time.monotonic() - self.started:6.1f} s {task_id} {state}")
+
+    def unfinished(self) -> list[str]:
+        """The tasks last seen in a state other than ``success``."""
+        return [task_id for task_id, history in self.task_states.items() if history[-1] != "success"]
 
 
 #: Tries of a GET that times out (the api-server can stall under load; GETs are safe to resend).
@@ -98,8 +109,12 @@ class AirflowRest:
         """Every task instance of a run."""
         return list(self.json("GET", f"{self.run_path(dag_id, run_id)}/taskInstances")["task_instances"])
 
-    def watch_run(self, dag_id: str, run_id: str, timeout: float = 180.0, interval: float = 0.25) -> RunWatch:
-        """Poll a run (and its task instances) until it finishes or ``timeout`` passes."""
+    def watch_run(self, dag_id: str, run_id: str, timeout: float = 180.0, interval: float = 1.0) -> RunWatch:
+        """Poll a run (and its task instances) until it finishes or ``timeout`` passes.
+
+        Each poll is two api-server requests, served by the process the workers' Execution API calls
+        go to: a second apart leaves it to them.
+        """
         watch = RunWatch(dag_id, run_id)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
