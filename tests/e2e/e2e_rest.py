@@ -40,10 +40,6 @@ class RunWatch:
         return [task_id for task_id, history in self.task_states.items() if history[-1] != "success"]
 
 
-#: Tries of a GET that times out (the api-server can stall under load; GETs are safe to resend).
-GET_ATTEMPTS = 3
-
-
 class AirflowRest:
     """Token-authenticated calls to one Airflow api-server.
 
@@ -65,16 +61,7 @@ class AirflowRest:
         self._client.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call; the response is returned whatever its status.
-
-        A GET that times out is sent again (twice at most): on a 2-vCPU VM running Airflow's four
-        components and PostgreSQL, the api-server once left a status poll unanswered for 120 s.
-        """
-        for _ in range(GET_ATTEMPTS - 1 if method == "GET" else 0):
-            try:
-                return self._client.request(method, path, **kwargs)
-            except httpx.TimeoutException:
-                continue
+        """One call; the response is returned whatever its status."""
         return self._client.request(method, path, **kwargs)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

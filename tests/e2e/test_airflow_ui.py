@@ -44,8 +44,8 @@ pytestmark = pytest.mark.timeout(1500)
 CONN_ID = "mix_default"
 LIFECYCLE_DAG = "mix_session_lifecycle"
 ARCHIVE_DAG = "mix_archive_transcripts"
-# A run took 330-400 s on this 2-vCPU VM, 150 s of it the triggerer building its in-process Execution API
-# when the first trigger asks for the connection (Airflow pays that once per triggerer start).
+# A run takes 160-190 s on this 2-vCPU VM, up to 150 s more when the triggerer is slow to build its
+# in-process Execution API for the first trigger (Airflow pays that once per triggerer start).
 RUN_TIMEOUT_S = 1200.0
 # What the form should be filled with; the stored extra must come back with these values.
 EXTRA_VALUES = {"timeout": "10", "max_retries": "2", "retry_max_wait": "1"}
