@@ -8,6 +8,8 @@ Every failure the client can raise is a :class:`MixError`; callers catch the bra
     │   └── MixOutcomeUnknownError  a create/send may or may not have been applied and could not be reconciled
     ├── MixMalformedResponseError   the server answered, but not with what the API promises
     ├── MixReplyTimeoutError        a reply did not finish before the deadline
+    ├── MixReplyFailedError         a reply finished with a failing finish reason (``finish_reason``)
+    │   └── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
     └── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
         ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
         ├── MixUnauthorizedError    401: the server has no LLM provider credentials (or a proxy refused)
@@ -88,6 +90,35 @@ class MixReplyTimeoutError(MixError):
         super().__init__(f"the reply in session {session_id} did not finish within {timeout:.0f} s")
         self.session_id = session_id
         self.timeout = timeout
+
+
+class MixReplyFailedError(MixError):
+    """A reply finished, but with a finish reason the caller treats as failure.
+
+    :param session_id: the session.
+    :param finish_reason: the reply's finish reason (``error``, ``canceled``, ...).
+    :param message_id: the reply's message id (may be empty when the run ended on the stream only).
+    :param text: the start of the reply text, or the server's error.
+    """
+
+    def __init__(self, session_id: str, finish_reason: str, message_id: str, text: str) -> None:
+        super().__init__(
+            f"the Mix reply in session {session_id} ended with finish reason {finish_reason!r} "
+            f"(message {message_id or 'none'}): {text[:500]}"
+        )
+        self.session_id = session_id
+        self.finish_reason = finish_reason
+        self.message_id = message_id
+
+
+class MixReplyCanceledError(MixReplyFailedError):
+    """The run was cancelled before the reply finished (``finish_reason`` ``canceled``)."""
+
+
+def reply_failure(session_id: str, finish_reason: str, message_id: str, text: str) -> MixReplyFailedError:
+    """The typed error of a failing reply: :class:`MixReplyCanceledError` for ``canceled``."""
+    kind = MixReplyCanceledError if finish_reason == "canceled" else MixReplyFailedError
+    return kind(session_id, finish_reason, message_id, text)
 
 
 class MixAPIError(MixError):

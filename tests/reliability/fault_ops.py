@@ -21,6 +21,7 @@ from airflow.providers.common.compat.sdk import DAG
 
 from integration.operators.support import MixAPI, xcom
 from mix_provider.archive import PARTIAL_SUFFIX, read_summary
+from mix_provider.client import TurnKey
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.archive import ArchiveSessionsOperator
 from mix_provider.operators.export import ExportSessionOperator
@@ -221,7 +222,7 @@ def _delete(t: Target) -> None:
 
 
 def _send(t: Target) -> None:
-    accepted = _sync(t, lambda h: h.send_message(t.session_id, TEXT, baseline_user_messages=0))
+    accepted = _sync(t, lambda h: h.send_message(t.session_id, TEXT, turn=TurnKey.of(0, TEXT)))
     assert accepted.session_id == t.session_id
 
 
@@ -230,16 +231,16 @@ def _send_unreconciled(t: Target) -> None:
 
 
 def _send_and_wait(t: Target) -> None:
-    reply = _sync(t, lambda h: h.send_and_wait(t.session_id, TEXT, baseline_user_messages=0, poll_interval=0.1))
+    reply = _sync(t, lambda h: h.send_and_wait(t.session_id, TEXT, turn=TurnKey.of(0, TEXT), poll_interval=0.1))
     assert reply.text == REPLY
 
 
 def _wait(t: Target) -> None:
-    assert _sync(t, lambda h: h.wait_for_reply(t.session_id, 0, timeout=30, poll_interval=0.1)).text == REPLY
+    assert _sync(t, lambda h: h.wait_for_reply(t.session_id, TurnKey(0), timeout=30, poll_interval=0.1)).text == REPLY
 
 
 def _await(t: Target) -> None:
-    assert _async(t, lambda h: h.await_reply(t.session_id, 0, timeout=30, poll_interval=0.1)).text == REPLY
+    assert _async(t, lambda h: h.await_reply(t.session_id, TurnKey(0), timeout=30, poll_interval=0.1)).text == REPLY
 
 
 def run_tasks(run_dag: Callable[..., Any], cells: dict[str, tuple[Task, Target]]) -> dict[str, Any]:

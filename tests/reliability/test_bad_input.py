@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from mix_provider.archive import read_summary
+from mix_provider.client import TurnKey
 from mix_provider.errors import MixConfigError, MixNotFoundError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.models import BrowserMode, PromptMode, ThinkingLevel
@@ -233,8 +234,8 @@ UNKNOWN_SESSION: list[Any] = [
     pytest.param("PATCH", "/callbacks", lambda h: h.update_callbacks(SID, []), id="update_callbacks"),
     pytest.param("POST", "/rewind", lambda h: h.rewind_session(SID, "m1"), id="rewind_session"),
     pytest.param("POST", "/cancel", lambda h: h.cancel_session(SID), id="cancel_session"),
-    pytest.param("POST", "/messages", lambda h: h.send_message(SID, "hi", baseline_user_messages=0), id="send"),
-    pytest.param("GET", "/stream", lambda h: h.send_and_wait(SID, "hi", baseline_user_messages=0), id="send_and_wait"),
+    pytest.param("POST", "/messages", lambda h: h.send_message(SID, "hi", turn=TurnKey.of(0, "hi")), id="send"),
+    pytest.param("GET", "/stream", lambda h: h.send_and_wait(SID, "hi", turn=TurnKey.of(0, "hi")), id="send_and_wait"),
 ]
 
 

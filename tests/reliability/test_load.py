@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mix_provider.client import TurnKey
 from mix_provider.client import operations as ops
 from mix_provider.devserver.testing import MixDevServer
 from mix_provider.hooks.mix import MixHook
@@ -59,8 +60,8 @@ async def _one_session(hook: MixHook, gate: asyncio.Semaphore, run: LoadRun, ind
         try:
             client = await hook.aclient()
             session = await client.execute(ops.create_session(f"{run.prefix} {index}"))
-            send = ops.send_message(session.id, text, baseline_user_messages=0)
-            reply = await client.wait_for_reply(session.id, 0, send=send, timeout=60, poll_interval=0.5)
+            send = ops.send_message(session.id, text, turn=TurnKey.of(0, text))
+            reply = await client.wait_for_reply(session.id, TurnKey(0), send=send, timeout=60, poll_interval=0.5)
             export = await hook.aexport_session(session.id)
         except Exception as exc:  # counted, then asserted to be none
             run.errors.append(f"#{index}: {type(exc).__name__}: {exc}")

@@ -14,8 +14,9 @@ from __future__ import annotations
 from mix_provider.client import operations
 from mix_provider.client.aio import AsyncMixClient
 from mix_provider.client.config import ClientConfig, RetryPolicy, build_base_url
-from mix_provider.client.events import Reply, StreamEvent
+from mix_provider.client.events import StreamEvent
 from mix_provider.client.sync import MixClient
+from mix_provider.client.turns import Reply, TurnKey
 
 __all__ = [
     "AsyncMixClient",
@@ -24,6 +25,7 @@ __all__ = [
     "Reply",
     "RetryPolicy",
     "StreamEvent",
+    "TurnKey",
     "build_base_url",
     "operations",
 ]

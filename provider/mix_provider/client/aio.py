@@ -15,9 +15,10 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import Deadline, Reply, StreamEvent, finished_reply, judge_event, reply_after
+from mix_provider.client.events import Deadline, StreamEvent, judge_event, reply_after, stream_refusal
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.turns import Reply, TurnKey, finished_reply
 from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError, is_transient
 from mix_provider.models import ExportSession
 
@@ -84,7 +85,7 @@ class AsyncMixClient:
     async def wait_for_reply(
         self,
         session_id: str,
-        baseline_user_messages: int,
+        turn: TurnKey,
         *,
         send: Call[Any] | None = None,
         timeout: float = 3600.0,
@@ -96,13 +97,11 @@ class AsyncMixClient:
             events = await self._try_open_events(stack, session_id, timeout)
             if send is not None:
                 await self.execute(send)
-            elif reply := await self._check(session_id, baseline_user_messages):
+            elif reply := await self._check(session_id, turn):
                 return reply
-            if events is not None and (
-                reply := await self._follow(events, session_id, baseline_user_messages, deadline)
-            ):
+            if events is not None and (reply := await self._follow(events, session_id, turn, deadline)):
                 return reply
-        return await self._poll(session_id, baseline_user_messages, deadline, poll_interval)
+        return await self._poll(session_id, turn, deadline, poll_interval)
 
     async def _try_open_events(
         self, stack: AsyncExitStack, session_id: str, timeout: float
@@ -113,6 +112,8 @@ class AsyncMixClient:
             async for event in events:
                 if event.event == "connected":
                     return events
+                if refusal := stream_refusal(session_id, event):
+                    raise refusal
         except MixError as exc:
             if not is_transient(exc):
                 raise
@@ -120,26 +121,26 @@ class AsyncMixClient:
         return None
 
     async def _follow(
-        self, events: AsyncIterator[StreamEvent], session_id: str, baseline: int, deadline: Deadline
+        self, events: AsyncIterator[StreamEvent], session_id: str, turn: TurnKey, deadline: Deadline
     ) -> Reply | None:
         try:
             while (event := await asyncio.wait_for(anext(events, None), max(deadline.remaining(), 0.0))) is not None:
                 verdict = judge_event(event)
-                if verdict.done and (reply := reply_after(verdict, await self._export(session_id), baseline)):
+                if verdict.done and (reply := reply_after(verdict, (await self._export(session_id)).messages, turn)):
                     return reply
         except (MixTransportError, asyncio.TimeoutError) as exc:
             log.warning("Mix stream for session %s ended (%r); polling the transcript", session_id, exc)
         return None
 
-    async def _poll(self, session_id: str, baseline: int, deadline: Deadline, interval: float) -> Reply:
-        while not (reply := await self._check(session_id, baseline)):
+    async def _poll(self, session_id: str, turn: TurnKey, deadline: Deadline, interval: float) -> Reply:
+        while not (reply := await self._check(session_id, turn)):
             if deadline.remaining() < interval:
                 raise MixReplyTimeoutError(session_id, deadline.total)
             await asyncio.sleep(interval)
         return reply
 
-    async def _check(self, session_id: str, baseline: int) -> Reply | None:
-        return finished_reply(await self._export(session_id), baseline)
+    async def _check(self, session_id: str, turn: TurnKey) -> Reply | None:
+        return finished_reply((await self._export(session_id)).messages, turn)
 
     async def _export(self, session_id: str) -> ExportSession:
         return await self.execute(ops.export_session(session_id))

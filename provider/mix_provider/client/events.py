@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mix_provider.models import ExportSession, FinishReason
-
-#: Finish reasons that leave the turn unfinished (the agent goes on after a tool).
-NON_TERMINAL_FINISH = frozenset({FinishReason.TOOL_USE.value})
+from mix_provider.client.turns import Reply, TurnKey, find_turn, is_final, reply_of
+from mix_provider.errors import MixNotFoundError
+from mix_provider.models import ExportMessage, ExportSession, FinishReason
 
 
 @dataclass(frozen=True)
@@ -68,47 +68,49 @@ def judge_event(event: StreamEvent) -> StreamVerdict:
     return CONTINUE
 
 
+#: What the real server sends instead of ``connected`` when the session does not exist (``sse.go``).
+UNKNOWN_SESSION_PREFIX = "Invalid session ID"
+
+
+def stream_refusal(session_id: str, event: StreamEvent) -> MixNotFoundError | None:
+    """The error to raise when the stream answered an ``error`` instead of ``connected``, if it is one.
+
+    The real server answers ``GET /stream`` for an unknown session with 200 and one ``error`` event.
+    """
+    text = str(event.data.get("error") or "")
+    if event.event == "error" and text.startswith(UNKNOWN_SESSION_PREFIX):
+        return MixNotFoundError(404, "not_found", text, "GET", f"/stream?sessionId={session_id}")
+    return None
+
+
 def _will_retry(data: dict[str, Any]) -> bool:
     """An ``error`` event announcing a retry (``attempt`` < ``maxAttempts``) does not end the run."""
     attempt, most = data.get("attempt"), data.get("maxAttempts")
     return isinstance(attempt, int) and isinstance(most, int) and attempt < most
 
 
-@dataclass(frozen=True)
-class Reply:
-    """The assistant's answer to one user message, read from the transcript."""
-
-    message_id: str
-    text: str
-    finish_reason: str | None
-    tool_calls: int
+#: How the real server words the ``error`` event that ends a cancelled run (``agent.ErrRequestCancelled``).
+CANCELLED_PREFIX = "request cancelled"
 
 
-def finished_reply(export: ExportSession, baseline_user_messages: int) -> Reply | None:
-    """The reply to the message sent after ``baseline_user_messages`` user messages, once it is final.
+def reply_after(verdict: StreamVerdict, messages: Sequence[ExportMessage], key: TurnKey) -> Reply | None:
+    """The reply once the stream said a run ended: from the transcript, or the stream's error.
 
-    Final means the transcript holds more user messages than the baseline and ends with an assistant
-    message whose finish reason is terminal (anything but ``tool_use``).
+    An event that arrives before our user message is stored belongs to another run and is ignored.
     """
-    users = sum(1 for m in export.messages if m.role == "user")
-    if users <= baseline_user_messages or not export.messages:
+    turn = find_turn(messages, key)
+    if turn is None:
         return None
-    last = export.messages[-1]
-    if last.role != "assistant" or not last.finish_reason or last.finish_reason in NON_TERMINAL_FINISH:
-        return None
-    return Reply(
-        message_id=last.id,
-        text=last.content,
-        finish_reason=last.finish_reason,
-        tool_calls=len(last.tool_calls or ()),
-    )
-
-
-def reply_after(verdict: StreamVerdict, export: ExportSession, baseline_user_messages: int) -> Reply | None:
-    """The reply once the stream said the run ended: from the transcript, or the stream's error."""
-    reply = finished_reply(export, baseline_user_messages)
+    reply = reply_of(turn)
     if reply is None and verdict.error is not None:
-        return Reply(message_id=verdict.message_id or "", text=verdict.error, finish_reason="error", tool_calls=0)
+        cancelled = verdict.error.startswith(CANCELLED_PREFIX)
+        return Reply(
+            message_id=verdict.message_id or "",
+            text=verdict.error,
+            finish_reason=(FinishReason.CANCELED if cancelled else FinishReason.ERROR).value,
+            tool_calls=sum(len(m.tool_calls or ()) for m in turn.messages if m.role == "assistant"),
+            user_message_id=turn.user_message_id,
+        )
     return reply
 
 
@@ -134,11 +136,8 @@ def last_finished_turn(export: ExportSession) -> str | None:
 
     A session with no messages is idle but has no finished turn (``None`` too); use :func:`is_idle`.
     """
-    if not export.messages:
-        return None
-    last = export.messages[-1]
-    if last.role == "assistant" and last.finish_reason and last.finish_reason not in NON_TERMINAL_FINISH:
-        return last.id
+    if export.messages and is_final(export.messages[-1]):
+        return export.messages[-1].id
     return None
 
 

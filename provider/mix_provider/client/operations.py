@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from mix_provider.client.turns import TurnKey, find_turn
 from mix_provider.client.validation import (
     check_browser,
     check_callbacks,
@@ -199,13 +200,15 @@ def send_message(
     plan_mode: bool | None = None,
     thinking_level: ThinkingLevel | str | None = None,
     max_steps: int | None = None,
-    baseline_user_messages: int | None = None,
+    turn: TurnKey | None = None,
 ) -> Call[MessageAccepted]:
     """``POST /api/sessions/{id}/messages`` (202: the reply streams on SSE).
 
-    :param baseline_user_messages: the session's ``userMessageCount`` before sending. With it, a send
-        whose outcome is unknown is reconciled (sent iff the count grew); without it, such a send
-        raises :class:`~mix_provider.errors.MixOutcomeUnknownError` rather than risk a duplicate.
+    :param turn: the key of this message (:meth:`TurnKey.of <mix_provider.client.turns.TurnKey.of>` of the
+        session's user message count before sending and the text). With it, a send whose outcome is
+        unknown is reconciled (sent iff the transcript holds our message after the baseline); without
+        it, such a send raises :class:`~mix_provider.errors.MixOutcomeUnknownError` rather than risk a
+        duplicate.
     """
     body: dict[str, Any] = {"text": require_text("text", text)}
     if plan_mode is not None:
@@ -216,11 +219,11 @@ def send_message(
     if steps is not None:
         body["max_steps"] = steps
     reconcile = None
-    if baseline_user_messages is not None:
+    if turn is not None:
         accepted = MessageAccepted(status="processing", session_id=session_id)
         reconcile = Reconcile(
-            get_session(session_id),
-            lambda s: accepted if s.user_message_count > baseline_user_messages else None,
+            export_session(session_id),
+            lambda export: accepted if find_turn(export.messages, turn) is not None else None,
         )
     path = _session_path(session_id, "/messages")
     return Call("POST", path, _model(MessageAccepted), body=body, idempotent=False, reconcile=reconcile)

@@ -15,9 +15,10 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import SyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import Deadline, Reply, StreamEvent, finished_reply, judge_event, reply_after
+from mix_provider.client.events import Deadline, StreamEvent, judge_event, reply_after, stream_refusal
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.turns import Reply, TurnKey, finished_reply
 from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError, is_transient
 from mix_provider.models import ExportSession
 
@@ -107,13 +108,13 @@ class MixClient:
     def wait_for_reply(
         self,
         session_id: str,
-        baseline_user_messages: int,
+        turn: TurnKey,
         *,
         send: Call[Any] | None = None,
         timeout: float = 3600.0,
         poll_interval: float = 1.0,
     ) -> Reply:
-        """Wait for the reply to the message sent after ``baseline_user_messages`` user messages.
+        """Wait for the reply to our message (``turn``): the end of the turn it started, not the session's.
 
         The SSE stream is opened first; then ``send`` (if given) is executed, otherwise the transcript
         is checked once (the reply may already be there). Events are read until the top-level
@@ -126,11 +127,11 @@ class MixClient:
             events = self._try_open_events(stack, session_id, timeout)
             if send is not None:
                 self.execute(send)
-            elif reply := self._check(session_id, baseline_user_messages):
+            elif reply := self._check(session_id, turn):
                 return reply
-            if events is not None and (reply := self._follow(events, session_id, baseline_user_messages, deadline)):
+            if events is not None and (reply := self._follow(events, session_id, turn, deadline)):
                 return reply
-        return self._poll(session_id, baseline_user_messages, deadline, poll_interval)
+        return self._poll(session_id, turn, deadline, poll_interval)
 
     def _try_open_events(self, stack: ExitStack, session_id: str, timeout: float) -> Iterator[StreamEvent] | None:
         try:
@@ -138,6 +139,8 @@ class MixClient:
             for event in events:
                 if event.event == "connected":
                     return events
+                if refusal := stream_refusal(session_id, event):
+                    raise refusal
         except MixError as exc:
             if not is_transient(exc):
                 raise
@@ -145,12 +148,12 @@ class MixClient:
         return None
 
     def _follow(
-        self, events: Iterator[StreamEvent], session_id: str, baseline: int, deadline: Deadline
+        self, events: Iterator[StreamEvent], session_id: str, turn: TurnKey, deadline: Deadline
     ) -> Reply | None:
         try:
             for event in events:
                 verdict = judge_event(event)
-                if verdict.done and (reply := reply_after(verdict, self._export(session_id), baseline)):
+                if verdict.done and (reply := reply_after(verdict, self._export(session_id).messages, turn)):
                     return reply
                 if deadline.remaining() < 0:
                     break
@@ -158,15 +161,15 @@ class MixClient:
             log.warning("Mix stream for session %s dropped (%s); polling the transcript", session_id, exc)
         return None
 
-    def _poll(self, session_id: str, baseline: int, deadline: Deadline, interval: float) -> Reply:
-        while not (reply := self._check(session_id, baseline)):
+    def _poll(self, session_id: str, turn: TurnKey, deadline: Deadline, interval: float) -> Reply:
+        while not (reply := self._check(session_id, turn)):
             if deadline.remaining() < interval:
                 raise MixReplyTimeoutError(session_id, deadline.total)
             time.sleep(interval)
         return reply
 
-    def _check(self, session_id: str, baseline: int) -> Reply | None:
-        return finished_reply(self._export(session_id), baseline)
+    def _check(self, session_id: str, turn: TurnKey) -> Reply | None:
+        return finished_reply(self._export(session_id).messages, turn)
 
     def _export(self, session_id: str) -> ExportSession:
         return self.execute(ops.export_session(session_id))

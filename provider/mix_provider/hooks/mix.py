@@ -19,7 +19,7 @@ import httpx
 from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
-from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, Reply, RetryPolicy
+from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, Reply, RetryPolicy, TurnKey
 from mix_provider.client import operations as ops
 from mix_provider.errors import MixError
 from mix_provider.hooks.connection import ConnectionFields, HookOverrides, config_from_connection
@@ -168,7 +168,7 @@ class MixHook(BaseHook):  # type: ignore[misc]
         plan_mode: bool | None = None,
         thinking_level: ThinkingLevel | str | None = None,
         max_steps: int | None = None,
-        baseline_user_messages: int | None = None,
+        turn: TurnKey | None = None,
     ) -> MessageAccepted:
         """Send a message (the reply streams); see :func:`~mix_provider.client.operations.send_message`."""
         return self.client.execute(
@@ -178,42 +178,43 @@ class MixHook(BaseHook):  # type: ignore[misc]
                 plan_mode=plan_mode,
                 thinking_level=thinking_level,
                 max_steps=max_steps,
-                baseline_user_messages=baseline_user_messages,
+                turn=turn,
             )
         )
 
     def wait_for_reply(
-        self, session_id: str, baseline_user_messages: int, *, timeout: float = 3600.0, poll_interval: float = 1.0
+        self, session_id: str, turn: TurnKey, *, timeout: float = 3600.0, poll_interval: float = 1.0
     ) -> Reply:
         """Wait for the reply to a message already sent (SSE, falling back to polling the transcript)."""
-        return self.client.wait_for_reply(
-            session_id, baseline_user_messages, timeout=timeout, poll_interval=poll_interval
-        )
+        return self.client.wait_for_reply(session_id, turn, timeout=timeout, poll_interval=poll_interval)
 
     def send_and_wait(
         self,
         session_id: str,
         text: str,
         *,
-        baseline_user_messages: int,
+        turn: TurnKey | None = None,
         plan_mode: bool | None = None,
         thinking_level: ThinkingLevel | str | None = None,
         max_steps: int | None = None,
         timeout: float = 3600.0,
         poll_interval: float = 1.0,
     ) -> Reply:
-        """Open the SSE stream, send the message, and wait for its reply (the Mix "turn")."""
+        """Open the SSE stream, send the message, and wait for its reply (the Mix "turn").
+
+        :param turn: our message's key; by default built from the session's user message count now.
+        """
+        if turn is None:
+            turn = TurnKey.of(self.get_session(session_id).user_message_count, text)
         send = ops.send_message(
             session_id,
             text,
             plan_mode=plan_mode,
             thinking_level=thinking_level,
             max_steps=max_steps,
-            baseline_user_messages=baseline_user_messages,
+            turn=turn,
         )
-        return self.client.wait_for_reply(
-            session_id, baseline_user_messages, send=send, timeout=timeout, poll_interval=poll_interval
-        )
+        return self.client.wait_for_reply(session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval)
 
     def find_created_session(self, title: str, since: datetime) -> SessionData | None:
         """The one session titled ``title`` created at or after ``since`` (None if none; error if several)."""
@@ -252,13 +253,11 @@ class MixHook(BaseHook):  # type: ignore[misc]
         return await (await self.aclient()).execute(ops.cancel_session(session_id))
 
     async def await_reply(
-        self, session_id: str, baseline_user_messages: int, *, timeout: float = 3600.0, poll_interval: float = 1.0
+        self, session_id: str, turn: TurnKey, *, timeout: float = 3600.0, poll_interval: float = 1.0
     ) -> Reply:
         """Async :meth:`wait_for_reply` (for a message already sent)."""
         client = await self.aclient()
-        return await client.wait_for_reply(
-            session_id, baseline_user_messages, timeout=timeout, poll_interval=poll_interval
-        )
+        return await client.wait_for_reply(session_id, turn, timeout=timeout, poll_interval=poll_interval)
 
     @asynccontextmanager
     async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:

@@ -9,8 +9,10 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
+from mix_provider.client import TurnKey
+from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import coerce_enum, optional_int, require_id, require_text
-from mix_provider.errors import MixConfigError, MixError, MixReplyTimeoutError
+from mix_provider.errors import MixConfigError, MixError, MixReplyTimeoutError, reply_failure
 from mix_provider.models import ThinkingLevel
 from mix_provider.operators._state import TaskState
 from mix_provider.operators.base import MixBaseOperator, template_safe
@@ -101,37 +103,39 @@ class SendMessageOperator(MixBaseOperator):
         require_text("text", self.text)
         args = self._message_args()
         state = TaskState(context, "mix_sent_message")
-        baseline, already_sent = self._baseline(state, session_id)
+        baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:
             if not already_sent:
-                self.hook.send_message(session_id, self.text, baseline_user_messages=baseline["user_messages"], **args)
+                self.hook.send_message(session_id, self.text, turn=turn, **args)
             state.clear()
             return {"session_id": session_id, "status": "sent"}
         if self.deferrable:
-            return self._defer(session_id, baseline, already_sent, args)
-        return self.execute_complete(context, self._wait_here(session_id, baseline, already_sent, args))
+            return self._defer(session_id, baseline, turn, already_sent, args)
+        return self.execute_complete(context, self._wait_here(session_id, baseline, turn, already_sent, args))
 
-    def _baseline(self, state: TaskState, session_id: str) -> tuple[dict[str, Any], bool]:
-        """The session before our message, and whether an earlier try already sent it."""
-        session = self.hook.get_session(session_id)
+    def _baseline(self, state: TaskState, session_id: str) -> tuple[dict[str, Any], TurnKey, bool]:
+        """The session before our message, our message's key, and whether an earlier try sent it."""
         saved = state.get()
-        if (
-            saved is not None
-            and saved.get("session_id") == session_id
-            and session.user_message_count > saved["baseline"]["user_messages"]
-        ):
-            self.log.info("An earlier try already sent this message to %s; waiting for its reply", session_id)
-            return saved["baseline"], True
+        if saved is not None and saved.get("session_id") == session_id:
+            turn = TurnKey.from_json(saved["turn"]) if "turn" in saved else TurnKey(saved["baseline"]["user_messages"])
+            if find_turn(self.hook.export_session(session_id).messages, turn) is not None:
+                self.log.info("An earlier try already sent this message to %s; waiting for its reply", session_id)
+                return saved["baseline"], turn, True
+        session = self.hook.get_session(session_id)
         baseline = baseline_of(session)
-        state.set({"session_id": session_id, "baseline": baseline})
-        return baseline, False
+        turn = TurnKey.of(session.user_message_count, self.text)
+        state.set({"session_id": session_id, "baseline": baseline, "turn": turn.to_json()})
+        return baseline, turn, False
 
-    def _defer(self, session_id: str, baseline: dict[str, Any], already_sent: bool, args: dict[str, Any]) -> None:
+    def _defer(
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, args: dict[str, Any]
+    ) -> None:
         if not already_sent:
-            self.hook.send_message(session_id, self.text, baseline_user_messages=baseline["user_messages"], **args)
+            self.hook.send_message(session_id, self.text, turn=turn, **args)
         trigger = MixMessageTrigger(
             session_id=session_id,
             baseline=baseline,
+            turn=turn.to_json(),
             deadline=time.time() + self.timeout,
             mix_conn_id=self.mix_conn_id,
             poll_interval=self.poll_interval,
@@ -143,19 +147,19 @@ class SendMessageOperator(MixBaseOperator):
         )
 
     def _wait_here(
-        self, session_id: str, baseline: dict[str, Any], already_sent: bool, args: dict[str, Any]
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, args: dict[str, Any]
     ) -> dict[str, Any]:
         self._waiting_on = session_id
         try:
             if already_sent:
                 reply = self.hook.wait_for_reply(
-                    session_id, baseline["user_messages"], timeout=self.timeout, poll_interval=self.poll_interval
+                    session_id, turn, timeout=self.timeout, poll_interval=self.poll_interval
                 )
             else:
                 reply = self.hook.send_and_wait(
                     session_id,
                     self.text,
-                    baseline_user_messages=baseline["user_messages"],
+                    turn=turn,
                     timeout=self.timeout,
                     poll_interval=self.poll_interval,
                     **args,
@@ -167,20 +171,30 @@ class SendMessageOperator(MixBaseOperator):
         return success_payload(session_id, reply, baseline, self.hook.get_session(session_id))
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
-        """The one completion handler of both modes: check the event, apply the finish-reason policy."""
+        """The one completion handler of both modes: check the event, apply the finish-reason policy.
+
+        :raises MixReplyTimeoutError: no reply before ``timeout``.
+        :raises MixReplyFailedError: the reply ended with one of ``fail_on_finish_reasons``
+            (:class:`~mix_provider.errors.MixReplyCanceledError` for ``canceled``).
+        """
         try:
             result = validate_event(event)
         except ValueError as exc:
             raise AirflowException(f"Invalid event from the Mix trigger: {exc}") from None
+        if result["status"] == TIMEOUT:
+            raise MixReplyTimeoutError(result["session_id"], self.timeout)
         if result["status"] != SUCCESS:
             raise AirflowException(f"Mix message {result['status']}: {result['message']}")
         TaskState(context, "mix_sent_message").clear()
+        if not result.get("usage_attributable", True):
+            self.log.warning(
+                "Other messages reached session %s during this turn: its tokens and cost cannot be told "
+                "apart from theirs and are reported as None",
+                result["session_id"],
+            )
         reason = result["finish_reason"]
         if reason in self.fail_on_finish_reasons:
-            raise AirflowException(
-                f"The Mix reply in session {result['session_id']} ended with finish reason {reason!r} "
-                f"(message {result['message_id']}): {result['reply'][:500]}"
-            )
+            raise reply_failure(result["session_id"], reason, result["message_id"], result["reply"])
         return {k: v for k, v in result.items() if k != "status"}
 
     def on_kill(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from mix_provider.client import TurnKey
 from mix_provider.errors import MixError, MixReplyTimeoutError, is_transient
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
@@ -18,7 +19,7 @@ CANCEL_BUDGET = 10.0
 
 
 class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
-    """Wait for the reply to a message sent after ``baseline["user_messages"]`` user messages.
+    """Wait for the reply to a message already sent: the end of the turn that message started.
 
     Exactly one terminal event is yielded: ``success`` (the reply), ``timeout`` (wall-clock
     ``deadline`` passed) or ``error`` (a permanent error, or more than ``max_failures`` transient ones).
@@ -26,6 +27,8 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
 
     :param session_id: the session.
     :param baseline: counts and totals before the message (see :func:`.payloads.baseline_of`).
+    :param turn: which user message is ours (:meth:`TurnKey.to_json <mix_provider.client.TurnKey.to_json>`:
+        a count, a length and a hash, no text); without it, the first user message after the baseline.
     :param deadline: absolute wall-clock deadline (``time.time()`` seconds).
     :param mix_conn_id: the Mix connection id.
     :param poll_interval: seconds between transcript polls when the SSE stream is unavailable.
@@ -40,10 +43,12 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         mix_conn_id: str = MixHook.default_conn_name,
         poll_interval: float = 1.0,
         max_failures: int = 5,
+        turn: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.session_id = session_id
         self.baseline = baseline
+        self.turn = turn
         self.deadline = deadline
         self.mix_conn_id = mix_conn_id
         self.poll_interval = poll_interval
@@ -60,6 +65,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 "mix_conn_id": self.mix_conn_id,
                 "poll_interval": self.poll_interval,
                 "max_failures": self.max_failures,
+                "turn": self.turn,
             },
         )
 
@@ -73,11 +79,12 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
 
     async def _outcome(self, hook: MixHook) -> dict[str, Any]:
         failures = 0
+        turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(int(self.baseline["user_messages"]))
         while (remaining := self.deadline - time.time()) > 0:
             try:
                 reply = await hook.await_reply(
                     self.session_id,
-                    int(self.baseline["user_messages"]),
+                    turn,
                     timeout=remaining,
                     poll_interval=self.poll_interval,
                 )

@@ -17,6 +17,7 @@ STATUSES = frozenset({SUCCESS, TIMEOUT, ERROR})
 REPLY_XCOM_LIMIT = 100_000
 
 _SUCCESS_KEYS = {"session_id", "message_id", "reply", "finish_reason", "prompt_tokens", "completion_tokens", "cost"}
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost")
 
 
 def baseline_of(session: SessionData) -> dict[str, Any]:
@@ -30,19 +31,33 @@ def baseline_of(session: SessionData) -> dict[str, Any]:
 
 
 def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], after: SessionData) -> dict[str, Any]:
-    """The result of a finished turn: reply text and id, finish reason, tokens and cost of the turn."""
+    """The result of a finished turn: reply text and ids, finish reason, tool calls, tokens and cost.
+
+    The server reports usage per session only, so a turn's usage is the change of the session's
+    totals since the baseline. That is this turn's alone only when no other message reached the
+    session meanwhile; otherwise tokens and cost are ``None`` and ``usage_attributable`` is false,
+    rather than another turn's spend reported as ours.
+    """
     text = reply.text
+    attributable = after.user_message_count - int(baseline["user_messages"]) <= 1
+    usage: dict[str, Any] = dict.fromkeys(_USAGE_KEYS)
+    if attributable:
+        usage = {
+            "prompt_tokens": after.prompt_tokens - int(baseline["prompt_tokens"]),
+            "completion_tokens": after.completion_tokens - int(baseline["completion_tokens"]),
+            "cost": round(after.cost - float(baseline["cost"]), 10),
+        }
     return {
         "status": SUCCESS,
         "session_id": session_id,
+        "user_message_id": reply.user_message_id,
         "message_id": reply.message_id,
         "reply": text[:REPLY_XCOM_LIMIT],
         "reply_truncated": len(text) > REPLY_XCOM_LIMIT,
         "finish_reason": reply.finish_reason,
         "tool_calls": reply.tool_calls,
-        "prompt_tokens": after.prompt_tokens - int(baseline["prompt_tokens"]),
-        "completion_tokens": after.completion_tokens - int(baseline["completion_tokens"]),
-        "cost": round(after.cost - float(baseline["cost"]), 10),
+        **usage,
+        "usage_attributable": attributable,
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mix_provider.client import TurnKey
 from mix_provider.errors import MixNotFoundError, MixReplyTimeoutError
 from mix_provider.hooks.mix import MixHook
 
@@ -30,7 +31,7 @@ def session_id(mix_server: Any) -> str:
     """A session with one finished exchange, made with a sync hook."""
     with MixHook() as hook:
         session = hook.create_session(f"async {uuid.uuid4()}")
-        hook.send_and_wait(session.id, "hello [[tool]]", baseline_user_messages=0, timeout=30)
+        hook.send_and_wait(session.id, "hello [[tool]]", turn=TurnKey.of(0, "hello [[tool]]"), timeout=30)
     return session.id
 
 
@@ -45,23 +46,25 @@ async def test_reads(ahook: MixHook, session_id: str) -> None:
 
 
 async def test_await_reply(ahook: MixHook, session_id: str) -> None:
-    finished = await ahook.await_reply(session_id, 0, timeout=10)
+    finished = await ahook.await_reply(session_id, TurnKey(0), timeout=10)
     assert (finished.text, finished.tool_calls) == ("You said: hello", 1)
-    MixHook().send_message(session_id, "again [[delay:300]] [[subagent]]", baseline_user_messages=1)
-    reply = await ahook.await_reply(session_id, 1, timeout=30)
+    MixHook().send_message(
+        session_id, "again [[delay:300]] [[subagent]]", turn=TurnKey.of(1, "again [[delay:300]] [[subagent]]")
+    )
+    reply = await ahook.await_reply(session_id, TurnKey(1), timeout=30)
     assert reply.text == "You said: again" and reply.finish_reason == "end_turn"
 
 
 async def test_await_reply_times_out_and_acancel(ahook: MixHook, session_id: str) -> None:
-    MixHook().send_message(session_id, "slow [[delay:5000]]", baseline_user_messages=1)
+    MixHook().send_message(session_id, "slow [[delay:5000]]", turn=TurnKey.of(1, "slow [[delay:5000]]"))
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(MixReplyTimeoutError):
-        await ahook.await_reply(session_id, 1, timeout=0.8, poll_interval=0.2)
+        await ahook.await_reply(session_id, TurnKey(1), timeout=0.8, poll_interval=0.2)
     assert loop.time() - started < 4
     result = await ahook.acancel_session(session_id)
     assert (result.status, result.session_id) == ("cancelled", session_id)
-    assert (await ahook.await_reply(session_id, 1, timeout=10, poll_interval=0.2)).finish_reason == "canceled"
+    assert (await ahook.await_reply(session_id, TurnKey(1), timeout=10, poll_interval=0.2)).finish_reason == "canceled"
 
 
 async def test_aopen_export_streams_raw_bytes(ahook: MixHook, session_id: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mix_provider.client import TurnKey
 from mix_provider.errors import (
     MixOutcomeUnknownError,
     MixRateLimitedError,
@@ -101,7 +102,7 @@ def test_create_refused_before_handling_is_sent_again(hook: MixHook, fault_serve
 def test_lost_send_answer_is_reconciled_with_baseline(hook: MixHook, fault_server: Any, session_id: str) -> None:
     path = f"/api/sessions/{session_id}/messages"
     fault_server.add_fault("reset_after", method="POST", path=path)
-    reply = hook.send_and_wait(session_id, "once", baseline_user_messages=0, timeout=30)
+    reply = hook.send_and_wait(session_id, "once", turn=TurnKey.of(0, "once"), timeout=30)
     assert reply.text == "You said: once"
     assert hook.get_session(session_id).user_message_count == 1
     assert fault_server.request_count("POST", path) == 1

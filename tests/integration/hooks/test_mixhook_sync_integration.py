@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mix_provider.client import TurnKey
 from mix_provider.errors import MixBadRequestError, MixConfigError, MixNotFoundError, MixReplyTimeoutError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.models import Callback, CallbackType, PromptMode
@@ -44,8 +45,8 @@ def test_session_lifecycle(hook: MixHook, mix_server: Any) -> None:
     assert [c.bash_command for c in updated.callbacks or []] == ["echo ok"]
     assert hook.update_callbacks(created.id, []).callbacks == []
 
-    first = hook.send_and_wait(created.id, "first [[tool]]", baseline_user_messages=0, timeout=30)
-    second = hook.send_and_wait(created.id, "second", baseline_user_messages=1, timeout=30)
+    first = hook.send_and_wait(created.id, "first [[tool]]", turn=TurnKey.of(0, "first [[tool]]"), timeout=30)
+    second = hook.send_and_wait(created.id, "second", turn=TurnKey.of(1, "second"), timeout=30)
     assert (first.text, first.tool_calls, second.text) == ("You said: first", 1, "You said: second")
     assert hook.get_session(created.id).user_message_count == 2
     assert len(hook.get_messages(created.id)) >= 2
@@ -64,17 +65,22 @@ def test_session_lifecycle(hook: MixHook, mix_server: Any) -> None:
 
 def test_wait_for_reply_of_a_message_already_sent(hook: MixHook) -> None:
     session = hook.create_session(f"sent earlier {uuid.uuid4()}")
-    hook.send_message(session.id, "hello [[delay:300]]", baseline_user_messages=0)
-    reply = hook.wait_for_reply(session.id, 0, timeout=30)
+    hook.send_message(session.id, "hello [[delay:300]]", turn=TurnKey.of(0, "hello [[delay:300]]"))
+    reply = hook.wait_for_reply(session.id, TurnKey(0), timeout=30)
     assert reply.text == "You said: hello" and reply.finish_reason == "end_turn"
     started = time.monotonic()
-    assert hook.wait_for_reply(session.id, 0, timeout=30) == reply  # already finished: returns at once
+    assert hook.wait_for_reply(session.id, TurnKey(0), timeout=30) == reply  # already finished: returns at once
     assert time.monotonic() - started < 2
 
 
 def test_nested_subagent_complete_is_ignored(hook: MixHook, mix_server: Any) -> None:
     session = hook.create_session(f"subagent {uuid.uuid4()}")
-    reply = hook.send_and_wait(session.id, "delegate [[subagent]] [[delay:200]]", baseline_user_messages=0, timeout=30)
+    reply = hook.send_and_wait(
+        session.id,
+        "delegate [[subagent]] [[delay:200]]",
+        turn=TurnKey.of(0, "delegate [[subagent]] [[delay:200]]"),
+        timeout=30,
+    )
     assert reply.text == "You said: delegate" and reply.tool_calls == 1
     assert mix_server.request_count("GET", f"/api/sessions/{session.id}/export") == 1
     subagents = [s for s in hook.list_sessions(include_subagents=True) if s.parent_session_id == session.id]
@@ -87,18 +93,18 @@ def test_wait_for_reply_times_out(hook: MixHook) -> None:
     hook.send_message(session.id, "slow [[delay:5000]]")
     started = time.monotonic()
     with pytest.raises(MixReplyTimeoutError):
-        hook.wait_for_reply(session.id, 0, timeout=0.8, poll_interval=0.2)
+        hook.wait_for_reply(session.id, TurnKey(0), timeout=0.8, poll_interval=0.2)
     assert time.monotonic() - started < 4
     assert hook.cancel_session(session.id).status == "cancelled"
 
 
 def test_cancel_ends_the_run(hook: MixHook) -> None:
     session = hook.create_session(f"cancel {uuid.uuid4()}")
-    hook.send_message(session.id, "long [[delay:10000]]", baseline_user_messages=0)
+    hook.send_message(session.id, "long [[delay:10000]]", turn=TurnKey.of(0, "long [[delay:10000]]"))
     time.sleep(0.2)
     result = hook.cancel_session(session.id)
     assert (result.status, result.session_id) == ("cancelled", session.id)
-    reply = hook.wait_for_reply(session.id, 0, timeout=10, poll_interval=0.2)
+    reply = hook.wait_for_reply(session.id, TurnKey(0), timeout=10, poll_interval=0.2)
     assert reply.finish_reason == "canceled"
 
 

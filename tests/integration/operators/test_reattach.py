@@ -16,6 +16,7 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 
 from integration.operators.support import MixAPI, states, user_messages, xcom
+from mix_provider.client import TurnKey
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
 
@@ -58,11 +59,13 @@ class SendThenDie(SendMessageOperator):
         self.first_try = context["ti"].try_number == 1
         return super().execute(context)
 
-    def _wait_here(self, session_id: str, baseline: dict[str, Any], already_sent: bool, args: dict[str, Any]) -> Any:
+    def _wait_here(
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, args: dict[str, Any]
+    ) -> Any:
         if self.first_try:
-            self.hook.send_message(session_id, self.text, baseline_user_messages=baseline["user_messages"], **args)
+            self.hook.send_message(session_id, self.text, turn=turn, **args)
             raise WorkerDied("worker died after sending")
-        return super()._wait_here(session_id, baseline, already_sent, args)
+        return super()._wait_here(session_id, baseline, turn, already_sent, args)
 
     def defer(self, **kwargs: Any) -> None:
         if self.first_try:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from mix_fake import FakeMix, Outcome, Runner, answer, error, fail, session_json
 
+from mix_provider.client import TurnKey
 from mix_provider.client import operations as ops
 from mix_provider.errors import MixNotFoundError, MixOutcomeUnknownError
 
@@ -163,8 +164,18 @@ def test_outcome_unknown_stays_unknown_when_lookups_fail(
     assert server.posts() == 1
 
 
-def _users(count: int) -> Outcome:
-    return answer(200, session_json(SID, users=count))
+EXPORT = f"/api/sessions/{SID}/export"
+
+
+def _users(*texts: str) -> Outcome:
+    """The transcript's answer: one user message per text, each answered."""
+    rows: list[dict[str, Any]] = []
+    for n, text in enumerate(texts):
+        rows += [
+            {"id": f"u{n}", "role": "user", "content": text},
+            {"id": f"a{n}", "role": "assistant", "content": "ok", "finishReason": "end_turn"},
+        ]
+    return answer(200, {"id": SID, "title": "t", "messages": rows})
 
 
 ACCEPTED = answer(202, {"status": "processing", "sessionId": SID})
@@ -175,18 +186,26 @@ def test_applied_send_is_found_by_baseline(
     fake: FakeMix, run: Runner, waits: list[float], lost: type[httpx.HTTPError]
 ) -> None:
     fake.on("POST", MESSAGES, fail(lost), ACCEPTED)
-    fake.on("GET", f"/api/sessions/{SID}", _users(3))
-    accepted = run(ops.send_message(SID, "hi", baseline_user_messages=2))
+    fake.on("GET", EXPORT, _users("one", "two", "hi"))
+    accepted = run(ops.send_message(SID, "hi", turn=TurnKey.of(2, "hi")))
     assert accepted.status == "processing" and accepted.session_id == SID
     assert len(fake.sent("POST", MESSAGES)) == 1
 
 
 def test_send_not_applied_is_sent_again(fake: FakeMix, run: Runner, waits: list[float]) -> None:
     fake.on("POST", MESSAGES, error(503, "internal_error", "restarting"), ACCEPTED)
-    fake.on("GET", f"/api/sessions/{SID}", _users(2))
-    run(ops.send_message(SID, "hi", baseline_user_messages=2))
+    fake.on("GET", EXPORT, _users("one", "two"))
+    run(ops.send_message(SID, "hi", turn=TurnKey.of(2, "hi")))
     assert len(fake.sent("POST", MESSAGES)) == 2
-    assert len(fake.sent("GET", f"/api/sessions/{SID}")) == 1
+    assert len(fake.sent("GET", EXPORT)) == 1
+
+
+def test_someone_elses_message_is_not_taken_for_ours(fake: FakeMix, run: Runner, waits: list[float]) -> None:
+    """The count grew, but by another sender's message: ours was not applied, so it is sent."""
+    fake.on("POST", MESSAGES, error(503, "internal_error", "restarting"), ACCEPTED)
+    fake.on("GET", EXPORT, _users("one", "two", "not ours"))
+    run(ops.send_message(SID, "hi", turn=TurnKey.of(2, "hi")))
+    assert len(fake.sent("POST", MESSAGES)) == 2
 
 
 @pytest.mark.parametrize("lost", [fail(httpx.ReadTimeout), error(500, "internal_error", "boom")])
@@ -208,15 +227,15 @@ def test_send_not_sent_is_retried_without_baseline(fake: FakeMix, run: Runner, w
 
 def test_timed_out_send_not_counted_is_not_resent(fake: FakeMix, run: Runner, waits: list[float]) -> None:
     fake.on("POST", MESSAGES, fail(httpx.ReadTimeout), ACCEPTED)
-    fake.on("GET", f"/api/sessions/{SID}", _users(2))
+    fake.on("GET", EXPORT, _users("one", "two"))
     with pytest.raises(MixOutcomeUnknownError, match="may still apply it"):
-        run(ops.send_message(SID, "hi", baseline_user_messages=2))
+        run(ops.send_message(SID, "hi", turn=TurnKey.of(2, "hi")))
     assert len(fake.sent("POST", MESSAGES)) == 1
 
 
 def test_send_to_deleted_session_raises_not_found(fake: FakeMix, run: Runner, waits: list[float]) -> None:
     fake.on("POST", MESSAGES, fail(httpx.ReadTimeout))
-    fake.on("GET", f"/api/sessions/{SID}", error(404, "not_found", "gone"))
+    fake.on("GET", EXPORT, error(404, "not_found", "gone"))
     with pytest.raises(MixNotFoundError):
-        run(ops.send_message(SID, "hi", baseline_user_messages=0))
+        run(ops.send_message(SID, "hi", turn=TurnKey.of(0, "hi")))
     assert len(fake.sent("POST", MESSAGES)) == 1

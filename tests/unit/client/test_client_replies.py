@@ -12,9 +12,10 @@ import httpx
 import pytest
 from mix_fake import BASE_URL, FakeMix, answer, error, fail
 
-from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, RetryPolicy, StreamEvent
+from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, RetryPolicy, StreamEvent, TurnKey
 from mix_provider.client import operations as ops
-from mix_provider.client.events import Reply, finished_reply, judge_event
+from mix_provider.client.events import judge_event
+from mix_provider.client.turns import Reply, finished_reply
 from mix_provider.errors import MixNotFoundError, MixReplyTimeoutError
 from mix_provider.models import ExportSession
 
@@ -71,14 +72,15 @@ def stream_of(chunks: list[bytes], before: Callable[[bytes], None] = lambda chun
 def wait(request: pytest.FixtureRequest, fake: FakeMix) -> Waiter:
     """``wait_for_reply`` of the sync or the async client on ``fake``."""
 
-    def _wait(baseline: int = 1, **kwargs: Any) -> Reply:
+    def _wait(baseline: int = 1, text: str | None = None, **kwargs: Any) -> Reply:
+        turn = TurnKey(baseline) if text is None else TurnKey.of(baseline, text)
         if request.param == "sync":
             with MixClient(CONFIG, transport=fake.transport()) as client:
-                return client.wait_for_reply(SID, baseline, **kwargs)
+                return client.wait_for_reply(SID, turn, **kwargs)
 
         async def _main() -> Reply:
             async with AsyncMixClient(CONFIG, transport=fake.transport()) as client:
-                return await client.wait_for_reply(SID, baseline, **kwargs)
+                return await client.wait_for_reply(SID, turn, **kwargs)
 
         return asyncio.run(_main())
 
@@ -99,8 +101,8 @@ def test_send_then_follow_the_stream_ignoring_nested_complete(fake: FakeMix, wai
     fake.on("GET", "/stream", stream_of(chunks, before=lambda c: done.update(top=done["top"] or c == top_complete)))
     fake.on("POST", MESSAGES, ACCEPTED)
     fake.on("GET", EXPORT, lambda request: httpx.Response(200, json=transcript(finished=done["top"])))
-    reply = wait(send=ops.send_message(SID, "second", baseline_user_messages=1))
-    assert reply == Reply(message_id="a2", text="two", finish_reason="end_turn", tool_calls=1)
+    reply = wait(text="second", send=ops.send_message(SID, "second", turn=TurnKey.of(1, "second")))
+    assert reply == Reply(message_id="a2", text="two", finish_reason="end_turn", tool_calls=1, user_message_id="u2")
     order = [f"{r.method} {r.url.path}" for r in fake.requests]
     assert order == ["GET /stream", f"POST {MESSAGES}", f"GET {EXPORT}"]
     assert fake.requests[0].url.params["sessionId"] == SID
@@ -155,7 +157,9 @@ def test_final_error_event_becomes_an_error_reply(fake: FakeMix, wait: Waiter) -
     fake.on("POST", MESSAGES, ACCEPTED)
     fake.on("GET", EXPORT, answer(200, transcript(finished=False)))
     reply = wait(send=ops.send_message(SID, "second"))
-    assert reply == Reply(message_id="", text="provider exploded", finish_reason="error", tool_calls=0)
+    assert reply == Reply(
+        message_id="", text="provider exploded", finish_reason="error", tool_calls=0, user_message_id="u2"
+    )
     assert len(fake.sent("GET", EXPORT)) == 1
 
 
@@ -246,5 +250,15 @@ def test_stream_event_parse(event: str, data: str, expected: StreamEvent) -> Non
     ],
 )
 def test_finished_reply(body: dict[str, Any], baseline: int, expected_id: str | None) -> None:
-    reply = finished_reply(ExportSession.model_validate(body), baseline)
+    reply = finished_reply(ExportSession.model_validate(body).messages, TurnKey(baseline))
     assert (reply.message_id if reply else None) == expected_id
+
+
+def test_unknown_session_on_the_stream_is_not_found_at_once(fake: FakeMix, wait: Waiter) -> None:
+    """The real server answers 200 and one ``error`` event for an unknown session (sse.go)."""
+    fake.on("GET", "/stream", stream_of([sse("error", error=f"Invalid session ID: {SID}")]))
+    started = time.monotonic()
+    with pytest.raises(MixNotFoundError):
+        wait(timeout=30)
+    assert time.monotonic() - started < 5
+    assert fake.sent("GET", EXPORT) == []

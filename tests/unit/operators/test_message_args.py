@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import MixConfigError, MixReplyCanceledError, MixReplyFailedError, MixReplyTimeoutError
 from mix_provider.models import ThinkingLevel
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.triggers.payloads import REPLY_XCOM_LIMIT
@@ -95,17 +95,23 @@ def test_invalid_events_are_rejected(event: Any) -> None:
         _send().execute_complete({}, event)
 
 
-@pytest.mark.parametrize("status", ["timeout", "error"])
-def test_failure_events_fail_with_their_message(status: str) -> None:
-    with pytest.raises(AirflowException, match=f"Mix message {status}: no reply in s1"):
-        _send().execute_complete({}, {"status": status, "session_id": "s1", "message": "no reply in s1"})
+def test_error_event_fails_with_its_message() -> None:
+    with pytest.raises(AirflowException, match="Mix message error: no reply in s1"):
+        _send().execute_complete({}, {"status": "error", "session_id": "s1", "message": "no reply in s1"})
+
+
+def test_timeout_event_fails_typed() -> None:
+    with pytest.raises(MixReplyTimeoutError, match="the reply in session s1 did not finish within 3600 s"):
+        _send().execute_complete({}, {"status": "timeout", "session_id": "s1", "message": "no reply in s1"})
 
 
 @pytest.mark.parametrize("reason", ["error", "max_tokens", "canceled", "permission_denied"])
 def test_failing_finish_reasons(reason: str) -> None:
     event = {**SUCCESS_EVENT, "finish_reason": reason}
-    with pytest.raises(AirflowException, match=f"ended with finish reason '{reason}' \\(message m2\\): done"):
+    kind = MixReplyCanceledError if reason == "canceled" else MixReplyFailedError
+    with pytest.raises(kind, match=f"ended with finish reason '{reason}' \\(message m2\\): done") as info:
         _send().execute_complete({}, event)
+    assert (info.value.finish_reason, info.value.message_id) == (reason, "m2")
     assert _send(fail_on_finish_reasons=()).execute_complete({}, event)["finish_reason"] == reason
 
 
@@ -116,6 +122,6 @@ def test_success_event_becomes_the_xcom() -> None:
 
 def test_a_long_reply_is_cut_in_the_failure_message() -> None:
     event = {**SUCCESS_EVENT, "finish_reason": "error", "reply": "x" * REPLY_XCOM_LIMIT}
-    with pytest.raises(AirflowException) as info:
+    with pytest.raises(MixReplyFailedError) as info:
         _send().execute_complete({}, event)
     assert len(str(info.value)) < 1000

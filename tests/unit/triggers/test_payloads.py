@@ -23,11 +23,12 @@ def test_baseline_is_small_json() -> None:
 
 
 def test_success_payload_reports_the_turn_not_the_session() -> None:
-    reply = Reply(message_id="m6", text="hello", finish_reason="end_turn", tool_calls=2)
+    reply = Reply(message_id="m6", text="hello", finish_reason="end_turn", tool_calls=2, user_message_id="m3")
     payload = success_payload("s1", reply, baseline_of(BEFORE), AFTER)
     assert payload == {
         "status": "success",
         "session_id": "s1",
+        "user_message_id": "m3",
         "message_id": "m6",
         "reply": "hello",
         "reply_truncated": False,
@@ -36,7 +37,18 @@ def test_success_payload_reports_the_turn_not_the_session() -> None:
         "prompt_tokens": 30,
         "completion_tokens": 12,
         "cost": pytest.approx(0.0500001),
+        "usage_attributable": True,
     }
+    assert validate_event(payload) is payload
+
+
+def test_usage_shared_with_other_turns_is_not_reported_as_ours() -> None:
+    """Two more user messages since the baseline: the totals' change includes another turn's spend."""
+    reply = Reply(message_id="m6", text="hello", finish_reason="end_turn", tool_calls=0, user_message_id="m3")
+    busier = AFTER.model_copy(update={"user_message_count": 4})
+    payload = success_payload("s1", reply, baseline_of(BEFORE), busier)
+    assert (payload["prompt_tokens"], payload["completion_tokens"], payload["cost"]) == (None, None, None)
+    assert payload["usage_attributable"] is False
     assert validate_event(payload) is payload
 
 

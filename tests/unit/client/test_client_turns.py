@@ -1,0 +1,143 @@
+"""Finding the turn our message started, in transcripts shaped as the real server stores them.
+
+The real server stores a tool run as assistant (``tool_use``) -> ``tool`` -> assistant, accepts
+messages while a run is in progress, and appends a system reminder to a plan-mode message
+(``mix_agent/internal/llm/agent/agent.go``: ``processGeneration``, ``createUserMessage``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mix_provider.client import StreamEvent, TurnKey
+from mix_provider.client.events import judge_event, reply_after, stream_refusal
+from mix_provider.client.turns import Reply, find_turn, finished_reply
+from mix_provider.errors import MixNotFoundError
+from mix_provider.models import ExportMessage
+
+
+def user(mid: str, text: str) -> dict[str, Any]:
+    return {"id": mid, "role": "user", "content": text}
+
+
+def assistant(mid: str, text: str, reason: str = "end_turn", calls: int = 0) -> dict[str, Any]:
+    message: dict[str, Any] = {"id": mid, "role": "assistant", "content": text, "finishReason": reason}
+    if calls:
+        message["toolCalls"] = [{"id": f"{mid}-t{n}", "name": "bash", "finished": True} for n in range(calls)]
+    return message
+
+
+def tool(mid: str) -> dict[str, Any]:
+    return {"id": mid, "role": "tool", "content": ""}
+
+
+def messages(*rows: dict[str, Any]) -> list[ExportMessage]:
+    return [ExportMessage.model_validate(row) for row in rows]
+
+
+TOOL_TURN = (
+    user("u1", "run the checks"),
+    assistant("a1", "Let me look.", "tool_use", calls=2),
+    tool("t1"),
+    assistant("a2", "One more.", "tool_use", calls=1),
+    tool("t2"),
+    assistant("a3", "All green."),
+)
+
+
+def test_a_tool_turn_is_several_messages_and_counts_every_call() -> None:
+    reply = finished_reply(messages(*TOOL_TURN), TurnKey.of(0, "run the checks"))
+    assert reply == Reply(
+        message_id="a3", text="All green.", finish_reason="end_turn", tool_calls=3, user_message_id="u1"
+    )
+
+
+@pytest.mark.parametrize("cut", [2, 3, 5], ids=["after-tool_use", "after-tool-results", "after-second-results"])
+def test_a_tool_turn_is_unfinished_until_its_final_assistant_message(cut: int) -> None:
+    assert finished_reply(messages(*TOOL_TURN[:cut]), TurnKey.of(0, "run the checks")) is None
+
+
+def test_the_reply_is_ours_even_when_a_later_turn_has_finished() -> None:
+    """A late wait (triggerer picked it up after another turn) must not return the newer reply."""
+    rows = messages(
+        user("u1", "first"),
+        assistant("a1", "one"),
+        user("u2", "ours"),
+        assistant("a2", "reply to ours"),
+        user("u3", "someone else's"),
+        assistant("a3", "reply to them"),
+    )
+    reply = finished_reply(rows, TurnKey.of(1, "ours"))
+    assert reply is not None
+    assert (reply.user_message_id, reply.message_id, reply.text) == ("u2", "a2", "reply to ours")
+
+
+def test_another_message_sent_after_the_baseline_is_skipped_by_its_text() -> None:
+    """Someone else's message landed first after our baseline: ours is found by its text, not position."""
+    rows = messages(
+        user("u1", "first"),
+        assistant("a1", "one"),
+        user("u2", "someone else's"),
+        assistant("a2", "reply to them"),
+        user("u3", "ours"),
+        assistant("a3", "reply to ours"),
+    )
+    reply = finished_reply(rows, TurnKey.of(1, "ours"))
+    assert reply is not None and reply.message_id == "a3"
+    assert finished_reply(rows[:5], TurnKey.of(1, "ours")) is None
+
+
+def test_a_turn_ends_at_the_next_user_message() -> None:
+    rows = messages(user("u1", "ours"), assistant("a1", "partial", "tool_use", calls=1), user("u2", "other"))
+    turn = find_turn(rows, TurnKey.of(0, "ours"))
+    assert turn is not None and turn.followed
+    assert [m.id for m in turn.messages] == ["a1"]
+    assert finished_reply(rows, TurnKey.of(0, "ours")) is None
+
+
+def test_plan_mode_reminder_appended_by_the_server_still_matches() -> None:
+    stored = "plan the migration\n\n<system-reminder>\nPlan mode is active.\n</system-reminder>"
+    rows = messages(user("u1", stored), assistant("a1", "Plan: ..."))
+    assert finished_reply(rows, TurnKey.of(0, "plan the migration")) is not None
+    assert finished_reply(rows, TurnKey.of(0, "plan the migration, then do it")) is None
+
+
+def test_turn_key_is_small_json_without_the_text() -> None:
+    key = TurnKey.of(4, "secret project codename")
+    data = key.to_json()
+    assert "secret" not in str(data)
+    assert data["after_user_messages"] == 4 and data["length"] == len("secret project codename")
+    assert TurnKey.from_json(data) == key
+    assert TurnKey.from_json({"after_user_messages": 2}) == TurnKey(2)
+
+
+def test_a_stream_error_before_our_message_is_stored_is_not_ours() -> None:
+    verdict = judge_event(StreamEvent("error", {"error": "another run failed"}))
+    assert reply_after(verdict, messages(user("u1", "first"), assistant("a1", "one")), TurnKey.of(1, "ours")) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [("request cancelled by user", "canceled"), ("maximum iteration limit (3 steps) reached", "error")],
+)
+def test_a_stream_error_ending_our_turn_becomes_its_reply(error: str, reason: str) -> None:
+    verdict = judge_event(StreamEvent("error", {"error": error}))
+    rows = messages(user("u1", "ours"), assistant("a1", "", "tool_use", calls=1), tool("t1"))
+    reply = reply_after(verdict, rows, TurnKey.of(0, "ours"))
+    assert reply == Reply(message_id="", text=error, finish_reason=reason, tool_calls=1, user_message_id="u1")
+
+
+def test_the_transcript_wins_over_the_stream_error() -> None:
+    verdict = judge_event(StreamEvent("error", {"error": "request cancelled by user"}))
+    rows = messages(user("u1", "ours"), assistant("a1", "stopped", "canceled"))
+    reply = reply_after(verdict, rows, TurnKey.of(0, "ours"))
+    assert reply is not None and (reply.message_id, reply.finish_reason) == ("a1", "canceled")
+
+
+def test_stream_refusal_of_an_unknown_session() -> None:
+    refusal = stream_refusal("nope", StreamEvent("error", {"error": "Invalid session ID: nope"}, "1"))
+    assert isinstance(refusal, MixNotFoundError) and "Invalid session ID" in str(refusal)
+    assert stream_refusal("s", StreamEvent("error", {"error": "provider exploded"})) is None
+    assert stream_refusal("s", StreamEvent("connected", {"sessionId": "s"})) is None
