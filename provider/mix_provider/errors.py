@@ -103,7 +103,7 @@ class MixReplyFailedError(MixError):
 
     def __init__(self, session_id: str, finish_reason: str, message_id: str, text: str) -> None:
         super().__init__(
-            f"the Mix reply in session {session_id} ended with finish reason {finish_reason!r} "
+            f"The Mix reply in session {session_id} ended with finish reason {finish_reason!r} "
             f"(message {message_id or 'none'}): {text[:500]}"
         )
         self.session_id = session_id

@@ -6,9 +6,8 @@ import threading
 import time
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException
-
 from integration.operators.support import MixAPI
+from mix_provider.errors import MixReplyCanceledError
 from mix_provider.operators.message import SendMessageOperator
 
 
@@ -33,7 +32,7 @@ def test_on_kill_cancels_the_run(mix_server: Any, api: MixAPI) -> None:
     assert not worker.is_alive(), "execute kept waiting after on_kill"
     assert time.monotonic() - started < 8, "the 10 s reply was cut short"
     assert api.export(session_id)["messages"][-1]["finishReason"] == "canceled"
-    assert isinstance(outcome.get("error"), AirflowException)
+    assert isinstance(outcome.get("error"), MixReplyCanceledError)
     assert "finish reason 'canceled'" in str(outcome["error"])
 
 
