@@ -17,8 +17,8 @@ SID = "s1"
 
 
 def transcript(roles: str) -> list[ExportMessage]:
-    """Messages ``m0``, ``m1``... with roles from the letters of ``roles`` (u=user, a=assistant)."""
-    names = {"u": "user", "a": "assistant"}
+    """Messages ``m0``, ``m1``... with roles from the letters of ``roles`` (u=user, a=assistant, t=tool)."""
+    names = {"u": "user", "a": "assistant", "t": "tool"}
     return [ExportMessage(id=f"m{i}", role=names[r]) for i, r in enumerate(roles)]
 
 
@@ -43,13 +43,16 @@ def test_keep_more_than_there_are() -> None:
         ("uaaauaa", 1, "m3"),  # a turn runs from its user message to the next one
         ("uau", 1, "m1"),  # the last turn is still running
         ("auaua", 1, "m2"),  # a transcript may open with an assistant message
+        ("uatauata", 1, "m3"),  # a tool run (assistant, tool results, assistant) belongs to its turn
     ],
 )
 def test_drop_last_turns(roles: str, turns: int, expected: str) -> None:
     assert message_to_keep(transcript(roles), keep=None, drop_turns=turns) == expected
 
 
-@pytest.mark.parametrize(("roles", "turns"), [("ua", 1), ("uaua", 2), ("uaua", 3), ("", 1), ("aa", 1), ("auaua", 2)])
+@pytest.mark.parametrize(
+    ("roles", "turns"), [("ua", 1), ("uaua", 2), ("uaua", 3), ("", 1), ("aa", 1), ("auaua", 2), ("uatauata", 2)]
+)
 def test_drop_every_turn_is_refused(roles: str, turns: int) -> None:
     with pytest.raises(MixConfigError, match="drop_last_turns") as info:
         message_to_keep(transcript(roles), keep=None, drop_turns=turns)
