@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from mix_provider.devserver.agent import title_for
+from mix_provider.devserver.agent import MODEL, plan_reply, title_for
 from mix_provider.devserver.bus import EventBus
 from mix_provider.devserver.errors import ApiError, internal
 from mix_provider.devserver.runner import Runner
@@ -146,9 +146,9 @@ class MixBackend:
     async def _start_run(self, session: Row, text: str, thinking_level: str | None) -> None:
         """Store the user message with its run, announce it, and start the agent.
 
-        The real agent stores the user message in its goroutine, racing the 202; storing it
-        before answering is one of the orders the real server can produce, and the one a
-        client can rely on here.
+        The real agent stores the user message, then the empty first assistant message, in its
+        goroutine, racing the 202 (``processGeneration``); storing both before answering is one
+        of the orders the real server can produce, and the one a client can rely on here.
         """
         session_id = session["id"]
         user = new_message_row(str(uuid.uuid4()), session_id, "user", text, now_rfc3339())
@@ -166,7 +166,10 @@ class MixBackend:
             "subagent_reply_id": str(uuid.uuid4()),
         }
         run = {"id": str(uuid.uuid4()), "session_id": session_id, "text": text, "options": json.dumps(options)}
-        await blocking(partial(self.store.add_message, user, run))
+        plan = plan_reply(text, self.settings, thinking_level)
+        first_id = options["round_id"] if plan.tool is not None or plan.subagent else options["final_id"]
+        assistant = new_message_row(first_id, session_id, "assistant", "", user["created_at"], model=MODEL)
+        await blocking(partial(self.store.add_message, user, assistant, run=run))
         created = {"type": "user_message_created", "messageId": user["id"], "content": text}
         self.bus.publish(session_id, "user_message_created", created)
         self.runner.start(run)

@@ -77,6 +77,7 @@ class _State:
     extra_cost: float = 0.0
     calls: list[_ToolCall] = field(default_factory=list)
     tools_running: bool = False
+    first_stored: bool = True
 
 
 class Runner:
@@ -148,6 +149,7 @@ class Runner:
         state = _State(run, options, plan_reply(run["text"], self._settings, options.get("thinking_level")))
         if resumed:
             await self._blocking(self._store.discard_messages, run["session_id"], _message_ids(options))
+            state.first_stored = False
         if options.get("title"):
             asyncio.get_running_loop().create_task(self._rename(run["session_id"], options["title"]))
         try:
@@ -215,9 +217,12 @@ class Runner:
         await self._blocking(self._store.add_message, row)
 
     async def _begin(self, state: _State, message_id: str) -> None:
-        """Insert the empty assistant message of a round (no finish reason yet)."""
+        """Insert the empty assistant message of a round (no finish reason yet); the first one
+        was stored with the user message."""
         row = new_message_row(message_id, state.run["session_id"], "assistant", "", now_rfc3339(), model=MODEL)
-        await self._blocking(self._store.add_message, row)
+        if not state.first_stored:
+            await self._blocking(self._store.add_message, row)
+        state.first_stored = False
         state.current, state.content, state.round_started = row, [], time.monotonic()
 
     async def _publish(self, state: _State, steps: list[Step]) -> None:

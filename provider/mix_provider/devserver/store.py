@@ -194,15 +194,16 @@ class Store:
         sql = "SELECT * FROM messages WHERE session_id = ? ORDER BY seq"
         return self._query(sql, (session_id,))
 
-    def add_message(self, message: Row, run: Row | None = None) -> None:
-        """Insert a message and update its session's totals (with a run starting, its row too).
+    def add_message(self, *messages: Row, run: Row | None = None) -> None:
+        """Insert messages and update their session's totals (with a run starting, its row too).
 
-        :param message: the message row (all message columns as keys).
-        :param run: an ``agent_runs`` row to insert with the message (a run starting).
+        :param messages: message rows (all message columns as keys).
+        :param run: an ``agent_runs`` row to insert with them (a run starting).
         """
         with self._transaction() as conn:
-            conn.execute(_INSERT_MESSAGE, message)
-            conn.execute(_ADD_TOTALS, {**message, "calls": len(json.loads(message["tool_calls"] or "[]"))})
+            for message in messages:
+                conn.execute(_INSERT_MESSAGE, message)
+                conn.execute(_ADD_TOTALS, {**message, "calls": len(json.loads(message["tool_calls"] or "[]"))})
             if run is not None:
                 conn.execute("INSERT INTO agent_runs VALUES (:id, :session_id, :text, :options)", run)
 
