@@ -167,7 +167,7 @@ class MixBackend:
         }
         run = {"id": str(uuid.uuid4()), "session_id": session_id, "text": text, "options": json.dumps(options)}
         plan = plan_reply(text, self.settings, thinking_level)
-        first_id = options["round_id"] if plan.tool is not None or plan.subagent else options["final_id"]
+        first_id = str(options["round_id"] if plan.tool is not None or plan.subagent else options["final_id"])
         assistant = new_message_row(first_id, session_id, "assistant", "", user["created_at"], model=MODEL)
         await blocking(partial(self.store.add_message, user, assistant, run=run))
         created = {"type": "user_message_created", "messageId": user["id"], "content": text}
