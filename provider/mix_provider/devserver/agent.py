@@ -5,9 +5,9 @@ echo default), so the same text always produces the same reply.
 
 Directives, removed from the echoed text:
 
-``[[tool]]``            include a ``Bash`` tool call
-``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` emits an SSE
-                        ``error`` event instead of ``complete``)
+``[[tool]]``            a ``Bash`` tool round before the reply (assistant ``tool_use``, ``tool``)
+``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` and
+                        ``permission_denied`` emit SSE ``error`` events instead of ``complete``)
 ``[[delay:MS]]``        stream the reply over MS milliseconds
 ``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
 ``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
