@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 
 import httpx
@@ -23,11 +22,13 @@ async def test_event_order_and_persisted_totals(mix_server: MixDevServer, http: 
     assert names[:2] == ["user_message_created", "thinking"]
     assert names[-1] == "complete" and names.count("content") >= 5
     complete = events[-1][1]
-    assert complete["done"] is True and complete["finishReason"] == "end_turn"
+    assert complete["done"] is True and "finishReason" not in complete
     assert complete["content"] == "You said: order please" == "".join(d["content"] for n, d in events if n == "content")
     session = http.get(f"/api/sessions/{session_id}").json()
     assert session["userMessageCount"] == 1 and session["assistantMessageCount"] == 1
-    assert session["completionTokens"] == complete["outputTokens"] and session["cost"] == complete["cost"]
+    reply = http.get(f"/api/sessions/{session_id}/messages").json()[-1]
+    assert reply["id"] == complete["messageId"] and reply["outputTokens"] == session["completionTokens"] > 0
+    assert session["cost"] == reply["cost"] > 0
     assert session["firstUserMessage"] == "order please"
 
 
@@ -44,8 +45,10 @@ async def test_tool_directive_and_stored_tool_call(mix_server: MixDevServer, htt
         "tool_execution_complete",
     ]
     messages = http.get(f"/api/sessions/{session_id}/messages").json()
-    call = messages[-1]["toolCalls"][0]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    call = messages[1]["toolCalls"][0]
     assert call["name"] == "Bash" and call["finished"] is True and json.loads(call["input"])["command"]
+    assert "result" not in call and "toolCalls" not in messages[3]
 
 
 async def test_finish_error_emits_error_not_complete(mix_server: MixDevServer, http: httpx.Client) -> None:
@@ -59,8 +62,9 @@ async def test_finish_error_emits_error_not_complete(mix_server: MixDevServer, h
 async def test_other_finish_reasons_and_size(mix_server: MixDevServer, http: httpx.Client) -> None:
     session_id = create_session(http)
     events = await send_and_wait(mix_server.base_url, session_id, "[[finish:max_tokens]] [[size:200000]]")
-    assert events[-1][1]["finishReason"] == "max_tokens"
     assert len(events[-1][1]["content"].encode()) == 200_000
+    export = http.get(f"/api/sessions/{session_id}/export").json()
+    assert export["messages"][-1]["finishReason"] == "max_tokens"
 
 
 async def test_subagent_nested_complete_comes_first(mix_server: MixDevServer, http: httpx.Client) -> None:
@@ -87,29 +91,15 @@ async def test_cancel_stores_partial_reply(mix_server: MixDevServer, http: httpx
             assert response.json() == {"status": "cancelled", "sessionId": session_id}
 
         events = await reply_events(client, session_id, send_then_cancel)
-    assert events[-1][1]["finishReason"] == "canceled"
+    assert events[-1] == ("error", {"error": "request cancelled by user"})
     export = http.get(f"/api/sessions/{session_id}/export").json()
     assert export["messages"][-1]["finishReason"] == "canceled"
-
-
-async def test_second_message_while_running_is_rejected(mix_server: MixDevServer, http: httpx.Client) -> None:
-    session_id = create_session(http)
-    url = f"/api/sessions/{session_id}/messages"
-    assert http.post(url, json={"text": "slow [[delay:2000]]"}).status_code == 202
-    busy = http.post(url, json={"text": "again"})
-    assert busy.status_code == 400
-    assert busy.json()["error"] == {
-        "code": 400,
-        "message": "session is already processing a message",
-        "type": "bad_request",
-    }
-    http.post(f"/api/sessions/{session_id}/cancel")
 
 
 def test_slash_command_answered_at_once(http: httpx.Client) -> None:
     session_id = create_session(http)
     response = http.post(f"/api/sessions/{session_id}/messages", json={"text": "/help"})
-    assert response.status_code == 200 and response.json()["status"] == "completed"
+    assert response.status_code == 200 and response.json()["id"] == "cmd-help"
 
 
 def test_wire_format_and_no_replay(mix_server: MixDevServer, http: httpx.Client) -> None:
@@ -122,8 +112,8 @@ def test_wire_format_and_no_replay(mix_server: MixDevServer, http: httpx.Client)
         block = [next(lines) for _ in range(4)]
         http.post(send_url, json={"text": "after"}, headers={"Last-Event-ID": "1"})
         second = [next(lines) for _ in range(5)]
-    assert re.fullmatch(r"id: \d+", block[0]) and block[1] == "event: connected"
-    assert block[2].startswith("data: {") and block[3] == "retry: 3000"
+    assert block[0] == "id: 1" and block[1] == "event: connected"
+    assert block[2].startswith("data: {") and block[3] == "retry: 30000"
     assert second[0] == "" and second[2] == "event: user_message_created"
     assert json.loads(second[3].removeprefix("data: "))["content"] == "after"
 
@@ -132,7 +122,7 @@ def test_stream_errors(http: httpx.Client) -> None:
     missing = http.get("/stream")
     assert missing.status_code == 400 and missing.headers["content-type"].startswith("text/plain")
     unknown = http.get("/stream", params={"sessionId": "nope"})
-    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found"
+    assert unknown.status_code == 200 and "event: error" in unknown.text
 
 
 def test_plan_reply_rules_and_directives(tmp_path: Path) -> None:

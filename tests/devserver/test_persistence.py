@@ -16,11 +16,18 @@ def _client(server: MixDevServer) -> httpx.Client:
 
 
 def _wait_for_reply(http: httpx.Client, session_id: str, timeout: float = 20) -> dict[str, Any]:
-    """Poll the export until the last message is a finished assistant message (the SSE-less path)."""
+    """Poll the export until the last message is a finished assistant message (the SSE-less path).
+
+    A streaming assistant message is already stored, without ``finishReason``: require one.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         messages = http.get(f"/api/sessions/{session_id}/export").json()["messages"]
-        if messages and messages[-1]["role"] == "assistant" and messages[-1].get("finishReason") != "tool_use":
+        if (
+            messages
+            and messages[-1]["role"] == "assistant"
+            and messages[-1].get("finishReason", "tool_use") != "tool_use"
+        ):
             return dict(messages[-1])
         time.sleep(0.1)
     raise AssertionError("no reply")

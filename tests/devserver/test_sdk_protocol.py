@@ -58,11 +58,11 @@ def test_send_stream_export_rewind(sdk: Mix) -> None:
     assert names[0] == "user_message_created" and names[-1] == "complete"
     assert {"thinking", "content", "tool_use_start", "tool_execution_complete"} <= set(names)
     messages = sdk.messages.list_session(id=session.id)
-    assert [m.role for m in messages] == ["user", "assistant"]
-    assert messages[1].assistant_response == "You said: hello sdk"
+    assert [m.role for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[3].assistant_response == "You said: hello sdk"
     exported = sdk.sessions.export_session(id=session.id)
     assert exported.headers["content-disposition"] == [f"attachment; filename=session_{session.id}_transcript.json"]
-    assert exported.result.messages[-1].tool_calls[0].name == "Bash"
+    assert exported.result.messages[1].tool_calls[0].name == "Bash"
     assert sdk.sessions.get(id=session.id).tool_call_count == 1
     rewound = sdk.sessions.rewind_session(id=session.id, message_id=messages[0].id, cleanup_media=False)
     assert rewound.assistant_message_count == 0 and rewound.user_message_count == 1

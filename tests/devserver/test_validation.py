@@ -91,7 +91,7 @@ def test_rejected_callbacks_keep_previous_list(http: httpx.Client, callback: dic
 
 
 def test_not_found_messages(http: httpx.Client) -> None:
-    for method, path in [("GET", ""), ("DELETE", ""), ("GET", "/export"), ("GET", "/messages"), ("POST", "/cancel")]:
+    for method, path in [("GET", ""), ("DELETE", ""), ("GET", "/export")]:
         error = _error(http.request(method, f"/api/sessions/ghost{path}"), 404)
         assert error == {"code": 404, "message": "Session with ID 'ghost' not found", "type": "not_found"}
     _error(http.post("/api/sessions/ghost/messages", json={"text": "hi"}), 404)
@@ -100,8 +100,13 @@ def test_not_found_messages(http: httpx.Client) -> None:
 def test_rewind_rules(http: httpx.Client) -> None:
     session_id = create_session(http)
     url = f"/api/sessions/{session_id}/rewind"
-    assert _error(http.post(url, json={}), 400)["message"] == "messageId is required"
-    assert _error(http.post(url, json={"messageId": "nope"}), 404)["type"] == "not_found"
+    missing = _error(http.post(url, json={}), 400)
+    assert missing == {
+        "code": 400,
+        "message": "Validation error for field 'messageId': message ID is required",
+        "type": "validation_error",
+    }
+    assert _error(http.post(url, json={"messageId": "nope"}), 404)["message"] == "Message with ID 'nope' not found"
     assert _error(http.post(url, json={"messageId": "x", "cleanup": True}), 400)["type"] == "validation_error"
 
 
@@ -110,7 +115,7 @@ def test_message_body_rules(http: httpx.Client) -> None:
     url = f"/api/sessions/{session_id}/messages"
     assert (
         _error(http.post(url, json={"text": ""}), 400)["message"]
-        == "Validation error for field 'text': text is required"
+        == "Validation error for field 'content': message content is required"
     )
     assert _error(http.post(url, json={"text": "x", "max_steps": 0}), 400)["type"] == "validation_error"
     assert _error(http.post(url, json={"text": "x", "thinking_level": "huge"}), 400)["type"] == "validation_error"

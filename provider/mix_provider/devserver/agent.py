@@ -5,9 +5,9 @@ echo default), so the same text always produces the same reply.
 
 Directives, removed from the echoed text:
 
-``[[tool]]``            include a ``Bash`` tool call
-``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` emits an SSE
-                        ``error`` event instead of ``complete``)
+``[[tool]]``            a ``Bash`` tool round before the reply (assistant ``tool_use``, ``tool``)
+``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` and
+                        ``permission_denied`` emit SSE ``error`` events instead of ``complete``)
 ``[[delay:MS]]``        stream the reply over MS milliseconds
 ``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
 ``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
@@ -76,6 +76,14 @@ def plan_reply(text: str, settings: Settings, thinking_level: str | None = None)
     return plan
 
 
+def title_for(text: str, limit: int = 100) -> str:
+    """Return the title the scripted agent gives a session after its first message: the text
+    without directives, on one line, cut to ``limit`` characters (the real ``generateTitle``
+    asks the LLM for one)."""
+    clean = " ".join(_DIRECTIVE.sub("", text).split())
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
 def token_cost(input_tokens: int, output_tokens: int) -> float:
     """Return a message's cost in USD (3 $/Mtok in, 15 $/Mtok out)."""
     return round(input_tokens * 3e-6 + output_tokens * 15e-6, 8)
@@ -119,38 +127,65 @@ def content_chunks(reply: str, minimum: int = 5, max_chunk: int = 65_536) -> lis
     return [reply[start : start + size] for start in range(0, len(reply), size)] or [""]
 
 
-def tool_call_record(call_id: str, tool: ToolPlan, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return a finished tool call as stored on the assistant message."""
+def tool_call_part(call_id: str, tool: ToolPlan) -> dict[str, Any]:
+    """Return a finished tool call as stored on the assistant message (``message.ToolCall``:
+    no result; the result goes to the ``tool`` message)."""
+    return {"id": call_id, "name": tool.name, "input": tool.input, "type": "tool_use", "finished": True}
+
+
+def tool_result_part(call_id: str, tool: ToolPlan, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a tool's result as stored on the ``tool`` message (``message.ToolResult``;
+    ``metadata`` is a JSON string there)."""
     return {
-        "id": call_id,
+        "tool_call_id": call_id,
         "name": tool.name,
-        "input": tool.input,
-        "type": "tool_use",
-        "finished": True,
-        "result": tool.result,
-        "isError": False,
-        "metadata": metadata or {},
+        "content": tool.result,
+        "metadata": json.dumps(metadata or {}),
+        "is_error": False,
     }
 
 
-def tool_steps(call_id: str, tool: ToolPlan, assistant_id: str) -> list[Step]:
-    """Return the SSE events of one tool call, from declaration to execution result."""
+def tool_use_steps(call_id: str, tool: ToolPlan, assistant_id: str) -> list[Step]:
+    """Return the SSE events of a tool call being declared (``BroadcastAgentEventToSSE``)."""
     half = len(tool.input) // 2
     owner = {"assistantMessageId": assistant_id}
     return [
-        ("tool_use_start", {"id": call_id, "name": tool.name, **owner}),
-        ("tool_use_parameter_delta", {"toolCallId": call_id, "input": tool.input[:half], **owner}),
-        ("tool_use_parameter_delta", {"toolCallId": call_id, "input": tool.input[half:], **owner}),
+        ("tool_use_start", {"type": "tool_use_start", "name": tool.name, "id": call_id, **owner}),
+        ("tool_use_parameter_delta", _delta(call_id, tool.input[:half], owner)),
+        ("tool_use_parameter_delta", _delta(call_id, tool.input[half:], owner)),
         (
             "tool_use_parameter_streaming_complete",
-            {"id": call_id, "name": tool.name, "input": tool.input, **owner},
-        ),
-        (
-            "tool_execution_start",
-            {"toolCallId": call_id, "toolName": tool.name, "progress": f"Running {tool.name}"},
-        ),
-        (
-            "tool_execution_complete",
-            {"toolCallId": call_id, "toolName": tool.name, "progress": "Completed", "success": True},
+            {
+                "type": "tool_use_parameter_streaming_complete",
+                "name": tool.name,
+                "input": tool.input,
+                "id": call_id,
+                **owner,
+            },
         ),
     ]
+
+
+def _delta(call_id: str, chunk: str, owner: dict[str, str]) -> dict[str, Any]:
+    """Return a ``tool_use_parameter_delta`` payload."""
+    return {"type": "tool_use_parameter_delta", "toolCallId": call_id, "input": chunk, **owner}
+
+
+def tool_execution_steps(call_id: str, tool: ToolPlan, nested: list[Step] | None = None) -> list[Step]:
+    """Return the SSE events of a tool running (``agent/tools.go``): the progress texts
+    ``Executing X tool`` / ``Completed X tool in D``; ``toolName`` is empty because the
+    server's ``extractToolNameFromProgress`` recognizes neither wording."""
+    start = {
+        "type": "tool_execution_start",
+        "toolName": "",
+        "progress": f"Executing {tool.name} tool",
+        "toolCallId": call_id,
+    }
+    done = {
+        "type": "tool_execution_complete",
+        "toolName": "",
+        "progress": f"Completed {tool.name} tool in 1ms",
+        "success": True,
+        "toolCallId": call_id,
+    }
+    return [("tool_execution_start", start), *(nested or []), ("tool_execution_complete", done)]

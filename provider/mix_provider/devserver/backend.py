@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from mix_provider.devserver.agent import MODEL, plan_reply, title_for
 from mix_provider.devserver.bus import EventBus
 from mix_provider.devserver.errors import ApiError, internal
 from mix_provider.devserver.runner import Runner
@@ -25,7 +26,7 @@ from mix_provider.devserver.validation import (
     validate_message,
     validate_rewind,
 )
-from mix_provider.devserver.wire import filler, message_to_backend, now_rfc3339, session_to_wire
+from mix_provider.devserver.wire import Row, filler, message_to_backend, now_rfc3339, session_to_wire
 
 T = TypeVar("T")
 DB_FILE = "mix-devserver.sqlite3"
@@ -59,7 +60,7 @@ class MixBackend:
     async def startup(self) -> None:
         """Resume the runs that were in progress when the server stopped."""
         for run in await blocking(self.store.pending_runs):
-            self.runner.start(run)
+            self.runner.start(run, resumed=True)
 
     async def shutdown(self) -> None:
         """Stop the runs (they resume at the next start) and close the database."""
@@ -123,43 +124,59 @@ class MixBackend:
         return [message_to_backend(row) for row in await blocking(self.store.list_messages, session_id)]
 
     async def send_message(self, session_id: str, raw: bytes) -> tuple[int, dict[str, Any]]:
-        """Accept a user message: 202 and a run in the background, or 200 for a slash command."""
-        await blocking(self.store.get_session, session_id)
+        """Accept a user message: 202 and a run in the background, or 200 for a slash command.
+
+        Checks in the order of ``rest_messages.go`` ``HandleSendMessage``: the body, the LLM
+        credentials (401, also broadcast as an SSE ``error``), slash commands (which never
+        look the session up), then the session (404). There is no busy check: a message sent
+        while a run is in progress starts a second, concurrent run.
+        """
         body = validate_message(raw)
         text = body["text"]
-        if text.startswith("/"):
-            return 200, _slash_command(session_id, text)
         if not self.settings.llm_credentials:
-            raise ApiError(401, "unauthorized", "No LLM provider configured. Set up authentication first.")
-        if self.runner.is_running(session_id):
-            raise ApiError(400, "bad_request", "session is already processing a message")
-        await self._start_run(session_id, text, body.get("thinking_level"))
+            message = "No LLM provider configured. Set up authentication first."
+            self.bus.publish(session_id, "error", {"error": message})
+            raise ApiError(401, "unauthorized", message)
+        if text.startswith("/"):
+            return 200, slash_command(text)
+        session = await blocking(self.store.get_session, session_id)
+        await self._start_run(session, text, body.get("thinking_level"))
         return 202, {"status": "processing", "sessionId": session_id}
 
-    async def _start_run(self, session_id: str, text: str, thinking_level: str | None) -> None:
-        """Store the user message and its run, announce it, and start the agent."""
+    async def _start_run(self, session: Row, text: str, thinking_level: str | None) -> None:
+        """Store the user message with its run, announce it, and start the agent.
+
+        The real agent stores the user message, then the empty first assistant message, in its
+        goroutine, racing the 202 (``processGeneration``); storing both before answering is one
+        of the orders the real server can produce, and the one a client can rely on here.
+        """
+        session_id = session["id"]
         user = new_message_row(str(uuid.uuid4()), session_id, "user", text, now_rfc3339())
+        first = session["user_count"] == 0 and session["assistant_count"] == 0
         options = {
             "thinking_level": thinking_level,
+            "title": title_for(text) if first else None,
+            "round_id": str(uuid.uuid4()),
+            "tool_message_id": str(uuid.uuid4()),
+            "final_id": str(uuid.uuid4()),
             "tool_call_id": f"toolu_{uuid.uuid4().hex[:24]}",
             "task_call_id": f"toolu_{uuid.uuid4().hex[:24]}",
             "subagent_session_id": str(uuid.uuid4()),
             "subagent_prompt_id": str(uuid.uuid4()),
             "subagent_reply_id": str(uuid.uuid4()),
         }
-        run = {
-            "session_id": session_id,
-            "assistant_id": str(uuid.uuid4()),
-            "text": text,
-            "options": json.dumps(options),
-        }
-        await blocking(partial(self.store.add_message, user, run))
-        self.bus.publish(session_id, "user_message_created", {"messageId": user["id"], "content": text})
+        run = {"id": str(uuid.uuid4()), "session_id": session_id, "text": text, "options": json.dumps(options)}
+        plan = plan_reply(text, self.settings, thinking_level)
+        first_id = str(options["round_id"] if plan.tool is not None or plan.subagent else options["final_id"])
+        assistant = new_message_row(first_id, session_id, "assistant", "", user["created_at"], model=MODEL)
+        await blocking(partial(self.store.add_message, user, assistant, run=run))
+        created = {"type": "user_message_created", "messageId": user["id"], "content": text}
+        self.bus.publish(session_id, "user_message_created", created)
         self.runner.start(run)
 
     async def cancel(self, session_id: str) -> dict[str, Any]:
-        """Stop the session's run, if any; answer like the real server."""
-        await blocking(self.store.get_session, session_id)
+        """Stop the session's latest run, if any; 200 even for an unknown session, as
+        ``HandleCancelAgent`` does not look the session up."""
         await self.runner.cancel(session_id)
         return {"status": "cancelled", "sessionId": session_id}
 
@@ -193,8 +210,15 @@ class MixBackend:
         return await self.get_session(row["id"])
 
 
-def _slash_command(session_id: str, text: str) -> dict[str, Any]:
-    """Answer a slash command at once (the devserver knows none; it says so)."""
-    name = text.split(maxsplit=1)[0]
-    output = f"Command {name} is not available on the Mix devserver."
-    return {"status": "completed", "sessionId": session_id, "command": name, "output": output}
+HELP_TEXT = "Mix devserver commands:\n/help - show this help"
+
+
+def slash_command(text: str) -> dict[str, Any]:
+    """Answer a slash command at once (``handleSlashCommand``): the devserver knows ``/help``.
+
+    :raises ApiError: 404 for any other command.
+    """
+    name = text[1:].split(maxsplit=1)[0] if text[1:].strip() else ""
+    if name != "help":
+        raise ApiError(404, "not_found", f"Command '{name}' not found. Available commands: [help]")
+    return {"id": "cmd-help", "sessionId": "", "role": "assistant", "userInput": text, "assistantResponse": HELP_TEXT}

@@ -1,13 +1,13 @@
 """Per-session event buses fanning SSE events out to subscriber queues.
 
 Like the real server, nothing is buffered or replayed: a subscriber only receives
-events published after it subscribed.
+events published after it subscribed. Event ids are not assigned here: the real
+``SSEWriter`` counts them per connection (``sse_events.go`` ``WriteEvent``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -17,27 +17,21 @@ _QUEUE_LIMIT = 10_000
 
 @dataclass(frozen=True)
 class Event:
-    """One SSE event: sequential ``id``, ``event`` name and JSON-able ``data``."""
+    """One SSE event: ``event`` name and JSON-able ``data`` (published exactly as given)."""
 
-    id: int
     name: str
     data: dict[str, Any]
 
 
-CLOSE = Event(id=0, name="", data={})
+CLOSE = Event(name="", data={})
 """Sentinel put in a subscriber's queue to end its stream."""
 
 
 class EventBus:
-    """Fans events out to the subscribers of each session; event ids are global and increasing."""
+    """Fans events out to the subscribers of each session."""
 
     def __init__(self) -> None:
         self._subscribers: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
-        self._ids = itertools.count(1)
-
-    def next_id(self) -> int:
-        """Return the next event id."""
-        return next(self._ids)
 
     def subscribe(self, session_id: str) -> asyncio.Queue[Event]:
         """Return a new queue receiving the session's events from now on."""
@@ -62,7 +56,7 @@ class EventBus:
 
         A subscriber that fell ``_QUEUE_LIMIT`` events behind is disconnected.
         """
-        event = Event(id=self.next_id(), name=name, data={"type": name, **data})
+        event = Event(name=name, data=data)
         for queue in list(self._subscribers.get(session_id, ())):
             try:
                 queue.put_nowait(event)

@@ -17,7 +17,6 @@ from mix_provider.devserver.stream import stream_events
 from mix_provider.devserver.wire import now_rfc3339
 
 VERSION = "0.1.0-devserver"
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _PROVIDERS = {"anthropic": "Anthropic", "openai": "OpenAI", "openrouter": "OpenRouter"}
 
 
@@ -43,8 +42,8 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def list_sessions(request: Request) -> Response:
-    """``GET /api/sessions``."""
-    include = request.query_params.get("includeSubagents", "") in _TRUE
+    """``GET /api/sessions``: sub-agent sessions only for ``includeSubagents=true`` exactly."""
+    include = request.query_params.get("includeSubagents", "") == "true"
     return JSONResponse(await _backend(request).list_sessions(include))
 
 

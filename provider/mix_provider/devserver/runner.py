@@ -1,7 +1,20 @@
-"""Runs of the scripted agent: one asyncio task per session, streamed to the event bus.
+"""Runs of the scripted agent, shaped like the real agent's turn loop (``agent.go``
+``processGeneration`` and ``streamAndHandleEvents``).
 
-A run's row in the ``runs`` table lives from the user message until the assistant
-message is stored, so a run interrupted by a server stop is resumed at the next start.
+A turn that uses tools is stored as an assistant message (``finishReason: tool_use``, its
+tool calls), a ``tool`` message holding the results, then the final assistant message.
+Each assistant message is inserted empty when its round starts and completed when the
+round ends (``messages.Create``, then the accumulator's flush), so it holds its place in
+the transcript while it streams.
+
+Several runs of one session may be in progress at once: ``RunWithPlanMode`` has no busy
+check. ``cancel`` stops the run started last, because ``activeContexts`` holds one cancel
+function per session, overwritten by each new run and deleted when *any* run of the
+session ends (``CancelWithReason``).
+
+A run's ``agent_runs`` row lives from the user message until the run ends, so a run
+interrupted by a server stop is resumed at the next start (its partial messages are
+discarded and produced again with the same ids).
 """
 
 from __future__ import annotations
@@ -19,26 +32,52 @@ from mix_provider.devserver.agent import (
     MODEL,
     ReplyPlan,
     Step,
+    ToolPlan,
     content_chunks,
     plan_reply,
     token_cost,
-    tool_call_record,
-    tool_steps,
+    tool_call_part,
+    tool_execution_steps,
+    tool_result_part,
+    tool_use_steps,
 )
 from mix_provider.devserver.bus import EventBus
 from mix_provider.devserver.settings import Settings
-from mix_provider.devserver.store import Store
-from mix_provider.devserver.subagent import run_subagent
+from mix_provider.devserver.store import Store, new_message_row
+from mix_provider.devserver.subagent import nested_steps, run_subagent, subagent_task
 from mix_provider.devserver.wire import Row, now_rfc3339
+
+CANCELLED = "request cancelled by user"
+"""``agent.go`` ``ErrRequestCancelled``: a run cancelled while a reply streams."""
+CONTEXT_CANCELED = "context canceled"
+"""Go's ``context.Canceled``: a run cancelled while its tools run (checked at the next turn)."""
+SCRIPTED_ERROR = "Scripted agent error (devserver directive [[finish:error]])"
 
 
 @dataclass
-class _Progress:
-    """What a run has streamed so far (stored as is when it is cancelled)."""
+class _ToolCall:
+    """One tool call of a turn: id, plan, and the sub-agent's nested events if it is a Task."""
 
+    call_id: str
+    tool: ToolPlan
+    nested: list[Step] | None = None
+
+
+@dataclass
+class _State:
+    """A run in progress: what it streamed so far (stored as is when it is cancelled)."""
+
+    run: Row
+    options: dict[str, Any]
+    plan: ReplyPlan
+    pause: float = 0.0
+    current: Row | None = None
     content: list[str] = field(default_factory=list)
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    round_started: float = 0.0
     extra_cost: float = 0.0
+    calls: list[_ToolCall] = field(default_factory=list)
+    tools_running: bool = False
+    first_stored: bool = True
 
 
 class Runner:
@@ -54,137 +93,230 @@ class Runner:
         self._bus = bus
         self._settings = settings
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._session_of: dict[str, str] = {}
+        self._active: dict[str, str] = {}
         self._cancel_requested: set[str] = set()
 
-    def is_running(self, session_id: str) -> bool:
-        """Tell whether a run is in progress for the session."""
-        return session_id in self._tasks
+    def start(self, run: Row, resumed: bool = False) -> None:
+        """Start the run described by an ``agent_runs`` row; it becomes the session's cancellable run.
 
-    def start(self, run: Row) -> None:
-        """Start the run described by a ``runs`` row."""
-        task = asyncio.get_running_loop().create_task(self._execute(run))
-        self._tasks[run["session_id"]] = task
-        task.add_done_callback(lambda _: self._tasks.pop(run["session_id"], None))
+        :param resumed: the run was interrupted by a server stop (drop its partial messages first).
+        """
+        run_id, session_id = run["id"], run["session_id"]
+        task = asyncio.get_running_loop().create_task(self._execute(run, resumed))
+        self._tasks[run_id] = task
+        self._session_of[run_id] = session_id
+        self._active[session_id] = run_id
+        task.add_done_callback(lambda _: self._forget(run_id))
+
+    def _forget(self, run_id: str) -> None:
+        """Drop a finished run; like the agent's deferred ``activeContexts.Delete(sessionID)``,
+        this also forgets the session's cancellable run even if another one started later."""
+        self._tasks.pop(run_id, None)
+        self._cancel_requested.discard(run_id)
+        session_id = self._session_of.pop(run_id, None)
+        if session_id is not None:
+            self._active.pop(session_id, None)
 
     async def cancel(self, session_id: str) -> None:
-        """Stop a run, storing what it streamed with ``finishReason=canceled``."""
-        task = self._tasks.get(session_id)
-        if task is not None:
-            self._cancel_requested.add(session_id)
+        """Stop the session's cancellable run, storing what it streamed (``finishReason: canceled``)."""
+        run_id = self._active.pop(session_id, None)
+        task = self._tasks.get(run_id) if run_id is not None else None
+        if run_id is not None and task is not None and not task.done():
+            self._cancel_requested.add(run_id)
             task.cancel()
             await asyncio.wait([task])
 
     async def abort(self, session_id: str) -> None:
-        """Stop a run without storing anything (its session is deleted or rewound)."""
-        task = self._tasks.get(session_id)
-        if task is not None:
+        """Stop every run of a session without storing anything (it is deleted or rewound)."""
+        tasks = [task for run_id, task in self._tasks.items() if self._session_of.get(run_id) == session_id]
+        for task in tasks:
             task.cancel()
-            await asyncio.wait([task])
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def shutdown(self) -> None:
         """Stop every run, leaving their rows so they resume at the next start."""
-        for session_id in list(self._tasks):
-            await self.abort(session_id)
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
-    async def _execute(self, run: Row) -> None:
-        """Stream the planned reply, then store the assistant message and finish."""
+    async def _execute(self, run: Row, resumed: bool) -> None:
+        """Run one user message's turn: an optional tool round, then the final reply."""
         options = json.loads(run["options"])
-        plan = plan_reply(run["text"], self._settings, options.get("thinking_level"))
-        progress = _Progress()
-        session_id = run["session_id"]
-        started = time.monotonic()
+        state = _State(run, options, plan_reply(run["text"], self._settings, options.get("thinking_level")))
+        if resumed:
+            await self._blocking(self._store.discard_messages, run["session_id"], _message_ids(options))
+            state.first_stored = False
+        if options.get("title"):
+            asyncio.get_running_loop().create_task(self._rename(run["session_id"], options["title"]))
         try:
-            steps = await self._steps(run, plan, options, progress)
-            pause = plan.delay_ms / 1000 / (len(steps) + 1)
-            for name, data in steps:
-                await asyncio.sleep(pause)
-                self._emit(session_id, name, data, progress)
-            await asyncio.sleep(pause)
-            await self._finish(run, plan, progress, plan.finish_reason, started)
+            await self._turn(state)
         except asyncio.CancelledError:
-            if session_id not in self._cancel_requested:
+            if run["id"] not in self._cancel_requested:
                 raise
-            self._cancel_requested.discard(session_id)
-            await self._finish(run, plan, progress, "canceled", started)
+            await self._cancelled(state)
 
-    async def _steps(self, run: Row, plan: ReplyPlan, options: dict[str, Any], progress: _Progress) -> list[Step]:
-        """Return the SSE events of a run before its final ``complete``."""
-        assistant_id = run["assistant_id"]
-        steps: list[Step] = []
-        if plan.reasoning is not None:
-            steps.append(("thinking", {"content": plan.reasoning, "assistantMessageId": assistant_id}))
-        chunks = content_chunks(plan.reply)
-        steps += [("content", {"content": chunk, "assistantMessageId": assistant_id}) for chunk in chunks]
+    async def _turn(self, state: _State) -> None:
+        """Stream and store the tool round (when the plan uses tools) and the final reply."""
+        plan, options = state.plan, state.options
         if plan.tool is not None:
-            steps += tool_steps(options["tool_call_id"], plan.tool, assistant_id)
-            steps.append(("_tool_done", tool_call_record(options["tool_call_id"], plan.tool)))
+            state.calls.append(_ToolCall(options["tool_call_id"], plan.tool))
         if plan.subagent:
-            record, sub_steps, cost = await anyio.to_thread.run_sync(partial(run_subagent, self._store, run, options))
-            steps += sub_steps
-            progress.extra_cost = cost
-            steps.append(("_tool_done", record))
-        return steps
+            nested = nested_steps(options["task_call_id"], options["subagent_reply_id"])
+            state.calls.append(_ToolCall(options["task_call_id"], subagent_task(state.run), nested))
+        final_steps = self._reply_steps(state)
+        use_steps = [
+            step for call in state.calls for step in tool_use_steps(call.call_id, call.tool, options["round_id"])
+        ]
+        run_steps = [tool_execution_steps(call.call_id, call.tool, call.nested) for call in state.calls]
+        count = len(final_steps) + len(use_steps) + sum(len(steps) for steps in run_steps)
+        state.pause = plan.delay_ms / 1000 / (count + 1)
+        if state.calls:
+            await self._begin(state, options["round_id"])
+            await self._publish(state, use_steps)
+            tool_calls = [tool_call_part(call.call_id, call.tool) for call in state.calls]
+            await self._end_round(state, "tool_use", "", None, tool_calls)
+            await self._run_tools(state, run_steps)
+        await self._begin(state, options["final_id"])
+        await self._publish(state, final_steps)
+        await asyncio.sleep(state.pause)
+        message = await self._end_round(state, plan.finish_reason, plan.reply, plan.reasoning, [])
+        await self._blocking(self._store.finish_run, state.run["id"])
+        self._announce_end(state.run["session_id"], message)
 
-    def _emit(self, session_id: str, name: str, data: dict[str, Any], progress: _Progress) -> None:
-        """Publish one step and record what it means for the stored message."""
-        nested = "parentToolCallId" in data
-        if name == "content" and not nested:
-            progress.content.append(data["content"])
-        if name == "_tool_done":
-            progress.tool_calls.append(data)
-            return
-        self._bus.publish(session_id, name, data)
+    def _reply_steps(self, state: _State) -> list[Step]:
+        """Return the final round's events: ``thinking`` (unless off) and the ``content`` deltas."""
+        owner = {"assistantMessageId": state.options["final_id"]}
+        steps: list[Step] = []
+        if state.plan.reasoning is not None:
+            steps.append(("thinking", {"type": "thinking", "content": state.plan.reasoning, **owner}))
+        chunks = content_chunks(state.plan.reply)
+        return steps + [("content", {"type": "content", "content": chunk, **owner}) for chunk in chunks]
 
-    async def _finish(self, run: Row, plan: ReplyPlan, progress: _Progress, reason: str, started: float) -> None:
-        """Store the assistant message and publish ``complete`` (or ``error``)."""
-        content = plan.reply if reason != "canceled" else "".join(progress.content)
-        message = _assistant_row(run, plan, content, reason, progress, started)
-        await anyio.to_thread.run_sync(partial(self._store.add_message, message, finish_run=True))
-        if reason == "error":
-            error = {
-                "error": "Scripted agent error (devserver directive [[finish:error]])",
-                "type": "agent_error",
-            }
-            self._bus.publish(run["session_id"], "error", error)
-            return
-        self._bus.publish(run["session_id"], "complete", _complete_data(message))
+    async def _run_tools(self, state: _State, run_steps: list[list[Step]]) -> None:
+        """Run the tools and store their results as one ``tool`` message (``streamAndHandleEvents``)."""
+        state.tools_running = True
+        results = []
+        for call, steps in zip(state.calls, run_steps, strict=True):
+            metadata: dict[str, Any] = {}
+            if call.nested is not None:
+                cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options)
+                state.extra_cost += cost
+            await self._publish(state, steps)
+            results.append(tool_result_part(call.call_id, call.tool, metadata))
+        await self._store_tool_message(state, results)
+        state.tools_running = False
+
+    async def _store_tool_message(self, state: _State, results: list[dict[str, Any]]) -> None:
+        """Store the ``tool`` message holding the results (no text; ``finishReason: stop``)."""
+        row = new_message_row(state.options["tool_message_id"], state.run["session_id"], "tool", "", now_rfc3339())
+        row["tool_results"] = json.dumps(results)
+        await self._blocking(self._store.add_message, row)
+
+    async def _begin(self, state: _State, message_id: str) -> None:
+        """Insert the empty assistant message of a round (no finish reason yet); the first one
+        was stored with the user message."""
+        row = new_message_row(message_id, state.run["session_id"], "assistant", "", now_rfc3339(), model=MODEL)
+        if not state.first_stored:
+            await self._blocking(self._store.add_message, row)
+        state.first_stored = False
+        state.current, state.content, state.round_started = row, [], time.monotonic()
+
+    async def _publish(self, state: _State, steps: list[Step]) -> None:
+        """Publish events one pause apart, keeping the top-level text for a cancellation."""
+        for name, data in steps:
+            await asyncio.sleep(state.pause)
+            if name == "content" and "parentToolCallId" not in data:
+                state.content.append(data["content"])
+            self._bus.publish(state.run["session_id"], name, data)
+
+    async def _end_round(
+        self, state: _State, reason: str, content: str, reasoning: str | None, tool_calls: list[dict[str, Any]]
+    ) -> Row:
+        """Complete the round's assistant message with its text, finish reason, tokens and cost."""
+        assert state.current is not None
+        output_tokens = len(content.encode()) // 4 + sum(len(call["input"]) for call in tool_calls) // 4
+        final = reason not in ("tool_use", "canceled")
+        cost = token_cost(state.plan.input_tokens, output_tokens) + (state.extra_cost if final else 0.0)
+        message = {
+            **state.current,
+            "content": content,
+            "reasoning": reasoning,
+            "reasoning_duration": int(time.monotonic() - state.round_started) if reasoning else None,
+            "finish_reason": reason,
+            "input_tokens": state.plan.input_tokens,
+            "output_tokens": output_tokens,
+            "cost": round(cost, 8),
+            "tool_calls": json.dumps(tool_calls) if tool_calls else None,
+            "updated_at": now_rfc3339(),
+        }
+        await self._blocking(self._store.update_message, message)
+        state.current = None
+        return message
+
+    async def _cancelled(self, state: _State) -> None:
+        """Store what a cancelled run streamed and end its stream with ``error`` (twice, as
+        ``processAgentEvents`` broadcasts the final error event, then ``broadcastErrorToSSE``)."""
+        error = CANCELLED
+        if state.tools_running:
+            results = [_cancelled_result(call) for call in state.calls]
+            await self._store_tool_message(state, results)
+            error = CONTEXT_CANCELED
+        elif state.current is not None:
+            await self._end_round(state, "canceled", "".join(state.content), None, [])
+        await self._blocking(self._store.finish_run, state.run["id"])
+        for _ in range(2):
+            self._bus.publish(state.run["session_id"], "error", {"error": error})
+
+    def _announce_end(self, session_id: str, message: Row) -> None:
+        """Publish the end of a turn (``BroadcastAgentEventToSSE`` and ``processAgentEvents``)."""
+        reason = message["finish_reason"]
+        if reason == "permission_denied":
+            self._bus.publish(session_id, "error", {"error": "Permission denied"})
+        elif reason == "error":
+            for _ in range(2):
+                self._bus.publish(session_id, "error", {"error": SCRIPTED_ERROR})
+        else:
+            self._bus.publish(session_id, "complete", complete_data(message))
+
+    async def _rename(self, session_id: str, title: str) -> None:
+        """Give the session its generated title, in the background like ``generateTitle``."""
+        await self._blocking(self._store.rename_session, session_id, title, now_rfc3339())
+
+    @staticmethod
+    async def _blocking(func: Any, *args: Any) -> Any:
+        """Run a blocking store call in a worker thread."""
+        return await anyio.to_thread.run_sync(partial(func, *args))
 
 
-def _assistant_row(run: Row, plan: ReplyPlan, content: str, reason: str, progress: _Progress, started: float) -> Row:
-    """Return the ``messages`` row of a finished (or cancelled) assistant reply."""
-    now = now_rfc3339()
-    output_tokens = len(content.encode()) // 4
+def _message_ids(options: dict[str, Any]) -> list[str]:
+    """Return the ids of the messages a run produces after its user message."""
+    return [options["round_id"], options["tool_message_id"], options["final_id"]]
+
+
+def _cancelled_result(call: _ToolCall) -> dict[str, Any]:
+    """Return the error result of a tool interrupted by a cancellation."""
     return {
-        "id": run["assistant_id"],
-        "session_id": run["session_id"],
-        "role": "assistant",
-        "content": content,
-        "reasoning": plan.reasoning,
-        "reasoning_duration": int((time.monotonic() - started) * 1000) if plan.reasoning else None,
-        "finish_reason": reason,
-        "model": MODEL,
-        "input_tokens": plan.input_tokens,
-        "output_tokens": output_tokens,
-        "cost": round(token_cost(plan.input_tokens, output_tokens) + progress.extra_cost, 8),
-        "tool_calls": json.dumps(progress.tool_calls),
-        "created_at": now,
-        "updated_at": now,
+        "tool_call_id": call.call_id,
+        "name": call.tool.name,
+        "content": CONTEXT_CANCELED,
+        "metadata": "",
+        "is_error": True,
     }
 
 
-def _complete_data(message: Row) -> dict[str, Any]:
-    """Return the data of the final ``complete`` event of a stored assistant message."""
-    data = {
-        "done": True,
-        "messageId": message["id"],
-        "sessionId": message["session_id"],
-        "content": message["content"],
-        "finishReason": message["finish_reason"],
-        "inputTokens": message["input_tokens"],
-        "outputTokens": message["output_tokens"],
-        "cost": message["cost"],
-    }
-    if message["reasoning"] is not None:
+def complete_data(message: Row) -> dict[str, Any]:
+    """Return the data of a top-level ``complete`` event (``sse_events.go`` ``CompleteEvent``):
+    no finish reason, tokens or cost; ``content``, ``reasoning`` and its duration omitted when empty."""
+    data: dict[str, Any] = {"type": "complete"}
+    if message["content"]:
+        data["content"] = message["content"]
+    data.update(messageId=message["id"], done=True)
+    if message["reasoning"]:
         data["reasoning"] = message["reasoning"]
-        data["reasoningDuration"] = message["reasoning_duration"]
+        if message["reasoning_duration"]:
+            data["reasoningDuration"] = message["reasoning_duration"]
     return data

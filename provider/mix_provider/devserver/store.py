@@ -38,20 +38,30 @@ CREATE TABLE IF NOT EXISTS messages (
     tool_calls TEXT, reasoning TEXT, content TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_session ON messages (session_id, seq);
-CREATE TABLE IF NOT EXISTS runs (
-    session_id TEXT PRIMARY KEY, assistant_id TEXT NOT NULL, text TEXT NOT NULL, options TEXT NOT NULL
+-- several runs of one session may be in progress at once (the real agent has no busy check)
+DROP TABLE IF EXISTS runs;
+CREATE TABLE IF NOT EXISTS agent_runs (
+    id TEXT PRIMARY KEY, session_id TEXT NOT NULL, text TEXT NOT NULL, options TEXT NOT NULL
 );
 """
+_MIGRATIONS = ("ALTER TABLE messages ADD COLUMN tool_results TEXT",)
+"""Columns added after the first release, applied to an older database file when missing."""
 
 _MESSAGE_COLUMNS = (
     "id, session_id, role, content, reasoning, reasoning_duration, finish_reason, model, "
-    "input_tokens, output_tokens, cost, tool_calls, created_at, updated_at"
+    "input_tokens, output_tokens, cost, tool_calls, tool_results, created_at, updated_at"
 )
 _INSERT_MESSAGE = (
     f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (:id, :session_id, :role, :content, "
     ":reasoning, :reasoning_duration, :finish_reason, :model, :input_tokens, :output_tokens, "
-    ":cost, :tool_calls, :created_at, :updated_at)"
+    ":cost, :tool_calls, :tool_results, :created_at, :updated_at)"
 )
+_UPDATE_MESSAGE = """
+UPDATE messages SET content = :content, reasoning = :reasoning, reasoning_duration = :reasoning_duration,
+  finish_reason = :finish_reason, input_tokens = :input_tokens, output_tokens = :output_tokens,
+  cost = :cost, tool_calls = :tool_calls, updated_at = :updated_at
+WHERE id = :id
+"""
 _RECOUNT = """
 UPDATE sessions SET
   user_count = (SELECT COUNT(*) FROM messages WHERE session_id = :id AND role = 'user'),
@@ -93,6 +103,10 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(messages)")}
+        for migration in _MIGRATIONS:
+            if migration.split()[-2] not in columns:
+                self._conn.execute(migration)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -155,7 +169,7 @@ class Store:
         children = self._query("SELECT id FROM sessions WHERE parent_session_id = ?", (session_id,))
         ids = [session_id, *(row["id"] for row in children)]
         with self._transaction() as conn:
-            for table, column in (("messages", "session_id"), ("runs", "session_id"), ("sessions", "id")):
+            for table, column in (("messages", "session_id"), ("agent_runs", "session_id"), ("sessions", "id")):
                 conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
         return ids
 
@@ -169,38 +183,52 @@ class Store:
             )
         return self.get_session(session_id)
 
-    def list_messages(self, session_id: str) -> list[Row]:
-        """Return the messages of a session in order.
+    def rename_session(self, session_id: str, title: str, now: str) -> None:
+        """Set a session's title (nothing happens when it was deleted meanwhile)."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE sessions SET title = ?, updated_at = ? WHERE id = ?", (title, now, session_id))
 
-        :raises ApiError: 404 when the session does not exist.
-        """
-        self.get_session(session_id)
+    def list_messages(self, session_id: str) -> list[Row]:
+        """Return the messages of a session in order (none for an unknown session, like the
+        real ``HandleListSessionMessages``, which does not look the session up)."""
         sql = "SELECT * FROM messages WHERE session_id = ? ORDER BY seq"
         return self._query(sql, (session_id,))
 
-    def add_message(self, message: Row, run: Row | None = None, *, finish_run: bool = False) -> None:
-        """Insert a message, update its session's totals, and start or finish its run.
+    def add_message(self, *messages: Row, run: Row | None = None) -> None:
+        """Insert messages and update their session's totals (with a run starting, its row too).
 
-        :param message: the message row (all message columns as keys).
-        :param run: a ``runs`` row to insert with the message (a run starting).
-        :param finish_run: delete the session's run row (a run finishing).
+        :param messages: message rows (all message columns as keys).
+        :param run: an ``agent_runs`` row to insert with them (a run starting).
         """
         with self._transaction() as conn:
-            conn.execute(_INSERT_MESSAGE, message)
-            conn.execute(_ADD_TOTALS, {**message, "calls": len(json.loads(message["tool_calls"] or "[]"))})
+            for message in messages:
+                conn.execute(_INSERT_MESSAGE, message)
+                conn.execute(_ADD_TOTALS, {**message, "calls": len(json.loads(message["tool_calls"] or "[]"))})
             if run is not None:
-                conn.execute("INSERT INTO runs VALUES (:session_id, :assistant_id, :text, :options)", run)
-            if finish_run:
-                conn.execute("DELETE FROM runs WHERE session_id = ?", (message["session_id"],))
+                conn.execute("INSERT INTO agent_runs VALUES (:id, :session_id, :text, :options)", run)
 
-    def drop_run(self, session_id: str) -> None:
-        """Forget the run in progress of a session, if any."""
+    def update_message(self, message: Row) -> None:
+        """Store the final state of a message inserted empty (an assistant reply streaming):
+        its content, finish reason, tool calls, tokens and cost, added to the session's totals."""
         with self._transaction() as conn:
-            conn.execute("DELETE FROM runs WHERE session_id = ?", (session_id,))
+            conn.execute(_UPDATE_MESSAGE, message)
+            totals = {**message, "role": "", "calls": len(json.loads(message["tool_calls"] or "[]"))}
+            conn.execute(_ADD_TOTALS, totals)
+
+    def finish_run(self, run_id: str) -> None:
+        """Forget a run: it ended (stored its last message) or was aborted."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM agent_runs WHERE id = ?", (run_id,))
 
     def pending_runs(self) -> list[Row]:
         """Return the runs that were in progress when the server last stopped."""
-        return self._query("SELECT * FROM runs")
+        return self._query("SELECT * FROM agent_runs")
+
+    def discard_messages(self, session_id: str, message_ids: Iterable[str]) -> None:
+        """Delete the given messages (a resumed run's partial output) and recount the session."""
+        with self._transaction() as conn:
+            conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in message_ids])
+            conn.execute(_RECOUNT, {"id": session_id})
 
     def rewind(self, session_id: str, message_id: str, now: str) -> Row:
         """Delete the messages after ``message_id`` and return the updated session row.
@@ -211,10 +239,10 @@ class Store:
         sql = "SELECT seq FROM messages WHERE session_id = ? AND id = ?"
         rows = self._query(sql, (session_id, message_id))
         if not rows:
-            raise ApiError(404, "not_found", f"Message with ID '{message_id}' not found in session")
+            raise ApiError(404, "not_found", f"Message with ID '{message_id}' not found")
         with self._transaction() as conn:
             conn.execute("DELETE FROM messages WHERE session_id = ? AND seq > ?", (session_id, rows[0]["seq"]))
-            conn.execute("DELETE FROM runs WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM agent_runs WHERE session_id = ?", (session_id,))
             conn.execute(_RECOUNT, {"id": session_id})
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
         return self.get_session(session_id)
@@ -228,7 +256,7 @@ class Store:
     def reset(self) -> None:
         """Delete every session, message and run."""
         with self._transaction() as conn:
-            for table in ("messages", "runs", "sessions"):
+            for table in ("messages", "agent_runs", "sessions"):
                 conn.execute(f"DELETE FROM {table}")
 
 
@@ -256,7 +284,10 @@ def new_session_row(session_id: str, title: str, now: str, **fields: Any) -> Row
 
 
 def new_message_row(message_id: str, session_id: str, role: str, content: str, now: str, **fields: Any) -> Row:
-    """Return a ``messages`` row with defaults for every column not given."""
+    """Return a ``messages`` row with defaults for every column not given.
+
+    Non-assistant messages get ``finish_reason`` ``stop``, as ``message.Service.Create`` adds.
+    """
     row: Row = {
         "id": message_id,
         "session_id": session_id,
@@ -264,12 +295,13 @@ def new_message_row(message_id: str, session_id: str, role: str, content: str, n
         "content": content,
         "reasoning": None,
         "reasoning_duration": None,
-        "finish_reason": None,
+        "finish_reason": None if role == "assistant" else "stop",
         "model": None,
         "input_tokens": 0,
         "output_tokens": 0,
         "cost": 0.0,
         "tool_calls": None,
+        "tool_results": None,
         "created_at": now,
         "updated_at": now,
     }

@@ -1,59 +1,79 @@
 """``GET /stream?sessionId=``: the session's events as server-sent events.
 
-First event is ``connected``; then whatever the session publishes from that moment on
-(no buffering, no ``Last-Event-ID`` replay), plus ``heartbeat`` events.
+Follows ``sse.go`` ``HandleSSEStream`` and ``sse_events.go`` ``SSEWriter``: the first
+event is ``connected``; then whatever the session publishes from that moment on (no
+buffering, no ``Last-Event-ID`` replay), plus ``heartbeat`` events. Event ids count per
+connection from 1; ``retry`` is 30000 ms, 45000 for heartbeats and 750 for errors
+(``getRetryInterval``: ``500 * 1.5^1``). An unknown session gets 200 and one ``error``
+event (``Invalid session ID: <id>``), then the stream closes.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from mix_provider.devserver.backend import MixBackend, blocking
-from mix_provider.devserver.bus import CLOSE, Event, EventBus
+from mix_provider.devserver.bus import CLOSE, EventBus
+from mix_provider.devserver.errors import ApiError
 
-RETRY_MS = 3000
+RETRY_MS = 30_000
+HEARTBEAT_RETRY_MS = 45_000
+ERROR_RETRY_MS = 750
+HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+Writer = Callable[[str, dict[str, Any]], ServerSentEvent]
 
 
-def to_sse(event: Event) -> ServerSentEvent:
-    """Return the wire form of an event: ``id``, ``event``, one-line JSON ``data``, ``retry``."""
-    data = json.dumps(event.data, separators=(",", ":"))
-    return ServerSentEvent(id=str(event.id), event=event.name, data=data, retry=RETRY_MS, sep="\n")
+def sse_writer() -> Writer:
+    """Return a per-connection writer numbering its events from 1, like ``SSEWriter``."""
+    ids = itertools.count(1)
+
+    def write(name: str, data: dict[str, Any]) -> ServerSentEvent:
+        retry = {"heartbeat": HEARTBEAT_RETRY_MS, "error": ERROR_RETRY_MS}.get(name, RETRY_MS)
+        body = json.dumps(data, separators=(",", ":"))
+        return ServerSentEvent(id=str(next(ids)), event=name, data=body, retry=retry, sep="\n")
+
+    return write
 
 
-async def _events(bus: EventBus, session_id: str) -> AsyncIterator[ServerSentEvent]:
+async def _events(bus: EventBus, session_id: str, write: Writer) -> AsyncIterator[ServerSentEvent]:
     """Yield ``connected`` then the session's events until the stream is closed."""
     queue = bus.subscribe(session_id)
     try:
-        yield to_sse(Event(bus.next_id(), "connected", {"type": "connected", "sessionId": session_id}))
+        yield write("connected", {"sessionId": session_id})
         while (event := await queue.get()) is not CLOSE:
-            yield to_sse(event)
+            yield write(event.name, event.data)
     finally:
         bus.unsubscribe(session_id, queue)
 
 
-async def stream_events(request: Request) -> Response:
-    """Open the SSE stream of a session (404 unknown session, plain 400 without id).
+async def _invalid_session(session_id: str, write: Writer) -> AsyncIterator[ServerSentEvent]:
+    """Yield the one ``error`` event the real server sends for an unknown session."""
+    yield write("error", {"error": f"Invalid session ID: {session_id}"})
 
-    :raises ApiError: 404 when the session does not exist.
-    """
+
+async def stream_events(request: Request) -> Response:
+    """Open the SSE stream of a session (plain 400 without ``sessionId``)."""
     backend: MixBackend = request.app.state.backend
     session_id = request.query_params.get("sessionId", "")
     if not session_id:
         return PlainTextResponse("sessionId query parameter is required\n", status_code=400)
-    await blocking(backend.store.get_session, session_id)
-    bus = backend.bus
-
-    def heartbeat() -> ServerSentEvent:
-        return to_sse(Event(bus.next_id(), "heartbeat", {"type": "ping"}))
-
+    write = sse_writer()
+    try:
+        await blocking(backend.store.get_session, session_id)
+    except ApiError:
+        return EventSourceResponse(_invalid_session(session_id, write), headers=HEADERS, sep="\n")
     return EventSourceResponse(
-        _events(bus, session_id),
+        _events(backend.bus, session_id, write),
+        headers=HEADERS,
         ping=backend.settings.heartbeat_s,
-        ping_message_factory=heartbeat,
+        ping_message_factory=lambda: write("heartbeat", {"type": "ping"}),
         sep="\n",
     )

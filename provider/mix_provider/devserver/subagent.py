@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mix_provider.devserver.agent import MODEL, Step, ToolPlan, token_cost, tool_call_record, tool_steps
+from mix_provider.devserver.agent import MODEL, Step, ToolPlan, token_cost
 from mix_provider.devserver.errors import ApiError
 from mix_provider.devserver.store import Store, new_message_row, new_session_row
 from mix_provider.devserver.wire import Row, now_rfc3339
@@ -13,36 +13,45 @@ from mix_provider.devserver.wire import Row, now_rfc3339
 SUBAGENT_REPORT = "Sub-agent report: nothing to add."
 
 
-def run_subagent(store: Store, run: Row, options: dict[str, Any]) -> tuple[dict[str, Any], list[Step], float]:
-    """Store the sub-agent's session (once) and return its tool call, nested events and cost.
+def subagent_task(run: Row) -> ToolPlan:
+    """Return the ``Task`` tool call that starts the sub-agent."""
+    prompt = f"Investigate: {run['text'][:200]}"
+    return ToolPlan(
+        name="Task", input=json.dumps({"description": "sub-task", "prompt": prompt}), result=SUBAGENT_REPORT
+    )
+
+
+def run_subagent(store: Store, run: Row, options: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """Store the sub-agent's session (once); return its cost and the Task result's metadata.
 
     Blocking (SQLite): call it in a worker thread.
     """
-    call_id = options["task_call_id"]
     child_id = options["subagent_session_id"]
-    prompt = f"Investigate: {run['text'][:200]}"
-    task = ToolPlan(
-        name="Task", input=json.dumps({"description": "sub-task", "prompt": prompt}), result=SUBAGENT_REPORT
-    )
+    prompt = json.loads(subagent_task(run).input)["prompt"]
     cost = token_cost(20, len(SUBAGENT_REPORT) // 4)
     try:
         store.get_session(child_id)
     except ApiError:
         _store_child(store, run, options, prompt, cost)
-    outer = tool_steps(call_id, task, run["assistant_id"])
-    steps = outer[:-1] + _nested_steps(call_id, options["subagent_reply_id"]) + outer[-1:]
-    record = tool_call_record(call_id, task, {"subagentSessionId": child_id})
-    return record, steps, cost
+    return cost, {"subagentSessionId": child_id}
 
 
-def _nested_steps(call_id: str, reply_id: str) -> list[Step]:
-    """Return the sub-agent's own events (with ``parentToolCallId``), two of them outside the spec."""
+def nested_steps(call_id: str, reply_id: str) -> list[Step]:
+    """Return the sub-agent's own events (routed to the parent with ``parentToolCallId``,
+    ``rest_messages_broadcast.go``), two of them outside the spec."""
     nested = {"parentToolCallId": call_id}
-    complete = {"done": True, "messageId": reply_id, "content": SUBAGENT_REPORT, "finishReason": "end_turn"}
+    rate_limit = {
+        "error": "This request would exceed your account's rate limit. The application will automatically retry.",
+        "type": "rate_limit_error",
+        "retryAfter": 60,
+        "attempt": 1,
+        "maxAttempts": 8,
+    }
+    complete = {"type": "complete", "content": SUBAGENT_REPORT, "messageId": reply_id, "done": True}
     return [
-        ("tool", {"name": "Glob", "status": "running", **nested}),
-        ("content", {"content": SUBAGENT_REPORT, "assistantMessageId": reply_id, **nested}),
-        ("rate_limit_error", {"error": "simulated rate limit", "retryAfter": 10, **nested}),
+        ("tool", {"type": "tool", "name": "Glob", "input": "{}", "id": "toolu_nested", "status": "running", **nested}),
+        ("content", {"type": "content", "content": SUBAGENT_REPORT, **nested, "assistantMessageId": reply_id}),
+        ("rate_limit_error", {**rate_limit, **nested}),
         ("complete", {**complete, **nested}),
     ]
 

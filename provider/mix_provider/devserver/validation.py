@@ -7,7 +7,7 @@ way Go's ``encoding/json`` does, before the per-endpoint rules run.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mix_provider.devserver.errors import ApiError, bad_body, field_error
@@ -58,7 +58,9 @@ def _go_kind(value: object) -> str:
     return names.get(type(value), "value")
 
 
-def decode_object(raw: bytes | object, fields: Mapping[str, str], struct: str) -> dict[str, Any]:
+def decode_object(
+    raw: bytes | object, fields: Mapping[str, str], struct: str, bad: Callable[[str], ApiError] = bad_body
+) -> dict[str, Any]:
     """Decode a JSON object with exactly the given ``fields`` (name -> kind).
 
     :param raw: the request body, or an already decoded JSON value.
@@ -70,19 +72,19 @@ def decode_object(raw: bytes | object, fields: Mapping[str, str], struct: str) -
         try:
             value = json.loads(raw or b"null")
         except ValueError as exc:
-            raise bad_body(f"invalid JSON: {exc}") from exc
+            raise bad(f"invalid JSON: {exc}") from exc
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise bad_body(f"json: cannot unmarshal {_go_kind(value)} into Go value of type {struct}")
+        raise bad(f"json: cannot unmarshal {_go_kind(value)} into Go value of type {struct}")
     for key, item in value.items():
         if key not in fields:
-            raise bad_body(f'json: unknown field "{key}"')
+            raise bad(f'json: unknown field "{key}"')
         kind = fields[key]
         is_bool_as_int = kind == "int" and isinstance(item, bool)
         if item is not None and (not isinstance(item, _KINDS[kind]) or is_bool_as_int):
             detail = _go_kind(item) if not isinstance(item, float) else f"number {item}"
-            raise bad_body(f"json: cannot unmarshal {detail} into Go struct field {struct}.{key} of type {kind}")
+            raise bad(f"json: cannot unmarshal {detail} into Go struct field {struct}.{key} of type {kind}")
     return {key: item for key, item in value.items() if item is not None}
 
 
@@ -177,14 +179,20 @@ def validate_callbacks_body(raw: bytes) -> list[dict[str, Any]]:
     return validate_callbacks(body["callbacks"])
 
 
+def _body_error(detail: str) -> ApiError:
+    """Return the 400 of an undecodable body in the message and rewind handlers
+    (``sendValidationError(w, "body", err.Error())``)."""
+    return field_error("body", detail)
+
+
 def validate_message(raw: bytes) -> dict[str, Any]:
     """Decode and check a send-message body."""
     fields = {"text": "string", "plan_mode": "bool", "thinking_level": "string", "max_steps": "int"}
-    body = decode_object(raw, fields, "MessageRequest")
-    if not body.get("text", "").strip():
-        raise field_error("text", "text is required")
+    body = decode_object(raw, fields, "SendMessageRequest", _body_error)
+    if not body.get("text"):
+        raise field_error("content", "message content is required")
     if body.get("thinking_level", "off") not in _THINKING_LEVELS:
-        raise field_error("thinking_level", "thinking_level must be 'off', 'basic', 'medium', or 'maximum'")
+        raise field_error("thinking_level", "must be one of: off, basic, medium, maximum")
     if body.get("max_steps", 1) < 1:
         raise field_error("max_steps", "max_steps must be at least 1")
     return body
@@ -195,7 +203,7 @@ def validate_rewind(raw: bytes) -> tuple[str, bool]:
 
     An omitted ``cleanupMedia`` is false, like the real server (the spec says true).
     """
-    body = decode_object(raw, {"messageId": "string", "cleanupMedia": "bool"}, "RewindRequest")
+    body = decode_object(raw, {"messageId": "string", "cleanupMedia": "bool"}, "RewindSessionRequest", _body_error)
     if not body.get("messageId"):
-        raise ApiError(400, "bad_request", "messageId is required")
+        raise field_error("messageId", "message ID is required")
     return body["messageId"], bool(body.get("cleanupMedia", False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from typing import Any
@@ -53,61 +54,88 @@ def session_to_wire(row: Row, first_user_message: str | None = None) -> dict[str
 
 
 def message_to_backend(row: Row) -> dict[str, Any]:
-    """Return the BackendMessage of a ``messages`` row."""
-    is_user = row["role"] == "user"
+    """Return the BackendMessage of a ``messages`` row (``rest_messages.go`` ``convertMessagesToData``).
+
+    Every row puts its text in ``userInput``, assistant and tool rows in ``assistantResponse``
+    too (omitted when empty); ``toolCalls`` only when there are some, each with the result
+    of the *same* message (so never for the devserver, which, like the agent, stores results
+    in the next ``tool`` message). Tokens, cost and model come from the spec's BackendMessage.
+    """
     data: dict[str, Any] = {
         "id": row["id"],
         "sessionId": row["session_id"],
         "role": row["role"],
-        "userInput": row["content"] if is_user else "",
-        "inputTokens": row["input_tokens"],
-        "outputTokens": row["output_tokens"],
-        "cost": float(row["cost"]),
-        "toolCalls": [_backend_tool_call(call) for call in _tool_calls(row)],
+        "userInput": row["content"],
     }
-    if not is_user:
+    if row["role"] != "user" and row["content"]:
         data["assistantResponse"] = row["content"]
-    optional = {"reasoning": row["reasoning"], "reasoningDuration": row["reasoning_duration"]}
-    optional["model"] = row["model"]
-    data.update({key: value for key, value in optional.items() if value is not None})
+    calls = [_backend_tool_call(call, _results(row)) for call in _tool_calls(row)]
+    if calls:
+        data["toolCalls"] = calls
+    data.update(_reasoning(row))
+    if row["role"] == "assistant":
+        data.update(inputTokens=row["input_tokens"], outputTokens=row["output_tokens"], cost=float(row["cost"]))
+    if row["model"]:
+        data["model"] = row["model"]
     return data
 
 
 def message_to_export(row: Row) -> dict[str, Any]:
-    """Return the ExportMessage of a ``messages`` row."""
-    data: dict[str, Any] = {
-        "id": row["id"],
-        "role": row["role"],
-        "content": row["content"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-        "toolCalls": [_export_tool_call(call) for call in _tool_calls(row)],
-    }
-    optional = {
-        "finishReason": row["finish_reason"],
-        "model": row["model"],
-        "reasoning": row["reasoning"],
-        "reasoningDuration": row["reasoning_duration"],
-    }
-    data.update({key: value for key, value in optional.items() if value is not None})
+    """Return the ExportMessage of a ``messages`` row (``rest_messages.go`` ``convertToExportSession``):
+    optional fields omitted when empty, like Go's ``omitempty``."""
+    data: dict[str, Any] = {"id": row["id"], "role": row["role"], "content": row["content"]}
+    calls = [_export_tool_call(call, _results(row)) for call in _tool_calls(row)]
+    if calls:
+        data["toolCalls"] = calls
+    data.update(_reasoning(row))
+    if row["model"]:
+        data["model"] = row["model"]
+    if row["finish_reason"]:
+        data["finishReason"] = row["finish_reason"]
+    data.update(createdAt=row["created_at"], updatedAt=row["updated_at"])
     return data
 
 
+def _reasoning(row: Row) -> dict[str, Any]:
+    """Return ``reasoning`` and ``reasoningDuration`` (seconds), each only when set."""
+    if not row["reasoning"]:
+        return {}
+    duration = row["reasoning_duration"]
+    return {"reasoning": row["reasoning"], **({"reasoningDuration": duration} if duration else {})}
+
+
 def _tool_calls(row: Row) -> list[dict[str, Any]]:
-    """Return the stored tool calls of a message row."""
+    """Return the stored tool calls (``message.ToolCall`` parts) of a message row."""
     raw = row["tool_calls"]
     return list(json.loads(raw)) if raw else []
 
 
-def _backend_tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    """Return the ToolCallData of a stored tool call."""
-    keys = ("id", "name", "input", "type", "finished", "result", "isError")
-    return {key: call[key] for key in keys if key in call}
+def _results(row: Row) -> dict[str, dict[str, Any]]:
+    """Return the stored tool results (``message.ToolResult`` parts) of a row by tool call id."""
+    raw = row.get("tool_results")
+    return {result["tool_call_id"]: result for result in json.loads(raw)} if raw else {}
 
 
-def _export_tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    """Return the ExportToolCall of a stored tool call (with the server's extra fields)."""
-    data = _backend_tool_call(call)
-    data["inputJson"] = json.loads(call["input"])
-    data["metadata"] = call.get("metadata", {})
+def _backend_tool_call(call: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Return the ToolCallData of a stored tool call (``result``/``isError`` omitted when empty)."""
+    data = {key: call[key] for key in ("id", "name", "input", "type", "finished")}
+    result = results.get(call["id"])
+    if result is not None:
+        data.update({"result": result["content"]} if result["content"] else {})
+        data.update({"isError": True} if result["is_error"] else {})
+    return data
+
+
+def _export_tool_call(call: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Return the ExportToolCall of a stored tool call: ``inputJson`` when the input parses,
+    and ``result``, ``metadata`` (a JSON string) and ``isError`` from the same message's results."""
+    data: dict[str, Any] = {"id": call["id"], "name": call["name"], "input": call["input"]}
+    with contextlib.suppress(ValueError):
+        data["inputJson"] = json.loads(call["input"])
+    data.update(type=call["type"], finished=call["finished"])
+    result = results.get(call["id"])
+    if result is not None:
+        data.update({"result": result["content"]} if result["content"] else {})
+        data.update({"metadata": result["metadata"]} if result["metadata"] else {})
+        data.update({"isError": True} if result["is_error"] else {})
     return data
