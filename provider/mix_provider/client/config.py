@@ -36,9 +36,9 @@ class RetryPolicy:
         for name in ("initial_wait", "max_wait"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise MixConfigError(f"retry.{name}", f"must be a number of seconds >= 0, got {value!r}")
+                raise MixConfigError(f"retry_{name}", f"must be a number of seconds >= 0, got {value!r}")
         if isinstance(self.multiplier, bool) or not isinstance(self.multiplier, (int, float)) or self.multiplier < 1:
-            raise MixConfigError("retry.multiplier", f"must be a number >= 1, got {self.multiplier!r}")
+            raise MixConfigError("retry_multiplier", f"must be a number >= 1, got {self.multiplier!r}")
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,13 @@ def require_id(field: str, value: object) -> str:
     return text
 
 
+def require_ids(field: str, value: object) -> list[str]:
+    """Return a list of ids; a single string is refused (it would be read as a list of letters)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise MixConfigError(field, f"must be a list of session ids, got {type(value).__name__}")
+    return [require_id(field, item) for item in value]
+
+
 def positive_number(field: str, value: object, *, unit: str = "seconds") -> float:
     """Return ``value`` as a finite float > 0 (bools and strings are refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -103,9 +110,7 @@ def known_keys(field: str, keys: Iterable[str], accepted: Collection[str]) -> No
         if key not in accepted:
             close = difflib.get_close_matches(str(key), list(accepted), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise MixConfigError(
-                f"{field}.{key}", f"is not a known key{hint}; accepted: {', '.join(sorted(accepted))}"
-            )
+            raise MixConfigError(f"{field}.{key}", f"is not a known key{hint}; accepted: {', '.join(sorted(accepted))}")
 
 
 def check_verify_ssl(field: str, value: object) -> bool | str:
