@@ -503,13 +503,17 @@ HOOK_CALLS: list[Any] = [
     pytest.param(_async(lambda h: h.aget_session("..")), "session_id", id="aget-dotdot"),
     # 3. a bad poll_interval is refused before the message is sent (no run is left behind)
     pytest.param(
-        lambda h: h.send_and_wait("s1", "hi", baseline_user_messages=0, poll_interval=-1),
+        lambda h: h.send_and_wait("s1", "hi", turn=TurnKey.of(0, "hi"), poll_interval=-1),
         "poll_interval",
         id="send_and_wait-poll-negative",
     ),
-    pytest.param(lambda h: h.wait_for_reply("s1", 0, poll_interval=0), "poll_interval", id="wait_for_reply-poll-zero"),
-    pytest.param(_async(lambda h: h.await_reply("s1", 0, poll_interval=0)), "poll_interval", id="await_reply-poll"),
-    pytest.param(lambda h: h.wait_for_reply("s1", 0, timeout=0), "timeout", id="wait_for_reply-timeout-zero"),
+    pytest.param(
+        lambda h: h.wait_for_reply("s1", TurnKey(0), poll_interval=0), "poll_interval", id="wait_for_reply-poll-zero"
+    ),
+    pytest.param(
+        _async(lambda h: h.await_reply("s1", TurnKey(0), poll_interval=0)), "poll_interval", id="await_reply-poll"
+    ),
+    pytest.param(lambda h: h.wait_for_reply("s1", TurnKey(0), timeout=0), "timeout", id="wait_for_reply-timeout-zero"),
     # 8. an unknown callback key through the hook
     pytest.param(
         lambda h: h.update_callbacks(
