@@ -648,3 +648,36 @@ def test_config_repr_hides_the_token_and_header_values(monkeypatch: pytest.Monke
         assert TOKEN not in text and HEADER_VALUE not in text, text
     assert "X-Api-Key" in repr(config) and "***" in repr(config)
     assert config.request_headers()["Authorization"] == f"Bearer {TOKEN}"  # still sent
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        pytest.param({"read_timeout": float("nan")}, "read_timeout", id="read_timeout-nan"),
+        pytest.param({"stream_timeout": True}, "stream_timeout", id="stream_timeout-bool"),
+        pytest.param({"verify_ssl": "/no/such/ca.pem"}, "verify_ssl", id="verify_ssl-missing-bundle"),
+    ],
+)
+def test_client_config_numbers_and_bundle(kwargs: dict[str, Any], field: str) -> None:
+    """The plain client (no Airflow) checks the same rules as the connection."""
+    from mix_provider.client import ClientConfig
+
+    with pytest.raises(MixConfigError) as info:
+        ClientConfig(base_url="http://mix.test:8088", **kwargs)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        pytest.param({"max_retries": 1.5}, "max_retries", id="max_retries-float"),
+        pytest.param({"initial_wait": float("inf")}, "retry_initial_wait", id="initial_wait-inf"),
+        pytest.param({"multiplier": 0}, "retry_multiplier", id="multiplier-zero"),
+    ],
+)
+def test_retry_policy_numbers(kwargs: dict[str, Any], field: str) -> None:
+    from mix_provider.client import RetryPolicy
+
+    with pytest.raises(MixConfigError) as info:
+        RetryPolicy(**kwargs)
+    assert info.value.field == field

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from mix_provider.client.validation import check_verify_ssl
+from mix_provider.client.validation import check_verify_ssl, positive_number
 from mix_provider.errors import MixConfigError
 
 DEFAULT_PORT = 8088
@@ -66,9 +66,7 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "stream_timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise MixConfigError(name, f"must be a positive number of seconds, got {value!r}")
+            positive_number(name, getattr(self, name))
         values = {"token": self.token, **{f"headers.{k}": v for k, v in self.headers.items()}}
         for name, value in values.items():
             if value is not None and not _header_safe(value):
