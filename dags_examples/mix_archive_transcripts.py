@@ -8,7 +8,8 @@ object storage reaches works (``s3://bucket/prefix`` with ``aws_default``, ``gs:
 ``only_data_interval`` it archives only the sessions created in the run's data interval, otherwise
 a snapshot of every session. Re-running a day re-downloads only the sessions that changed.
 
-``mix_export_transcript`` (manual) streams one session's transcript into a file.
+``mix_export_transcript`` (manual, conf ``{"session_id": "..."}``) streams one session's transcript into
+``<base>/by-id/<session id>.json``, with the same base.
 
 Both run against the ``mix_default`` connection; ``python dags_examples/mix_archive_transcripts.py``
 runs the daily DAG once with ``dag.test()``.
@@ -24,11 +25,15 @@ from airflow.providers.common.compat.sdk import DAG, Param
 from mix_provider.operators.archive import ArchiveSessionsOperator
 from mix_provider.operators.export import ExportSessionOperator
 
+# [START howto_mix_archive_base_path]
 AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
 LOCAL_ARCHIVE = f"file://{AIRFLOW_HOME}/mix-archive"
+# The ``base_path`` param if the run has one, else the Variable, else a local directory.
+# ``params.get``: ``params.base_path`` fails to render in a DAG that does not declare the param.
+BASE_PATH = "{{ params.get('base_path') or var.value.get('mix_archive_base_path', '" + LOCAL_ARCHIVE + "') }}"
 # Manual runs of Airflow 3 may have no logical date (then no ``ds``): fall back to when the run was due.
 RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
-BASE_PATH = "{{ params.base_path or var.value.get('mix_archive_base_path', '" + LOCAL_ARCHIVE + "') }}"
+# [END howto_mix_archive_base_path]
 
 with DAG(
     dag_id="mix_archive_transcripts",
@@ -60,7 +65,11 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["mix", "example", "archive"],
-    params={"session_id": Param(type="string", description="The session to export")},
+    params={
+        "session_id": Param(type="string", description="The session to export"),
+        "base_path": Param(None, type=["null", "string"], description="Archive root URI (default: see the DAG doc)"),
+    },
+    doc_md=__doc__,
 ) as export_dag:
     # [START howto_operator_mix_export_to_file]
     export = ExportSessionOperator(

@@ -20,7 +20,7 @@ from mix_provider.archive.export import (
     read_summary,
 )
 from mix_provider.archive.manifest import Entry, Manifest, ManifestError, fingerprint
-from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, storage_path
+from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, check_destination, storage_path
 
 __all__ = [
     "COMPRESSIONS",
@@ -39,6 +39,7 @@ __all__ = [
     "SessionArchiver",
     "WriteTracker",
     "candidates",
+    "check_destination",
     "export_transcript",
     "fingerprint",
     "read_summary",

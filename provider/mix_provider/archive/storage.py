@@ -42,7 +42,40 @@ def storage_path(field: str, value: object) -> ObjectStoragePath:
     if not isinstance(value, str) or not value.strip():
         kind = type(value).__name__
         raise MixConfigError(field, f"must be an ObjectStoragePath or a URI string like 'file:///...', got {kind}")
-    return ObjectStoragePath(value.strip())
+    try:
+        return ObjectStoragePath(value.strip())
+    except ValueError as exc:  # fsspec: "Unsupported filesystem: 'foo'"
+        raise MixConfigError(
+            field, f"{value.strip()!r} has no known filesystem ({exc}); use file://, s3://, gs://, ... (fsspec)"
+        ) from None
+
+
+def check_destination(field: str, target: ObjectStoragePath, *, directory: bool = False) -> None:
+    """Check, before any download, that ``target`` can be written: its filesystem is installed and, on
+    the local disk, the target is a file (or, with ``directory``, a directory) under directories only.
+
+    :raises MixConfigError: naming ``field`` and the path.
+    """
+    try:
+        target.fs  # noqa: B018 -- imports the filesystem's package (s3fs, gcsfs, ...)
+    except (ImportError, ValueError) as exc:
+        raise MixConfigError(
+            field,
+            f"{target} needs the fsspec filesystem for {target.protocol}:// ({exc}); install it, e.g. s3fs for s3://",
+        ) from None
+    if target.protocol not in LOCAL_PROTOCOLS:
+        return
+    path = os.path.abspath(str(target.path))
+    want = "a directory" if directory else "a file"
+    if os.path.exists(path) and os.path.isdir(path) != directory:
+        raise MixConfigError(field, f"{path} exists and is not {want}")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise MixConfigError(field, f"{path} cannot be created: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise MixConfigError(field, f"{path} cannot be written: no write permission on {parent}")
 
 
 class WriteTracker:

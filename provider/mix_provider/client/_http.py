@@ -20,7 +20,7 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import StreamEvent
 from mix_provider.client.operations import Call
 from mix_provider.client.responses import api_error, parse_body
-from mix_provider.errors import MixTransportError
+from mix_provider.errors import MixConfigError, MixTransportError
 
 T = TypeVar("T")
 log = logging.getLogger("mix_provider.client")
@@ -48,7 +48,10 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
     Building one loads the whole CA bundle (0.1-0.3 s here); httpx would do it for each new client,
     i.e. for every hook, task and trigger. A CA bundle changed on disk is read by the next process.
     """
-    return httpx.create_ssl_context(verify=verify)
+    try:
+        return httpx.create_ssl_context(verify=verify)
+    except (OSError, ssl.SSLError) as exc:  # a path that exists but holds no readable CA certificates
+        raise MixConfigError("verify_ssl", f"{verify!r} is not a readable CA bundle ({exc})") from None
 
 
 def _client_options(config: ClientConfig) -> dict[str, Any]:

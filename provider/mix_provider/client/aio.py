@@ -19,6 +19,7 @@ from mix_provider.client.events import Deadline, StreamEvent, judge_event, reply
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.turns import Reply, TurnKey, finished_reply
+from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError, is_transient
 from mix_provider.models import ExportSession
 
@@ -92,6 +93,8 @@ class AsyncMixClient:
         poll_interval: float = 1.0,
     ) -> Reply:
         """Await the reply; same contract as :meth:`MixClient.wait_for_reply <.sync.MixClient.wait_for_reply>`."""
+        timeout = positive_number("timeout", timeout)
+        poll_interval = positive_number("poll_interval", poll_interval)
         deadline = Deadline.after(timeout)
         async with AsyncExitStack() as stack:
             events = await self._try_open_events(stack, session_id, timeout)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from mix_provider.client.validation import check_verify_ssl, positive_number
 from mix_provider.errors import MixConfigError
 
 DEFAULT_PORT = 8088
@@ -29,10 +31,14 @@ class RetryPolicy:
     multiplier: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise MixConfigError("max_retries", f"must be >= 0, got {self.max_retries}")
-        if self.initial_wait < 0 or self.max_wait < 0:
-            raise MixConfigError("retry_max_wait", "waits must be >= 0 seconds")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise MixConfigError("max_retries", f"must be an integer >= 0, got {self.max_retries!r}")
+        for name in ("initial_wait", "max_wait"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise MixConfigError(f"retry_{name}", f"must be a number of seconds >= 0, got {value!r}")
+        if isinstance(self.multiplier, bool) or not isinstance(self.multiplier, (int, float)) or self.multiplier < 1:
+            raise MixConfigError("retry_multiplier", f"must be a number >= 1, got {self.multiplier!r}")
 
 
 @dataclass(frozen=True)
@@ -60,14 +66,22 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "stream_timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise MixConfigError(name, f"must be a positive number of seconds, got {value!r}")
+            positive_number(name, getattr(self, name))
         values = {"token": self.token, **{f"headers.{k}": v for k, v in self.headers.items()}}
         for name, value in values.items():
             if value is not None and not _header_safe(value):
                 # The value may be a secret: never echo it.
                 raise MixConfigError(name, "must be printable ASCII without line breaks (value not shown)")
+        check_verify_ssl("verify_ssl", self.verify_ssl)
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, with the token and every header value shown as ``***``."""
+        headers = {name: "***" for name in self.headers}
+        return (
+            f"ClientConfig(base_url={self.base_url!r}, token={'***' if self.token else None!r}, "
+            f"headers={headers!r}, connect_timeout={self.connect_timeout!r}, read_timeout={self.read_timeout!r}, "
+            f"stream_timeout={self.stream_timeout!r}, verify_ssl={self.verify_ssl!r}, retry={self.retry!r})"
+        )
 
     def secret_values(self) -> list[str]:
         """Every secret of the configuration: the token and each extra header value."""

@@ -19,6 +19,7 @@ from mix_provider.client.events import Deadline, StreamEvent, judge_event, reply
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.turns import Reply, TurnKey, finished_reply
+from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError, is_transient
 from mix_provider.models import ExportSession
 
@@ -122,6 +123,8 @@ class MixClient:
 
         :raises MixReplyTimeoutError: when ``timeout`` seconds pass first.
         """
+        timeout = positive_number("timeout", timeout)
+        poll_interval = positive_number("poll_interval", poll_interval)
         deadline = Deadline.after(timeout)
         with ExitStack() as stack:
             events = self._try_open_events(stack, session_id, timeout)

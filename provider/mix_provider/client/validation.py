@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Iterable, Mapping
+import math
+import os
+from collections.abc import Collection, Iterable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -45,12 +48,82 @@ def require_text(field: str, value: object) -> str:
     return value
 
 
+def optional_text(field: str, value: object) -> str | None:
+    """Return ``value`` when it is a string (possibly empty) or None; raise naming ``field`` otherwise."""
+    if value is None or isinstance(value, str):
+        return value
+    raise MixConfigError(field, f"must be a string or None, got {type(value).__name__} {value!r}")
+
+
+def require_bool(field: str, value: object) -> bool:
+    """Return ``value`` when it is a bool (``0``, ``"yes"`` and friends are refused: they hide typos)."""
+    if not isinstance(value, bool):
+        raise MixConfigError(field, f"must be true or false, got {value!r}")
+    return value
+
+
 def require_id(field: str, value: object) -> str:
-    """Return a session or message id: a non-empty string without slashes or whitespace."""
+    """Return a session or message id: one URL path segment (no ``/?#\\``, whitespace, ``.`` or ``..``)."""
     text = require_text(field, value)
-    if any(ch in text for ch in "/?#") or text != text.strip() or " " in text:
-        raise MixConfigError(field, f"{text!r} is not a valid id")
+    if text in (".", "..") or any(ch in text for ch in "/?#\\") or any(ch.isspace() for ch in text):
+        raise MixConfigError(
+            field, f"{text!r} is not a valid id: one path segment, not '.' or '..', without / ? # \\ or spaces"
+        )
+    if not text.isprintable():
+        raise MixConfigError(field, f"{text!r} is not a valid id: it holds control characters")
     return text
+
+
+def require_ids(field: str, value: object) -> list[str]:
+    """Return a list of ids; a single string is refused (it would be read as a list of letters)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise MixConfigError(field, f"must be a list of session ids, got {type(value).__name__}")
+    return [require_id(field, item) for item in value]
+
+
+def positive_number(field: str, value: object, *, unit: str = "seconds") -> float:
+    """Return ``value`` as a finite float > 0 (bools and strings are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise MixConfigError(field, f"must be a positive number of {unit}, got {value!r}")
+    return float(value)
+
+
+def choices(field: str, value: object, accepted: Collection[str]) -> frozenset[str]:
+    """Return a set of strings from ``accepted``, given as a list/tuple/set of strings.
+
+    A single string is refused (``"error"`` would become the letters ``e``, ``r``, ``o``) and so is
+    any unknown value (a typo would never match).
+    """
+    listing = ", ".join(sorted(accepted))
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise MixConfigError(field, f"must be a list of values from: {listing}; got {value!r}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str) or item not in accepted:
+            raise MixConfigError(field, f"{item!r} is not one of: {listing}")
+    return frozenset(items)
+
+
+def known_keys(field: str, keys: Iterable[str], accepted: Collection[str]) -> None:
+    """Refuse any key not in ``accepted`` (a typo such as ``timout`` would be silently ignored)."""
+    for key in keys:
+        if key not in accepted:
+            close = difflib.get_close_matches(str(key), list(accepted), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise MixConfigError(f"{field}.{key}", f"is not a known key{hint}; accepted: {', '.join(sorted(accepted))}")
+
+
+def check_verify_ssl(field: str, value: object) -> bool | str:
+    """Return ``value`` when it is a bool or the path of an existing CA bundle file or directory."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not value:
+        raise MixConfigError(field, f"must be true, false or a CA bundle path, got {value!r}")
+    if not os.path.exists(value):
+        raise MixConfigError(
+            field, f"must be true, false or the path of a CA bundle; {value!r} is neither (no such file)"
+        )
+    return value
 
 
 def optional_int(field: str, value: object, *, minimum: int) -> int | None:
@@ -98,6 +171,12 @@ def check_system_prompt(mode: PromptMode | str | None, prompt: str | None) -> Pr
     return prompt_mode
 
 
+#: Keys a callback mapping may have: the model's field names and their camelCase wire aliases.
+CALLBACK_KEYS = frozenset(
+    name for key, info in Callback.model_fields.items() for name in (key, info.alias) if name is not None
+)
+
+
 def check_callbacks(callbacks: Iterable[Callback | Mapping[str, Any]] | str) -> list[Callback]:
     """Parse callbacks (models or dicts in snake_case or camelCase, or a JSON list) and check each one."""
     if isinstance(callbacks, str):
@@ -112,6 +191,8 @@ def check_callbacks(callbacks: Iterable[Callback | Mapping[str, Any]] | str) -> 
         field = f"callbacks[{index}]"
         if not isinstance(item, (Callback, Mapping)):
             raise MixConfigError(field, f"must be a mapping with type and tool_name, got {type(item).__name__}")
+        if isinstance(item, Mapping):
+            known_keys(field, item.keys(), CALLBACK_KEYS)
         if isinstance(item, Mapping) and "type" in item:
             coerce_enum(f"{field}.type", CallbackType, item["type"])
         try:

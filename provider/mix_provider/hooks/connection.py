@@ -8,13 +8,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mix_provider.client import ClientConfig, RetryPolicy, build_base_url
+from mix_provider.client.validation import check_verify_ssl, known_keys
 from mix_provider.errors import MixConfigError
 
 DEFAULT_TIMEOUT = 30.0
+#: The keys of ``extra`` the hook reads; any other is a typo (it would be silently ignored).
+EXTRA_KEYS = frozenset({"timeout", "max_retries", "retry_max_wait", "verify_ssl", "headers"})
+#: Prefix of the same keys as older Airflow connection forms store them.
+UI_PREFIX = "extra__mix__"
 
 
 @dataclass(frozen=True)
@@ -24,8 +29,8 @@ class ConnectionFields:
     host: str | None
     schema: str | None = None
     port: int | str | None = None
-    password: str | None = None
-    extra: Mapping[str, Any] | str | None = None
+    password: str | None = field(default=None, repr=False)
+    extra: Mapping[str, Any] | str | None = field(default=None, repr=False)  # headers may hold secrets
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | 
     """
     over = overrides or HookOverrides()
     extra = _extra_dict(fields.extra)
+    extra = {key.removeprefix(UI_PREFIX): value for key, value in extra.items()}
+    known_keys("extra", extra, EXTRA_KEYS)
     timeout = _number("extra.timeout", over.timeout, extra.get("timeout"), DEFAULT_TIMEOUT, minimum=0.001)
     max_retries = _number("extra.max_retries", over.max_retries, extra.get("max_retries"), 5, minimum=0)
     if max_retries != int(max_retries):
@@ -110,6 +117,4 @@ def _verify(value: Any) -> bool | str:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
         return value.lower() in ("true", "1", "yes")
-    if isinstance(value, str) and value:
-        return value  # a CA bundle path
-    raise MixConfigError("extra.verify_ssl", f"must be true, false or a CA bundle path, got {value!r}")
+    return check_verify_ssl("extra.verify_ssl", value)  # a CA bundle path

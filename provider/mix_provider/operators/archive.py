@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -15,11 +16,12 @@ from mix_provider.archive import (
     SessionArchiver,
     WriteTracker,
     candidates,
+    check_destination,
 )
-from mix_provider.client.validation import optional_int, require_id
+from mix_provider.client.validation import optional_int, require_bool, require_ids
 from mix_provider.errors import MixConfigError
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator
+from mix_provider.operators.base import MixBaseOperator, check_literal
 from mix_provider.operators.export import check_location, check_spec
 
 
@@ -74,7 +76,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
         self.session_ids = session_ids
         self.created_after = created_after
         self.created_before = created_before
-        self.include_subagents = include_subagents
+        self.include_subagents = require_bool("include_subagents", include_subagents)
         self.format = format
         self.compression = compression
         concurrency = optional_int("max_concurrency", max_concurrency, minimum=1)
@@ -84,11 +86,16 @@ class ArchiveSessionsOperator(MixBaseOperator):
         self._tracker: WriteTracker | None = None
         check_spec(format, compression)
         check_location("base_path", base_path)
+        if session_ids is not None:
+            check_literal(partial(require_ids, "session_ids"), session_ids)
+        check_literal(partial(as_datetime, "created_after"), created_after)
+        check_literal(partial(as_datetime, "created_before"), created_before)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Validate the rendered arguments, archive, and fail if any session failed."""
         base = check_location("base_path", self.base_path)
         assert base is not None
+        check_destination("base_path", base, directory=True)
         spec = ExportSpec(self.format, self.compression)
         ids = self._ids()
         after = as_datetime("created_after", self.created_after)
@@ -104,11 +111,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
         return summary
 
     def _ids(self) -> list[str] | None:
-        if self.session_ids is None:
-            return None
-        if isinstance(self.session_ids, str) or not isinstance(self.session_ids, Sequence):
-            raise MixConfigError("session_ids", f"must be a list of session ids, got {type(self.session_ids).__name__}")
-        return [require_id("session_ids", sid) for sid in self.session_ids]
+        return None if self.session_ids is None else require_ids("session_ids", self.session_ids)
 
     def _archive(
         self,

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from functools import cached_property
 from typing import Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.sdk.definitions._internal.mixins import ResolveMixin
 
 from mix_provider.hooks.mix import MixHook
 
 V = TypeVar("V")
+
+
+def is_template(value: object) -> bool:
+    """Whether ``value`` is only known once rendered: a string holding Jinja, an XComArg, or a list/dict of them."""
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, ResolveMixin):
+        return True
+    if isinstance(value, Mapping):
+        return any(is_template(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(is_template(item) for item in value)
+    return False
+
+
+def check_literal(check: Callable[..., Any], *values: object) -> None:
+    """Run ``check(*values)`` now (at DAG parse time) unless a value is templated; it runs again once rendered."""
+    if not any(is_template(value) for value in values):
+        check(*values)
 
 
 def template_safe(value: Enum | V) -> str | V:

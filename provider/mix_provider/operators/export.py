@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from mix_provider.archive import ExportSpec, WriteTracker, export_transcript, read_summary, storage_path
-from mix_provider.client.validation import require_id
+from mix_provider.archive import (
+    ExportSpec,
+    WriteTracker,
+    check_destination,
+    export_transcript,
+    read_summary,
+    storage_path,
+)
+from mix_provider.client.validation import require_bool, require_id
 from mix_provider.errors import MixConfigError
-from mix_provider.operators.base import MixBaseOperator
-
-
-def is_template(value: object) -> bool:
-    """Whether ``value`` is a string still holding a Jinja expression (checked again once rendered)."""
-    return isinstance(value, str) and "{{" in value
+from mix_provider.operators.base import MixBaseOperator, check_literal, is_template
 
 
 def check_spec(format: Any, compression: Any) -> ExportSpec | None:
@@ -82,10 +85,11 @@ class ExportSessionOperator(MixBaseOperator):
         self.output_path = output_path
         self.format = format
         self.compression = compression
-        self.overwrite = overwrite
+        self.overwrite = require_bool("overwrite", overwrite)
         self._tracker: WriteTracker | None = None
         check_spec(format, compression)
         check_location("output_path", output_path, optional=True)
+        check_literal(partial(require_id, "session_id"), session_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Validate the rendered arguments, then summarise or store the transcript."""
@@ -97,6 +101,7 @@ class ExportSessionOperator(MixBaseOperator):
             self.log.info("Mix session %s: %d messages", session_id, summary["messages"])
             return summary
         _check_suffix(target, spec)
+        check_destination("output_path", target)
         if not self.overwrite and target.exists():
             raise FileExistsError(f"{target} exists and overwrite=False")
         self._tracker = WriteTracker()

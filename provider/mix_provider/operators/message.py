@@ -5,17 +5,26 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from mix_provider.client import TurnKey
 from mix_provider.client.turns import find_turn
-from mix_provider.client.validation import coerce_enum, optional_int, require_id, require_text
-from mix_provider.errors import MixConfigError, MixError, MixReplyTimeoutError, reply_failure
-from mix_provider.models import ThinkingLevel
+from mix_provider.client.validation import (
+    choices,
+    coerce_enum,
+    optional_int,
+    positive_number,
+    require_bool,
+    require_id,
+    require_text,
+)
+from mix_provider.errors import MixError, MixReplyTimeoutError, reply_failure
+from mix_provider.models import FinishReason, ThinkingLevel
 from mix_provider.operators._state import TaskState
-from mix_provider.operators.base import MixBaseOperator, template_safe
+from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
 from mix_provider.triggers.message import MixMessageTrigger
 from mix_provider.triggers.payloads import (
     SUCCESS,
@@ -28,6 +37,8 @@ from mix_provider.triggers.payloads import (
 
 #: Finish reasons that fail the task unless ``fail_on_finish_reasons`` says otherwise.
 DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "canceled")
+#: The values ``fail_on_finish_reasons`` accepts.
+FINISH_REASONS = frozenset(reason.value for reason in FinishReason)
 #: Extra seconds the task's defer timeout allows beyond the trigger's own deadline.
 DEFER_MARGIN = 60
 
@@ -75,19 +86,23 @@ class SendMessageOperator(MixBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise MixConfigError("timeout", f"must be a positive number of seconds, got {timeout!r}")
         self.session_id = session_id
         self.text = text
         self.plan_mode = plan_mode
         self.thinking_level = template_safe(thinking_level)
         self.max_steps = optional_int("max_steps", max_steps, minimum=1)
-        self.wait_for_reply = wait_for_reply
-        self.deferrable = deferrable
-        self.timeout = float(timeout)
-        self.poll_interval = poll_interval
-        self.fail_on_finish_reasons = frozenset(fail_on_finish_reasons)
+        self.wait_for_reply = require_bool("wait_for_reply", wait_for_reply)
+        self.deferrable = require_bool("deferrable", deferrable)
+        self.timeout = positive_number("timeout", timeout)
+        self.poll_interval = positive_number("poll_interval", poll_interval)
+        self.fail_on_finish_reasons = choices("fail_on_finish_reasons", fail_on_finish_reasons, FINISH_REASONS)
         self._waiting_on: str | None = None
+        if plan_mode is not None:
+            require_bool("plan_mode", plan_mode)
+        check_literal(partial(require_id, "session_id"), session_id)
+        check_literal(partial(require_text, "text"), text)
+        if self.thinking_level not in (None, ""):
+            check_literal(partial(coerce_enum, "thinking_level", ThinkingLevel), self.thinking_level)
 
     def _message_args(self) -> dict[str, Any]:
         level = self.thinking_level

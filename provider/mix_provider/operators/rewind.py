@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
-from mix_provider.client.validation import optional_int, require_id
+from mix_provider.client.validation import optional_int, require_bool, require_id
 from mix_provider.errors import MixConfigError
 from mix_provider.models import ExportMessage
-from mix_provider.operators.base import MixBaseOperator
+from mix_provider.operators.base import MixBaseOperator, check_literal
 
 _TARGETS = ("message_id", "keep_messages", "drop_last_turns")
 
@@ -64,13 +65,14 @@ class RewindSessionOperator(MixBaseOperator):
         ]
         if len(chosen) != 1:
             raise MixConfigError("message_id", f"give exactly one of {', '.join(_TARGETS)}; got {chosen or 'none'}")
-        if not isinstance(cleanup_media, bool):
-            raise MixConfigError("cleanup_media", f"must be true or false, got {cleanup_media!r}")
         self.session_id = session_id
         self.message_id = message_id
         self.keep_messages = optional_int("keep_messages", keep_messages, minimum=1)
         self.drop_last_turns = optional_int("drop_last_turns", drop_last_turns, minimum=1)
-        self.cleanup_media = cleanup_media
+        self.cleanup_media = require_bool("cleanup_media", cleanup_media)
+        check_literal(partial(require_id, "session_id"), session_id)
+        if message_id is not None:
+            check_literal(partial(require_id, "message_id"), message_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Resolve the target message if needed, then rewind."""

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from mix_provider.client.operations import CREATE_RECONCILE_WINDOW
-from mix_provider.client.validation import check_browser, check_callbacks, check_system_prompt, require_id, require_text
+from mix_provider.client.validation import (
+    check_browser,
+    check_callbacks,
+    check_system_prompt,
+    optional_text,
+    require_bool,
+    require_id,
+    require_text,
+)
 from mix_provider.errors import MixNotFoundError
 from mix_provider.models import BrowserMode, Callback, PromptMode, SessionData
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, template_safe
+from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
 
 CallbackSpec = Sequence[Callback | Mapping[str, Any]]
 
@@ -60,6 +69,11 @@ class CreateSessionOperator(MixBaseOperator):
         self.custom_system_prompt = custom_system_prompt
         self.prompt_mode = template_safe(prompt_mode)
         self.callbacks = callbacks
+        check_literal(partial(require_text, "title"), title)
+        check_literal(check_browser, self.browser_mode, cdp_url)
+        check_literal(check_system_prompt, self.prompt_mode, custom_system_prompt)
+        if callbacks is not None:
+            check_literal(check_callbacks, callbacks)
 
     def _validated(self) -> dict[str, Any]:
         require_text("title", self.title)
@@ -115,6 +129,7 @@ class GetSessionOperator(MixBaseOperator):
     def __init__(self, *, session_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.session_id = session_id
+        check_literal(partial(require_id, "session_id"), session_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Fetch the session."""
@@ -144,17 +159,20 @@ class ListSessionsOperator(MixBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.include_subagents = include_subagents
+        self.include_subagents = require_bool("include_subagents", include_subagents)
         self.created_after = created_after
         self.created_before = created_before
         self.title_contains = title_contains
-        self.return_ids = return_ids
+        self.return_ids = require_bool("return_ids", return_ids)
+        check_literal(partial(as_datetime, "created_after"), created_after)
+        check_literal(partial(as_datetime, "created_before"), created_before)
+        check_literal(partial(optional_text, "title_contains"), title_contains)
 
     def execute(self, context: Any) -> list[Any]:
         """List, filter, and return ids or summaries."""
         after = as_datetime("created_after", self.created_after)
         before = as_datetime("created_before", self.created_before)
-        needle = (self.title_contains or "").casefold()
+        needle = (optional_text("title_contains", self.title_contains) or "").casefold()
         sessions = [
             s
             for s in self.hook.list_sessions(include_subagents=self.include_subagents)
@@ -176,7 +194,8 @@ class DeleteSessionOperator(MixBaseOperator):
     def __init__(self, *, session_id: str, ignore_missing: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.session_id = session_id
-        self.ignore_missing = ignore_missing
+        self.ignore_missing = require_bool("ignore_missing", ignore_missing)
+        check_literal(partial(require_id, "session_id"), session_id)
 
     def execute(self, context: Any) -> bool:
         """Delete."""
@@ -204,6 +223,8 @@ class UpdateSessionCallbacksOperator(MixBaseOperator):
         super().__init__(**kwargs)
         self.session_id = session_id
         self.callbacks = callbacks
+        check_literal(partial(require_id, "session_id"), session_id)
+        check_literal(check_callbacks, callbacks)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Validate every callback, then replace the list."""

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from mix_provider.client.events import last_finished_turn
+from mix_provider.client.validation import positive_number, require_id
 from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.models import SessionData
@@ -41,7 +42,9 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
         super().__init__()
         self.session_id = session_id
         self.mix_conn_id = mix_conn_id
-        self.poll_interval = poll_interval
+        self.poll_interval = positive_number("poll_interval", poll_interval)
+        if session_id is not None:
+            require_id("session_id", session_id)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""

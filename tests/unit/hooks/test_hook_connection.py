@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import certifi
 import pytest
 
 from mix_provider.errors import MixConfigError
@@ -66,7 +67,7 @@ def test_empty_extra_and_null_fields_mean_defaults(extra: Any) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(True, True), ("true", True), ("1", True), ("no", False), ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"), ("", True)],
+    [(True, True), ("true", True), ("1", True), ("no", False), (certifi.where(), certifi.where()), ("", True)],
 )
 def test_verify_ssl(value: Any, expected: bool | str) -> None:
     assert config_from_connection(conn(extra={"verify_ssl": value})).verify_ssl == expected

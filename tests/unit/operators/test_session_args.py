@@ -36,17 +36,20 @@ def _create(**kwargs: Any) -> CreateSessionOperator:
     return CreateSessionOperator(task_id="create", **{"title": "t", **kwargs})
 
 
-def _fails(attach: Attach, recorder: Any, operator: Any, field: str) -> str:
-    """Run ``operator`` and return its MixConfigError text, checking it names ``field`` and sent nothing."""
+def _fails(attach: Attach, recorder: Any, build: Callable[[], Any], field: str) -> str:
+    """Build and run an operator; return its MixConfigError text, checking it names ``field`` and sent nothing.
+
+    Literal arguments fail when the operator is built (DAG parse time), before it could run.
+    """
     with pytest.raises(MixConfigError) as info:
-        attach(operator).execute({"ti": FakeTI()})
+        attach(build()).execute({"ti": FakeTI()})
     assert info.value.field == field
     assert recorder.requests == []
     return str(info.value)
 
 
 def test_bad_browser_mode_names_the_field_and_the_accepted_values(attach: Attach, recorder: Any) -> None:
-    message = _fails(attach, recorder, _create(browser_mode="chrome"), "browser_mode")
+    message = _fails(attach, recorder, lambda: _create(browser_mode="chrome"), "browser_mode")
     assert "'chrome'" in message
     for mode in BrowserMode:
         assert mode.value in message
@@ -54,17 +57,17 @@ def test_bad_browser_mode_names_the_field_and_the_accepted_values(attach: Attach
 
 @pytest.mark.parametrize("cdp_url", [None, "", "http://127.0.0.1:9222", "127.0.0.1:9222"])
 def test_remote_cdp_needs_a_websocket_url(attach: Attach, recorder: Any, cdp_url: str | None) -> None:
-    message = _fails(attach, recorder, _create(browser_mode="remote-cdp-websocket", cdp_url=cdp_url), "cdp_url")
+    message = _fails(attach, recorder, lambda: _create(browser_mode="remote-cdp-websocket", cdp_url=cdp_url), "cdp_url")
     assert "ws://" in message and "wss://" in message
 
 
 def test_cdp_url_without_remote_mode_is_refused(attach: Attach, recorder: Any) -> None:
-    _fails(attach, recorder, _create(cdp_url="ws://127.0.0.1:9222"), "cdp_url")
+    _fails(attach, recorder, lambda: _create(cdp_url="ws://127.0.0.1:9222"), "cdp_url")
 
 
 @pytest.mark.parametrize("title", ["", "   ", None])
 def test_empty_title(attach: Attach, recorder: Any, title: Any) -> None:
-    _fails(attach, recorder, _create(title=title), "title")
+    _fails(attach, recorder, lambda: _create(title=title), "title")
 
 
 BAD_CALLBACKS = [
@@ -83,17 +86,23 @@ BAD_CALLBACKS = [
 
 @pytest.mark.parametrize(("callback", "field"), BAD_CALLBACKS)
 def test_bad_callback_on_create(attach: Attach, recorder: Any, callback: Any, field: str) -> None:
-    _fails(attach, recorder, _create(callbacks=[callback]), field)
+    _fails(attach, recorder, lambda: _create(callbacks=[callback]), field)
 
 
 @pytest.mark.parametrize(("callback", "field"), BAD_CALLBACKS)
 def test_bad_callback_on_update(attach: Attach, recorder: Any, callback: Any, field: str) -> None:
-    operator = UpdateSessionCallbacksOperator(task_id="update", session_id="s1", callbacks=[callback])
-    _fails(attach, recorder, operator, field)
+    _fails(
+        attach,
+        recorder,
+        lambda: UpdateSessionCallbacksOperator(task_id="update", session_id="s1", callbacks=[callback]),
+        field,
+    )
 
 
 def test_unknown_callback_type_lists_the_accepted_ones(attach: Attach, recorder: Any) -> None:
-    message = _fails(attach, recorder, _create(callbacks=[{"type": "webhook", "toolName": "W"}]), "callbacks[0].type")
+    message = _fails(
+        attach, recorder, lambda: _create(callbacks=[{"type": "webhook", "toolName": "W"}]), "callbacks[0].type"
+    )
     assert all(kind in message for kind in ("bash_script", "send_message", "sub_agent"))
 
 
@@ -102,7 +111,7 @@ def test_prompt_too_large_for_its_mode(attach: Attach, recorder: Any, mode: str,
     message = _fails(
         attach,
         recorder,
-        _create(prompt_mode=mode, custom_system_prompt="é" * (limit // 2) + "x"),
+        lambda: _create(prompt_mode=mode, custom_system_prompt="é" * (limit // 2) + "x"),
         "custom_system_prompt",
     )
     assert str(limit) in message and mode in message
@@ -116,7 +125,7 @@ def test_prompt_at_the_limit_is_sent(attach: Attach, recorder: Any, mode: str, s
 
 
 def test_bad_prompt_mode(attach: Attach, recorder: Any) -> None:
-    message = _fails(attach, recorder, _create(prompt_mode="prepend", custom_system_prompt="p"), "prompt_mode")
+    message = _fails(attach, recorder, lambda: _create(prompt_mode="prepend", custom_system_prompt="p"), "prompt_mode")
     assert all(mode.value in message for mode in PromptMode)
 
 
@@ -163,10 +172,10 @@ def test_update_with_no_callbacks_clears_them(attach: Attach, recorder: Any) -> 
 @pytest.mark.parametrize("session_id", ["", "a/b", " s1", "s1?x"])
 @pytest.mark.parametrize("operator_cls", [GetSessionOperator, DeleteSessionOperator])
 def test_bad_session_id(attach: Attach, recorder: Any, operator_cls: Any, session_id: str) -> None:
-    _fails(attach, recorder, operator_cls(task_id="op", session_id=session_id), "session_id")
+    _fails(attach, recorder, lambda: operator_cls(task_id="op", session_id=session_id), "session_id")
 
 
 @pytest.mark.parametrize("field", ["created_after", "created_before"])
 @pytest.mark.parametrize("value", ["yesterday", 1700000000])
 def test_bad_list_dates(attach: Attach, recorder: Any, field: str, value: Any) -> None:
-    _fails(attach, recorder, ListSessionsOperator(task_id="list", **{field: value}), field)
+    _fails(attach, recorder, lambda: ListSessionsOperator(task_id="list", **{field: value}), field)
