@@ -96,13 +96,14 @@ CANCELLED_PREFIX = "request cancelled"
 def reply_after(verdict: StreamVerdict, messages: Sequence[ExportMessage], key: TurnKey) -> Reply | None:
     """The reply once the stream said a run ended: from the transcript, or the stream's error.
 
-    An event that arrives before our user message is stored belongs to another run and is ignored.
+    An error that arrives before our user message is stored, or while other runs overlap ours, cannot
+    be told to be ours: the transcript decides then.
     """
     turn = find_turn(messages, key)
     if turn is None:
         return None
     reply = reply_of(turn)
-    if reply is None and verdict.error is not None:
+    if reply is None and verdict.error is not None and not turn.overlapped:
         cancelled = verdict.error.startswith(CANCELLED_PREFIX)
         return Reply(
             message_id=verdict.message_id or "",

@@ -1,18 +1,24 @@
 """Which messages of a transcript are the turn started by *our* message, and whether it has finished.
 
-A real Mix server accepts messages while a run is in progress and stores a tool run as several
-messages (assistant ``tool_use`` -> ``tool`` results -> assistant), so "the session's last message"
-may be another turn's reply. A turn is found from the user message that started it, and runs up to
-the next user message. Our user message is the first one after the baseline count whose text
-begins with the text we sent (the server may append to it: plan mode adds a system reminder).
-Only a length and a hash of the text are kept, so a turn key is small and holds no prompt text.
+A real Mix server accepts messages while a run is in progress and runs them concurrently, storing a
+tool run as several messages (assistant ``tool_use`` -> ``tool`` results -> assistant) as each round
+happens (``mix_agent/internal/llm/agent/agent.go``: ``processGeneration``, ``streamAndHandleEvents``).
+Overlapping runs therefore interleave in the transcript, and no stored message names the run it
+belongs to. Each run is a chain: user -> assistant -> (tool -> assistant)*. :func:`runs_of` rebuilds
+the chains in stored order, giving each assistant or tool message to the earliest run waiting for
+one. That is exact when runs do not overlap; when they do, it follows the order the server stored
+them in, and :attr:`Turn.overlapped` says so.
+
+Our user message is the first one after the baseline count whose text begins with the text we sent
+(plan mode appends a system reminder). Only a length and a hash of the text are kept, so a turn key
+is small and holds no prompt text.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mix_provider.models import ExportMessage, FinishReason
@@ -65,30 +71,67 @@ class TurnKey:
         return cls(int(data["after_user_messages"]), None if length is None else int(length), data.get("sha256"))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Turn:
-    """Our user message and what followed it, up to the next user message."""
+    """One run: its user message, the messages given to it, whether another run overlapped it, and the
+    position of its latest message in the transcript."""
 
     user_message_id: str
-    messages: tuple[ExportMessage, ...]
-    followed: bool
+    user_content: str
+    messages: list[ExportMessage] = field(default_factory=list)
+    overlapped: bool = False
+    stored_last: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run's last message is a final assistant message."""
+        return bool(self.messages) and is_final(self.messages[-1])
+
+    def expects(self) -> str | None:
+        """The role of the run's next message: ``assistant`` after the user or tool message, ``tool``
+        after a ``tool_use`` round, None while a round is streaming or once the run is finished."""
+        last = self.messages[-1] if self.messages else None
+        if last is None or last.role == "tool":
+            return "assistant"
+        if last.role == "assistant" and last.finish_reason in NON_TERMINAL_FINISH:
+            return "tool"
+        return None
+
+
+def runs_of(messages: Sequence[ExportMessage]) -> list[Turn]:
+    """The runs of a transcript, one per user message.
+
+    An assistant message goes to the waiting run whose user or tool message was stored last (the
+    server starts the next round as soon as that message is stored); a tool message goes to the
+    earliest run waiting for one (tools run for a while, in start order). Runs waiting together for
+    the same message are marked overlapped.
+    """
+    runs: list[Turn] = []
+    for position, message in enumerate(messages):
+        if message.role == "user":
+            busy = [run for run in runs if not run.finished]
+            runs.append(Turn(message.id, message.content, overlapped=bool(busy), stored_last=position))
+            for run in busy:
+                run.overlapped = True
+            continue
+        waiting = [run for run in runs if run.expects() == message.role]
+        if not waiting:
+            continue
+        if len(waiting) > 1:
+            for run in waiting:
+                run.overlapped = True
+        owner = waiting[0] if message.role == "tool" else max(waiting, key=lambda run: run.stored_last)
+        owner.messages.append(message)
+        owner.stored_last = position
+    return runs
 
 
 def find_turn(messages: Sequence[ExportMessage], key: TurnKey) -> Turn | None:
-    """Our turn in ``messages``, or None while our user message is not stored."""
-    users = 0
-    start: int | None = None
-    for index, message in enumerate(messages):
-        if message.role != "user":
-            continue
-        if start is not None:
-            return Turn(messages[start].id, tuple(messages[start + 1 : index]), followed=True)
-        users += 1
-        if users > key.after_user_messages and key.matches(message.content):
-            start = index
-    if start is None:
-        return None
-    return Turn(messages[start].id, tuple(messages[start + 1 :]), followed=False)
+    """Our run in ``messages``, or None while our user message is not stored."""
+    for index, run in enumerate(runs_of(messages)):
+        if index >= key.after_user_messages and key.matches(run.user_content):
+            return run
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,6 +143,8 @@ class Reply:
     :param finish_reason: its finish reason.
     :param tool_calls: tool calls made over the whole turn.
     :param user_message_id: the user message that started the turn.
+    :param overlapped: another run was in progress during this one, so its messages were told apart
+        by the order the server stored them in (see the module docstring).
     """
 
     message_id: str
@@ -107,11 +152,12 @@ class Reply:
     finish_reason: str | None
     tool_calls: int
     user_message_id: str = ""
+    overlapped: bool = False
 
 
 def reply_of(turn: Turn) -> Reply | None:
     """The turn's reply once its last message is a final assistant message, else None."""
-    if not turn.messages or not is_final(turn.messages[-1]):
+    if not turn.finished:
         return None
     last = turn.messages[-1]
     return Reply(
@@ -120,6 +166,7 @@ def reply_of(turn: Turn) -> Reply | None:
         finish_reason=last.finish_reason,
         tool_calls=sum(len(m.tool_calls or ()) for m in turn.messages if m.role == "assistant"),
         user_message_id=turn.user_message_id,
+        overlapped=turn.overlapped,
     )
 
 

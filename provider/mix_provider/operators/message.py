@@ -201,6 +201,13 @@ class SendMessageOperator(MixBaseOperator):
         if result["status"] != SUCCESS:
             raise AirflowException(f"Mix message {result['status']}: {result['message']}")
         TaskState(context, "mix_sent_message").clear()
+        if result.get("overlapped"):
+            self.log.warning(
+                "Other runs were in progress in session %s during this turn; its reply %s was told apart "
+                "from theirs by the order the server stored their messages in",
+                result["session_id"],
+                result["message_id"],
+            )
         if not result.get("usage_attributable", True):
             self.log.warning(
                 "Other messages reached session %s during this turn: its tokens and cost cannot be told "

@@ -56,6 +56,7 @@ def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], aft
         "reply_truncated": len(text) > REPLY_XCOM_LIMIT,
         "finish_reason": reply.finish_reason,
         "tool_calls": reply.tool_calls,
+        "overlapped": reply.overlapped,
         **usage,
         "usage_attributable": attributable,
     }

@@ -89,12 +89,51 @@ def test_another_message_sent_after_the_baseline_is_skipped_by_its_text() -> Non
     assert finished_reply(rows[:5], TurnKey.of(1, "ours")) is None
 
 
-def test_a_turn_ends_at_the_next_user_message() -> None:
-    rows = messages(user("u1", "ours"), assistant("a1", "partial", "tool_use", calls=1), user("u2", "other"))
-    turn = find_turn(rows, TurnKey.of(0, "ours"))
-    assert turn is not None and turn.followed
-    assert [m.id for m in turn.messages] == ["a1"]
+def test_overlapping_tool_runs_are_told_apart_by_storage_order() -> None:
+    """Two runs interleaved as the real server stores them: each round is stored as it happens."""
+    rows = messages(
+        user("u1", "ours"),
+        assistant("a1", "", "tool_use", calls=1),
+        user("u2", "theirs"),
+        assistant("b1", "reply to them"),
+        tool("t1"),
+        assistant("a2", "reply to ours"),
+    )
+    ours = find_turn(rows, TurnKey.of(0, "ours"))
+    theirs = find_turn(rows, TurnKey.of(0, "theirs"))
+    assert ours is not None and theirs is not None
+    assert [m.id for m in ours.messages] == ["a1", "t1", "a2"]
+    assert [m.id for m in theirs.messages] == ["b1"]
+    assert ours.overlapped and theirs.overlapped
+    reply = finished_reply(rows, TurnKey.of(0, "ours"))
+    assert reply is not None and (reply.message_id, reply.tool_calls, reply.overlapped) == ("a2", 1, True)
+    assert finished_reply(rows[:5], TurnKey.of(0, "ours")) is None, "our tool results are in, the answer is not"
+
+
+def test_an_empty_assistant_message_being_streamed_is_not_final() -> None:
+    """The real server stores the assistant message when its round starts, without a finish reason."""
+    rows = messages(user("u1", "ours"), {"id": "a1", "role": "assistant", "content": ""})
     assert finished_reply(rows, TurnKey.of(0, "ours")) is None
+
+
+def test_a_turn_after_one_that_ended_without_an_answer_gets_its_own_reply() -> None:
+    """A run stopped by an error after its tools (max steps) never gets a final message: the next
+    run's answer must not be given to it."""
+    rows = messages(
+        user("u1", "first"),
+        assistant("a1", "", "tool_use", calls=1),
+        tool("t1"),
+        user("u2", "ours"),
+        assistant("a2", "reply to ours"),
+    )
+    reply = finished_reply(rows, TurnKey.of(1, "ours"))
+    assert reply is not None and reply.message_id == "a2"
+
+
+def test_sequential_turns_do_not_overlap() -> None:
+    rows = messages(*TOOL_TURN, user("u9", "next"), assistant("a9", "done"))
+    reply = finished_reply(rows, TurnKey.of(1, "next"))
+    assert reply is not None and not reply.overlapped
 
 
 def test_plan_mode_reminder_appended_by_the_server_still_matches() -> None:
@@ -127,6 +166,12 @@ def test_a_stream_error_ending_our_turn_becomes_its_reply(error: str, reason: st
     rows = messages(user("u1", "ours"), assistant("a1", "", "tool_use", calls=1), tool("t1"))
     reply = reply_after(verdict, rows, TurnKey.of(0, "ours"))
     assert reply == Reply(message_id="", text=error, finish_reason=reason, tool_calls=1, user_message_id="u1")
+
+
+def test_a_stream_error_while_runs_overlap_is_left_to_the_transcript() -> None:
+    verdict = judge_event(StreamEvent("error", {"error": "request cancelled by user"}))
+    rows = messages(user("u1", "ours"), assistant("a1", "", "tool_use", calls=1), user("u2", "theirs"))
+    assert reply_after(verdict, rows, TurnKey.of(0, "ours")) is None
 
 
 def test_the_transcript_wins_over_the_stream_error() -> None:
