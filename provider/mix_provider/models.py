@@ -128,19 +128,26 @@ class SessionData(MixModel):
 
 
 class ToolCall(MixModel):
-    """A tool call as export and messages report it."""
+    """A tool call as export and messages report it.
+
+    The real server's export gives ``metadata`` as a JSON *string* and ``inputJson`` as the parsed
+    input; both are kept as sent.
+    """
 
     id: str
     name: str = ""
     type: str = ""
     input: str = ""
+    input_json: Any = None
     finished: bool = False
     result: str | None = None
+    metadata: Any = None
     is_error: bool | None = None
 
 
 class ExportMessage(MixModel):
-    """One message of an exported transcript."""
+    """One message of an exported transcript; ``role`` is ``user``, ``assistant`` or ``tool`` (tool
+    results: the real server's export shows them with empty content)."""
 
     id: str
     role: str

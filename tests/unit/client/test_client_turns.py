@@ -186,3 +186,35 @@ def test_stream_refusal_of_an_unknown_session() -> None:
     assert isinstance(refusal, MixNotFoundError) and "Invalid session ID" in str(refusal)
     assert stream_refusal("s", StreamEvent("error", {"error": "provider exploded"})) is None
     assert stream_refusal("s", StreamEvent("connected", {"sessionId": "s"})) is None
+
+
+def test_real_export_shapes_parse() -> None:
+    """Shapes of ``convertToExportSession``: tool call ``metadata`` a JSON string, ``inputJson`` parsed,
+    a ``tool`` message with empty content, ``finishReason: stop`` on user and tool messages."""
+    rows = messages(
+        {"id": "u1", "role": "user", "content": "ls", "finishReason": "stop"},
+        {
+            "id": "a1",
+            "role": "assistant",
+            "content": "",
+            "finishReason": "tool_use",
+            "toolCalls": [
+                {
+                    "id": "toolu_1",
+                    "name": "Bash",
+                    "input": '{"command": "ls"}',
+                    "inputJson": {"command": "ls"},
+                    "type": "tool_use",
+                    "finished": True,
+                    "metadata": '{"exit_code": 0}',
+                }
+            ],
+        },
+        {"id": "t1", "role": "tool", "content": "", "finishReason": "stop"},
+        {"id": "a2", "role": "assistant", "content": "two files", "finishReason": "end_turn"},
+    )
+    call = (rows[1].tool_calls or [])[0]
+    assert (call.metadata, call.input_json) == ('{"exit_code": 0}', {"command": "ls"})
+    assert [m.role for m in rows] == ["user", "assistant", "tool", "assistant"]
+    reply = finished_reply(rows, TurnKey.of(0, "ls"))
+    assert reply is not None and (reply.message_id, reply.tool_calls) == ("a2", 1)
