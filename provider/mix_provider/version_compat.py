@@ -59,6 +59,9 @@ def sync_dag_bag_to_db(bag: Any, bundle_name: str = "dags-folder") -> None:
     elif AIRFLOW_V_3_1_PLUS:
         from airflow.models.dagbag import sync_bag_to_db
     else:
+        for dag in bag.dags.values():  # built in code, not parsed from a file: as 3.0's DagBag does then
+            if getattr(dag, "relative_fileloc", None) is None:
+                dag.relative_fileloc = dag.fileloc
         bag.sync_to_db(bundle_name, None)
         return
     sync_bag_to_db(bag, bundle_name, None)

@@ -27,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 WORK = REPO / ".compat"
-CHECKS = ("import", "providers-cli", "conn-form", "example-dags", "deferred-turn")
+CHECKS = ("import", "conn-form", "providers-cli", "example-dags", "deferred-turn")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Target:
     airflow: str
     python: str
     pins: tuple[str, ...]
+    extra: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -48,7 +49,7 @@ def load_targets(only: list[str]) -> list[Target]:
     spec = tomllib.loads((HERE / "releases.toml").read_text())
     floor = f"apache-airflow-providers-common-compat=={spec['common_compat_floor']}"
     targets = [
-        Target(release["airflow"], python, (*release["pins"], floor))
+        Target(release["airflow"], python, (*release["pins"], floor), tuple(release.get("with", ())))
         for release in spec["release"]
         for python in release["pythons"]
     ]
@@ -90,7 +91,7 @@ def prepare(target: Target, wheel: Path) -> tuple[Path, float, str]:
     began = time.monotonic()
     venv = WORK / "venvs" / target.name
     python = find_python(target.python)
-    key = hashlib.sha256(json.dumps([target.airflow, target.pins, python]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([target.airflow, target.pins, target.extra, python]).encode()).hexdigest()
     stamp = venv / ".compat-key"
     reused = stamp.exists() and stamp.read_text() == key
     if not reused:
@@ -114,6 +115,7 @@ def prepare(target: Target, wheel: Path) -> tuple[Path, float, str]:
             "airflow-provider-mix",
             f"apache-airflow=={target.airflow}",
             f"airflow-provider-mix[devserver] @ {wheel.as_uri()}",
+            *target.extra,
         ],
         check=True,
     )
