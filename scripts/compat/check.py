@@ -78,7 +78,9 @@ def check_providers_cli() -> str:
     info = airflow_cli("providers", "get", PACKAGE)
     expect(info and info[0].get("Provider") == PACKAGE, f"providers get: {info}")
     hooks = {h["connection_type"]: h for h in airflow_cli("providers", "hooks")}
-    expect(hooks.get("mix", {}).get("class") == "mix_provider.hooks.mix.MixHook", f"providers hooks: {hooks.get('mix')}")
+    expect(
+        hooks.get("mix", {}).get("class") == "mix_provider.hooks.mix.MixHook", f"providers hooks: {hooks.get('mix')}"
+    )
     behaviours = [b for b in airflow_cli("providers", "behaviours") if b.get("field_behaviours") == "mix"]
     expect(behaviours, "providers behaviours: no mix entry")
     widgets = {

@@ -62,7 +62,9 @@ def find_python(minor: str) -> str:
     if override:
         return override
     root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    found = sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python"), key=lambda p: [int(x) for x in p.split("/")[-3].split(".")])
+    found = sorted(
+        glob.glob(f"{root}/versions/{minor}.*/bin/python"), key=lambda p: [int(x) for x in p.split("/")[-3].split(".")]
+    )
     if not found:
         raise SystemExit(f"no Python {minor}: install it with pyenv or set MIX_COMPAT_PYTHON_{minor.replace('.', '_')}")
     return found[-1]

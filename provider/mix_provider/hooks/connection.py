@@ -29,7 +29,6 @@ def field_minimum(name: str) -> float:
     return float(CONN_FIELDS[name]["schema"]["minimum"])
 
 
-
 @dataclass(frozen=True)
 class ConnectionFields:
     """The parts of an Airflow connection the Mix hook reads."""
