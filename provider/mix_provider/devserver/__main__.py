@@ -8,17 +8,9 @@ import contextlib
 import logging
 from pathlib import Path
 
-try:
-    import uvicorn
+import uvicorn
 
-    from mix_provider.devserver.app import create_app
-except ModuleNotFoundError as missing:  # installed without the extra: say how to get it
-    if missing.name not in ("uvicorn", "starlette", "sse_starlette"):
-        raise
-    raise SystemExit(
-        f"mix-devserver needs the 'devserver' extra ({missing.name} is not installed): "
-        'pip install "airflow-provider-mix[devserver]"'
-    ) from None
+from mix_provider.devserver.app import create_app
 from mix_provider.devserver.settings import DEFAULT_PORT, DEFAULT_REPLY_DELAY_MS, Settings, load_rules
 
 IDLE_TIMEOUT_S = 900
