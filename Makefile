@@ -1,11 +1,12 @@
 # Two commands: `make demo` runs the example pipelines against the bundled local Mix server,
 # `make test` runs lint, types, the test suite and the browser end-to-end test. Both install what they need.
+# `make compat` checks the built wheel on every supported Airflow release and Python.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 
-.PHONY: venv demo test lint typecheck docs-check e2e bench clean
+.PHONY: venv demo test lint typecheck docs-check e2e compat bench clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -28,6 +29,12 @@ e2e: venv
 	scripts/e2e_setup.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
+# The provider's wheel in one venv per supported Airflow release x Python (scripts/compat/releases.toml):
+# imports, connection form, `airflow providers ...`, example DAGs, a deferred turn; prints the matrix.
+# `make compat COMPAT_ARGS="--only 3.0"` runs the matching targets only. Venvs are kept in .compat/.
+compat: venv
+	$(BIN)/python scripts/compat/run.py $(COMPAT_ARGS)
+
 docs-check: venv
 	$(BIN)/python scripts/sync_docs.py --check
 
@@ -42,4 +49,4 @@ bench: venv
 	echo "make bench: $$(( $$(date +%s) - start )) s wall, load $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 clean:
-	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts
+	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts .compat dist

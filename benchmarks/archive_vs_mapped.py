@@ -36,11 +36,11 @@ def prepare_airflow() -> None:
 
 def run_dag(dag: Any) -> None:
     """Register ``dag`` and run it once with ``dag.test()``; raise unless it succeeded."""
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from mix_provider.version_compat import dag_bag_class, sync_dag_bag_to_db
 
-    bag = DagBag(collect_dags=False)
+    bag = dag_bag_class()(collect_dags=False)
     bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    sync_dag_bag_to_db(bag, "dags-folder")
     state = dag.test().state
     if state != "success":
         raise RuntimeError(f"{dag.dag_id} ended {state}")

@@ -40,9 +40,9 @@ def migrate() -> None:
 
 def run(dag_id: str) -> tuple[str, dict[str, Any]]:
     """Run one example DAG; return its state and each task's XCom return value."""
-    from airflow.dag_processing.dagbag import DagBag
+    from mix_provider.version_compat import dag_bag_class
 
-    bag = DagBag(str(REPO / "dags_examples"))
+    bag = dag_bag_class()(str(REPO / "dags_examples"))
     if bag.import_errors:
         raise SystemExit(f"example DAGs failed to import: {bag.import_errors}")
     dag_run = bag.get_dag(dag_id).test()

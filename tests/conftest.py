@@ -95,12 +95,12 @@ def run_dag(airflow_db: Path) -> Callable[..., Any]:
 
     The DAG is registered in the dags-folder bundle first, so DAGs built inside tests run too.
     """
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from mix_provider.version_compat import dag_bag_class, sync_dag_bag_to_db
 
     def _run(dag: Any, **kwargs: Any) -> Any:
-        bag = DagBag(collect_dags=False)
+        bag = dag_bag_class()(collect_dags=False)
         bag.bag_dag(dag)
-        sync_bag_to_db(bag, "dags-folder", None)
+        sync_dag_bag_to_db(bag, "dags-folder")
         return dag.test(**kwargs)
 
     return _run

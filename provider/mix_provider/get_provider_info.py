@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from mix_provider import __version__
 
 _PKG = "mix_provider"
+
+
+#: The ``mix`` connection's extra fields: THE definition of their labels, help, types, defaults and
+#: bounds. Airflow >= 3.2 reads it as declarative ``conn-fields``; on 3.0/3.1 the hook generates its
+#: form widgets from it (``MixHook.get_connection_form_widgets``); the hook's connection parser takes
+#: its defaults and minimums from it (``mix_provider.hooks.connection``).
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "timeout": {
+        "label": "Timeout (s)",
+        "description": "Connect and read timeout of each request, in seconds",
+        "schema": {"type": ["number", "null"], "default": 30, "minimum": 0.1},
+    },
+    "verify_ssl": {
+        "label": "Verify TLS",
+        "description": "Verify the server's TLS certificate (https only)",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of a transient failure (connection error, timeout, 408, 429, 5xx)",
+        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
+    },
+    "retry_max_wait": {
+        "label": "Max retry wait (s)",
+        "description": "Upper bound of one backoff wait, Retry-After included",
+        "schema": {"type": ["number", "null"], "default": 30, "minimum": 0},
+    },
+    "headers": {
+        "label": "Extra headers (JSON)",
+        "description": 'Extra HTTP headers as a JSON object, e.g. {"X-Api-Key": "..."}; values are masked',
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+}
+
+#: How the standard fields look on the ``mix`` form (declarative ``ui-field-behaviour``).
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["login", "schema"],
+    "relabeling": {"host": "Base URL", "password": "Bearer Token"},
+    "placeholders": {
+        "host": "http://127.0.0.1:8088",
+        "port": "8088",
+        "password": "optional: token for a proxy in front of Mix",
+    },
+}
 
 
 def _connection_type() -> dict[str, Any]:
@@ -15,42 +60,8 @@ def _connection_type() -> dict[str, Any]:
         "connection-type": "mix",
         "hook-class-name": f"{_PKG}.hooks.mix.MixHook",
         "hook-name": "Mix",
-        "ui-field-behaviour": {
-            "hidden-fields": ["login", "schema"],
-            "relabeling": {"host": "Base URL", "password": "Bearer Token"},
-            "placeholders": {
-                "host": "http://127.0.0.1:8088",
-                "port": "8088",
-                "password": "optional: token for a proxy in front of Mix",
-            },
-        },
-        "conn-fields": {
-            "timeout": {
-                "label": "Timeout (s)",
-                "description": "Connect and read timeout of each request, in seconds",
-                "schema": {"type": ["number", "null"], "default": 30, "minimum": 0.1},
-            },
-            "verify_ssl": {
-                "label": "Verify TLS",
-                "description": "Verify the server's TLS certificate (https only)",
-                "schema": {"type": ["boolean", "null"], "default": True},
-            },
-            "max_retries": {
-                "label": "Max retries",
-                "description": "Retries of a transient failure (connection error, timeout, 408, 429, 5xx)",
-                "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
-            },
-            "retry_max_wait": {
-                "label": "Max retry wait (s)",
-                "description": "Upper bound of one backoff wait, Retry-After included",
-                "schema": {"type": ["number", "null"], "default": 30, "minimum": 0},
-            },
-            "headers": {
-                "label": "Extra headers (JSON)",
-                "description": 'Extra HTTP headers as a JSON object, e.g. {"X-Api-Key": "..."}; values are masked',
-                "schema": {"type": ["string", "null"], "format": "password"},
-            },
-        },
+        "ui-field-behaviour": copy.deepcopy(UI_FIELD_BEHAVIOUR),
+        "conn-fields": copy.deepcopy(CONN_FIELDS),
     }
 
 

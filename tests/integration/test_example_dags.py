@@ -30,9 +30,9 @@ RUN_TESTS = {
 @pytest.fixture(scope="module")
 def example_bag(airflow_db: Any) -> Any:
     """The example folder parsed as the DAG processor would."""
-    from airflow.dag_processing.dagbag import DagBag
+    from mix_provider.version_compat import dag_bag_class
 
-    return DagBag(dag_folder=EXAMPLES)
+    return dag_bag_class()(dag_folder=EXAMPLES)
 
 
 def test_every_example_file_imports_and_defines_a_dag(example_bag: Any) -> None:

@@ -1,10 +1,13 @@
-"""Reading a ``mix`` Airflow connection into a :class:`~mix_provider.client.ClientConfig`.
+"""Reading a ``mix`` Airflow connection into a :class:`~mix_provider.client.ClientConfig`, and its form.
 
 Pure functions on plain values, so the sync hook, the async hook and the tests share one parser.
+Defaults and bounds come from :data:`~mix_provider.get_provider_info.CONN_FIELDS`, the one
+definition of the connection's fields; so do the Airflow 3.0/3.1 form widgets built here.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping
@@ -14,12 +17,20 @@ from typing import Any
 from mix_provider.client import ClientConfig, RetryPolicy, build_base_url
 from mix_provider.client.validation import check_verify_ssl, known_keys
 from mix_provider.errors import MixConfigError
+from mix_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
-DEFAULT_TIMEOUT = 30.0
-#: The keys of ``extra`` the hook reads; any other is a typo (it would be silently ignored).
-EXTRA_KEYS = frozenset({"timeout", "max_retries", "retry_max_wait", "verify_ssl", "headers"})
-#: Prefix of the same keys as older Airflow connection forms store them.
+#: Prefix of the extra keys as older Airflow connection forms store them.
 UI_PREFIX = "extra__mix__"
+
+
+def field_default(name: str) -> Any:
+    """The default of the extra field ``name``, as declared in ``CONN_FIELDS``."""
+    return CONN_FIELDS[name]["schema"].get("default")
+
+
+def field_minimum(name: str) -> float:
+    """The inclusive lower bound of the numeric extra field ``name``, as declared in ``CONN_FIELDS``."""
+    return float(CONN_FIELDS[name]["schema"]["minimum"])
 
 
 @dataclass(frozen=True)
@@ -50,14 +61,14 @@ def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | 
     over = overrides or HookOverrides()
     extra = _extra_dict(fields.extra)
     extra = {key.removeprefix(UI_PREFIX): value for key, value in extra.items()}
-    known_keys("extra", extra, EXTRA_KEYS)
-    timeout = _number("extra.timeout", over.timeout, extra.get("timeout"), DEFAULT_TIMEOUT, minimum=0.001)
-    max_retries = _number("extra.max_retries", over.max_retries, extra.get("max_retries"), 5, minimum=0)
+    known_keys("extra", extra, frozenset(CONN_FIELDS))
+    timeout = _number("timeout", over.timeout, extra.get("timeout"))
+    max_retries = _number("max_retries", over.max_retries, extra.get("max_retries"))
     if max_retries != int(max_retries):
         raise MixConfigError("extra.max_retries", f"must be a whole number, got {max_retries:g}")
     retry = RetryPolicy(
         max_retries=int(max_retries),
-        max_wait=_number("extra.retry_max_wait", over.retry_max_wait, extra.get("retry_max_wait"), 30.0, minimum=0),
+        max_wait=_number("retry_max_wait", over.retry_max_wait, extra.get("retry_max_wait")),
     )
     return ClientConfig(
         base_url=build_base_url(fields.host, scheme=fields.schema or None, port=fields.port),
@@ -84,10 +95,11 @@ def _extra_dict(extra: Mapping[str, Any] | str | None) -> dict[str, Any]:
     return dict(extra)
 
 
-def _number(field: str, override: float | None, value: Any, default: float, *, minimum: float) -> float:
+def _number(name: str, override: float | None, value: Any) -> float:
+    field, minimum = f"extra.{name}", field_minimum(name)
     chosen = override if override is not None else value
     if chosen is None or chosen == "":
-        return default
+        return float(field_default(name))
     try:
         number = float(chosen)
     except (TypeError, ValueError):
@@ -118,3 +130,41 @@ def _verify(value: Any) -> bool | str:
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
         return value.lower() in ("true", "1", "yes")
     return check_verify_ssl("extra.verify_ssl", value)  # a CA bundle path
+
+
+def ui_field_behaviour() -> dict[str, Any]:
+    """``UI_FIELD_BEHAVIOUR`` in the shape ``get_ui_field_behaviour()`` returns (Airflow 3.0/3.1)."""
+    return {key.replace("-", "_"): copy.deepcopy(value) for key, value in UI_FIELD_BEHAVIOUR.items()}
+
+
+def connection_form_widgets() -> dict[str, Any]:
+    """WTForms fields for ``CONN_FIELDS`` (Airflow 3.0/3.1 form); flask_appbuilder/wtforms imported here only.
+
+    Uses only the field classes and widgets Airflow's API server can stand in for when
+    flask_appbuilder is not installed (``HookMetaService``): bounds are checked when the hook reads
+    the connection, with an error naming the field.
+    """
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
+    from wtforms.validators import Optional
+
+    widgets: dict[str, Any] = {}
+    for name, spec in CONN_FIELDS.items():
+        schema = spec["schema"]
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        common = {
+            "description": lazy_gettext(spec["description"]),
+            "validators": [Optional()],
+            "default": schema.get("default"),
+        }
+        label = lazy_gettext(spec["label"])
+        if schema.get("format") == "password":
+            widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), **common)
+        elif "boolean" in kinds:
+            widgets[name] = BooleanField(label, **common)
+        elif "integer" in kinds:
+            widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), **common)
+        else:
+            widgets[name] = StringField(label, widget=BS3TextFieldWidget(), **common)
+    return widgets

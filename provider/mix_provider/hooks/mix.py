@@ -22,7 +22,13 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, Reply, RetryPolicy, TurnKey
 from mix_provider.client import operations as ops
 from mix_provider.errors import MixError
-from mix_provider.hooks.connection import ConnectionFields, HookOverrides, config_from_connection
+from mix_provider.hooks.connection import (
+    ConnectionFields,
+    HookOverrides,
+    config_from_connection,
+    connection_form_widgets,
+    ui_field_behaviour,
+)
 from mix_provider.models import (
     BackendMessage,
     BrowserMode,
@@ -71,6 +77,18 @@ class MixHook(BaseHook):  # type: ignore[misc]
         self._transport = transport
         self._async_transport = async_transport
         self._async_client: AsyncMixClient | None = None
+
+    # -- the connection form on Airflow 3.0/3.1 (3.2+ reads provider info's conn-fields) ----------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extra fields of the ``mix`` form, generated from ``CONN_FIELDS`` (needs flask_appbuilder)."""
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder standard fields, from ``UI_FIELD_BEHAVIOUR``."""
+        return ui_field_behaviour()
 
     # -- configuration ---------------------------------------------------------------------------
 

@@ -1,17 +1,14 @@
 """Per-task durable state (Airflow 3.3 ``task_state_store``) so a retried try re-attaches.
 
-On Airflow 3.0-3.2 there is no task state: :class:`TaskState` then stores nothing, logs once why,
-and the operators fall back to the client's own reconciliation of lost answers.
+On Airflow 3.0-3.2 there is no task state: :class:`TaskState` then stores nothing, says so once per
+process at INFO, and the operators fall back to the client's own reconciliation of lost answers.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from mix_provider.version_compat import HAS_TASK_STATE
-
-log = logging.getLogger(__name__)
+from mix_provider.version_compat import HAS_TASK_STATE, log_missing_feature_once
 
 
 class TaskState:
@@ -24,10 +21,12 @@ class TaskState:
     def __init__(self, context: Any, key: str) -> None:
         self.key = key
         self._store = context.get("task_state_store") if HAS_TASK_STATE and hasattr(context, "get") else None
-        if self._store is None:
-            log.warning(
-                "No task_state_store (needs Airflow >= 3.3): a retry of this task cannot re-attach to what "
-                "an earlier try started; lost answers are still reconciled by the client"
+        if not HAS_TASK_STATE:
+            log_missing_feature_once(
+                "Re-attach on retry (task_state_store)",
+                "a retry cannot re-attach to what an earlier try started; lost answers are still "
+                "reconciled by the client",
+                needs="3.3",
             )
 
     def get(self) -> dict[str, Any] | None:
