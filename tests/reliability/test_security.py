@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from integration.operators.support import states, xcom
+from mix_provider.client import TurnKey
 from mix_provider.errors import MixTransportError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.export import ExportSessionOperator
@@ -136,10 +137,21 @@ def test_secrets_stay_out_of_everything(
     assert leaks(b"".join(p.read_bytes() for p in tmp_path.glob("*.json"))) == []
 
     session_id = xcom(dr, "create")
-    classpath, kwargs = MixMessageTrigger(session_id, {"user_messages": 0}, time.time() + 60, CONN).serialize()
+    turn = TurnKey.of(0, "the prompt text stays out of the trigger table").to_json()
+    trigger = MixMessageTrigger(session_id, {"user_messages": 0}, time.time() + 60, CONN, turn=turn)
+    classpath, kwargs = trigger.serialize()
+    assert "prompt text" not in json.dumps(kwargs)
     assert classpath == "mix_provider.triggers.message.MixMessageTrigger"
     assert kwargs["mix_conn_id"] == CONN and leaks(json.dumps(kwargs)) == []
-    assert set(kwargs) == {"session_id", "baseline", "deadline", "mix_conn_id", "poll_interval", "max_failures"}
+    assert set(kwargs) == {
+        "session_id",
+        "baseline",
+        "deadline",
+        "mix_conn_id",
+        "poll_interval",
+        "max_failures",
+        "turn",
+    }
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

@@ -79,7 +79,8 @@ def stream_refusal(session_id: str, event: StreamEvent) -> MixNotFoundError | No
     """
     text = str(event.data.get("error") or "")
     if event.event == "error" and text.startswith(UNKNOWN_SESSION_PREFIX):
-        return MixNotFoundError(404, "not_found", text, "GET", f"/stream?sessionId={session_id}")
+        message = f"Session with ID '{session_id}' not found (the stream said: {text})"
+        return MixNotFoundError(404, "not_found", message, "GET", "/stream")
     return None
 
 

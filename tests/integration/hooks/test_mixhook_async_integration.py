@@ -41,8 +41,9 @@ async def test_reads(ahook: MixHook, session_id: str) -> None:
     assert session_id in [s.id for s in await ahook.alist_sessions()]
     assert session_id in [s.id for s in await ahook.alist_sessions(include_subagents=True)]
     export = await ahook.aexport_session(session_id)
-    assert [m.role for m in export.messages] == ["user", "assistant"]
-    assert export.messages[-1].tool_calls and export.messages[-1].tool_calls[0].name == "Bash"
+    assert [m.role for m in export.messages] == ["user", "assistant", "tool", "assistant"]
+    assert export.messages[1].tool_calls and export.messages[1].tool_calls[0].name == "Bash"
+    assert export.messages[1].finish_reason == "tool_use" and export.messages[-1].finish_reason == "end_turn"
 
 
 async def test_await_reply(ahook: MixHook, session_id: str) -> None:
@@ -76,7 +77,7 @@ async def test_aopen_export_streams_raw_bytes(ahook: MixHook, session_id: str) -
     assert [m["id"] for m in raw["messages"]] == [m.id for m in parsed.messages]
 
 
-@pytest.mark.parametrize("method", ["aget_session", "aexport_session", "acancel_session"])
+@pytest.mark.parametrize("method", ["aget_session", "aexport_session"])
 async def test_unknown_session_is_not_found(ahook: MixHook, method: str) -> None:
     with pytest.raises(MixNotFoundError) as info:
         await getattr(ahook, method)(UNKNOWN)

@@ -52,7 +52,9 @@ def test_session_lifecycle(hook: MixHook, mix_server: Any) -> None:
     assert len(hook.get_messages(created.id)) >= 2
 
     export = hook.export_session(created.id)
-    assert [m.role for m in export.messages] == ["user", "assistant", "user", "assistant"]
+    roles = ["user", "assistant", "tool", "assistant", "user", "assistant"]
+    assert [m.role for m in export.messages] == roles, "a tool run is assistant (tool_use), tool, assistant"
+    assert export.messages[1].finish_reason == "tool_use" and export.messages[3].id == first.message_id
     rewound = hook.rewind_session(created.id, first.message_id, cleanup_media=True)
     assert rewound.user_message_count == 1
     assert [m.id for m in hook.export_session(created.id).messages][-1] == first.message_id
@@ -123,19 +125,25 @@ def test_open_export_streams_the_raw_transcript(hook: MixHook, mix_server: Any) 
     [
         lambda h: h.get_session(UNKNOWN),
         lambda h: h.export_session(UNKNOWN),
-        lambda h: h.get_messages(UNKNOWN),
         lambda h: h.delete_session(UNKNOWN),
-        lambda h: h.cancel_session(UNKNOWN),
         lambda h: h.send_message(UNKNOWN, "hi"),
         lambda h: h.update_callbacks(UNKNOWN, []),
         lambda h: h.rewind_session(UNKNOWN, "m-1"),
     ],
-    ids=["get", "export", "messages", "delete", "cancel", "send", "callbacks", "rewind"],
+    ids=["get", "export", "delete", "send", "callbacks", "rewind"],
 )
 def test_unknown_session_is_not_found(hook: MixHook, call: Any) -> None:
     with pytest.raises(MixNotFoundError) as info:
         call(hook)
     assert (info.value.status, info.value.error_type) == (404, "not_found")
+
+
+def test_cancel_and_messages_of_unknown_session_answer_as_the_real_server() -> None:
+    """``HandleCancelAgent`` and ``HandleListSessionMessages`` never look the session up: 200."""
+    with MixHook() as hook:
+        assert hook.get_messages(UNKNOWN) == []
+        cancelled = hook.cancel_session(UNKNOWN)
+    assert (cancelled.status, cancelled.session_id) == ("cancelled", UNKNOWN)
 
 
 def test_open_export_of_unknown_session_is_not_found(hook: MixHook) -> None:

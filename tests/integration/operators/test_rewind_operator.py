@@ -20,16 +20,16 @@ def _ids(export: dict[str, Any]) -> list[str]:
 def test_rewind_three_ways(run_dag: Any, api: MixAPI, uid: str) -> None:
     by_id, by_count, by_turns = (api.create_session(f"rewind {uid} {n}")["id"] for n in range(3))
     before = {sid: _ids(api.converse(sid, *TURNS)) for sid in (by_id, by_count, by_turns)}
-    assert all(len(ids) == 6 for ids in before.values())
+    assert all(len(ids) == 8 for ids in before.values()), "the tool turn is four messages"
 
     with DAG(f"rewind_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         RewindSessionOperator(task_id="by_id", session_id=by_id, message_id=before[by_id][1], cleanup_media=True)
         RewindSessionOperator(task_id="by_count", session_id=by_count, keep_messages=3)
-        RewindSessionOperator(task_id="by_turns", session_id=by_turns, drop_last_turns=2, cleanup_media=False)
+        RewindSessionOperator(task_id="by_turns", session_id=by_turns, drop_last_turns=1, cleanup_media=False)
     dr = run_dag(dag)
     assert dr.state == "success", states(dr)
 
-    expected = {by_id: before[by_id][:2], by_count: before[by_count][:3], by_turns: before[by_turns][:2]}
+    expected = {by_id: before[by_id][:2], by_count: before[by_count][:3], by_turns: before[by_turns][:6]}
     for task_id, sid in (("by_id", by_id), ("by_count", by_count), ("by_turns", by_turns)):
         kept = _ids(api.export(sid))
         assert kept == expected[sid], task_id

@@ -20,11 +20,11 @@ def _last_assistant(api: MixAPI, session_id: str) -> dict[str, Any]:
     return api.export(session_id)["messages"][-1]
 
 
-def _server_turn_usage(api: MixAPI, session_id: str, message_id: str) -> tuple[int, int, float]:
-    """Tokens and cost the server recorded on one assistant message (``/messages`` carries them)."""
+def _server_turn_usage(api: MixAPI, session_id: str, message_ids: list[str]) -> tuple[int, int, float]:
+    """Tokens and cost the server recorded on a turn's assistant messages (the local ``/messages`` keeps them)."""
     messages = api.http.get(f"/api/sessions/{session_id}/messages").raise_for_status().json()
-    message = next(m for m in messages if m["id"] == message_id)
-    return message["inputTokens"], message["outputTokens"], message["cost"]
+    turn = [m for m in messages if m["id"] in message_ids and m["role"] == "assistant"]
+    return sum(m["inputTokens"] for m in turn), sum(m["outputTokens"] for m in turn), sum(m["cost"] for m in turn)
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
@@ -51,19 +51,23 @@ def test_two_turns(run_dag: Any, api: MixAPI, uid: str, deferrable: bool) -> Non
     session_id = xcom(dr, "create")
     export = api.export(session_id)
     assert [m["content"] for m in user_messages(export)] == ["hello Ada [[tool]]", "and again"]
-    for task_id, index, reply, tools in (
-        ("first", 1, "You said: hello Ada", 1),
-        ("second", 3, "You said: and again", 0),
+    messages = export["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant", "user", "assistant"]
+    for task_id, turn, reply, tools in (
+        ("first", messages[0:4], "You said: hello Ada", 1),
+        ("second", messages[4:6], "You said: and again", 0),
     ):
         result = xcom(dr, task_id)
-        server = export["messages"][index]
+        server = turn[-1]
         assert result["session_id"] == session_id
+        assert result["user_message_id"] == turn[0]["id"]
         assert result["message_id"] == server["id"]
         assert result["reply"] == server["content"] == reply
         assert result["reply_truncated"] is False
         assert result["finish_reason"] == server["finishReason"] == "end_turn"
-        assert result["tool_calls"] == len(server["toolCalls"]) == tools
-        tokens_in, tokens_out, cost = _server_turn_usage(api, session_id, server["id"])
+        assert result["tool_calls"] == sum(len(m.get("toolCalls", [])) for m in turn) == tools
+        assert result["overlapped"] is False and result["usage_attributable"] is True
+        tokens_in, tokens_out, cost = _server_turn_usage(api, session_id, [m["id"] for m in turn])
         assert (result["prompt_tokens"], result["completion_tokens"]) == (tokens_in, tokens_out)
         assert result["cost"] == pytest.approx(cost)
         assert "status" not in result
