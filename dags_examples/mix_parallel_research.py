@@ -33,7 +33,8 @@ with DAG(
     # [END howto_operator_mix_mapped_sessions]
 
     # [START howto_operator_mix_list_sessions]
-    research_sessions = ListSessionsOperator(task_id="list_research_sessions", title_contains="Research:")
+    # Titles are not stable keys: the server renames a session after its first message.
+    research_sessions = ListSessionsOperator(task_id="list_research_sessions", created_after="{{ dag_run.start_date }}")
     # [END howto_operator_mix_list_sessions]
 
     replies >> research_sessions

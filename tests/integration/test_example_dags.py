@@ -51,8 +51,10 @@ def test_lifecycle_dag_runs_to_success(example_bag: Any, run_dag: Any, api: MixA
     assert xcom(dr, "first_turn")["session_id"] == session_id
     assert xcom(dr, "first_turn")["tool_calls"] == 1
     summary = xcom(dr, "session_summary")
-    assert (summary["id"], summary["user_message_count"], summary["assistant_message_count"]) == (session_id, 1, 1)
-    assert xcom(dr, "export_transcript")["session_id"] == session_id
+    # the kept tool turn: user, assistant (tool_use), tool results, final assistant
+    assert (summary["id"], summary["user_message_count"], summary["assistant_message_count"]) == (session_id, 1, 2)
+    exported = xcom(dr, "export_transcript")
+    assert (exported["session_id"], exported["messages"]) == (session_id, 4)
     assert xcom(dr, "delete_session") is True
     assert api.session(session_id).status_code == 404
 

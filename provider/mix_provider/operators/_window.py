@@ -22,7 +22,11 @@ def as_datetime(field: str, value: datetime | str | None) -> datetime | None:
 
 
 def created_within(created: datetime | None, after: datetime | None, before: datetime | None) -> bool:
-    """Whether ``created`` lies in ``[after, before)``; an unknown time matches only an open window."""
+    """Whether ``created`` lies in ``[after, before)``; an unknown time matches only an open window.
+
+    The server stores ``createdAt`` to the second, so ``after`` is taken to its second: a session
+    created in the same second as ``after`` is inside the window.
+    """
     if created is None:
         return after is None and before is None
-    return (after is None or created >= after) and (before is None or created < before)
+    return (after is None or created >= after.replace(microsecond=0)) and (before is None or created < before)

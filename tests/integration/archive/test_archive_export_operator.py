@@ -76,10 +76,15 @@ def test_every_format_is_exact(
             "sha256": hashlib.sha256(data).hexdigest(),
         }
     summary = xcom(dr, "summary")
-    assert summary["messages"] == len(messages) == 4
+    assert summary["messages"] == len(messages) == 6, "two turns, the second a tool run of four messages"
+    assert [m["role"] for m in messages][2:] == ["user", "assistant", "tool", "assistant"], (
+        "JSON Lines keep tool messages"
+    )
     assert (summary["title"], summary["cost"]) == (expected["title"], expected["cost"])
     assert summary["prompt_tokens"] == expected["promptTokens"]
-    assert messages[0]["content"] not in json.dumps(summary, ensure_ascii=False)
+    assert messages[-1]["content"] not in json.dumps(
+        summary, ensure_ascii=False
+    )  # (the title is generated from the first)
     assert leftovers(archive_dir) == []
 
 

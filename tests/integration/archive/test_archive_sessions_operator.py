@@ -88,7 +88,7 @@ def test_unchanged_sessions_are_skipped_and_changed_ones_archived_again(
         before[f"{sid}.jsonl.gz"] for sid in (ids[0], ids[2])
     ]
     check_files(archive_dir, api, ids)
-    assert manifest(archive_dir)[ids[1]]["messages"] == 6
+    assert manifest(archive_dir)[ids[1]]["messages"] == 8  # 2 + 4 (tool run) + 2
 
 
 def test_an_unknown_fingerprint_falls_back_to_the_hash(
