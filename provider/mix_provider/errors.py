@@ -8,6 +8,7 @@ Every failure the client can raise is a :class:`MixError`; callers catch the bra
     │   └── MixOutcomeUnknownError  a create/send may or may not have been applied and could not be reconciled
     ├── MixMalformedResponseError   the server answered, but not with what the API promises
     ├── MixReplyTimeoutError        a reply did not finish before the deadline
+    ├── MixReplyAmbiguousError      overlapping tool runs: the transcript cannot tell our reply from another's
     ├── MixReplyFailedError         a reply finished with a failing finish reason (``finish_reason``)
     │   └── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
     └── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
@@ -90,6 +91,27 @@ class MixReplyTimeoutError(MixError):
         super().__init__(f"the reply in session {session_id} did not finish within {timeout:.0f} s")
         self.session_id = session_id
         self.timeout = timeout
+
+
+class MixReplyAmbiguousError(MixError):
+    """Other tool runs overlapped ours in the session, and the transcript cannot say which messages are ours.
+
+    The server stores no link from a reply to the message it answers; when several runs wait for
+    their tool results at once, a tool message could belong to any of them. Send one message at a
+    time to a session (a pool with one slot, or task dependencies) when turns use tools.
+
+    :param session_id: the session.
+    :param user_message_id: our user message.
+    """
+
+    def __init__(self, session_id: str, user_message_id: str) -> None:
+        super().__init__(
+            f"other tool runs overlapped this turn in session {session_id} (user message {user_message_id}); "
+            "Mix stores no link from a reply to its message, so it cannot be told apart: send one message "
+            "at a time to a session whose turns use tools"
+        )
+        self.session_id = session_id
+        self.user_message_id = user_message_id
 
 
 class MixReplyFailedError(MixError):

@@ -129,7 +129,9 @@ class AsyncMixClient:
         try:
             while (event := await asyncio.wait_for(anext(events, None), max(deadline.remaining(), 0.0))) is not None:
                 verdict = judge_event(event)
-                if verdict.done and (reply := reply_after(verdict, (await self._export(session_id)).messages, turn)):
+                if verdict.done and (
+                    reply := reply_after(verdict, (await self._export(session_id)).messages, turn, session_id)
+                ):
                     return reply
         except (MixTransportError, asyncio.TimeoutError) as exc:
             log.warning("Mix stream for session %s ended (%r); polling the transcript", session_id, exc)
@@ -143,7 +145,7 @@ class AsyncMixClient:
         return reply
 
     async def _check(self, session_id: str, turn: TurnKey) -> Reply | None:
-        return finished_reply((await self._export(session_id)).messages, turn)
+        return finished_reply((await self._export(session_id)).messages, turn, session_id)
 
     async def _export(self, session_id: str) -> ExportSession:
         return await self.execute(ops.export_session(session_id))

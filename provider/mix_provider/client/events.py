@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mix_provider.client.turns import Reply, TurnKey, find_turn, is_final, reply_of
+from mix_provider.client.turns import Reply, TurnKey, find_turn, is_final, settled_reply
 from mix_provider.errors import MixNotFoundError
 from mix_provider.models import ExportMessage, ExportSession, FinishReason
 
@@ -94,7 +94,9 @@ def _will_retry(data: dict[str, Any]) -> bool:
 CANCELLED_PREFIX = "request cancelled"
 
 
-def reply_after(verdict: StreamVerdict, messages: Sequence[ExportMessage], key: TurnKey) -> Reply | None:
+def reply_after(
+    verdict: StreamVerdict, messages: Sequence[ExportMessage], key: TurnKey, session_id: str = ""
+) -> Reply | None:
     """The reply once the stream said a run ended: from the transcript, or the stream's error.
 
     An error that arrives before our user message is stored, or while other runs overlap ours, cannot
@@ -103,7 +105,7 @@ def reply_after(verdict: StreamVerdict, messages: Sequence[ExportMessage], key: 
     turn = find_turn(messages, key)
     if turn is None:
         return None
-    reply = reply_of(turn)
+    reply = settled_reply(turn, session_id)
     if reply is None and verdict.error is not None and not turn.overlapped:
         cancelled = verdict.error.startswith(CANCELLED_PREFIX)
         return Reply(

@@ -156,7 +156,9 @@ class MixClient:
         try:
             for event in events:
                 verdict = judge_event(event)
-                if verdict.done and (reply := reply_after(verdict, self._export(session_id).messages, turn)):
+                if verdict.done and (
+                    reply := reply_after(verdict, self._export(session_id).messages, turn, session_id)
+                ):
                     return reply
                 if deadline.remaining() < 0:
                     break
@@ -172,7 +174,7 @@ class MixClient:
         return reply
 
     def _check(self, session_id: str, turn: TurnKey) -> Reply | None:
-        return finished_reply(self._export(session_id).messages, turn)
+        return finished_reply(self._export(session_id).messages, turn, session_id)
 
     def _export(self, session_id: str) -> ExportSession:
         return self.execute(ops.export_session(session_id))

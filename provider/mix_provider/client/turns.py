@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mix_provider.errors import MixReplyAmbiguousError
 from mix_provider.models import ExportMessage, FinishReason
 
 #: Finish reasons that leave the turn unfinished (the agent goes on after a tool).
@@ -73,13 +74,15 @@ class TurnKey:
 
 @dataclass
 class Turn:
-    """One run: its user message, the messages given to it, whether another run overlapped it, and the
-    position of its latest message in the transcript."""
+    """One run: its user message, the messages given to it, whether another run overlapped it, whether
+    a tool message it may own went to another run or the reverse (``ambiguous``), and the position of
+    its latest message in the transcript."""
 
     user_message_id: str
     user_content: str
     messages: list[ExportMessage] = field(default_factory=list)
     overlapped: bool = False
+    ambiguous: bool = False
     stored_last: int = 0
 
     @property
@@ -101,10 +104,11 @@ class Turn:
 def runs_of(messages: Sequence[ExportMessage]) -> list[Turn]:
     """The runs of a transcript, one per user message.
 
-    An assistant message goes to the waiting run whose user or tool message was stored last (the
-    server starts the next round as soon as that message is stored); a tool message goes to the
-    earliest run waiting for one (tools run for a while, in start order). Runs waiting together for
-    the same message are marked overlapped.
+    An assistant message goes to the waiting run whose user or tool message was stored last: the
+    server starts the next round as soon as that message is stored, and a run that ended without an
+    answer (cancelled during its tools, out of steps) waits for ever. A tool message is stored when a
+    round's tools have finished, which nothing in the transcript dates: when several runs wait for
+    one, it goes to the earliest, and all of them are marked ambiguous.
     """
     runs: list[Turn] = []
     for position, message in enumerate(messages):
@@ -117,9 +121,9 @@ def runs_of(messages: Sequence[ExportMessage]) -> list[Turn]:
         waiting = [run for run in runs if run.expects() == message.role]
         if not waiting:
             continue
-        if len(waiting) > 1:
-            for run in waiting:
-                run.overlapped = True
+        for run in waiting if len(waiting) > 1 else ():
+            run.overlapped = True
+            run.ambiguous = run.ambiguous or message.role == "tool"
         owner = waiting[0] if message.role == "tool" else max(waiting, key=lambda run: run.stored_last)
         owner.messages.append(message)
         owner.stored_last = position
@@ -170,7 +174,18 @@ def reply_of(turn: Turn) -> Reply | None:
     )
 
 
-def finished_reply(messages: Sequence[ExportMessage], key: TurnKey) -> Reply | None:
-    """The reply to our message once its turn has finished, else None."""
+def settled_reply(turn: Turn, session_id: str = "") -> Reply | None:
+    """:func:`reply_of` ``turn``, refusing a turn whose messages cannot be told apart from another run's.
+
+    :raises MixReplyAmbiguousError: overlapping tool runs made our turn's messages ambiguous (never a
+        guess returned as our reply).
+    """
+    if turn.ambiguous:
+        raise MixReplyAmbiguousError(session_id, turn.user_message_id)
+    return reply_of(turn)
+
+
+def finished_reply(messages: Sequence[ExportMessage], key: TurnKey, session_id: str = "") -> Reply | None:
+    """The reply to our message once its turn has finished, else None (see :func:`settled_reply`)."""
     turn = find_turn(messages, key)
-    return None if turn is None else reply_of(turn)
+    return None if turn is None else settled_reply(turn, session_id)

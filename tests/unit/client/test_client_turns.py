@@ -14,7 +14,7 @@ import pytest
 from mix_provider.client import StreamEvent, TurnKey
 from mix_provider.client.events import judge_event, reply_after, stream_refusal
 from mix_provider.client.turns import Reply, find_turn, finished_reply
-from mix_provider.errors import MixNotFoundError
+from mix_provider.errors import MixNotFoundError, MixReplyAmbiguousError
 from mix_provider.models import ExportMessage
 
 
@@ -218,3 +218,20 @@ def test_real_export_shapes_parse() -> None:
     assert [m.role for m in rows] == ["user", "assistant", "tool", "assistant"]
     reply = finished_reply(rows, TurnKey.of(0, "ls"))
     assert reply is not None and (reply.message_id, reply.tool_calls) == ("a2", 1)
+
+
+def test_two_tool_runs_waiting_at_once_are_refused_not_guessed() -> None:
+    """Nothing says whose tool results a ``tool`` message holds when two runs wait for theirs."""
+    rows = messages(
+        user("u1", "first"),
+        assistant("a1", "", "tool_use", calls=1),
+        user("u2", "second"),
+        assistant("b1", "", "tool_use", calls=1),
+        tool("t1"),
+        assistant("x", "which one?"),
+    )
+    for text in ("first", "second"):
+        with pytest.raises(MixReplyAmbiguousError, match="cannot be told apart") as info:
+            finished_reply(rows, TurnKey.of(0, text), "s1")
+        assert info.value.session_id == "s1"
+    assert finished_reply(rows[:4], TurnKey.of(0, "first")) is None, "no tool message yet: nothing guessed"
