@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from mix_provider import __version__
 from mix_provider.devserver.backend import MixBackend
 from mix_provider.devserver.errors import ApiError
 from mix_provider.devserver.export import export_chunks, open_export
 from mix_provider.devserver.stream import stream_events
 from mix_provider.devserver.wire import now_rfc3339
 
-VERSION = "0.1.0-devserver"
+VERSION = f"{__version__}-devserver"
 _PROVIDERS = {"anthropic": "Anthropic", "openai": "OpenAI", "openrouter": "OpenRouter"}
 
 
