@@ -130,6 +130,6 @@ def test_plan_reply_rules_and_directives(tmp_path: Path) -> None:
     rules_file.write_text(json.dumps([{"match": "^weather", "reply": "Sunny.", "tool": {"name": "brave_search"}}]))
     settings = Settings(data_dir=tmp_path, rules=load_rules(rules_file))
     plan = plan_reply("weather in Paris [[delay:7]]", settings)
-    assert (plan.reply, plan.delay_ms, plan.tool and plan.tool.name) == ("Sunny.", 7, "brave_search")
+    assert (plan.reply, plan.delay_ms, [tool.name for tool in plan.tools]) == ("Sunny.", 7, ["brave_search"])
     echo = plan_reply("hi [[finish:permission_denied]]", settings, "off")
     assert (echo.reply, echo.finish_reason, echo.reasoning) == ("You said: hi", "permission_denied", None)
