@@ -12,6 +12,11 @@ check. ``cancel`` stops the run started last, because ``activeContexts`` holds o
 function per session, overwritten by each new run and deleted when *any* run of the
 session ends (``CancelWithReason``).
 
+A tool may block its run: it asks for permission (``permission.go`` ``Request``: a denial
+becomes the rejection result of ``concurrency_tools.go`` ``executeToolCall``) or, as
+``Notify``, waits for a notification's response (``notify.go`` ``Run``). Cancelling the run
+ends those waits, as it ends any tool.
+
 A run's ``agent_runs`` row lives from the user message until the run ends, so a run
 interrupted by a server stop is resumed at the next start (its partial messages are
 discarded and produced again with the same ids).
