@@ -13,7 +13,7 @@ Directives, removed from the echoed text:
 ``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
 
 Tool, permission and notification directives each add one tool call to the tool round, in
-the order written (the text after the last ``:`` must not contain ``]``):
+the order written (arguments may contain ``:``, not ``]``; a TEXT no ``|``):
 
 ``[[tool:bash:CMD]]``         a ``bash`` tool running CMD (asks for permission only with
                               ``--require-permissions``)
