@@ -207,3 +207,24 @@ def validate_rewind(raw: bytes) -> tuple[str, bool]:
     if not body.get("messageId"):
         raise field_error("messageId", "message ID is required")
     return body["messageId"], bool(body.get("cleanupMedia", False))
+
+
+def validate_notification_response(raw: bytes) -> dict[str, str]:
+    """Decode a notification response: any JSON object of strings (``HandleNotificationRespond``
+    decodes into a ``map[string]string`` and checks neither ``type`` nor ``value``; ``null``
+    values count as empty strings).
+
+    :raises ApiError: 400 ``Validation error for field 'body': ...`` for anything else.
+    """
+    try:
+        value = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise _body_error(f"invalid JSON: {exc}") from exc
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _body_error(f"json: cannot unmarshal {_go_kind(value)} into Go value of type map[string]string")
+    for item in value.values():
+        if item is not None and not isinstance(item, str):
+            raise _body_error(f"json: cannot unmarshal {_go_kind(item)} into Go value of type string")
+    return {key: item or "" for key, item in value.items()}
