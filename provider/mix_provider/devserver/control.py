@@ -4,6 +4,8 @@
 ``POST /_devserver/reset``              drop all sessions, runs, faults and request counts
 ``GET/DELETE /_devserver/requests``     request counts per method and path / reset them
 ``POST /_devserver/seed/large-session`` create a big session directly in SQLite
+``POST /_devserver/seed/sessions``      create many small sessions at once (scale tests)
+``POST /_devserver/seed/touch``         append one exchange to each given session (they "changed")
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mix_provider.devserver.backend import MixBackend
+from mix_provider.devserver.backend import MixBackend, blocking
 from mix_provider.devserver.errors import ApiError
 from mix_provider.devserver.faults import FaultState, parse_fault
+from mix_provider.devserver.seed import seed_sessions, touch_sessions
 
 
 def _faults(request: Request) -> FaultState:
@@ -92,6 +95,21 @@ async def seed_large_session(request: Request) -> Response:
     return JSONResponse(await backend.seed_large_session(title, messages, size), status_code=201)
 
 
+async def seed_many(request: Request) -> Response:
+    """Create ``count`` sessions of ``messages`` (default 2) messages of ``messageBytes`` (default 64)
+    bytes, titled ``<titlePrefix> <n>``; 201 ``{"ids": [...]}`` in creation (and list) order."""
+    body = await _json_object(request)
+    backend: MixBackend = request.app.state.backend
+    return JSONResponse({"ids": await blocking(seed_sessions, backend.store, body)}, status_code=201)
+
+
+async def touch(request: Request) -> Response:
+    """Append a user message and an answer to each session of ``ids``; ``{"touched": n}``."""
+    body = await _json_object(request)
+    backend: MixBackend = request.app.state.backend
+    return JSONResponse({"touched": await blocking(touch_sessions, backend.store, body)})
+
+
 CONTROL_ROUTES = [
     Route("/_devserver/faults", add_fault, methods=["POST"]),
     Route("/_devserver/faults", list_faults, methods=["GET"]),
@@ -100,4 +118,6 @@ CONTROL_ROUTES = [
     Route("/_devserver/requests", request_counts, methods=["GET"]),
     Route("/_devserver/requests", reset_request_counts, methods=["DELETE"]),
     Route("/_devserver/seed/large-session", seed_large_session, methods=["POST"]),
+    Route("/_devserver/seed/sessions", seed_many, methods=["POST"]),
+    Route("/_devserver/seed/touch", touch, methods=["POST"]),
 ]
