@@ -18,10 +18,11 @@ from mix_provider.archive import (
     candidates,
     check_destination,
 )
+from mix_provider.archive.shards import Shard
 from mix_provider.client.validation import optional_int, require_bool, require_ids
 from mix_provider.errors import MixConfigError
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal
+from mix_provider.operators.base import MixBaseOperator, check_literal, is_template
 from mix_provider.operators.export import check_location, check_spec
 
 
@@ -35,7 +36,13 @@ class ArchiveSessionsOperator(MixBaseOperator):
     manifest, merged with what it held, is written last. If some sessions fail, the others are
     archived and recorded, then the task fails naming the failed ids: a re-run finishes the rest.
 
-    Returns ``{archived, skipped, failed, bytes, base_path, manifest}``.
+    With ``shards=N``, the task archives only the sessions whose id hashes (SHA-256) to ``shard``:
+    ``ArchiveSessionsOperator.partial(..., shards=N).expand(shard=shard_indices(N))`` splits the
+    work across N mapped tasks, on any workers, each writing its own manifest parts under
+    ``manifest.d/`` (runs and shards never overwrite each other's files; readers merge them).
+
+    Returns ``{archived, skipped, failed, bytes, base_path, manifest, shard, shards}``
+    (``manifest``: the part this run wrote, None if nothing changed).
 
     :param base_path: the archive directory, an ``ObjectStoragePath`` or URI (templated).
     :param session_ids: sessions to archive (templated); default: every listed session.
@@ -46,6 +53,8 @@ class ArchiveSessionsOperator(MixBaseOperator):
     :param format: ``jsonl`` (default) or ``json`` (templated).
     :param compression: ``gzip`` (default) or ``None`` (templated).
     :param max_concurrency: exports streaming at once (>= 1).
+    :param shard: which shard this task archives, ``0 <= shard < shards`` (int; templated).
+    :param shards: how many shards the sessions are split into (int >= 1; templated).
     """
 
     template_fields: Sequence[str] = (
@@ -56,6 +65,8 @@ class ArchiveSessionsOperator(MixBaseOperator):
         "created_before",
         "format",
         "compression",
+        "shard",
+        "shards",
     )
 
     def __init__(
@@ -69,6 +80,8 @@ class ArchiveSessionsOperator(MixBaseOperator):
         format: str = "jsonl",
         compression: str | None = "gzip",
         max_concurrency: int = 8,
+        shard: int | str = 0,
+        shards: int | str = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,9 +96,13 @@ class ArchiveSessionsOperator(MixBaseOperator):
         if concurrency is None:
             raise MixConfigError("max_concurrency", "must be an integer >= 1, got None")
         self.max_concurrency = concurrency
+        self.shard = shard
+        self.shards = shards
         self._tracker: WriteTracker | None = None
         check_spec(format, compression)
         check_location("base_path", base_path)
+        if not is_template(shard) and not is_template(shards):
+            Shard.of(shard, shards)
         if session_ids is not None:
             check_literal(partial(require_ids, "session_ids"), session_ids)
         check_literal(partial(as_datetime, "created_after"), created_after)
@@ -97,13 +114,14 @@ class ArchiveSessionsOperator(MixBaseOperator):
         assert base is not None
         check_destination("base_path", base, directory=True)
         spec = ExportSpec(self.format, self.compression)
+        shard = Shard.of(self.shard, self.shards)
         ids = self._ids()
         after = as_datetime("created_after", self.created_after)
         before = as_datetime("created_before", self.created_before)
         if ids is not None and (after or before):
             raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
         self._tracker = WriteTracker()
-        report = self._archive(base, spec, ids, after, before)
+        report = self._archive(base, spec, ids, after, before, shard)
         summary = report.xcom()
         self.log.info("Archive run: %s", summary)
         if report.failed:
@@ -120,11 +138,14 @@ class ArchiveSessionsOperator(MixBaseOperator):
         ids: list[str] | None,
         after: datetime | None,
         before: datetime | None,
+        shard: Shard,
     ) -> ArchiveReport:
         listed = self.hook.list_sessions(include_subagents=self.include_subagents or ids is not None)
         todo = candidates((s for s in listed if created_within(s.created_at, after, before)), ids)
-        self.log.info("Archiving %d Mix sessions to %s (%s)", len(todo), base, spec.extension)
-        return SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker).run(todo)
+        todo = [candidate for candidate in todo if shard.owns(candidate.session_id)]
+        self.log.info("Archiving %d Mix sessions (%s) to %s (%s)", len(todo), shard.tag, base, spec.extension)
+        archiver = SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker, shard)
+        return archiver.run(todo)
 
     def on_kill(self) -> None:
         """Stop every export and delete the temporary files (archived files and the manifest stay)."""
