@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 PARTS_DIR = "manifest.d"
 #: A shard's run compacts its parts once it finds more than this many.
 COMPACT_AFTER = 8
-_LOAD_ATTEMPTS = 5
+_LOAD_ROUNDS = 100
 
 
 @dataclass
@@ -52,6 +52,25 @@ class MergedManifest:
     entries: dict[str, Entry] = field(default_factory=dict)
     own_parts: list[str] = field(default_factory=list)
     own_entries: dict[str, Entry] = field(default_factory=dict)
+    _sources: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def merge(self, name: str, entries: dict[str, Entry], *, own: bool) -> None:
+        """Merge one part: per session, the entry recorded last wins (equal times: the later part name)."""
+        for sid, entry in entries.items():
+            current = self.entries.get(sid)
+            if current is None or (entry.recorded_at(), name) > (current.recorded_at(), self._sources[sid]):
+                self.entries[sid] = entry
+                self._sources[sid] = name
+        if own:
+            self.own_parts.append(name)
+            _latest(self.own_entries, entries)
+
+
+def _latest(into: dict[str, Entry], entries: dict[str, Entry]) -> None:
+    for sid, entry in entries.items():
+        current = into.get(sid)
+        if current is None or entry.recorded_at() >= current.recorded_at():
+            into[sid] = entry
 
 
 def parts_dir(base: ObjectStoragePath) -> ObjectStoragePath:
@@ -59,58 +78,54 @@ def parts_dir(base: ObjectStoragePath) -> ObjectStoragePath:
     return base / PARTS_DIR
 
 
-def _newer(entry: Entry, than: Entry) -> bool:
-    """Whether ``entry`` was recorded at or after ``than`` (later parts are merged later: they win ties)."""
-    return entry.recorded_at() >= than.recorded_at()
-
-
-def _merge(into: dict[str, Entry], entries: dict[str, Entry]) -> None:
-    for sid, entry in entries.items():
-        current = into.get(sid)
-        if current is None or _newer(entry, current):
-            into[sid] = entry
-
-
-def _part_names(base: ObjectStoragePath) -> list[str]:
-    """The committed parts' names, in name (= write time) order; temporary files are skipped."""
+def _part_names(base: ObjectStoragePath) -> set[str]:
+    """The committed parts' names; temporary files are skipped."""
     try:
         listing = parts_dir(base).fs.ls(parts_dir(base).path, detail=False)
     except FileNotFoundError:
-        return []
+        return set()
     names = (str(item).rstrip("/").rsplit("/", 1)[-1] for item in listing)
-    return sorted(n for n in names if n.endswith(".json") and not n.startswith(".") and PARTIAL_SUFFIX not in n)
+    return {n for n in names if n.endswith(".json") and not n.startswith(".") and PARTIAL_SUFFIX not in n}
 
 
 def read_manifest(base: ObjectStoragePath, shard: Shard | None = None) -> MergedManifest:
     """Merge ``manifest.json`` (if any) and every part under ``base``.
 
+    A part may vanish between the listing and the read (another run compacted it): its entries are
+    in a part committed before the deletion, so the directory is listed again until a listing
+    shows nothing unread and no part went missing.
+
     :param shard: whose parts to remember for :func:`write_part`'s compaction.
     :raises ManifestError: when a part or the manifest is unreadable (naming it).
     """
-    for _ in range(_LOAD_ATTEMPTS):
-        try:
-            return _read_once(base, shard)
-        except FileNotFoundError as exc:  # a part compacted away since the listing: list again
-            log.info("Manifest part gone while reading (%s); reading the parts again", exc)
-    raise ManifestError(f"the parts under {parts_dir(base)} kept changing while being read; try again")
-
-
-def _read_once(base: ObjectStoragePath, shard: Shard | None) -> MergedManifest:
     merged = MergedManifest()
     legacy = base / MANIFEST_NAME
     if legacy.exists():
-        merged.entries = Manifest.load(legacy).entries
+        merged.merge("", Manifest.load(legacy).entries, own=False)
     suffix = f"-{shard.tag}-" if shard is not None else None
-    for name in _part_names(base):
-        path = parts_dir(base) / name
-        if not path.exists():
-            raise FileNotFoundError(str(path))
-        entries = Manifest.load(path).entries
-        _merge(merged.entries, entries)
-        if suffix is not None and suffix in name:
-            merged.own_parts.append(name)
-            _merge(merged.own_entries, entries)
-    return merged
+    seen: set[str] = set()
+    for _ in range(_LOAD_ROUNDS):
+        unread = sorted(_part_names(base) - seen)
+        missed = False
+        for name in unread:
+            seen.add(name)
+            try:
+                entries = _load_part(parts_dir(base) / name)
+            except FileNotFoundError:
+                log.info("Manifest part %s was compacted while being read; listing again", name)
+                missed = True
+                continue
+            merged.merge(name, entries, own=suffix is not None and suffix in name)
+        if not unread and not missed:
+            return merged
+    raise ManifestError(f"the parts under {parts_dir(base)} kept changing while being read; try again")
+
+
+def _load_part(path: ObjectStoragePath) -> dict[str, Entry]:
+    """A part's entries; FileNotFoundError when it is gone (``Manifest.load`` would read it as empty)."""
+    if not path.exists():
+        raise FileNotFoundError(str(path))
+    return Manifest.load(path).entries
 
 
 def _stamp() -> str:
@@ -150,7 +165,7 @@ def write_part(
     if len(read.own_parts) + 1 <= COMPACT_AFTER:
         return part
     compacted = dict(read.own_entries)
-    _merge(compacted, updates)
+    _latest(compacted, updates)
     merged_part = _write(base, shard, compacted)
     for name in [*read.own_parts, part.name]:
         _delete(parts_dir(base) / name)

@@ -81,7 +81,8 @@ def test_overlapping_writers_never_lose_an_entry(base: ObjectStoragePath) -> Non
         try:
             for turn in range(5):
                 read = read_manifest(base, WHOLE)
-                barrier.wait() if turn == 0 else None
+                if turn == 0:
+                    barrier.wait()
                 write_part(base, WHOLE, {f"w{number}-{turn}": entry(f"w{number}-{turn}")}, read)
         except BaseException as exc:
             errors.append(exc)
@@ -106,7 +107,7 @@ def test_shards_are_a_stable_sha256_partition() -> None:
     expected = int.from_bytes(hashlib.sha256(b"session-7").digest()[:8], "big") % 4
     assert shard_of("session-7", 4) == expected
     owners = [[s for s in ids if Shard(i, 4).owns(s)] for i in shard_indices(4)]
-    assert sorted(sum(owners, [])) == sorted(ids) and all(150 < len(o) < 350 for o in owners)
+    assert sorted(s for owned in owners for s in owned) == sorted(ids) and all(150 < len(o) < 350 for o in owners)
     assert all(WHOLE.owns(s) for s in ids)
 
 
