@@ -9,6 +9,7 @@ import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive import Entry, ExportSpec, Manifest, ManifestError, candidates, fingerprint, read_manifest
+from mix_provider.archive.manifest import _FINGERPRINT_FIELDS
 from mix_provider.models import SessionData
 
 SPEC = ExportSpec("jsonl", "gzip")
@@ -69,3 +70,15 @@ def test_candidates_keep_order_drop_duplicates_and_know_listed_fingerprints() ->
     assert [c.session_id for c in candidates(listed)] == ["a", "b"]
     chosen = candidates(listed, ["b", "x", "b"])
     assert [(c.session_id, c.fingerprint) for c in chosen] == [("b", fingerprint(listed[1])), ("x", None)]
+
+
+def test_the_fingerprint_is_the_digest_of_the_canonical_json_of_earlier_releases() -> None:
+    """Fingerprints stored by earlier runs must stay valid (else every session is downloaded once more)."""
+    import hashlib
+    import json
+
+    for data in ({}, {"title": 'naïve 日本 "q"', "createdAt": "2026-01-02T03:04:05.123Z", "cost": 1e-7}):
+        s = session(**data)
+        fields = {name: getattr(s, name) for name in _FINGERPRINT_FIELDS}
+        canonical = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+        assert fingerprint(s) == hashlib.sha256(canonical.encode()).hexdigest()[:32]
