@@ -195,7 +195,8 @@ class SessionArchiver:
         """Sizes of the ``wanted`` files already in the archive directory, by name (one listing call).
 
         On the local disk ``os.scandir`` and a ``stat`` of the wanted names only: fsspec's listing
-        stats every entry through Python (2 s at 100,000 files), and a shard wants a fraction of them.
+        stats every entry through Python, and a shard wants a fraction of them (figures in
+        ``benchmarks/README.md``, "Archives at scale").
         """
         if self.base.protocol in LOCAL_PROTOCOLS:
             try:

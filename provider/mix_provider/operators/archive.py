@@ -52,8 +52,8 @@ class ArchiveSessionsOperator(MixBaseOperator):
     :param include_subagents: also archive subagent sessions when listing.
     :param format: ``jsonl`` (default) or ``json`` (templated).
     :param compression: ``gzip`` (default) or ``None`` (templated).
-    :param max_concurrency: exports streaming at once (>= 1; default 16: at +20 ms per request
-        it keeps up with 8 download-only threads, see benchmarks/README.md).
+    :param max_concurrency: exports streaming at once (>= 1; the default, 16, was chosen by
+        measurement with a latency added to every request: see ``benchmarks/README.md``).
     :param shard: which shard this task archives, ``0 <= shard < shards`` (int; templated).
     :param shards: how many shards the sessions are split into (int >= 1; templated).
     """
