@@ -4,17 +4,17 @@ task and split across shards, counting the exports the server served.
     .venv/bin/python benchmarks/archive_scale.py [--quick] [--sessions 100000] [--changed 0.01] [--shards 4]
 
 1. Seeds ``--sessions`` small sessions in one control-plane call (``POST /_devserver/seed/sessions``).
-2. Builds yesterday's archive twice, synthesized from one listing (each session's manifest entry
-   with its fingerprint, and a file of the recorded size): exporting 100,000 sessions here would
-   take several minutes, and the first run is not what is measured. Directory A has it as one
-   manifest part; directory B as a ``manifest.json`` of an older release (read as a part).
-3. Touches ``--changed`` of the sessions (``POST /_devserver/seed/touch``: one more exchange each,
-   so their list entries change).
-4. Runs ``ArchiveSessionsOperator.execute()`` over A as one task, then over B as ``--shards``
-   tasks one after another (as mapped tasks on separate workers would, each listing every session
-   and archiving its own), then A again with nothing changed. For each: the exports the server
-   counted (``GET /_devserver/requests``), the list calls, and the wall time (for the shards, the
-   slowest task and the sum).
+2. Builds yesterday's archive, synthesized from one listing (each session's manifest entry with
+   its fingerprint, and a file of the recorded size), as a ``manifest.json`` of an earlier release
+   (read as the oldest part): exporting 100,000 sessions here would take minutes, and that first
+   run is not what is measured.
+3. Day 1: touches ``--changed`` of the sessions (``POST /_devserver/seed/touch``: one more
+   exchange each, so their list entries change) and runs ``ArchiveSessionsOperator.execute()`` as
+   one task. Day 2: touches another ``--changed`` and runs ``--shards`` tasks one after another (as
+   mapped tasks on separate workers would, each listing every session and archiving its own).
+   Day 3: nothing changed, one task. For each: the exports the server counted
+   (``GET /_devserver/requests``), the list calls, and the wall time (for the shards, the slowest
+   task and the sum).
 
 The run fails if any run exported a session that had not changed, missed one that had, or left the
 merged manifest without an entry for every session.
@@ -33,37 +33,25 @@ EXPORTS = "/api/sessions/[^/]+/export"
 STUB_BYTES = 256
 
 
-def synthesize(base: Path, listed: list[Any], *, legacy: bool, link_from: Path | None = None) -> None:
-    """Yesterday's archive of every listed session: files of ``STUB_BYTES`` (hard links to those
-    under ``link_from`` if given: a cheaper second copy) and their entries."""
+def synthesize(base: Path, listed: list[Any]) -> None:
+    """Yesterday's archive of every listed session: files of ``STUB_BYTES`` and a ``manifest.json``
+    of an earlier release (version 1) holding their entries."""
     import json
-    import os
-    from dataclasses import asdict
 
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    from mix_provider.archive import Entry, fingerprint
-    from mix_provider.archive.parts import MergedManifest, write_part
-    from mix_provider.archive.shards import WHOLE
+    from mix_provider.archive import fingerprint
 
     base.mkdir(parents=True)
     stub = b"x" * STUB_BYTES
-    entries = {}
+    sessions = {}
     for session in listed:
         name = f"{session.id}.jsonl.gz"
-        if link_from is not None:
-            os.link(link_from / name, base / name)
-        else:
-            (base / name).write_bytes(stub)
-        entries[session.id] = Entry(
-            name, "jsonl", "gzip", "0" * 64, STUB_BYTES, 2, fingerprint(session), session.title, None,
-            "2026-01-01T00:00:00+00:00",
-        )  # fmt: skip
-    if legacy:
-        document = {"version": 1, "sessions": {sid: asdict(entry) for sid, entry in entries.items()}}
-        (base / "manifest.json").write_text(json.dumps(document))
-    else:
-        write_part(ObjectStoragePath(f"file://{base}"), WHOLE, entries, MergedManifest())
+        (base / name).write_bytes(stub)
+        sessions[session.id] = {
+            "path": name, "format": "jsonl", "compression": "gzip", "sha256": "0" * 64, "bytes": STUB_BYTES,
+            "messages": 2, "fingerprint": fingerprint(session), "title": session.title, "updated_at": None,
+            "archived_at": "2026-01-01T00:00:00+00:00",
+        }  # fmt: skip
+    (base / "manifest.json").write_text(json.dumps({"version": 1, "sessions": sessions}))
 
 
 def archive(server: Any, base: Path, shard: int = 0, shards: int = 1) -> dict[str, Any]:
@@ -136,19 +124,22 @@ def main(argv: list[str]) -> int:
             listed = hook.list_sessions()
             print(f"listed {len(listed):,} sessions in {time.perf_counter() - began:.1f} s", flush=True)
         began = time.perf_counter()
-        synthesize(home / "a", listed, legacy=False)
-        synthesize(home / "b", listed, legacy=True, link_from=home / "a")
-        print(f"synthesized two archives in {time.perf_counter() - began:.1f} s", flush=True)
-        changed = set(ids[:: max(1, round(1 / args.changed))]) if args.changed > 0 else set()
-        server.touch_sessions(sorted(changed))
-        one = [archive(server, home / "a")]
-        check(home / "a", one, changed, len(changed), total)
-        sharded = [archive(server, home / "b", shard, args.shards) for shard in range(args.shards)]
-        check(home / "b", sharded, changed, len(changed), total)
-        again = [archive(server, home / "a")]
-        check(home / "a", again, changed, 0, total)
+        base = home / "archive"
+        synthesize(base, listed)
+        print(f"synthesized the previous archive in {time.perf_counter() - began:.1f} s", flush=True)
+        step = max(1, round(1 / args.changed)) if args.changed > 0 else total + 1
+        day1, day2 = set(ids[::step]), set(ids[step // 2 :: step])
+        server.touch_sessions(sorted(day1))
+        one = [archive(server, base)]
+        check(base, one, day1, len(day1), total)
+        server.touch_sessions(sorted(day2))
+        sharded = [archive(server, base, shard, args.shards) for shard in range(args.shards)]
+        check(base, sharded, day2, len(day2), total)
+        again = [archive(server, base)]
+        check(base, again, day2, 0, total)
+        changed = day1
     print_table(
-        f"incremental archive of {total:,} sessions ({len(changed):,} changed since the previous run), "
+        f"incremental archive of {total:,} sessions ({len(changed):,} changed a day), "
         f"ArchiveSessionsOperator defaults (jsonl.gz, max_concurrency 16), loopback",
         [
             "run",
@@ -162,9 +153,9 @@ def main(argv: list[str]) -> int:
             "sum of tasks s",
         ],
         [
-            row("one task, 1 % changed", one, total),
-            row(f"{args.shards} shards (mapped tasks), 1 % changed, from a manifest.json", sharded, total),
-            row("one task, nothing changed", again, total),
+            row("day 1: one task, 1 % changed (from a manifest.json)", one, total),
+            row(f"day 2: {args.shards} shards (mapped tasks), another 1 % changed", sharded, total),
+            row("day 3: one task, nothing changed", again, total),
         ],
     )
     print(f"load after: {machine().rsplit('load ', 1)[1]}")
