@@ -60,12 +60,6 @@ class FinishReason(str, Enum):
     UNKNOWN = "unknown"
 
 
-#: Finish reasons that mean the reply did not complete normally.
-FAILED_FINISH_REASONS = frozenset(
-    {FinishReason.ERROR.value, FinishReason.PERMISSION_DENIED.value, FinishReason.MAX_TOKENS.value}
-)
-
-
 class MixModel(BaseModel):
     """Base of all API models: camelCase on the wire, unknown fields ignored."""
 

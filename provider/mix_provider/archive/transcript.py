@@ -15,13 +15,13 @@ from typing import Any
 import ijson
 from pydantic_core import to_json
 
+from mix_provider.errors import TranscriptSyntaxError
+
+__all__ = ["JsonlEncoder", "TranscriptParser", "TranscriptSyntaxError", "json_line"]
+
 _OPEN = frozenset({"start_map", "start_array"})
 _CLOSE = frozenset({"end_map", "end_array"})
 _MESSAGES = "messages"
-
-
-class TranscriptSyntaxError(ValueError):
-    """The body is not a complete ExportSession JSON object."""
 
 
 class _Discard:

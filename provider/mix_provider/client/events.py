@@ -7,14 +7,21 @@ verdict; neither decides anything by itself.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mix_provider.client.turns import Reply, TurnKey, find_turn, is_final, settled_reply
-from mix_provider.errors import MixNotFoundError
+from mix_provider.client.turns import Reply, TurnKey, find_turn, finished_reply, is_final, settled_reply
+from mix_provider.client.validation import positive_number
+from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
 from mix_provider.models import ExportMessage, ExportSession, FinishReason
+
+log = logging.getLogger("mix_provider.client")
+
+#: Default seconds to wait for a reply, and between transcript polls when the stream is unavailable.
+REPLY_TIMEOUT, POLL_INTERVAL = 3600.0, 1.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,22 @@ def stream_refusal(session_id: str, event: StreamEvent) -> MixNotFoundError | No
     return None
 
 
+def connected(session_id: str, event: StreamEvent) -> bool:
+    """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
+    if event.event == "connected":
+        return True
+    if refusal := stream_refusal(session_id, event):
+        raise refusal
+    return False
+
+
+def stream_unavailable(session_id: str, exc: MixError) -> None:
+    """The stream could not be opened: poll instead if ``exc`` may pass by itself, else re-raise it."""
+    if not is_retryable(exc):
+        raise exc
+    log.warning("Mix stream for session %s unavailable (%s); polling instead", session_id, exc)
+
+
 def _will_retry(data: dict[str, Any]) -> bool:
     """An ``error`` event announcing a retry (``attempt`` < ``maxAttempts``) does not end the run."""
     attempt, most = data.get("attempt"), data.get("maxAttempts")
@@ -133,6 +156,55 @@ class Deadline:
     def remaining(self) -> float:
         """Seconds left (negative once passed)."""
         return self.at - time.monotonic()
+
+    @property
+    def passed(self) -> bool:
+        """Whether no time is left."""
+        return self.remaining() <= 0
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The budget of one wait for a reply, its arguments checked once for both clients.
+
+    :param session_id: the session waited on.
+    :param turn: our message's key.
+    :param deadline: when the wait gives up.
+    :param poll_interval: seconds between transcript polls.
+    """
+
+    session_id: str
+    turn: TurnKey
+    deadline: Deadline
+    poll_interval: float
+
+    @classmethod
+    def start(cls, session_id: str, turn: TurnKey, timeout: float, poll_interval: float) -> Wait:
+        """Check ``timeout`` and ``poll_interval`` and start the clock."""
+        timeout = positive_number("timeout", timeout)
+        return cls(session_id, turn, Deadline.after(timeout), positive_number("poll_interval", poll_interval))
+
+    def stream_read_timeout(self, stream_timeout: float) -> float:
+        """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""
+        return min(self.deadline.total, stream_timeout)
+
+    def checked(self, messages: Sequence[ExportMessage]) -> Reply | None:
+        """Our reply in a polled transcript, if it finished."""
+        return finished_reply(messages, self.turn, self.session_id)
+
+    def after_event(self, verdict: StreamVerdict, messages: Sequence[ExportMessage]) -> Reply | None:
+        """Our reply once the stream said a run ended (see :func:`reply_after`)."""
+        return reply_after(verdict, messages, self.turn, self.session_id)
+
+    def before_poll(self) -> None:
+        """Raise :class:`~mix_provider.errors.MixReplyTimeoutError` when another poll would end past the deadline."""
+        if self.deadline.remaining() < self.poll_interval:
+            raise MixReplyTimeoutError(self.session_id, self.deadline.total)
+
+
+def stream_dropped(session_id: str, exc: BaseException) -> None:
+    """Log that following the stream stopped (dropped, or the deadline passed); the transcript decides."""
+    log.warning("Mix stream for session %s ended (%r); polling the transcript", session_id, exc)
 
 
 def last_finished_turn(export: ExportSession) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from mix_provider.client import TurnKey
-from mix_provider.errors import MixError, MixReplyTimeoutError, is_transient
+from mix_provider.errors import MixError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
 
@@ -82,7 +82,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(int(self.baseline["user_messages"]))
         while (remaining := self.deadline - time.time()) > 0:
             try:
-                reply = await hook.await_reply(
+                reply = await hook.await_for_reply(
                     self.session_id,
                     turn,
                     timeout=remaining,
@@ -94,7 +94,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 break
             except MixError as exc:
                 failures += 1
-                if not is_transient(exc) or failures > self.max_failures:
+                if not is_retryable(exc) or failures > self.max_failures:
                     return failure_payload(ERROR, self.session_id, f"{type(exc).__name__}: {exc}")
                 self.log.warning("Mix wait failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 await asyncio.sleep(min(self.poll_interval * failures, max(self.deadline - time.time(), 0)))
