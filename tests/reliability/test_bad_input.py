@@ -509,7 +509,9 @@ HOOK_CALLS: list[Any] = [
         lambda h: h.wait_for_reply("s1", TurnKey(0), poll_interval=0), "poll_interval", id="wait_for_reply-poll-zero"
     ),
     pytest.param(
-        _async(lambda h: h.await_reply("s1", TurnKey(0), poll_interval=0)), "poll_interval", id="await_reply-poll"
+        _async(lambda h: h.await_for_reply("s1", TurnKey(0), poll_interval=0)),
+        "poll_interval",
+        id="await_for_reply-poll",
     ),
     pytest.param(lambda h: h.wait_for_reply("s1", TurnKey(0), timeout=0), "timeout", id="wait_for_reply-timeout-zero"),
     # 8. an unknown callback key through the hook

@@ -83,7 +83,7 @@ send_message              | {_RECONCILED}
 send_message, no baseline | {_UNRECONCILED}
 send_and_wait             | {_RECONCILED}
 wait_for_reply (stream)   | {_STREAM}
-await_reply (stream)      | {_STREAM}
+await_for_reply (stream)  | {_STREAM}
 CreateSessionOperator     | {_RECONCILED}
 SendMessageOperator       | {_RECONCILED}
 ExportSessionOperator     | {_RETRIED}

@@ -15,15 +15,18 @@ from mix_provider.client import operations
 from mix_provider.client.aio import AsyncMixClient
 from mix_provider.client.config import ClientConfig, RetryPolicy, build_base_url
 from mix_provider.client.events import StreamEvent
+from mix_provider.client.options import MessageOptions, SessionSpec
 from mix_provider.client.sync import MixClient
 from mix_provider.client.turns import Reply, TurnKey
 
 __all__ = [
     "AsyncMixClient",
     "ClientConfig",
+    "MessageOptions",
     "MixClient",
     "Reply",
     "RetryPolicy",
+    "SessionSpec",
     "StreamEvent",
     "TurnKey",
     "build_base_url",

@@ -14,30 +14,20 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from mix_provider.client.options import NO_OPTIONS, MessageOptions, SessionSpec
 from mix_provider.client.turns import TurnKey, find_turn
-from mix_provider.client.validation import (
-    check_browser,
-    check_callbacks,
-    check_system_prompt,
-    coerce_enum,
-    optional_int,
-    require_id,
-    require_text,
-)
+from mix_provider.client.validation import check_callbacks, require_bool, require_id, require_text
 from mix_provider.errors import MixOutcomeUnknownError
 from mix_provider.models import (
     MESSAGE_LIST,
     SESSION_LIST,
     BackendMessage,
-    BrowserMode,
     Callback,
     CancelResult,
     ExportSession,
     Health,
     MessageAccepted,
-    PromptMode,
     SessionData,
-    ThinkingLevel,
 )
 
 T = TypeVar("T")
@@ -144,43 +134,41 @@ def update_callbacks(session_id: str, callbacks: Iterable[Callback | Mapping[str
 
 def rewind_session(session_id: str, message_id: str, *, cleanup_media: bool) -> Call[SessionData]:
     """``POST /api/sessions/{id}/rewind``: keep messages up to ``message_id``; ``cleanupMedia`` always sent."""
-    if not isinstance(cleanup_media, bool):
-        raise TypeError("cleanup_media must be a bool")
-    body = {"messageId": require_id("message_id", message_id), "cleanupMedia": cleanup_media}
+    body = {
+        "messageId": require_id("message_id", message_id),
+        "cleanupMedia": require_bool("cleanup_media", cleanup_media),
+    }
     return Call("POST", _session_path(session_id, "/rewind"), _model(SessionData), body=body)
 
 
-def create_session(
-    title: str,
-    *,
-    browser_mode: BrowserMode | str = BrowserMode.LOCAL_BROWSER_SERVICE,
-    cdp_url: str | None = None,
-    custom_system_prompt: str | None = None,
-    prompt_mode: PromptMode | str | None = None,
-    callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
-    now: datetime | None = None,
-) -> Call[SessionData]:
-    """``POST /api/sessions``; on an unknown outcome, reconciled by title and creation time."""
-    body: dict[str, Any] = {
-        "title": require_text("title", title),
-        "browserMode": check_browser(browser_mode, cdp_url).value,
-    }
-    if cdp_url:
-        body["cdpUrl"] = cdp_url
-    mode = check_system_prompt(prompt_mode, custom_system_prompt)
-    if mode is not None:
-        body["promptMode"] = mode.value
-    if custom_system_prompt is not None:
-        body["customSystemPrompt"] = custom_system_prompt
-    if callbacks is not None:
-        body["callbacks"] = [cb.to_wire() for cb in check_callbacks(callbacks)]
-    since = (now or datetime.now(timezone.utc)) - CREATE_RECONCILE_WINDOW
-    reconcile = Reconcile(list_sessions(), lambda sessions: find_created_session(sessions, title, since))
+def create_session(spec: SessionSpec | str, *, now: datetime | None = None) -> Call[SessionData]:
+    """``POST /api/sessions``; on an unknown outcome, reconciled by title and creation time.
+
+    :param spec: the session (a bare title for a session with the server's defaults).
+    :param now: when the request is sent (default: now), the start of the reconcile window.
+    """
+    if isinstance(spec, str):
+        spec = _default_session(spec)
+    sent_at = now or datetime.now(timezone.utc)
+    title = spec.title
+    reconcile = Reconcile(list_sessions(), lambda sessions: find_created_session(sessions, title, sent_at))
+    body = spec.to_wire()
     return Call("POST", "/api/sessions", _model(SessionData), body=body, idempotent=False, reconcile=reconcile)
 
 
-def find_created_session(sessions: list[SessionData], title: str, since: datetime) -> SessionData | None:
-    """The one session titled ``title`` created since ``since``; None if none, error if several."""
+def _default_session(title: str) -> SessionSpec:
+    spec = SessionSpec.checked(title)
+    assert spec is not None  # nothing is pending without ``pending``
+    return spec
+
+
+def find_created_session(sessions: list[SessionData], title: str, sent_at: datetime) -> SessionData | None:
+    """The one session titled ``title`` created by a request sent at ``sent_at``; None if none, error if several.
+
+    ``createdAt`` has second precision and the server's clock: sessions created since
+    :data:`CREATE_RECONCILE_WINDOW` before ``sent_at`` are candidates.
+    """
+    since = sent_at - CREATE_RECONCILE_WINDOW
     found = [s for s in sessions if s.title == title and s.created_at is not None and s.created_at >= since]
     if len(found) > 1:
         ids = ", ".join(s.id for s in found)
@@ -194,30 +182,19 @@ def find_created_session(sessions: list[SessionData], title: str, since: datetim
 
 
 def send_message(
-    session_id: str,
-    text: str,
-    *,
-    plan_mode: bool | None = None,
-    thinking_level: ThinkingLevel | str | None = None,
-    max_steps: int | None = None,
-    turn: TurnKey | None = None,
+    session_id: str, text: str, options: MessageOptions = NO_OPTIONS, *, turn: TurnKey | None = None
 ) -> Call[MessageAccepted]:
     """``POST /api/sessions/{id}/messages`` (202: the reply streams on SSE).
 
+    :param options: plan mode, thinking level, step cap (:meth:`MessageOptions.checked
+        <mix_provider.client.options.MessageOptions.checked>`).
     :param turn: the key of this message (:meth:`TurnKey.of <mix_provider.client.turns.TurnKey.of>` of the
         session's user message count before sending and the text). With it, a send whose outcome is
         unknown is reconciled (sent iff the transcript holds our message after the baseline); without
         it, such a send raises :class:`~mix_provider.errors.MixOutcomeUnknownError` rather than risk a
         duplicate.
     """
-    body: dict[str, Any] = {"text": require_text("text", text)}
-    if plan_mode is not None:
-        body["plan_mode"] = bool(plan_mode)
-    if thinking_level is not None:
-        body["thinking_level"] = coerce_enum("thinking_level", ThinkingLevel, thinking_level).value
-    steps = optional_int("max_steps", max_steps, minimum=1)
-    if steps is not None:
-        body["max_steps"] = steps
+    body: dict[str, Any] = {"text": require_text("text", text), **options.to_wire()}
     reconcile = None
     if turn is not None:
         accepted = MessageAccepted(status="processing", session_id=session_id)

@@ -10,7 +10,6 @@ from typing import Any
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive import (
-    ArchiveFailedError,
     ArchiveReport,
     ExportSpec,
     SessionArchiver,
@@ -19,10 +18,9 @@ from mix_provider.archive import (
     check_destination,
 )
 from mix_provider.client.validation import optional_int, require_bool, require_ids
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import ArchiveFailedError, MixConfigError
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal
-from mix_provider.operators.export import check_location, check_spec
+from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec
 
 
 class ArchiveSessionsOperator(MixBaseOperator):

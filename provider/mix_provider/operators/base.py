@@ -1,4 +1,4 @@
-"""What every Mix operator shares: the connection id and one hook per task run."""
+"""What the Mix operators share: the connection id, one hook per task run, parse-time checks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, TypeVar
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.definitions._internal.mixins import ResolveMixin
 
+from mix_provider.archive import ExportSpec, storage_path
+from mix_provider.errors import MixConfigError
 from mix_provider.hooks.mix import MixHook
 
 V = TypeVar("V")
@@ -34,6 +36,30 @@ def check_literal(check: Callable[..., Any], *values: object) -> None:
         check(*values)
 
 
+def check_spec(format: Any, compression: Any) -> ExportSpec | None:
+    """Validate an export's format and compression unless one is still a template (then None)."""
+    if is_template(format) or is_template(compression):
+        return None
+    return ExportSpec(format, compression)
+
+
+def check_location(field: str, value: object, *, optional: bool = False) -> ObjectStoragePath | None:
+    """Validate a destination argument: an :class:`ObjectStoragePath` or URI string (None if ``optional``)."""
+    if value is None or value == "":
+        if optional:
+            return None
+        raise MixConfigError(field, "is required: an ObjectStoragePath or a URI such as 's3://bucket/prefix'")
+    if is_template(value):
+        return None
+    return storage_path(field, value)
+
+
+def rendered(value: V | None) -> V:
+    """What a ``checked()`` built from rendered fields returned: with nothing pending, never None."""
+    assert value is not None, "nothing is pending once the fields are rendered"
+    return value
+
+
 def template_safe(value: Enum | V) -> str | V:
     """An enum member as its plain value: a templated field renders ``str(member)``, i.e. ``Class.NAME``."""
     return str(value.value) if isinstance(value, Enum) else value
@@ -51,6 +77,10 @@ class MixBaseOperator(BaseOperator):  # type: ignore[misc]
     def __init__(self, *, mix_conn_id: str = MixHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mix_conn_id = mix_conn_id
+
+    def pending_fields(self) -> frozenset[str]:
+        """The template fields whose values are only known once rendered (at DAG parse time)."""
+        return frozenset(name for name in self.template_fields if is_template(getattr(self, name, None)))
 
     @cached_property
     def hook(self) -> MixHook:

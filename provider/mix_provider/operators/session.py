@@ -7,21 +7,13 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from mix_provider.client.operations import CREATE_RECONCILE_WINDOW
-from mix_provider.client.validation import (
-    check_browser,
-    check_callbacks,
-    check_system_prompt,
-    optional_text,
-    require_bool,
-    require_id,
-    require_text,
-)
+from mix_provider.client import SessionSpec
+from mix_provider.client.validation import check_callbacks, optional_text, require_bool, require_id
 from mix_provider.errors import MixNotFoundError
 from mix_provider.models import BrowserMode, Callback, PromptMode, SessionData
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
+from mix_provider.operators.base import MixBaseOperator, check_literal, rendered, template_safe
 
 CallbackSpec = Sequence[Callback | Mapping[str, Any]]
 
@@ -69,30 +61,27 @@ class CreateSessionOperator(MixBaseOperator):
         self.custom_system_prompt = custom_system_prompt
         self.prompt_mode = template_safe(prompt_mode)
         self.callbacks = callbacks
-        check_literal(partial(require_text, "title"), title)
-        check_literal(check_browser, self.browser_mode, cdp_url)
-        check_literal(check_system_prompt, self.prompt_mode, custom_system_prompt)
-        if callbacks is not None:
-            check_literal(check_callbacks, callbacks)
+        self._spec(self.pending_fields())
 
-    def _validated(self) -> dict[str, Any]:
-        require_text("title", self.title)
-        return {
-            "browser_mode": check_browser(self.browser_mode, self.cdp_url),
-            "cdp_url": self.cdp_url or None,
-            "custom_system_prompt": self.custom_system_prompt,
-            "prompt_mode": check_system_prompt(self.prompt_mode, self.custom_system_prompt),
-            "callbacks": None if self.callbacks is None else check_callbacks(self.callbacks),
-        }
+    def _spec(self, pending: frozenset[str] = frozenset()) -> SessionSpec | None:
+        return SessionSpec.checked(
+            self.title,
+            browser_mode=self.browser_mode,
+            cdp_url=self.cdp_url,
+            custom_system_prompt=self.custom_system_prompt,
+            prompt_mode=self.prompt_mode,
+            callbacks=self.callbacks,
+            pending=pending,
+        )
 
     def execute(self, context: Any) -> str:
         """Validate, then create (or re-attach to) the session."""
-        arguments = self._validated()
+        spec = rendered(self._spec())
         state = TaskState(context, "mix_created_session")
         session = self._reattach(state.get())
         if session is None:
-            state.set({"title": self.title, "since": datetime.now(timezone.utc).isoformat()})
-            session = self.hook.create_session(self.title, **arguments)
+            state.set({"title": spec.title, "since": datetime.now(timezone.utc).isoformat()})
+            session = self.hook.create_session(spec)
             state.set({"session_id": session.id})
         context["ti"].xcom_push(key="session", value=session.summary())
         state.clear()
@@ -110,9 +99,7 @@ class CreateSessionOperator(MixBaseOperator):
                 return None
             self.log.info("Re-attached to session %s created by an earlier try", session.id)
             return session
-        # ``createdAt`` has second precision and the server's clock: allow the client's reconcile window.
-        since = datetime.fromisoformat(saved["since"]) - CREATE_RECONCILE_WINDOW
-        found = self.hook.find_created_session(saved["title"], since)
+        found = self.hook.find_created_session(saved["title"], datetime.fromisoformat(saved["since"]))
         if found is not None:
             self.log.info("An earlier try created session %s before it died; re-attached", found.id)
         return found

@@ -16,7 +16,7 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 
 from integration.operators.support import MixAPI, states, user_messages, xcom
-from mix_provider.client import TurnKey
+from mix_provider.client import MessageOptions, TurnKey
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
 
@@ -60,12 +60,12 @@ class SendThenDie(SendMessageOperator):
         return super().execute(context)
 
     def _wait_here(
-        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, args: dict[str, Any]
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> Any:
         if self.first_try:
-            self.hook.send_message(session_id, self.text, turn=turn, **args)
+            self.hook.send_message(session_id, self.text, options, turn=turn)
             raise WorkerDied("worker died after sending")
-        return super()._wait_here(session_id, baseline, turn, already_sent, args)
+        return super()._wait_here(session_id, baseline, turn, already_sent, options)
 
     def defer(self, **kwargs: Any) -> None:
         if self.first_try:

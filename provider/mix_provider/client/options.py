@@ -1,0 +1,152 @@
+"""The options of the two write calls, each defined, checked and put on the wire once.
+
+:class:`SessionSpec` (a new session) and :class:`MessageOptions` (one message) travel unchanged from
+the operator to the hook to the call description. Build them with ``checked()``: every argument is
+validated there, each error naming its field. Given ``pending`` (the names of the arguments not known
+yet: an operator's templated fields at DAG parse time), the checks reading one are skipped and
+``checked()`` returns None; the operator runs it again on the rendered values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar, cast
+
+from mix_provider.client.validation import (
+    check_browser,
+    check_callbacks,
+    check_system_prompt,
+    coerce_enum,
+    optional_int,
+    require_bool,
+    require_text,
+)
+from mix_provider.models import BrowserMode, Callback, PromptMode, ThinkingLevel
+
+T = TypeVar("T")
+
+
+class _Checks:
+    """Runs checks, skipping those that read a pending argument (and remembering it skipped one)."""
+
+    def __init__(self, pending: Collection[str]) -> None:
+        self._pending = pending
+        self.skipped = False
+
+    def run(self, fields: tuple[str, ...], check: Callable[..., T], *values: object) -> T:
+        if any(name in self._pending for name in fields):
+            self.skipped = True
+            return cast(T, None)  # never used: checked() returns None once a check was skipped
+        return check(*values)
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """A new session: title, browser, system prompt and callbacks, already checked (see :meth:`checked`)."""
+
+    title: str
+    browser_mode: BrowserMode = BrowserMode.LOCAL_BROWSER_SERVICE
+    cdp_url: str | None = None
+    custom_system_prompt: str | None = None
+    prompt_mode: PromptMode | None = None
+    callbacks: tuple[Callback, ...] | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        title: object,
+        *,
+        browser_mode: BrowserMode | str = BrowserMode.LOCAL_BROWSER_SERVICE,
+        cdp_url: str | None = None,
+        custom_system_prompt: str | None = None,
+        prompt_mode: PromptMode | str | None = None,
+        callbacks: Iterable[Callback | Mapping[str, Any]] | str | None = None,
+        pending: Collection[str] = (),
+    ) -> SessionSpec | None:
+        """Validate the arguments and build the spec (None when ``pending`` held a check back).
+
+        :param title: session title.
+        :param browser_mode: ``electron-embedded-browser``, ``local-browser-service`` or ``remote-cdp-websocket``.
+        :param cdp_url: ``ws://`` or ``wss://`` URL, required with ``remote-cdp-websocket`` only.
+        :param custom_system_prompt: extra or replacement system prompt.
+        :param prompt_mode: ``default``, ``append`` (<= 50 KiB prompt) or ``replace`` (<= 100 KiB).
+        :param callbacks: session callbacks (models, or dicts in snake_case or camelCase, or a JSON list).
+        :param pending: names of the arguments not known yet; the checks reading one are skipped.
+        :raises MixConfigError: naming the first invalid field.
+        """
+        checks = _Checks(pending)
+        name = checks.run(("title",), partial(require_text, "title"), title)
+        browser = checks.run(("browser_mode", "cdp_url"), check_browser, browser_mode, cdp_url)
+        prompt = ("prompt_mode", "custom_system_prompt")
+        mode = checks.run(prompt, check_system_prompt, prompt_mode, custom_system_prompt)
+        parsed = None if callbacks is None else checks.run(("callbacks",), check_callbacks, callbacks)
+        if checks.skipped:
+            return None
+        listed = None if parsed is None else tuple(parsed)
+        return cls(name, browser, cdp_url or None, custom_system_prompt, mode, listed)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``POST /api/sessions`` body: only the fields that are set, camelCase."""
+        body: dict[str, Any] = {"title": self.title, "browserMode": self.browser_mode.value}
+        if self.cdp_url:
+            body["cdpUrl"] = self.cdp_url
+        if self.prompt_mode is not None:
+            body["promptMode"] = self.prompt_mode.value
+        if self.custom_system_prompt is not None:
+            body["customSystemPrompt"] = self.custom_system_prompt
+        if self.callbacks is not None:
+            body["callbacks"] = [callback.to_wire() for callback in self.callbacks]
+        return body
+
+
+@dataclass(frozen=True)
+class MessageOptions:
+    """How the agent treats one message: plan only, reasoning effort, step cap (see :meth:`checked`)."""
+
+    plan_mode: bool | None = None
+    thinking_level: ThinkingLevel | None = None
+    max_steps: int | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        plan_mode: bool | None = None,
+        thinking_level: ThinkingLevel | str | None = None,
+        max_steps: int | None = None,
+        pending: Collection[str] = (),
+    ) -> MessageOptions | None:
+        """Validate the arguments and build the options (None when ``pending`` held a check back).
+
+        :param plan_mode: ask the agent to plan only.
+        :param thinking_level: ``off``, ``basic``, ``medium`` or ``maximum`` (``""`` means unset, as a
+            template rendering to nothing).
+        :param max_steps: cap on agent steps (>= 1).
+        :param pending: names of the arguments not known yet; the checks reading one are skipped.
+        :raises MixConfigError: naming the first invalid field.
+        """
+        checks = _Checks(pending)
+        plan = None if plan_mode is None else checks.run(("plan_mode",), partial(require_bool, "plan_mode"), plan_mode)
+        level = None
+        if thinking_level not in (None, ""):
+            level_of = partial(coerce_enum, "thinking_level", ThinkingLevel)
+            level = checks.run(("thinking_level",), level_of, thinking_level)
+        steps = checks.run(("max_steps",), partial(optional_int, "max_steps", minimum=1), max_steps)
+        return None if checks.skipped else cls(plan, level, steps)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The options' part of the ``POST .../messages`` body: only the fields that are set."""
+        body: dict[str, Any] = {}
+        if self.plan_mode is not None:
+            body["plan_mode"] = self.plan_mode
+        if self.thinking_level is not None:
+            body["thinking_level"] = self.thinking_level.value
+        if self.max_steps is not None:
+            body["max_steps"] = self.max_steps
+        return body
+
+
+#: A message without options (the server's defaults).
+NO_OPTIONS = MessageOptions()
