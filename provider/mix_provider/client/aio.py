@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
@@ -15,24 +14,13 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import (
-    POLL_INTERVAL,
-    REPLY_TIMEOUT,
-    StreamEvent,
-    Wait,
-    connected,
-    judge_event,
-    stream_dropped,
-    stream_unavailable,
-)
+from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixTransportError
-from mix_provider.models import ExportMessage, ExportSession
 
 T = TypeVar("T")
-log = logging.getLogger("mix_provider.client")
 
 
 class AsyncMixClient:
@@ -82,9 +70,9 @@ class AsyncMixClient:
         session_id: str,
         turn: TurnKey,
         *,
-        send: Call[Any] | None = None,
         timeout: float = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
+        send: Call[Any] | None = None,
     ) -> Reply:
         """Await the reply; same contract as :meth:`MixClient.wait_for_reply <.sync.MixClient.wait_for_reply>`."""
         wait = Wait.start(session_id, turn, timeout, poll_interval)
@@ -103,10 +91,10 @@ class AsyncMixClient:
             read_timeout = wait.stream_read_timeout(self.config.stream_timeout)
             events = await stack.enter_async_context(self.open_events(wait.session_id, read_timeout))
             async for event in events:
-                if connected(wait.session_id, event):
+                if wait.connected(event):
                     return events
         except MixError as exc:
-            stream_unavailable(wait.session_id, exc)
+            wait.unavailable(exc)
         return None
 
     async def _follow(self, events: AsyncIterator[StreamEvent], wait: Wait) -> Reply | None:
@@ -115,14 +103,14 @@ class AsyncMixClient:
             while (
                 event := await asyncio.wait_for(anext(events, None), max(wait.deadline.remaining(), 0.0))
             ) is not None:
-                if (verdict := judge_event(event)).done and (
-                    reply := wait.after_event(verdict, await self._messages(wait))
+                if (ended := wait.run_ended(event)) and (
+                    reply := wait.after_event(ended, await self.execute(wait.transcript()))
                 ):
                     return reply
                 if wait.deadline.passed:
                     break
         except (MixTransportError, asyncio.TimeoutError) as exc:
-            stream_dropped(wait.session_id, exc)
+            wait.dropped(exc)
         return None
 
     async def _poll(self, wait: Wait) -> Reply:
@@ -132,13 +120,7 @@ class AsyncMixClient:
         return reply
 
     async def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(await self._messages(wait))
-
-    async def _messages(self, wait: Wait) -> list[ExportMessage]:
-        return (await self._export(wait.session_id)).messages
-
-    async def _export(self, session_id: str) -> ExportSession:
-        return await self.execute(ops.export_session(session_id))
+        return wait.checked(await self.execute(wait.transcript()))
 
     async def close(self) -> None:
         """Close the pooled connections."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mix_provider.client.operations import Call, export_session
 from mix_provider.client.turns import Reply, TurnKey, find_turn, finished_reply, is_final, settled_reply
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
@@ -89,22 +90,6 @@ def stream_refusal(session_id: str, event: StreamEvent) -> MixNotFoundError | No
         message = f"Session with ID '{session_id}' not found (the stream said: {text})"
         return MixNotFoundError(404, "not_found", message, "GET", "/stream")
     return None
-
-
-def connected(session_id: str, event: StreamEvent) -> bool:
-    """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
-    if event.event == "connected":
-        return True
-    if refusal := stream_refusal(session_id, event):
-        raise refusal
-    return False
-
-
-def stream_unavailable(session_id: str, exc: MixError) -> None:
-    """The stream could not be opened: poll instead if ``exc`` may pass by itself, else re-raise it."""
-    if not is_retryable(exc):
-        raise exc
-    log.warning("Mix stream for session %s unavailable (%s); polling instead", session_id, exc)
 
 
 def _will_retry(data: dict[str, Any]) -> bool:
@@ -188,23 +173,46 @@ class Wait:
         """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""
         return min(self.deadline.total, stream_timeout)
 
-    def checked(self, messages: Sequence[ExportMessage]) -> Reply | None:
-        """Our reply in a polled transcript, if it finished."""
-        return finished_reply(messages, self.turn, self.session_id)
+    def transcript(self) -> Call[ExportSession]:
+        """The call that reads the session's transcript (polls, and after a run ended)."""
+        return export_session(self.session_id)
 
-    def after_event(self, verdict: StreamVerdict, messages: Sequence[ExportMessage]) -> Reply | None:
+    def checked(self, export: ExportSession) -> Reply | None:
+        """Our reply in a polled transcript, if it finished."""
+        return finished_reply(export.messages, self.turn, self.session_id)
+
+    def connected(self, event: StreamEvent) -> bool:
+        """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
+        if event.event == "connected":
+            return True
+        if refusal := stream_refusal(self.session_id, event):
+            raise refusal
+        return False
+
+    def unavailable(self, exc: MixError) -> None:
+        """The stream could not be opened: poll instead if ``exc`` may pass by itself, else re-raise it."""
+        if not is_retryable(exc):
+            raise exc
+        log.warning("Mix stream for session %s unavailable (%s); polling instead", self.session_id, exc)
+
+    @staticmethod
+    def run_ended(event: StreamEvent) -> StreamVerdict | None:
+        """The event's verdict when it ends a run (see :func:`judge_event`), else None: keep reading."""
+        verdict = judge_event(event)
+        return verdict if verdict.done else None
+
+    def after_event(self, verdict: StreamVerdict, export: ExportSession) -> Reply | None:
         """Our reply once the stream said a run ended (see :func:`reply_after`)."""
-        return reply_after(verdict, messages, self.turn, self.session_id)
+        return reply_after(verdict, export.messages, self.turn, self.session_id)
+
+    def dropped(self, exc: BaseException) -> None:
+        """Following the stream stopped (dropped, or the deadline passed): the transcript decides."""
+        log.warning("Mix stream for session %s ended (%r); polling the transcript", self.session_id, exc)
 
     def before_poll(self) -> None:
         """Raise :class:`~mix_provider.errors.MixReplyTimeoutError` when another poll would end past the deadline."""
         if self.deadline.remaining() < self.poll_interval:
             raise MixReplyTimeoutError(self.session_id, self.deadline.total)
-
-
-def stream_dropped(session_id: str, exc: BaseException) -> None:
-    """Log that following the stream stopped (dropped, or the deadline passed); the transcript decides."""
-    log.warning("Mix stream for session %s ended (%r); polling the transcript", session_id, exc)
 
 
 def last_finished_turn(export: ExportSession) -> str | None:

@@ -9,12 +9,13 @@ yet: an operator's templated fields at DAG parse time), the checks reading one a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, cast
 
 from mix_provider.client.validation import (
+    CallbackLike,
     check_browser,
     check_callbacks,
     check_system_prompt,
@@ -62,7 +63,7 @@ class SessionSpec:
         cdp_url: str | None = None,
         custom_system_prompt: str | None = None,
         prompt_mode: PromptMode | str | None = None,
-        callbacks: Iterable[Callback | Mapping[str, Any]] | str | None = None,
+        callbacks: Iterable[CallbackLike] | str | None = None,
         pending: Collection[str] = (),
     ) -> SessionSpec | None:
         """Validate the arguments and build the spec (None when ``pending`` held a check back).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,24 +14,13 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import SyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import (
-    POLL_INTERVAL,
-    REPLY_TIMEOUT,
-    StreamEvent,
-    Wait,
-    connected,
-    judge_event,
-    stream_dropped,
-    stream_unavailable,
-)
+from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixTransportError
-from mix_provider.models import ExportMessage, ExportSession
 
 T = TypeVar("T")
-log = logging.getLogger("mix_provider.client")
 
 
 class MixClient:
@@ -133,10 +121,10 @@ class MixClient:
             read_timeout = wait.stream_read_timeout(self.config.stream_timeout)
             events = stack.enter_context(self.open_events(wait.session_id, read_timeout))
             for event in events:
-                if connected(wait.session_id, event):
+                if wait.connected(event):
                     return events
         except MixError as exc:
-            stream_unavailable(wait.session_id, exc)
+            wait.unavailable(exc)
         return None
 
     def _follow(self, events: Iterator[StreamEvent], wait: Wait) -> Reply | None:
@@ -146,12 +134,14 @@ class MixClient:
         """
         try:
             for event in events:
-                if (verdict := judge_event(event)).done and (reply := wait.after_event(verdict, self._messages(wait))):
+                if (ended := wait.run_ended(event)) and (
+                    reply := wait.after_event(ended, self.execute(wait.transcript()))
+                ):
                     return reply
                 if wait.deadline.passed:
                     break
         except MixTransportError as exc:
-            stream_dropped(wait.session_id, exc)
+            wait.dropped(exc)
         return None
 
     def _poll(self, wait: Wait) -> Reply:
@@ -161,13 +151,7 @@ class MixClient:
         return reply
 
     def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(self._messages(wait))
-
-    def _messages(self, wait: Wait) -> list[ExportMessage]:
-        return self._export(wait.session_id).messages
-
-    def _export(self, session_id: str) -> ExportSession:
-        return self.execute(ops.export_session(session_id))
+        return wait.checked(self.execute(wait.transcript()))
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -16,6 +16,8 @@ from mix_provider.errors import MixConfigError
 from mix_provider.models import BrowserMode, Callback, CallbackType, PromptMode
 
 E = TypeVar("E", bound=Enum)
+#: A callback as callers give it: the model, or a mapping in snake_case or camelCase.
+CallbackLike = Callback | Mapping[str, Any]
 
 #: ``customSystemPrompt`` limits of the server, by prompt mode (bytes of UTF-8).
 SYSTEM_PROMPT_LIMITS = {PromptMode.REPLACE: 100 * 1024, PromptMode.APPEND: 50 * 1024}
@@ -177,7 +179,7 @@ CALLBACK_KEYS = frozenset(
 )
 
 
-def check_callbacks(callbacks: Iterable[Callback | Mapping[str, Any]] | str) -> list[Callback]:
+def check_callbacks(callbacks: Iterable[CallbackLike] | str) -> list[Callback]:
     """Parse callbacks (models or dicts in snake_case or camelCase, or a JSON list) and check each one."""
     if isinstance(callbacks, str):
         try:

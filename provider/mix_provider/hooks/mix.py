@@ -8,7 +8,7 @@ and one pooled keep-alive client serves every call; close the hook (or use ``wit
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import cached_property
@@ -32,6 +32,7 @@ from mix_provider.client import (
 from mix_provider.client import operations as ops
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT
 from mix_provider.client.options import NO_OPTIONS
+from mix_provider.client.validation import CallbackLike
 from mix_provider.errors import MixError
 from mix_provider.hooks.connection import (
     ConnectionFields,
@@ -42,7 +43,6 @@ from mix_provider.hooks.connection import (
 )
 from mix_provider.models import (
     BackendMessage,
-    Callback,
     CancelResult,
     ExportSession,
     Health,
@@ -156,7 +156,7 @@ class MixHook(BaseHook):  # type: ignore[misc]
         """Delete a session and its storage."""
         self.client.execute(ops.delete_session(session_id))
 
-    def update_callbacks(self, session_id: str, callbacks: Iterable[Callback | Mapping[str, Any]]) -> SessionData:
+    def update_callbacks(self, session_id: str, callbacks: Iterable[CallbackLike]) -> SessionData:
         """Replace the session's callbacks (``[]`` clears them)."""
         return self.client.execute(ops.update_callbacks(session_id, callbacks))
 

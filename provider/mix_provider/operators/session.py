@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
 from mix_provider.client import SessionSpec
-from mix_provider.client.validation import check_callbacks, optional_text, require_bool, require_id
+from mix_provider.client.validation import CallbackLike, check_callbacks, optional_text, require_bool, require_id
 from mix_provider.errors import MixNotFoundError
-from mix_provider.models import BrowserMode, Callback, PromptMode, SessionData
+from mix_provider.models import BrowserMode, PromptMode, SessionData
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator, check_literal, rendered, template_safe
 
-CallbackSpec = Sequence[Callback | Mapping[str, Any]]
+CallbackSpec = Sequence[CallbackLike]
 
 
 class CreateSessionOperator(MixBaseOperator):
