@@ -79,8 +79,8 @@ class AirflowStandalone:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.worker_log_port),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                # Each file is parsed once when found: re-parsing every 30 s (the default) costs 2-12 s of
-                # CPU per file on this VM, taken from the tasks and the Execution API set-up.
+                # Each file is parsed once when found: re-parsing every 30 s (the default) costs seconds of
+                # CPU per file, taken from the tasks and the Execution API set-up.
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
                 # The workers' calls to the Execution API time out after 5 s by default; a busy 2-core
                 # machine answers slower, and a timed-out "start task" call fails the task outright.
@@ -115,7 +115,7 @@ class AirflowStandalone:
 
         Cadwyn builds the versioned routers of ``/execution`` on its first request, inside the
         api-server's event loop, so every request waits meanwhile: the first task's "start" call took
-        30 s on an idle 2-vCPU VM and 123 s on a busy one, stalling the DAG run being timed.
+        tens of seconds, up to minutes on a busy machine, stalling the DAG run being timed.
         """
         httpx.get(f"{self.base_url}/execution/health", timeout=START_TIMEOUT_S).raise_for_status()
 

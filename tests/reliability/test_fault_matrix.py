@@ -34,8 +34,8 @@ pytestmark = pytest.mark.integration
 
 CONN = "mix_reliability"
 HANG_CONN = "mix_reliability_hang"
-#: The client timeout of the ``hang`` cells: well above the host's own stalls (up to ~0.9 s measured on the
-#: CI VM, which made a 0.5 s timeout expire on the retry that was not hung), well below the hang.
+#: The client timeout of the ``hang`` cells: well above the host's own stalls (a shorter one expired on the
+#: retry that was not hung, see ``benchmarks/README.md``), well below the hang.
 HANG_TIMEOUT_S = 2.0
 HANG_MS = 5000
 FAULTS: dict[str, dict[str, Any]] = {

@@ -20,6 +20,8 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from mix_provider.client import (
+    POLL_INTERVAL,
+    REPLY_TIMEOUT,
     AsyncMixClient,
     ClientConfig,
     MessageOptions,
@@ -30,8 +32,8 @@ from mix_provider.client import (
     TurnKey,
 )
 from mix_provider.client import operations as ops
-from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT
 from mix_provider.client.options import NO_OPTIONS
+from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
 from mix_provider.errors import MixError
 from mix_provider.hooks.connection import (
@@ -206,6 +208,10 @@ class MixHook(BaseHook):  # type: ignore[misc]
             turn = TurnKey.of(self.get_session(session_id).user_message_count, text)
         send = ops.send_message(session_id, text, options, turn=turn)
         return self.client.wait_for_reply(session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval)
+
+    def was_sent(self, session_id: str, turn: TurnKey) -> bool:
+        """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
+        return find_turn(self.export_session(session_id).messages, turn) is not None
 
     def find_created_session(self, title: str, sent_at: datetime) -> SessionData | None:
         """The one session titled ``title`` a create sent at ``sent_at`` made (None if none; error if several).

@@ -10,8 +10,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import conf
 
-from mix_provider.client import MessageOptions, TurnKey
-from mix_provider.client.turns import find_turn
+from mix_provider.client import POLL_INTERVAL, REPLY_TIMEOUT, MessageOptions, TurnKey
 from mix_provider.client.validation import (
     choices,
     positive_number,
@@ -78,8 +77,8 @@ class SendMessageOperator(MixBaseOperator):
         max_steps: int | None = None,
         wait_for_reply: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        timeout: float = 3600.0,
-        poll_interval: float = 1.0,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
         fail_on_finish_reasons: Collection[str] = DEFAULT_FAILING_FINISH_REASONS,
         **kwargs: Any,
     ) -> None:
@@ -125,7 +124,7 @@ class SendMessageOperator(MixBaseOperator):
         saved = state.get()
         if saved is not None and saved.get("session_id") == session_id:
             turn = TurnKey.from_json(saved["turn"]) if "turn" in saved else TurnKey(saved["baseline"]["user_messages"])
-            if find_turn(self.hook.export_session(session_id).messages, turn) is not None:
+            if self.hook.was_sent(session_id, turn):
                 self.log.info("An earlier try already sent this message to %s; waiting for its reply", session_id)
                 return saved["baseline"], turn, True
         session = self.hook.get_session(session_id)

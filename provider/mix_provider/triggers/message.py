@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from mix_provider.client import TurnKey
+from mix_provider.client import POLL_INTERVAL, TurnKey
 from mix_provider.errors import MixError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
@@ -41,7 +41,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         baseline: dict[str, Any],
         deadline: float,
         mix_conn_id: str = MixHook.default_conn_name,
-        poll_interval: float = 1.0,
+        poll_interval: float = POLL_INTERVAL,
         max_failures: int = 5,
         turn: dict[str, Any] | None = None,
     ) -> None:
