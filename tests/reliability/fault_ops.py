@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, xcom
 from mix_provider.archive import PARTIAL_SUFFIX, read_summary
 from mix_provider.client import TurnKey
 from mix_provider.hooks.mix import MixHook
@@ -27,6 +26,7 @@ from mix_provider.operators.archive import ArchiveSessionsOperator
 from mix_provider.operators.export import ExportSessionOperator
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
+from support.integration import MixAPI, xcom
 
 T = TypeVar("T")
 START = datetime(2026, 1, 1)

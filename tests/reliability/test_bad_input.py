@@ -12,10 +12,8 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from mix_provider.archive import read_summary
@@ -34,6 +32,7 @@ from mix_provider.operators.session import (
     ListSessionsOperator,
     UpdateSessionCallbacksOperator,
 )
+from support.fakes import FakeTI, Recorder, define_conn, refuse
 
 CONN = "mix_bad_input"
 PARAMS = {
@@ -49,29 +48,11 @@ PARAMS = {
 }
 
 
-@dataclass
-class Recorder:
-    """An ``httpx.MockTransport`` handler that records every request (none is expected)."""
-
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(500, json={"error": {"code": 500, "message": "no request was expected"}})
-
-
-class FakeTI:
-    """Takes XCom pushes (none happens before validation)."""
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        raise AssertionError("nothing may be pushed before the arguments are valid")
-
-
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """``mix_bad_input`` points at an address nothing serves; requests go to the recorder instead."""
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps({"conn_type": "mix", "host": "http://mix.invalid"}))
-    return Recorder()
+    define_conn(monkeypatch, CONN, host="http://mix.invalid")
+    return Recorder(refuse)
 
 
 BAD_CONNECTIONS = [
@@ -94,8 +75,8 @@ def test_bad_connection(
     monkeypatch: pytest.MonkeyPatch, recorder: Recorder, fields: dict[str, Any], field: str, says: list[str]
 ) -> None:
     """A real Airflow connection (``AIRFLOW_CONN_*``) read by a real hook, sync and async."""
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_BAD_CONN", json.dumps({"conn_type": "mix", **fields}))
-    hook = MixHook("mix_bad_conn", transport=httpx.MockTransport(recorder))
+    define_conn(monkeypatch, "mix_bad_conn", **fields)
+    hook = MixHook("mix_bad_conn", transport=recorder.transport())
     with pytest.raises(MixConfigError) as sync_error:
         hook.health()
     with pytest.raises(MixConfigError) as async_error:
@@ -198,12 +179,12 @@ BAD_ARGUMENTS: list[Any] = [
 @pytest.mark.parametrize(("build", "field", "says"), BAD_ARGUMENTS)
 def test_bad_argument(recorder: Recorder, build: Build, field: str, says: list[str]) -> None:
     """Built (checked at parse time), rendered with ``params``, executed: one clear error, no request."""
-    context = {"params": PARAMS, "ti": FakeTI()}
+    context = {"params": PARAMS, "ti": FakeTI(frozen=True)}
     with pytest.raises(MixConfigError) as info:
         operator = build()
         operator.mix_conn_id = CONN
         operator.render_template_fields(context)
-        operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+        operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=recorder.transport())
         operator.execute(context)
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}: ")
@@ -284,7 +265,7 @@ TOKEN, HEADER_VALUE = "tok-secret-1234", "hdr-secret-5678"
 @pytest.fixture
 def parse_hook(recorder: Recorder) -> MixHook:
     """A hook on ``mix_bad_input`` whose requests go to the recorder."""
-    return MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+    return MixHook(CONN, max_retries=0, transport=recorder.transport())
 
 
 def _named(info: pytest.ExceptionInfo[MixConfigError], field: str, says: list[str]) -> None:
@@ -484,9 +465,9 @@ WHEN_RENDERED: list[Any] = [
 def test_templated_value_is_checked_once_rendered(recorder: Recorder, build: Build, field: str) -> None:
     operator = build()  # a template is not refused at parse time
     operator.mix_conn_id = CONN
-    context = {"params": RENDERED_PARAMS, "ti": FakeTI()}
+    context = {"params": RENDERED_PARAMS, "ti": FakeTI(frozen=True)}
     operator.render_template_fields(context)
-    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=recorder.transport())
     with pytest.raises(MixConfigError) as info:
         operator.execute(context)
     assert info.value.field == field
@@ -529,7 +510,7 @@ HOOK_CALLS: list[Any] = [
 def test_bad_hook_argument_sends_nothing(
     recorder: Recorder, parse_hook: MixHook, call: Callable[[MixHook], Any], field: str
 ) -> None:
-    parse_hook._async_transport = httpx.MockTransport(recorder)
+    parse_hook._async_transport = recorder.transport()
     with pytest.raises(MixConfigError) as info:
         call(parse_hook)
     assert info.value.field == field
@@ -593,9 +574,9 @@ def test_bad_destination_is_refused_before_the_export(
             "s3": "s3://bucket/t.json",
         }[case]
         operator = ExportSessionOperator(task_id="t", session_id="s1", output_path=path)
-    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=recorder.transport())
     with pytest.raises(MixConfigError) as info:
-        operator.execute({"ti": FakeTI()})
+        operator.execute({"ti": FakeTI(frozen=True)})
     _named(info, field, says)
     if case != "s3":
         assert str(blocker if "file" in case else tmp_path) in str(info.value)
@@ -614,9 +595,9 @@ def test_bad_extra_is_named_for_any_scheme(
     monkeypatch: pytest.MonkeyPatch, recorder: Recorder, host: str, extra: dict[str, Any], field: str, says: list[str]
 ) -> None:
     """5, 8. A typo'd key or a ``verify_ssl`` that is neither a bool nor a CA bundle: a config error, not an OSError."""
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_BAD_EXTRA", json.dumps({"conn_type": "mix", "host": host, "extra": extra}))
+    define_conn(monkeypatch, "mix_bad_extra", host=host, extra=extra)
     with pytest.raises(MixConfigError) as info:
-        MixHook("mix_bad_extra", transport=httpx.MockTransport(recorder)).health()
+        MixHook("mix_bad_extra", transport=recorder.transport()).health()
     _named(info, field, says)
     assert recorder.requests == []
 
@@ -627,11 +608,9 @@ def test_a_file_that_is_no_ca_bundle_is_named(
     bundle = tmp_path / "not-a-bundle.pem"
     bundle.write_text("not a certificate\n")
     extra = {"verify_ssl": str(bundle)}
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MIX_BAD_CA", json.dumps({"conn_type": "mix", "host": "https://mix.test", "extra": extra})
-    )
+    define_conn(monkeypatch, "mix_bad_ca", host="https://mix.test", extra=extra)
     with pytest.raises(MixConfigError) as info:
-        MixHook("mix_bad_ca", transport=httpx.MockTransport(recorder)).health()
+        MixHook("mix_bad_ca", transport=recorder.transport()).health()
     _named(info, "verify_ssl", [str(bundle), "not a readable CA bundle"])
     assert recorder.requests == []
 
@@ -642,7 +621,7 @@ def test_config_repr_hides_the_token_and_header_values(monkeypatch: pytest.Monke
 
     extra = {"headers": {"X-Api-Key": HEADER_VALUE}}
     conn = {"conn_type": "mix", "host": "http://mix.test", "password": TOKEN, "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_SECRETS", json.dumps(conn))
+    define_conn(monkeypatch, "mix_secrets", **conn)
     config = MixHook("mix_secrets").config
     for text in (repr(config), str(config), repr(ConnectionFields("h", password=TOKEN, extra=extra))):
         assert TOKEN not in text and HEADER_VALUE not in text, text

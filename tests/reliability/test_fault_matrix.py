@@ -13,7 +13,6 @@ the server saw on the faulted endpoint.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -22,13 +21,14 @@ from typing import Any
 
 import pytest
 
-from integration.operators.support import MixAPI
 from mix_provider import errors
 from mix_provider.archive import ArchiveFailedError
 from mix_provider.devserver.testing import MixDevServer
 from mix_provider.errors import MixAPIError, MixError
 from reliability.fault_ops import OPS, Op, Target, run_tasks
 from reliability.report import Report, Table
+from support.fakes import define_conn
+from support.integration import MixAPI
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
         for conn_id, timeout in ((CONN, 10.0), (HANG_CONN, HANG_TIMEOUT_S)):
             extra = {"timeout": timeout, "max_retries": 3, "retry_max_wait": 0.05}
             conn = {"conn_type": "mix", "host": srv.base_url, "extra": extra}
-            mp.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+            define_conn(mp, conn_id, **conn)
         yield srv
 
 

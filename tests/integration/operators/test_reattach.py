@@ -7,7 +7,6 @@ raises there (a subclass used only here), or the server drops the connection una
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +14,11 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, states, user_messages, xcom
 from mix_provider.client import MessageOptions, TurnKey
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
+from support.fakes import define_conn
+from support.integration import MixAPI, states, user_messages, xcom
 
 RETRY = {"retries": 1, "retry_delay": timedelta(seconds=1)}
 MESSAGES = r"/api/sessions/[^/]+/messages"
@@ -77,7 +77,7 @@ class SendThenDie(SendMessageOperator):
 def no_retry_conn(mix_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """A connection to the shared server whose client never retries (a lost answer fails the try)."""
     conn = {"conn_type": "mix", "host": mix_server.base_url, "extra": {"max_retries": 0}}
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_NORETRY", json.dumps(conn))
+    define_conn(monkeypatch, "mix_noretry", **conn)
     return "mix_noretry"
 
 

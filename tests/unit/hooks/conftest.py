@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from support.fakes import define_conn
 
 ConnFactory = Callable[..., str]
 
@@ -17,8 +18,7 @@ def mix_conn(monkeypatch: pytest.MonkeyPatch) -> ConnFactory:
     """Define a ``mix`` connection in the environment; returns its id."""
 
     def _define(conn_id: str = "mix_unit", *, host: str = "http://mix.test:8088", **fields: Any) -> str:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "mix", "host": host, **fields}))
-        return conn_id
+        return define_conn(monkeypatch, conn_id, host=host, **fields)
 
     return _define
 
