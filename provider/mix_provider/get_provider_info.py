@@ -27,7 +27,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "max_retries": {
         "label": "Max retries",
-        "description": "Retries of a transient failure (connection error, timeout, 408, 429, 5xx)",
+        "description": "Retries of a transient failure (connection error, timeout, 408, 429, 500, 502, 503, 504, malformed answer)",
         "schema": {"type": ["integer", "null"], "default": defaults.MAX_RETRIES, "minimum": 0},
     },
     "retry_max_wait": {

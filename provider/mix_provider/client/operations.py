@@ -138,18 +138,12 @@ def create_session(spec: SessionSpec | str, *, now: datetime | None = None) -> C
     :param now: when the request is sent (default: now), the start of the reconcile window.
     """
     if isinstance(spec, str):
-        spec = _default_session(spec)
+        spec = SessionSpec.checked(spec)
     sent_at = now or datetime.now(timezone.utc)
     title = spec.title
     reconcile = Reconcile(list_sessions(), lambda sessions: find_created_session(sessions, title, sent_at))
     body = spec.to_wire()
     return Call("POST", "/api/sessions", _model(models.SessionData), body=body, idempotent=False, reconcile=reconcile)
-
-
-def _default_session(title: str) -> SessionSpec:
-    spec = SessionSpec.checked(title)
-    assert spec is not None  # nothing is pending without ``pending``
-    return spec
 
 
 def find_created_session(

@@ -2,14 +2,15 @@
 
 :class:`SessionSpec` (a new session) and :class:`MessageOptions` (one message) travel unchanged from
 the operator to the hook to the call description. Build them with ``checked()``: every argument is
-validated there, each error naming its field. Given ``pending`` (the names of the arguments not known
-yet: an operator's templated fields at DAG parse time), the checks reading one are skipped and
-``checked()`` returns None; the operator runs it again on the rendered values.
+validated there, each error naming its field. :func:`check_known` runs the same
+checks at DAG parse time, skipping those that read a ``pending`` argument (an operator's templated
+field); the operator calls ``checked()`` once the templates are rendered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -27,20 +28,30 @@ from mix_provider.client.validation import (
 from mix_provider.models import BrowserMode, Callback, PromptMode, ThinkingLevel
 
 T = TypeVar("T")
+#: The arguments not known yet, set by :func:`check_known` only.
+_PENDING: ContextVar[frozenset[str]] = ContextVar("mix_pending_arguments", default=frozenset())
 
 
-class _Checks:
-    """Runs checks, skipping those that read a pending argument (and remembering it skipped one)."""
+def _checked(fields: tuple[str, ...], check: Callable[..., T], *values: object) -> T:
+    """``check(*values)``, unless one of ``fields`` is pending (then a placeholder nobody sees)."""
+    if _PENDING.get().intersection(fields):
+        return cast(T, None)  # only under check_known(), which discards what checked() built
+    return check(*values)
 
-    def __init__(self, pending: Collection[str]) -> None:
-        self._pending = pending
-        self.skipped = False
 
-    def run(self, fields: tuple[str, ...], check: Callable[..., T], *values: object) -> T:
-        if any(name in self._pending for name in fields):
-            self.skipped = True
-            return cast(T, None)  # never used: checked() returns None once a check was skipped
-        return check(*values)
+def check_known(build: Callable[..., object], pending: Collection[str], **arguments: Any) -> None:
+    """Run the checks of ``build(**arguments)`` (a ``checked()``) that read no ``pending`` argument.
+
+    For DAG parse time: ``pending`` names an operator's templated fields; what ``build`` makes is
+    discarded, since pending fields hold placeholders in it.
+
+    :raises MixConfigError: naming the first invalid field.
+    """
+    token = _PENDING.set(frozenset(pending))
+    try:
+        build(**arguments)
+    finally:
+        _PENDING.reset(token)
 
 
 @dataclass(frozen=True)
@@ -64,9 +75,8 @@ class SessionSpec:
         custom_system_prompt: str | None = None,
         prompt_mode: PromptMode | str | None = None,
         callbacks: Iterable[CallbackLike] | str | None = None,
-        pending: Collection[str] = (),
-    ) -> SessionSpec | None:
-        """Validate the arguments and build the spec (None when ``pending`` held a check back).
+    ) -> SessionSpec:
+        """Validate the arguments and build the spec.
 
         :param title: session title.
         :param browser_mode: ``electron-embedded-browser``, ``local-browser-service`` or ``remote-cdp-websocket``.
@@ -74,17 +84,13 @@ class SessionSpec:
         :param custom_system_prompt: extra or replacement system prompt.
         :param prompt_mode: ``default``, ``append`` (<= 50 KiB prompt) or ``replace`` (<= 100 KiB).
         :param callbacks: session callbacks (models, or dicts in snake_case or camelCase, or a JSON list).
-        :param pending: names of the arguments not known yet; the checks reading one are skipped.
         :raises MixConfigError: naming the first invalid field.
         """
-        checks = _Checks(pending)
-        name = checks.run(("title",), partial(require_text, "title"), title)
-        browser = checks.run(("browser_mode", "cdp_url"), check_browser, browser_mode, cdp_url)
+        name = _checked(("title",), partial(require_text, "title"), title)
+        browser = _checked(("browser_mode", "cdp_url"), check_browser, browser_mode, cdp_url)
         prompt = ("prompt_mode", "custom_system_prompt")
-        mode = checks.run(prompt, check_system_prompt, prompt_mode, custom_system_prompt)
-        parsed = None if callbacks is None else checks.run(("callbacks",), check_callbacks, callbacks)
-        if checks.skipped:
-            return None
+        mode = _checked(prompt, check_system_prompt, prompt_mode, custom_system_prompt)
+        parsed = None if callbacks is None else _checked(("callbacks",), check_callbacks, callbacks)
         listed = None if parsed is None else tuple(parsed)
         return cls(name, browser, cdp_url or None, custom_system_prompt, mode, listed)
 
@@ -117,25 +123,21 @@ class MessageOptions:
         plan_mode: bool | None = None,
         thinking_level: ThinkingLevel | str | None = None,
         max_steps: int | None = None,
-        pending: Collection[str] = (),
-    ) -> MessageOptions | None:
-        """Validate the arguments and build the options (None when ``pending`` held a check back).
+    ) -> MessageOptions:
+        """Validate the arguments and build the options.
 
         :param plan_mode: ask the agent to plan only.
         :param thinking_level: ``off``, ``basic``, ``medium`` or ``maximum`` (``""`` means unset, as a
             template rendering to nothing).
         :param max_steps: cap on agent steps (>= 1).
-        :param pending: names of the arguments not known yet; the checks reading one are skipped.
         :raises MixConfigError: naming the first invalid field.
         """
-        checks = _Checks(pending)
-        plan = None if plan_mode is None else checks.run(("plan_mode",), partial(require_bool, "plan_mode"), plan_mode)
+        plan = None if plan_mode is None else _checked(("plan_mode",), partial(require_bool, "plan_mode"), plan_mode)
         level = None
         if thinking_level not in (None, ""):
-            level_of = partial(coerce_enum, "thinking_level", ThinkingLevel)
-            level = checks.run(("thinking_level",), level_of, thinking_level)
-        steps = checks.run(("max_steps",), partial(optional_int, "max_steps", minimum=1), max_steps)
-        return None if checks.skipped else cls(plan, level, steps)
+            level = _checked(("thinking_level",), partial(coerce_enum, "thinking_level", ThinkingLevel), thinking_level)
+        steps = _checked(("max_steps",), partial(optional_int, "max_steps", minimum=1), max_steps)
+        return cls(plan, level, steps)
 
     def to_wire(self) -> dict[str, Any]:
         """The options' part of the ``POST .../messages`` body: only the fields that are set."""

@@ -54,12 +54,6 @@ def check_location(field: str, value: object, *, optional: bool = False) -> Obje
     return storage_path(field, value)
 
 
-def rendered(value: V | None) -> V:
-    """What a ``checked()`` built from rendered fields returned: with nothing pending, never None."""
-    assert value is not None, "nothing is pending once the fields are rendered"
-    return value
-
-
 def template_safe(value: Enum | V) -> str | V:
     """An enum member as its plain value: a templated field renders ``str(member)``, i.e. ``Class.NAME``."""
     return str(value.value) if isinstance(value, Enum) else value

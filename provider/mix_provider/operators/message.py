@@ -11,6 +11,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import conf
 
 from mix_provider.client import POLL_INTERVAL, REPLY_TIMEOUT, MessageOptions, TurnKey
+from mix_provider.client.options import check_known
 from mix_provider.client.validation import (
     choices,
     positive_number,
@@ -21,7 +22,7 @@ from mix_provider.client.validation import (
 from mix_provider.errors import MixError, MixReplyTimeoutError, MixTriggerEventError, MixWaitFailedError, reply_failure
 from mix_provider.models import FinishReason, ThinkingLevel
 from mix_provider.operators._state import TaskState
-from mix_provider.operators.base import MixBaseOperator, check_literal, rendered, template_safe
+from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
 from mix_provider.triggers.message import MixMessageTrigger
 from mix_provider.triggers.payloads import (
     SUCCESS,
@@ -94,20 +95,18 @@ class SendMessageOperator(MixBaseOperator):
         self.poll_interval = positive_number("poll_interval", poll_interval)
         self.fail_on_finish_reasons = choices("fail_on_finish_reasons", fail_on_finish_reasons, FINISH_REASONS)
         self._waiting_on: str | None = None
-        self._options(self.pending_fields())
+        check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
         check_literal(partial(require_id, "session_id"), session_id)
         check_literal(partial(require_text, "text"), text)
 
-    def _options(self, pending: frozenset[str] = frozenset()) -> MessageOptions | None:
-        return MessageOptions.checked(
-            plan_mode=self.plan_mode, thinking_level=self.thinking_level, max_steps=self.max_steps, pending=pending
-        )
+    def _options_arguments(self) -> dict[str, Any]:
+        return {"plan_mode": self.plan_mode, "thinking_level": self.thinking_level, "max_steps": self.max_steps}
 
     def execute(self, context: Any) -> Any:
         """Validate, send (unless an earlier try did), then wait here or in the triggerer."""
         session_id = require_id("session_id", self.session_id)
         require_text("text", self.text)
-        options = rendered(self._options())
+        options = MessageOptions.checked(**self._options_arguments())
         state = TaskState(context, "mix_sent_message")
         baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:

@@ -8,14 +8,17 @@ from functools import partial
 from typing import Any
 
 from mix_provider.client import SessionSpec
+from mix_provider.client.options import check_known
 from mix_provider.client.validation import CallbackLike, check_callbacks, optional_text, require_bool, require_id
 from mix_provider.errors import MixNotFoundError
 from mix_provider.models import BrowserMode, PromptMode, SessionData
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal, rendered, template_safe
+from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
 
 CallbackSpec = Sequence[CallbackLike]
+#: The arguments of ``CreateSessionOperator`` that make its :class:`~mix_provider.client.SessionSpec`.
+SPEC_FIELDS = ("title", "browser_mode", "cdp_url", "custom_system_prompt", "prompt_mode", "callbacks")
 
 
 class CreateSessionOperator(MixBaseOperator):
@@ -61,22 +64,14 @@ class CreateSessionOperator(MixBaseOperator):
         self.custom_system_prompt = custom_system_prompt
         self.prompt_mode = template_safe(prompt_mode)
         self.callbacks = callbacks
-        self._spec(self.pending_fields())
+        check_known(SessionSpec.checked, self.pending_fields(), **self._spec_arguments())
 
-    def _spec(self, pending: frozenset[str] = frozenset()) -> SessionSpec | None:
-        return SessionSpec.checked(
-            self.title,
-            browser_mode=self.browser_mode,
-            cdp_url=self.cdp_url,
-            custom_system_prompt=self.custom_system_prompt,
-            prompt_mode=self.prompt_mode,
-            callbacks=self.callbacks,
-            pending=pending,
-        )
+    def _spec_arguments(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SPEC_FIELDS}
 
     def execute(self, context: Any) -> str:
         """Validate, then create (or re-attach to) the session."""
-        spec = rendered(self._spec())
+        spec = SessionSpec.checked(**self._spec_arguments())
         state = TaskState(context, "mix_created_session")
         session = self._reattach(state.get())
         if session is None:
