@@ -46,6 +46,10 @@ class Failure:
     maybe_applied: bool = False
     in_flight: bool = False
 
+    def __or__(self, other: Failure) -> Failure:
+        """What two failures of one call say together (``retryable`` is the latest's)."""
+        return Failure(other.retryable, self.maybe_applied or other.maybe_applied, self.in_flight or other.in_flight)
+
 
 def classify(exc: BaseException) -> Failure:
     """Classify a failed attempt once; a failure that is not retryable says nothing more."""
@@ -70,8 +74,7 @@ class RetryPlan(Generic[T]):
         self.call = call
         self.policy = policy
         self._initial: MixError | None = first_error
-        self._unknown = self._maybe_applied = self._in_flight = False
-        self._note(first_error)
+        self._seen = classify(first_error)
 
     def retrying(self, cls: type[tenacity.BaseRetrying]) -> Any:
         """A tenacity ``Retrying``/``AsyncRetrying`` bound to this plan (iterate it)."""
@@ -96,12 +99,12 @@ class RetryPlan(Generic[T]):
         Sticky: once an outcome is unknown, a later failure (of the lookup, say) cannot make a blind
         resend safe again.
         """
-        return self._unknown
+        return self._seen.maybe_applied and not self.call.idempotent
 
     @property
     def lookup(self) -> Call[Any] | None:
         """The reconcile lookup to make before the next attempt, when an earlier one may have been applied."""
-        return self.call.reconcile.lookup if self._unknown and self.call.reconcile is not None else None
+        return self.call.reconcile.lookup if self.must_reconcile and self.call.reconcile is not None else None
 
     def settled(self, lookup_result: Any) -> T | None:
         """Judge the reconcile lookup's result: the call's result if it was applied, else None (resend).
@@ -115,7 +118,7 @@ class RetryPlan(Generic[T]):
             log.warning(
                 "Mix %s %s had been applied before its answer was lost; using it", self.call.method, self.call.path
             )
-        elif self._in_flight:
+        elif self._seen.in_flight:
             raise MixOutcomeUnknownError(
                 self.call.method,
                 self.call.path,
@@ -138,7 +141,7 @@ class RetryPlan(Generic[T]):
 
     def final_error(self, exc: MixError) -> MixError:
         """The error to raise once retrying stops: unknown outcomes become :class:`MixOutcomeUnknownError`."""
-        if not self._unknown or not is_retryable(exc):
+        if not self.must_reconcile or not is_retryable(exc):
             return exc
         how = "could not be reconciled" if self.call.reconcile else "cannot be checked without a baseline"
         return MixOutcomeUnknownError(
@@ -150,23 +153,16 @@ class RetryPlan(Generic[T]):
 
     def _gone_after_lost_answer(self, exc: MixError) -> bool:
         """Whether ``exc`` is a 404 to a retry of an ``if_gone`` call (a delete) an earlier attempt may have done."""
-        if self.call.if_gone is None or not self._maybe_applied or not isinstance(exc, MixNotFoundError):
+        if self.call.if_gone is None or not self._seen.maybe_applied or not isinstance(exc, MixNotFoundError):
             return False
         log.warning("Mix %s %s: gone after an attempt whose answer was lost; done", self.call.method, self.call.path)
         return True
 
-    def _note(self, exc: BaseException) -> Failure:
-        """Classify ``exc`` and fold it into the plan's sticky flags."""
-        failure = classify(exc)
-        self._maybe_applied = self._maybe_applied or failure.maybe_applied
-        self._in_flight = self._in_flight or failure.in_flight
-        self._unknown = self._unknown or (failure.maybe_applied and not self.call.idempotent)
-        return failure
-
     def _should_retry(self, exc: BaseException) -> bool:
-        if not self._note(exc).retryable:
+        self._seen |= classify(exc)
+        if not self._seen.retryable:
             return False
-        return self.call.reconcile is not None if self._unknown else True
+        return self.call.reconcile is not None if self.must_reconcile else True
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
