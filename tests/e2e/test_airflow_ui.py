@@ -18,8 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from e2e_airflow import AirflowStandalone
-from e2e_report import SUMMARY, timed
-from e2e_rest import AirflowRest, RunWatch
 from e2e_ui import (
     connection_row,
     extra_input,
@@ -34,6 +32,8 @@ from e2e_ui import (
 )
 from playwright.sync_api import Page, expect
 
+from airflow_stack.report import SUMMARY, timed
+from airflow_stack.rest import AirflowRest, RunWatch
 from mix_provider.devserver.testing import MixDevServer
 from mix_provider.get_provider_info import get_provider_info
 

@@ -1,4 +1,4 @@
-"""A small client of Airflow's public REST API (``/api/v2``) for the e2e test."""
+"""A small client of Airflow's public REST API (``/api/v2``) for the tests that run a real Airflow."""
 
 from __future__ import annotations
 
