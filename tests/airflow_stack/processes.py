@@ -85,11 +85,6 @@ class ManagedProcess:
         """Whether ``pid`` is the leader or one of its descendants."""
         return any(proc.pid == pid for proc in self.tree())
 
-    def _signal_groups(self, groups: set[int], sig: int) -> None:
-        for group in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, sig)
-
     def kill(self) -> float:
         """SIGKILL every process group of the tree at once (a crash); return when it was sent (monotonic).
 
@@ -97,7 +92,7 @@ class ManagedProcess:
         """
         groups = self.process_groups()
         sent = time.monotonic()
-        self._signal_groups(groups, signal.SIGKILL)
+        _signal_groups(groups, signal.SIGKILL)
         self._wait_gone(groups, STOP_GRACE_S)
         self._process = None
         return sent
@@ -109,7 +104,7 @@ class ManagedProcess:
         groups = self.process_groups()
         for sig in signals:
             groups |= self.process_groups()
-            self._signal_groups(groups, sig)
+            _signal_groups(groups, sig)
             if self._wait_gone(groups, grace_s):
                 break
         self._process = None
@@ -138,6 +133,38 @@ class ManagedProcess:
         with contextlib.suppress(OSError):
             return needle in self.log_path.read_bytes()
         return False
+
+
+def stop_all(
+    processes: Sequence[ManagedProcess],
+    signals: Sequence[int] = (signal.SIGTERM, signal.SIGKILL),
+    grace_s: float = STOP_GRACE_S,
+) -> None:
+    """Stop several process trees at once: each signal goes to all of them, then one shared wait."""
+    running = [process for process in processes if process._process is not None]
+    groups: set[int] = set()
+    for sig in signals:
+        for process in running:
+            groups |= process.process_groups()
+        _signal_groups(groups, sig)
+        deadline = time.monotonic() + grace_s
+        while _live_members(groups) and time.monotonic() < deadline:
+            for process in running:
+                if process._process is not None:
+                    process._process.poll()
+            time.sleep(0.2)
+        if not _live_members(groups):
+            break
+    for process in running:
+        if process._process is not None:
+            process._process.poll()
+        process._process = None
+
+
+def _signal_groups(groups: set[int], sig: int) -> None:
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, sig)
 
 
 def _live_members(groups: set[int]) -> list[int]:

@@ -17,9 +17,7 @@ START_TIMEOUT_S = 30.0
 
 def redis_server_path() -> str | None:
     """The ``redis-server`` binary, or ``None`` when it is not installed."""
-    return shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
+    return shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
 
 
 class RedisServer:

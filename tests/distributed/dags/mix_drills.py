@@ -27,9 +27,7 @@ with DAG(
     params={"delay_ms": 45000},
 ) as triggerer_drill:
     for i in range(1, TURNS + 1):
-        session = CreateSessionOperator(
-            task_id=f"create_session_{i}", title=f"triggerer drill {i} ({{{{ run_id }}}})"
-        )
+        session = CreateSessionOperator(task_id=f"create_session_{i}", title=f"triggerer drill {i} ({{{{ run_id }}}})")
         session >> SendMessageOperator(
             task_id=f"turn_{i}",
             session_id=session.output,
