@@ -112,7 +112,7 @@ class DistributedAirflow:
         self.env.update(
             {
                 "AIRFLOW__CELERY__BROKER_URL": broker_url,
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url.replace("+psycopg2", ""),
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
                 **extra_env,
             }

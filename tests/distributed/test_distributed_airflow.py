@@ -75,6 +75,11 @@ def by_role(messages: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
     return [m for m in messages if m.get("role") == role]
 
 
+def finished_replies(messages: list[dict[str, Any]]) -> int:
+    """How many assistant replies have finished (a reply still streaming has no finish reason yet)."""
+    return sum(1 for m in by_role(messages, "assistant") if m.get("finishReason"))
+
+
 def run_example(rest: AirflowRest, dag_id: str, conf: dict[str, Any] | None = None, **trigger: Any) -> RunWatch:
     """Run one DAG through the scheduler to success (or fail with its tasks' logs)."""
     note(f"running {dag_id}")
@@ -164,7 +169,8 @@ def test_triggerer_killed_while_turns_are_deferred(
             "the triggers' SSE streams",
         )
     sessions = {task: str(rest.xcom(TRIGGERER_DRILL, run_id, f"create_session_{task[-1]}")) for task in DRILL_TURNS}
-    replies_at_kill = {task: len(by_role(transcript(mix_server, sid), "assistant")) for task, sid in sessions.items()}
+    replies_at_kill = {task: finished_replies(transcript(mix_server, sid)) for task, sid in sessions.items()}
+    streams_at_kill = mix_server.request_count("GET", "/stream")
 
     job_names = {job: name for name, job in cluster.triggerer_jobs.items()}
     victim_job, held = Counter(assignment.values()).most_common(1)[0]
@@ -197,21 +203,24 @@ def test_triggerer_killed_while_turns_are_deferred(
         "replies_finished_at_kill": replies_at_kill,
         "triggers_on_survivor_after_s": round(taken_over_after, 1),
         "all_turns_done_after_kill_s": round(done_after, 1),
-        "sse_streams_opened": mix_server.request_count("GET", "/stream") - streams_before,
+        "sse_streams_opened_before_kill": streams_at_kill - streams_before,
+        "sse_streams_opened_after_kill": mix_server.request_count("GET", "/stream") - streams_at_kill,
         "timeline": watch.timeline,
     }
     note(f"{TRIGGERER_DRILL}: {watch.state}, all turns done {done_after:.1f} s after the kill")
 
     if watch.state != "success":
         pytest.fail(rest.failure_report(watch))
+    # The kill came while every reply was still streaming, and the survivor followed the turns anew.
     assert all(count == 0 for count in replies_at_kill.values()), replies_at_kill
+    assert mix_server.request_count("GET", "/stream") - streams_at_kill >= held
     reply_ids = set()
     for task, sid in sessions.items():
         ti = instances[task]
         assert (ti["state"], ti["try_number"]) == ("success", 1), ti
         assert mix_server.request_count("POST", f"/api/sessions/{sid}/messages") == 1, task
         assert len(by_role(messages[task], "user")) == 1, messages[task]
-        assert len(by_role(messages[task], "assistant")) == 1, messages[task]
+        assert len(by_role(messages[task], "assistant")) == finished_replies(messages[task]) == 1, messages[task]
         result = rest.xcom(TRIGGERER_DRILL, run_id, task)
         assert result["session_id"] == sid
         assert result["reply"], result
@@ -242,7 +251,7 @@ def test_worker_killed_mid_turn(cluster: DistributedAirflow, rest: AirflowRest, 
         ti, session_id = wait_until(in_flight, RUN_TIMEOUT_S, "the turn running with its message sent")
     victim = cluster.worker_running(int(ti["pid"]))
     assert victim is not None, f"task pid {ti['pid']} is in no Celery worker's process tree"
-    replies_at_kill = len(by_role(transcript(mix_server, session_id), "assistant"))
+    replies_at_kill = finished_replies(transcript(mix_server, session_id))
     note(f"killing {victim} (task pid {ti['pid']}, try {ti['try_number']})")
     killed_at = cluster.kill(victim)
 
@@ -260,7 +269,7 @@ def test_worker_killed_mid_turn(cluster: DistributedAirflow, rest: AirflowRest, 
 
     wait_until(try_two_running, 300, "try 2 to start", interval=0.5)
     retry_started_after = time.monotonic() - killed_at
-    replies_at_retry = len(by_role(transcript(mix_server, session_id), "assistant"))
+    replies_at_retry = finished_replies(transcript(mix_server, session_id))
     note(f"try 2 running {retry_started_after:.1f} s after the kill")
     watch = rest.watch_run(WORKER_DRILL, run_id, timeout=RUN_TIMEOUT_S)
     done_after = time.monotonic() - killed_at
@@ -288,7 +297,7 @@ def test_worker_killed_mid_turn(cluster: DistributedAirflow, rest: AirflowRest, 
     assert replies_at_kill == 0
     assert mix_server.request_count("POST", f"/api/sessions/{session_id}/messages") == 1
     assert len(by_role(messages, "user")) == 1, messages
-    assert len(by_role(messages, "assistant")) == 1, messages
+    assert len(by_role(messages, "assistant")) == finished_replies(messages) == 1, messages
     assert any(REATTACH_LOG in line for line in rest.log_lines(WORKER_DRILL, run_id, "turn", 2))
     result = rest.xcom(WORKER_DRILL, run_id, "turn")
     assert (result["session_id"], result["message_id"]) == (session_id, by_role(messages, "assistant")[0]["id"])
