@@ -10,6 +10,7 @@ test fails, the tail of each log is added to its report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -112,13 +113,24 @@ def teardown_on_sigterm() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def run_dir() -> Path:
-    """The run's temp dir: logs/, airflow-home/, dags/, postgres/, redis/, mix-data/ (logs are kept)."""
+def run_dir() -> Iterator[Path]:
+    """The run's temp dir: airflow-home/, dags/, postgres/, redis/, mix-data/ and logs/.
+
+    At the end (after every process has stopped) only ``logs/`` is kept, with the Mix server's,
+    PostgreSQL's and Redis's logs moved in beside the Airflow components'.
+    """
     root = Path(tempfile.mkdtemp(prefix="mix-distributed-"))
     root.chmod(0o755)  # the postgres user must reach its cluster dir inside
-    SUMMARY["run_dir"] = str(root)
-    SUMMARY["logs"] = str(root / "logs")
-    return root
+    logs = root / "logs"
+    logs.mkdir()
+    SUMMARY["logs"] = str(logs)
+    yield root
+    for service, name in (("mix-data", "devserver.log"), ("postgres", "postgres.log"), ("redis", "redis.log")):
+        with contextlib.suppress(OSError):
+            shutil.move(root / service / name, logs / (name if service != "mix-data" else "mix-devserver.log"))
+    for path in root.iterdir():
+        if path != logs:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
