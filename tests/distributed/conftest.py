@@ -227,6 +227,8 @@ def cluster(
     finally:
         with timed("components_stop"):
             instance.stop()
+        with contextlib.suppress(OSError):  # task and trigger logs, for a look after a failure
+            shutil.move(instance.home / "logs", instance.logs / "airflow-task-logs")
         shutil.rmtree(instance.home, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg2
 
 from airflow_stack.airflow_env import airflow_environment, wait_healthy, warm_execution_api
@@ -218,6 +219,26 @@ class DistributedAirflow:
     def stop(self) -> None:
         """Stop every component: SIGTERM, then SIGKILL, each process tree; idempotent."""
         stop_all(list(self.processes.values()))
+
+    def listening(self, others: dict[str, int]) -> dict[str, list[str]]:
+        """``component -> ["ip:port", ...]`` of every listening TCP socket of the process trees.
+
+        :param others: more trees to look at, by name and leader pid (PostgreSQL, Redis, the Mix server).
+        """
+        owners: dict[int, str] = {}
+        for name, process in self.processes.items():
+            for proc in process.tree():
+                owners[proc.pid] = name
+        for name, pid in others.items():
+            with contextlib.suppress(psutil.Error):
+                leader = psutil.Process(pid)
+                for proc in [leader, *leader.children(recursive=True)]:
+                    owners[proc.pid] = name
+        found: dict[str, list[str]] = {}
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.status == psutil.CONN_LISTEN and conn.pid in owners:
+                found.setdefault(owners[conn.pid], []).append(f"{conn.laddr.ip}:{conn.laddr.port}")
+        return {name: sorted(set(addresses)) for name, addresses in sorted(found.items())}
 
     def log_tails(self, lines: int = 30) -> str:
         """The last ``lines`` lines of each component's output."""

@@ -22,6 +22,8 @@ import httpx
 import pytest
 from dist_cluster import TRIGGERERS, WORKERS, DistributedAirflow, MetadataDB
 
+from airflow_stack.postgres import PostgresCluster
+from airflow_stack.redis import RedisServer
 from airflow_stack.report import SUMMARY, timed
 from airflow_stack.rest import AirflowRest, RunWatch
 from mix_provider.devserver.testing import MixDevServer
@@ -99,6 +101,18 @@ def celery_tasks_received(cluster: DistributedAirflow) -> dict[str, int]:
         text = cluster.processes[name].log_path.read_bytes().decode(errors="replace")
         counts[name] = sum(1 for line in text.splitlines() if "execute_workload" in line and "received" in line)
     return counts
+
+
+def test_every_process_listens_on_loopback_only(
+    cluster: DistributedAirflow, postgres: PostgresCluster, redis: RedisServer, mix_server: MixDevServer
+) -> None:
+    """Each component, PostgreSQL, Redis and the Mix server listen on 127.0.0.1 only."""
+    postmaster = int((postgres.data_dir / "postmaster.pid").read_text().splitlines()[0])
+    others = {"postgres": postmaster, "redis": redis.process.pid, "mix-devserver": int(mix_server.pid or 0)}
+    listening = cluster.listening(others)
+    SUMMARY["listening"] = listening
+    assert {"api-server", "postgres", "redis", "mix-devserver"} <= set(listening), listening
+    assert all(address.startswith("127.0.0.1:") for addresses in listening.values() for address in addresses), listening
 
 
 def test_lifecycle_dag_on_celery_workers_and_triggerers(
