@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,45 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note when the run began (for the total in the summary)."""
+    _STATE["started"] = time.monotonic()
+
+
+def short_summary(summary: dict[str, Any]) -> list[str]:
+    """The per-phase timings and the drills' outcomes, one line each."""
+    lines = [f"{'phase':<40} {'s':>7}"]
+    lines += [f"{name:<40} {seconds:>7.1f}" for name, seconds in summary["timings_s"].items()]
+    if "total_s" in summary:
+        lines.append(f"{'total (pytest session)':<40} {summary['total_s']:>7.1f}")
+    if "drill_triggerer" in summary:
+        a = summary["drill_triggerer"]
+        lines.append(
+            f"drill (a): killed {a['killed']} holding {a['triggers_held_by_killed']} of 3 triggers; the other "
+            f"triggerer held them {a['triggers_on_survivor_after_s']} s later; all turns done "
+            f"{a['all_turns_done_after_kill_s']} s after the kill"
+        )
+    if "drill_worker" in summary:
+        b = summary["drill_worker"]
+        lines.append(
+            f"drill (b): killed {b['killed']}; try 1 left running after {b['try_1_left_running_after_s']} s "
+            f"({b['try_1_seen_as']}); try 2 running after {b['try_2_running_after_s']} s; turn done "
+            f"{b['turn_done_after_kill_s']} s after the kill; tries {[tuple(t[:2]) for t in b['tries']]}"
+        )
+    lines.append(f"logs: {summary.get('logs')}")
+    lines.append(f"full summary: {ARTIFACTS / 'summary.json'}")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the phase timings and drill outcomes; keep them in ``.artifacts/distributed/summary.json``."""
+    """Print the short summary; keep the whole one in ``.artifacts/distributed/summary.json``."""
     if not SUMMARY["timings_s"]:
         return
+    if "started" in _STATE:
+        SUMMARY["total_s"] = round(time.monotonic() - _STATE["started"], 1)
     terminalreporter.write_sep("-", "distributed summary")
-    terminalreporter.write_line(json.dumps(SUMMARY, indent=1))
+    for line in short_summary(SUMMARY):
+        terminalreporter.write_line(line)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "summary.json").write_text(json.dumps(SUMMARY, indent=1))
 
