@@ -122,7 +122,7 @@ def short_summary(summary: dict[str, Any]) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the short summary; keep the whole one in ``.artifacts/distributed/summary.json``."""
-    if not SUMMARY["timings_s"]:
+    if "cluster" not in _STATE:  # the suite did not run (SUMMARY may hold another suite's timings)
         return
     if "started" in _STATE:
         SUMMARY["total_s"] = round(time.monotonic() - _STATE["started"], 1)
