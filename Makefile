@@ -24,6 +24,7 @@ typecheck: venv
 test: lint typecheck docs-check
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e --ignore=tests/distributed
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory e2e-distributed
 
 e2e: venv
 	scripts/e2e_setup.sh
@@ -31,7 +32,7 @@ e2e: venv
 
 # A distributed Airflow on this machine (PostgreSQL, Redis, api-server, scheduler, dag-processor,
 # two Celery workers, two triggerers), the example DAGs through it, then the failure drills: a
-# triggerer and a Celery worker killed mid-turn (docs/scale.md). Not part of `make test`.
+# triggerer and a Celery worker killed mid-turn (docs/scale.md). The last step of `make test` (about 3 min).
 e2e-distributed: venv
 	scripts/distributed_setup.sh
 	@start=$$(date +%s); \
