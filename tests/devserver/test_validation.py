@@ -38,8 +38,8 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
          "main sessions. Subagent sessions are created automatically."),
         ({**BASE, "subagentType": "general-purpose"}, "Validation error for field 'subagentType': subagentType cannot be set "
          "for API-created sessions. Subagent sessions are created programmatically by the task delegation system."),
-        ({**BASE, "colour": "red"}, 'Invalid request body: json: unknown field "colour"'),
-        ({**BASE, "title": 3}, "Invalid request body: json: cannot unmarshal number into Go struct field "
+        ({**BASE, "colour": "red"}, "Validation error for field 'body': json: unknown field \"colour\""),
+        ({**BASE, "title": 3}, "Validation error for field 'body': json: cannot unmarshal number into Go struct field "
          "CreateSessionRequest.title of type string"),
     ],
 )  # fmt: skip

@@ -121,7 +121,7 @@ def validate_create(raw: bytes) -> dict[str, Any]:
 
     :raises ApiError: 400 ``validation_error`` like the real server.
     """
-    body = decode_object(raw, _CREATE_FIELDS, "CreateSessionRequest")
+    body = decode_object(raw, _CREATE_FIELDS, "CreateSessionRequest", _body_error)
     if not body.get("title"):
         raise field_error("title", "title is required")
     if body.pop("subagentType", ""):
@@ -181,7 +181,7 @@ def validate_callbacks_body(raw: bytes) -> list[dict[str, Any]]:
 
 
 def _body_error(detail: str) -> ApiError:
-    """Return the 400 of an undecodable body in the message and rewind handlers
+    """Return the 400 of an undecodable body in the create, message and rewind handlers
     (``sendValidationError(w, "body", err.Error())``)."""
     return field_error("body", detail)
 
