@@ -17,7 +17,7 @@ from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from mix_provider.devserver.backend import MixBackend, blocking
 from mix_provider.devserver.bus import CLOSE, EventBus
@@ -75,11 +75,12 @@ def _sse_response(events: AsyncIterator[ServerSentEvent], **options: Any) -> Eve
 
 
 async def stream_events(request: Request) -> Response:
-    """Open the SSE stream of a session (plain 400 without ``sessionId``)."""
+    """Open the SSE stream of a session (a bare 400 without ``sessionId``, after the SSE headers
+    were set, like ``HandleSSEStream``)."""
     backend: MixBackend = request.app.state.backend
     session_id = request.query_params.get("sessionId", "")
     if not session_id:
-        return PlainTextResponse("sessionId query parameter is required\n", status_code=400)
+        return Response(status_code=400, headers=HEADERS)
     write = sse_writer()
     try:
         await blocking(backend.store.get_session, session_id)
