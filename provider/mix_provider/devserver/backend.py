@@ -91,7 +91,7 @@ class MixBackend:
         except ApiError:
             raise
         except Exception as exc:
-            raise internal("session creation", exc) from exc
+            raise internal("creating session", exc) from exc
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
         """Return the SessionData of one session, with its first user message."""
