@@ -31,9 +31,6 @@ os.environ.update(
 )
 (_HOME / "dags").mkdir()
 
-SHARED = REPO.parent / "shared"
-OPENAPI = SHARED / "mix-api" / "openapi.yaml"
-
 
 def mix_conn_uri(base_url: str, **extra: Any) -> str:
     """A JSON ``AIRFLOW_CONN_*`` value for the server at ``base_url``."""

@@ -50,3 +50,30 @@ async def send_and_wait(base_url: str, session_id: str, text: str, timeout: floa
             assert response.status_code == 202, response.text
 
         return await reply_events(client, session_id, send, timeout)
+
+
+React = Callable[[httpx.AsyncClient, str, dict[str, Any]], Awaitable[None]]
+"""Called with each event (name, data) as it arrives, e.g. to answer a ``permission`` event."""
+
+
+async def converse(base_url: str, session_id: str, text: str, react: React, timeout: float = 30) -> list[Event]:
+    """Send ``text``, let ``react`` answer the events as they arrive, return them up to the final one."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=False) as client:
+        events: list[Event] = []
+        params = {"sessionId": session_id}
+        async with aconnect_sse(client, "GET", "/stream", params=params, timeout=timeout) as source:
+            stream = source.aiter_sse()
+            assert (await anext(stream)).event == "connected"
+            response = await client.post(f"/api/sessions/{session_id}/messages", json={"text": text})
+            assert response.status_code == 202, response.text
+            async for sse in stream:
+                events.append((sse.event, sse.json()))
+                await react(client, *events[-1])
+                if is_final(*events[-1]):
+                    break
+        return events
+
+
+def named(events: list[Event], name: str) -> list[dict[str, Any]]:
+    """Return the data of the events called ``name``, in order."""
+    return [data for event, data in events if event == name]

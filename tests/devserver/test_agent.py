@@ -120,7 +120,8 @@ def test_wire_format_and_no_replay(mix_server: MixDevServer, http: httpx.Client)
 
 def test_stream_errors(http: httpx.Client) -> None:
     missing = http.get("/stream")
-    assert missing.status_code == 400 and missing.headers["content-type"].startswith("text/plain")
+    # sse.go: the SSE headers are set first, then a bare 400 (no body)
+    assert (missing.status_code, missing.content, missing.headers["content-type"]) == (400, b"", "text/event-stream")
     unknown = http.get("/stream", params={"sessionId": "nope"})
     assert unknown.status_code == 200 and "event: error" in unknown.text
 
@@ -130,6 +131,27 @@ def test_plan_reply_rules_and_directives(tmp_path: Path) -> None:
     rules_file.write_text(json.dumps([{"match": "^weather", "reply": "Sunny.", "tool": {"name": "brave_search"}}]))
     settings = Settings(data_dir=tmp_path, rules=load_rules(rules_file))
     plan = plan_reply("weather in Paris [[delay:7]]", settings)
-    assert (plan.reply, plan.delay_ms, plan.tool and plan.tool.name) == ("Sunny.", 7, "brave_search")
+    assert (plan.reply, plan.delay_ms, [tool.name for tool in plan.tools]) == ("Sunny.", 7, ["brave_search"])
     echo = plan_reply("hi [[finish:permission_denied]]", settings, "off")
     assert (echo.reply, echo.finish_reason, echo.reasoning) == ("You said: hi", "permission_denied", None)
+
+
+def test_plan_of_tool_permission_and_notification_directives(tmp_path: Path) -> None:
+    """Each directive adds a call after ``[[tool]]``'s, in the order written; only
+    ``[[permission:...]]`` asks without ``--require-permissions``; the echo drops them all."""
+    text = "do it [[permission:write:/etc/hosts]] [[tool]] [[tool:bash:make test]] [[question:Go?|y,n]] [[notify:error:Boom]]"
+    plan = plan_reply(text, Settings(data_dir=tmp_path))
+    assert plan.reply == "You said: do it"
+    assert [(tool.name, tool.ask) for tool in plan.tools] == [
+        ("Bash", False),
+        ("Write", True),
+        ("bash", False),
+        ("Notify", False),
+        ("Notify", False),
+    ]
+    assert json.loads(plan.tools[1].input) == {"file_path": "/etc/hosts", "content": "Written by the Mix devserver.\n"}
+    assert json.loads(plan.tools[2].input) == {"command": "make test"} and plan.tools[2].result == "no output"
+    question, note = plan.tools[3].notify, plan.tools[4].notify
+    assert question is not None and (question.response_type, question.choices) == ("choice", ("y", "n"))
+    assert note is not None and (note.type, note.message, note.response_type) == ("error", "Boom", "acknowledge")
+    assert plan_reply("[[permission:rm:x]] [[notify:debug:x]]", Settings(data_dir=tmp_path)).tools == ()

@@ -98,3 +98,30 @@ def test_unauthorized_without_credentials(tmp_path: Any) -> None:
             sdk.messages.send(id=session.id, text="hello")
         assert caught.value.status_code == 401
         assert json.loads(caught.value.body)["error"]["type"] == "unauthorized"
+
+
+def test_permission_and_question_answered_through_the_sdk(sdk: Mix) -> None:
+    """The SDK parses the ``permission`` and ``notification`` events and the grant/respond answers
+    (``rest_system.go``); a response to an answered notification is Go's plain-text 404, which
+    the SDK reports as ``MixDefaultError`` (not ``ErrorResponse``: there is no JSON envelope)."""
+    session = sdk.sessions.create(title="sdk asks", browser_mode="local-browser-service")
+    text = "ask [[permission:bash:make]] [[question:Ship?|yes,no|timeout=10]]"
+    response = sdk.streaming.stream_events(session_id=session.id)
+    answered: list[str] = []
+    with response.result as stream:
+        for event in stream:
+            if event.event == "connected":
+                threading.Thread(target=sdk.messages.send, kwargs={"id": session.id, "text": text}).start()
+            elif event.event == "permission":
+                assert (event.data.tool_name, event.data.action) == ("bash", "Execute command: make")
+                assert sdk.permissions.grant(id=event.data.id) is not None
+            elif event.event == "notification":
+                assert (event.data.notification_type, event.data.choices) == ("question", ["yes", "no"])
+                sdk.notifications.respond_to_notification(id=event.data.id, type_="choice", value="no")
+                answered.append(event.data.id)
+            elif event.event == "complete" and not getattr(event.data, "parent_tool_call_id", None):
+                assert event.data.content == "You said: ask\npermission granted: bash\nanswered: no"
+                break
+    with pytest.raises(errors.MixDefaultError) as caught:
+        sdk.notifications.respond_to_notification(id=answered[0], type_="choice", value="yes")
+    assert caught.value.status_code == 404

@@ -18,8 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from e2e_airflow import AirflowStandalone
-from e2e_report import SUMMARY, timed
-from e2e_rest import AirflowRest, RunWatch
 from e2e_ui import (
     connection_row,
     extra_input,
@@ -34,6 +32,8 @@ from e2e_ui import (
 )
 from playwright.sync_api import Page, expect
 
+from airflow_stack.report import SUMMARY, timed
+from airflow_stack.rest import AirflowRest, RunWatch
 from mix_provider.devserver.testing import MixDevServer
 from mix_provider.get_provider_info import get_provider_info
 
@@ -137,14 +137,7 @@ def run_dag(rest: AirflowRest, dag_id: str, conf: dict[str, Any] | None = None, 
         watch = rest.watch_run(dag_id, rest.trigger(dag_id, conf, **trigger), timeout=RUN_TIMEOUT_S)
     SUMMARY[f"timeline_{dag_id}"] = watch.timeline
     if watch.state != "success":
-        unfinished = watch.unfinished()
-        logs = {
-            ti["task_id"]: rest.log_lines(dag_id, watch.run_id, ti["task_id"], ti["try_number"])[-40:]
-            for ti in rest.task_instances(dag_id, watch.run_id)
-            if ti["task_id"] in unfinished and ti["try_number"] > 0
-        }
-        timeline = "\n".join(watch.timeline)
-        pytest.fail(f"{dag_id} run {watch.run_id} ended {watch.state}:\n{timeline}\n{logs}")
+        pytest.fail(rest.failure_report(watch))
     return watch
 
 

@@ -11,10 +11,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from mix_provider.client.operations import Call, export_session
-from mix_provider.client.turns import Reply, TurnKey, find_turn, finished_reply, is_final, settled_reply
+from mix_provider.client.turns import Reply, Turn, TurnKey, find_turn, finished_reply, runs_of, settled_reply
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
 from mix_provider.models import ExportMessage, ExportSession, FinishReason
@@ -98,8 +99,9 @@ def _will_retry(data: dict[str, Any]) -> bool:
     return isinstance(attempt, int) and isinstance(most, int) and attempt < most
 
 
-#: How the real server words the ``error`` event that ends a cancelled run (``agent.ErrRequestCancelled``).
-CANCELLED_PREFIX = "request cancelled"
+#: How the real server words the ``error`` event that ends a cancelled run: ``agent.ErrRequestCancelled``
+#: while a reply streams, Go's ``context.Canceled`` while the run's tools run.
+CANCELLED_PREFIXES = ("request cancelled", "context canceled")
 
 
 def reply_after(
@@ -115,7 +117,7 @@ def reply_after(
         return None
     reply = settled_reply(turn, session_id)
     if reply is None and verdict.error is not None and not turn.overlapped:
-        cancelled = verdict.error.startswith(CANCELLED_PREFIX)
+        cancelled = verdict.error.startswith(CANCELLED_PREFIXES)
         return Reply(
             message_id=verdict.message_id or "",
             text=verdict.error,
@@ -215,16 +217,31 @@ class Wait:
             raise MixReplyTimeoutError(self.session_id, self.deadline.total)
 
 
-def last_finished_turn(export: ExportSession) -> str | None:
-    """The id of the last assistant message if the session is idle (its last turn finished), else None.
+#: How long a run may wait for the assistant message after its tool results before it counts as ended.
+#: The server starts the next round as soon as the results are stored; a run cancelled while its
+#: tools ran stores its (error) results and nothing after them (``agent.go`` ``processGeneration``).
+STALLED_AFTER = timedelta(seconds=30)
 
-    A session with no messages is idle but has no finished turn (``None`` too); use :func:`is_idle`.
+
+def has_ended(run: Turn, now: datetime) -> bool:
+    """Whether ``run`` is over: finished, or stalled after its tool results for :data:`STALLED_AFTER`."""
+    if run.finished:
+        return True
+    last = run.messages[-1] if run.messages else None
+    stored = last and (last.updated_at or last.created_at)
+    return bool(last and last.role == "tool" and stored and now - stored >= STALLED_AFTER)
+
+
+def finished_turns(messages: Sequence[ExportMessage]) -> list[str]:
+    """The final assistant message ids of the transcript's finished runs, in the order runs started.
+
+    Runs are rebuilt as :func:`~mix_provider.client.turns.runs_of` does, so a run that finishes after
+    a later one (the server runs messages concurrently) is reported too.
     """
-    if export.messages and is_final(export.messages[-1]):
-        return export.messages[-1].id
-    return None
+    return [run.messages[-1].id for run in runs_of(messages) if run.finished]
 
 
-def is_idle(export: ExportSession) -> bool:
-    """Whether no run is in progress: no messages, or the last turn has finished."""
-    return not export.messages or last_finished_turn(export) is not None
+def is_idle(export: ExportSession, now: datetime | None = None) -> bool:
+    """Whether no run is in progress: every run of the transcript has ended (see :func:`has_ended`)."""
+    moment = now or datetime.now(timezone.utc)
+    return all(has_ended(run, moment) for run in runs_of(export.messages))

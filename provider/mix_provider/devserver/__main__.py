@@ -11,7 +11,13 @@ from pathlib import Path
 import uvicorn
 
 from mix_provider.devserver.app import create_app
-from mix_provider.devserver.settings import DEFAULT_PORT, DEFAULT_REPLY_DELAY_MS, Settings, load_rules
+from mix_provider.devserver.settings import (
+    DEFAULT_PERMISSION_TIMEOUT_S,
+    DEFAULT_PORT,
+    DEFAULT_REPLY_DELAY_MS,
+    Settings,
+    load_rules,
+)
 
 IDLE_TIMEOUT_S = 900
 """Keep-alive connections live 15 min, like the real server's idle timeout."""
@@ -29,6 +35,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-llm-credentials", action="store_true", help="answer 401 to messages, like a server without an LLM"
     )
+    parser.add_argument(
+        "--require-permissions",
+        action="store_true",
+        help="every tool asks for permission (POST /api/permissions/{id}/grant|deny), like the real server",
+    )
+    parser.add_argument(
+        "--permission-timeout-seconds",
+        type=float,
+        default=DEFAULT_PERMISSION_TIMEOUT_S,
+        help="how long a permission request waits before it counts as denied (default 30)",
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error", "critical"])
     return parser.parse_args(argv)
 
@@ -41,6 +58,8 @@ def build_settings(args: argparse.Namespace) -> Settings:
         rules=load_rules(args.replies_file) if args.replies_file else (),
         llm_credentials=not args.no_llm_credentials,
         heartbeat_s=args.heartbeat_seconds,
+        require_permissions=args.require_permissions,
+        permission_timeout_s=args.permission_timeout_seconds,
     )
 
 
@@ -67,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=2,
         timeout_keep_alive=IDLE_TIMEOUT_S,
         lifespan="on",
+        server_header=False,  # Go's net/http sends no Server header
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
         asyncio.run(serve(uvicorn.Server(config), args.host))

@@ -11,6 +11,23 @@ Directives, removed from the echoed text:
 ``[[delay:MS]]``        stream the reply over MS milliseconds
 ``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
 ``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
+
+Tool, permission and notification directives each add one tool call to the tool round, in
+the order written (arguments may contain ``:``, not ``]``; a TEXT no ``|``):
+
+``[[tool:bash:CMD]]``         a ``bash`` tool running CMD (asks for permission only with
+                              ``--require-permissions``)
+``[[tool:write:PATH]]``       a ``Write`` tool writing PATH (likewise)
+``[[permission:bash:CMD]]``   the same ``bash`` tool, always asking for permission first
+``[[permission:write:PATH]]`` the same ``Write`` tool, always asking for permission first
+``[[question:TEXT|A,B|timeout=S]]`` a ``Notify`` question: ``choice`` among A, B... (``text``
+                              without choices), waiting S seconds (60 by default)
+``[[notify:TYPE:TEXT|timeout=S]]`` a ``Notify`` of TYPE ``info``/``warning``/``error``/``question``,
+                              answered with ``acknowledge``
+
+The final reply adds one line per permission or notification: ``permission granted: NAME``,
+``permission denied: NAME``, ``answered: VALUE``, ``acknowledged`` or ``no answer: timed out
+after S s``. Nothing is executed or written: a granted ``bash`` returns ``no output``.
 """
 
 from __future__ import annotations
@@ -20,13 +37,17 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mix_provider.devserver.notifications import NotifyAsk, parse_notify, parse_question
 from mix_provider.devserver.settings import ReplyRule, Settings
 from mix_provider.devserver.wire import filler
 
 MODEL = "devserver-scripted"
 Step = tuple[str, dict[str, Any]]
 """One SSE event to publish: name and data."""
-_DIRECTIVE = re.compile(r"\[\[(tool|subagent|finish:[a-z_]+|delay:\d+|size:\d+)\]\]")
+_DIRECTIVE = re.compile(
+    r"\[\[(tool|subagent|finish:[a-z_]+|delay:\d+|size:\d+|(?:tool|permission):(?:bash|write):[^\]]+"
+    r"|question:[^\]]+|notify:(?:info|warning|error|question):[^\]]+)\]\]"
+)
 _DEFAULT_TOOL: dict[str, Any] = {
     "name": "Bash",
     "input": {"command": "echo 'hello from the Mix devserver'"},
@@ -34,13 +55,22 @@ _DEFAULT_TOOL: dict[str, Any] = {
 }
 
 
+WRITTEN_CONTENT = "Written by the Mix devserver.\n"
+
+
 @dataclass(frozen=True)
 class ToolPlan:
-    """A tool call the agent makes: tool ``name``, JSON ``input`` and its ``result``."""
+    """A tool call the agent makes: tool ``name``, JSON ``input`` and its ``result``.
+
+    :param ask: ask for permission even without ``--require-permissions``.
+    :param notify: the notification a ``Notify`` call sends (its result is the response).
+    """
 
     name: str
     input: str
     result: str
+    ask: bool = False
+    notify: NotifyAsk | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +84,13 @@ class ReplyPlan:
     delay_ms: int
     subagent: bool
     input_tokens: int
+    extra_tools: tuple[ToolPlan, ...] = ()
+
+    @property
+    def tools(self) -> tuple[ToolPlan, ...]:
+        """Return every tool call of the tool round but the sub-agent's ``Task``: the rule's or
+        ``[[tool]]``'s, then those of the other tool directives."""
+        return ((self.tool,) if self.tool is not None else ()) + self.extra_tools
 
 
 def plan_reply(text: str, settings: Settings, thinking_level: str | None = None) -> ReplyPlan:
@@ -109,6 +146,11 @@ def _apply_rule(plan: ReplyPlan, rule: ReplyRule) -> ReplyPlan:
 def _apply_directive(plan: ReplyPlan, directive: str) -> ReplyPlan:
     """Return ``plan`` changed by one ``[[...]]`` directive."""
     name, _, value = directive.partition(":")
+    if name in ("tool", "permission") and value:
+        return replace(plan, extra_tools=(*plan.extra_tools, _directive_tool(value, ask=name == "permission")))
+    if name in ("question", "notify"):
+        ask = parse_question(value) if name == "question" else parse_notify(value)
+        return replace(plan, extra_tools=(*plan.extra_tools, ToolPlan("Notify", ask.tool_input(), "", notify=ask)))
     if name == "tool":
         return replace(plan, tool=_tool_plan({}))
     if name == "subagent":
@@ -118,6 +160,17 @@ def _apply_directive(plan: ReplyPlan, directive: str) -> ReplyPlan:
     if name == "delay":
         return replace(plan, delay_ms=int(value))
     return replace(plan, reply=filler(int(value)))
+
+
+def _directive_tool(value: str, ask: bool) -> ToolPlan:
+    """Return the ``bash`` (``bash.go``) or ``Write`` (``write.go``) call of a ``[[tool:...]]`` or
+    ``[[permission:...]]`` directive; nothing is run or written, the results are what the real
+    tools answer (``no output``, ``File successfully written: PATH``)."""
+    kind, _, argument = value.partition(":")
+    if kind == "bash":
+        return ToolPlan("bash", json.dumps({"command": argument}), "no output", ask=ask)
+    written = f"<result>\nFile successfully written: {argument}\n</result>"
+    return ToolPlan("Write", json.dumps({"file_path": argument, "content": WRITTEN_CONTENT}), written, ask=ask)
 
 
 def content_chunks(reply: str, minimum: int = 5, max_chunk: int = 65_536) -> list[str]:
@@ -171,21 +224,27 @@ def _delta(call_id: str, chunk: str, owner: dict[str, str]) -> dict[str, Any]:
     return {"type": "tool_use_parameter_delta", "toolCallId": call_id, "input": chunk, **owner}
 
 
-def tool_execution_steps(call_id: str, tool: ToolPlan, nested: list[Step] | None = None) -> list[Step]:
-    """Return the SSE events of a tool running (``agent/tools.go``): the progress texts
-    ``Executing X tool`` / ``Completed X tool in D``; ``toolName`` is empty because the
-    server's ``extractToolNameFromProgress`` recognizes neither wording."""
+def tool_execution_steps(
+    call_id: str, tool: ToolPlan, nested: list[Step] | None = None, failure: str | None = None
+) -> list[Step]:
+    """Return the SSE events of a tool running (``agent/concurrency_tools.go`` ``executeToolCall``):
+    the progress texts ``Executing X tool`` / ``Completed X tool in D``, or ``Failed X tool after
+    D: ERR`` with ``success: false`` when the tool returned ``failure``; ``toolName`` is empty
+    because the server's ``extractToolNameFromProgress`` recognizes none of these wordings."""
     start = {
         "type": "tool_execution_start",
         "toolName": "",
         "progress": f"Executing {tool.name} tool",
         "toolCallId": call_id,
     }
+    progress = (
+        f"Completed {tool.name} tool in 1ms" if failure is None else f"Failed {tool.name} tool after 1ms: {failure}"
+    )
     done = {
         "type": "tool_execution_complete",
         "toolName": "",
-        "progress": f"Completed {tool.name} tool in 1ms",
-        "success": True,
+        "progress": progress,
+        "success": failure is None,
         "toolCallId": call_id,
     }
     return [("tool_execution_start", start), *(nested or []), ("tool_execution_complete", done)]

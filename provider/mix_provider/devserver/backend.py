@@ -17,6 +17,8 @@ import anyio
 from mix_provider.devserver.agent import MODEL, plan_reply, title_for
 from mix_provider.devserver.bus import EventBus
 from mix_provider.devserver.errors import ApiError, internal
+from mix_provider.devserver.notifications import NotificationNotFound, NotificationService
+from mix_provider.devserver.permissions import PermissionService
 from mix_provider.devserver.runner import Runner
 from mix_provider.devserver.settings import Settings
 from mix_provider.devserver.store import Store, new_message_row, new_session_row
@@ -24,6 +26,7 @@ from mix_provider.devserver.validation import (
     validate_callbacks_body,
     validate_create,
     validate_message,
+    validate_notification_response,
     validate_rewind,
 )
 from mix_provider.devserver.wire import Row, filler, message_to_backend, now_rfc3339, session_to_wire
@@ -55,7 +58,9 @@ class MixBackend:
         self.settings = settings
         self.store = Store(settings.data_dir / DB_FILE)
         self.bus = EventBus()
-        self.runner = Runner(self.store, self.bus, settings)
+        self.permissions = PermissionService(self.bus, settings.permission_timeout_s)
+        self.notifications = NotificationService(self.bus)
+        self.runner = Runner(self.store, self.bus, settings, self.permissions, self.notifications)
 
     async def startup(self) -> None:
         """Resume the runs that were in progress when the server stopped."""
@@ -91,7 +96,7 @@ class MixBackend:
         except ApiError:
             raise
         except Exception as exc:
-            raise internal("session creation", exc) from exc
+            raise internal("creating session", exc) from exc
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
         """Return the SessionData of one session, with its first user message."""
@@ -113,9 +118,13 @@ class MixBackend:
         return session_to_wire(await blocking(self.store.set_callbacks, session_id, callbacks, now_rfc3339()))
 
     async def rewind(self, session_id: str, raw: bytes) -> dict[str, Any]:
-        """Delete the messages after the given one (stopping any run) and return SessionData."""
-        await blocking(self.store.get_session, session_id)
+        """Delete the messages after the given one (stopping any run) and return SessionData.
+
+        Checks in the order of ``rest_sessions.go`` ``HandleRewindSession``: the body and
+        ``messageId`` (400), then the session, then the message (404).
+        """
         message_id, _cleanup_media = validate_rewind(raw)
+        await blocking(self.store.get_session, session_id)
         await self.runner.abort(session_id)
         return session_to_wire(await blocking(self.store.rewind, session_id, message_id, now_rfc3339()))
 
@@ -151,6 +160,7 @@ class MixBackend:
         of the orders the real server can produce, and the one a client can rely on here.
         """
         session_id = session["id"]
+        plan = plan_reply(text, self.settings, thinking_level)
         user = new_message_row(str(uuid.uuid4()), session_id, "user", text, now_rfc3339())
         first = session["user_count"] == 0 and session["assistant_count"] == 0
         options = {
@@ -160,14 +170,14 @@ class MixBackend:
             "tool_message_id": str(uuid.uuid4()),
             "final_id": str(uuid.uuid4()),
             "tool_call_id": f"toolu_{uuid.uuid4().hex[:24]}",
+            "call_ids": [f"toolu_{uuid.uuid4().hex[:24]}" for _ in range(max(1, len(plan.tools)))],
             "task_call_id": f"toolu_{uuid.uuid4().hex[:24]}",
             "subagent_session_id": str(uuid.uuid4()),
             "subagent_prompt_id": str(uuid.uuid4()),
             "subagent_reply_id": str(uuid.uuid4()),
         }
         run = {"id": str(uuid.uuid4()), "session_id": session_id, "text": text, "options": json.dumps(options)}
-        plan = plan_reply(text, self.settings, thinking_level)
-        first_id = str(options["round_id"] if plan.tool is not None or plan.subagent else options["final_id"])
+        first_id = str(options["round_id"] if plan.tools or plan.subagent else options["final_id"])
         assistant = new_message_row(first_id, session_id, "assistant", "", user["created_at"], model=MODEL)
         await blocking(partial(self.store.add_message, user, assistant, run=run))
         created = {"type": "user_message_created", "messageId": user["id"], "content": text}
@@ -179,6 +189,20 @@ class MixBackend:
         ``HandleCancelAgent`` does not look the session up."""
         await self.runner.cancel(session_id)
         return {"status": "cancelled", "sessionId": session_id}
+
+    def answer_permission(self, permission_id: str, granted: bool) -> dict[str, str]:
+        """Grant or deny a pending permission request; 200 for any id (``HandleGrantPermission``)."""
+        return self.permissions.answer(permission_id, granted)
+
+    def respond_notification(self, notification_id: str, raw: bytes) -> bool:
+        """Deliver a notification's response (``HandleNotificationRespond``); ``False`` when
+        nothing is waiting under that id (the handler's plain-text 404)."""
+        response = validate_notification_response(raw)
+        try:
+            self.notifications.respond(notification_id, response)
+        except NotificationNotFound:
+            return False
+        return True
 
     async def seed_large_session(self, title: str, messages: int, message_bytes: int) -> dict[str, Any]:
         """Create a session with ``messages`` deterministic messages of ``message_bytes`` each."""

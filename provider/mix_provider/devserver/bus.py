@@ -47,10 +47,6 @@ class EventBus:
             if not queues:
                 del self._subscribers[session_id]
 
-    def subscriber_count(self, session_id: str) -> int:
-        """Return how many streams are open on a session."""
-        return len(self._subscribers.get(session_id, ()))
-
     def publish(self, session_id: str, name: str, data: dict[str, Any]) -> None:
         """Send an event to every current subscriber of the session.
 

@@ -10,13 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from mix_provider import __version__
 from mix_provider.devserver.backend import MixBackend
 from mix_provider.devserver.errors import ApiError
 from mix_provider.devserver.export import export_chunks, open_export
+from mix_provider.devserver.notifications import NOT_FOUND
 from mix_provider.devserver.stream import stream_events
 from mix_provider.devserver.wire import now_rfc3339
 
-VERSION = "0.1.0-devserver"
+VERSION = f"{__version__}-devserver"
 _PROVIDERS = {"anthropic": "Anthropic", "openai": "OpenAI", "openrouter": "OpenRouter"}
 
 
@@ -103,6 +105,24 @@ async def cancel(request: Request) -> Response:
     return JSONResponse(await _backend(request).cancel(request.path_params["id"]))
 
 
+async def grant_permission(request: Request) -> Response:
+    """``POST /api/permissions/{id}/grant``: 200 ``{"id","message","status":"granted"}`` for any id."""
+    return JSONResponse(_backend(request).answer_permission(request.path_params["id"], True))
+
+
+async def deny_permission(request: Request) -> Response:
+    """``POST /api/permissions/{id}/deny``: 200 ``{"id","message","status":"denied"}`` for any id."""
+    return JSONResponse(_backend(request).answer_permission(request.path_params["id"], False))
+
+
+async def respond_notification(request: Request) -> Response:
+    """``POST /api/notifications/{id}/respond``: 204, or Go's plain-text ``http.Error`` 404 when
+    nothing waits under that id (``HandleNotificationRespond``)."""
+    if _backend(request).respond_notification(request.path_params["id"], await request.body()):
+        return Response(status_code=204)
+    return PlainTextResponse(f"{NOT_FOUND}\n", status_code=404, headers={"X-Content-Type-Options": "nosniff"})
+
+
 async def health(request: Request) -> Response:
     """``GET /health``."""
     body = {
@@ -142,5 +162,8 @@ ROUTES = [
     Route("/api/sessions/{id}/messages", list_messages, methods=["GET"]),
     Route("/api/sessions/{id}/messages", send_message, methods=["POST"]),
     Route("/api/sessions/{id}/cancel", cancel, methods=["POST"]),
+    Route("/api/permissions/{id}/grant", grant_permission, methods=["POST"]),
+    Route("/api/permissions/{id}/deny", deny_permission, methods=["POST"]),
+    Route("/api/notifications/{id}/respond", respond_notification, methods=["POST"]),
     Route("/stream", stream_events, methods=["GET"]),
 ]

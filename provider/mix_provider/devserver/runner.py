@@ -12,6 +12,11 @@ check. ``cancel`` stops the run started last, because ``activeContexts`` holds o
 function per session, overwritten by each new run and deleted when *any* run of the
 session ends (``CancelWithReason``).
 
+A tool may block its run: it asks for permission (``permission.go`` ``Request``: a denial
+becomes the rejection result of ``concurrency_tools.go`` ``executeToolCall``) or, as
+``Notify``, waits for a notification's response (``notify.go`` ``Run``). Cancelling the run
+ends those waits, as it ends any tool.
+
 A run's ``agent_runs`` row lives from the user message until the run ends, so a run
 interrupted by a server stop is resumed at the next start (its partial messages are
 discarded and produced again with the same ids).
@@ -42,6 +47,8 @@ from mix_provider.devserver.agent import (
     tool_use_steps,
 )
 from mix_provider.devserver.bus import EventBus
+from mix_provider.devserver.notifications import NotificationService, NotifyAsk, outcome, result_text
+from mix_provider.devserver.permissions import DENIED, PermissionService, denied_result, permission_fields, storage_dir
 from mix_provider.devserver.settings import Settings
 from mix_provider.devserver.store import Store, new_message_row
 from mix_provider.devserver.subagent import nested_steps, run_subagent, subagent_task
@@ -52,6 +59,9 @@ CANCELLED = "request cancelled by user"
 CONTEXT_CANCELED = "context canceled"
 """Go's ``context.Canceled``: a run cancelled while its tools run (checked at the next turn)."""
 SCRIPTED_ERROR = "Scripted agent error (devserver directive [[finish:error]])"
+UNASKED_TOOLS = ("Task", "Notify")
+"""Tools that never ask for permission, even with ``--require-permissions`` (the real ``Task``
+and ``Notify`` tools have no permission check)."""
 
 
 @dataclass
@@ -78,6 +88,7 @@ class _State:
     calls: list[_ToolCall] = field(default_factory=list)
     tools_running: bool = False
     first_stored: bool = True
+    outcomes: list[str] = field(default_factory=list)
 
 
 class Runner:
@@ -85,13 +96,24 @@ class Runner:
 
     :param store: persistence.
     :param bus: where the runs' SSE events go.
-    :param settings: reply delay and rules.
+    :param settings: reply delay, rules and whether every tool asks for permission.
+    :param permissions: where tools ask for permission.
+    :param notifications: where ``Notify`` calls wait for their response.
     """
 
-    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        settings: Settings,
+        permissions: PermissionService,
+        notifications: NotificationService,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._settings = settings
+        self._permissions = permissions
+        self._notifications = notifications
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session_of: dict[str, str] = {}
         self._active: dict[str, str] = {}
@@ -162,8 +184,8 @@ class Runner:
     async def _turn(self, state: _State) -> None:
         """Stream and store the tool round (when the plan uses tools) and the final reply."""
         plan, options = state.plan, state.options
-        if plan.tool is not None:
-            state.calls.append(_ToolCall(options["tool_call_id"], plan.tool))
+        for call_id, tool in zip(call_ids(options, len(plan.tools)), plan.tools, strict=True):
+            state.calls.append(_ToolCall(call_id, tool))
         if plan.subagent:
             nested = nested_steps(options["task_call_id"], options["subagent_reply_id"])
             state.calls.append(_ToolCall(options["task_call_id"], subagent_task(state.run), nested))
@@ -181,9 +203,9 @@ class Runner:
             await self._end_round(state, "tool_use", "", None, tool_calls)
             await self._run_tools(state, run_steps)
         await self._begin(state, options["final_id"])
-        await self._publish(state, final_steps)
+        await self._publish(state, self._reply_steps(state))
         await asyncio.sleep(state.pause)
-        message = await self._end_round(state, plan.finish_reason, plan.reply, plan.reasoning, [])
+        message = await self._end_round(state, plan.finish_reason, _reply(state), plan.reasoning, [])
         await self._blocking(self._store.finish_run, state.run["id"])
         self._announce_end(state.run["session_id"], message)
 
@@ -193,22 +215,48 @@ class Runner:
         steps: list[Step] = []
         if state.plan.reasoning is not None:
             steps.append(("thinking", {"type": "thinking", "content": state.plan.reasoning, **owner}))
-        chunks = content_chunks(state.plan.reply)
+        chunks = content_chunks(_reply(state))
         return steps + [("content", {"type": "content", "content": chunk, **owner}) for chunk in chunks]
 
     async def _run_tools(self, state: _State, run_steps: list[list[Step]]) -> None:
         """Run the tools and store their results as one ``tool`` message (``streamAndHandleEvents``)."""
         state.tools_running = True
-        results = []
-        for call, steps in zip(state.calls, run_steps, strict=True):
-            metadata: dict[str, Any] = {}
-            if call.nested is not None:
-                cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options)
-                state.extra_cost += cost
-            await self._publish(state, steps)
-            results.append(tool_result_part(call.call_id, call.tool, metadata))
+        results = [await self._run_tool(state, call, steps) for call, steps in zip(state.calls, run_steps, strict=True)]
         await self._store_tool_message(state, results)
         state.tools_running = False
+
+    async def _run_tool(self, state: _State, call: _ToolCall, steps: list[Step]) -> dict[str, Any]:
+        """Run one tool (``executeToolCall``): announce it, ask for permission when it must (a
+        denied tool stops there), wait for its notification's response, then finish it."""
+        await self._publish(state, steps[:1])
+        tool, session_id = call.tool, state.run["session_id"]
+        if tool.ask or (self._settings.require_permissions and tool.name not in UNASKED_TOOLS):
+            storage = storage_dir(self._settings.data_dir, session_id)
+            granted = await self._permissions.request(session_id, permission_fields(tool.name, tool.input, storage))
+            state.outcomes.append(f"permission {'granted' if granted else 'denied'}: {tool.name}")
+            if not granted:
+                await self._publish(state, tool_execution_steps(call.call_id, tool, failure=DENIED)[1:])
+                return denied_result(call.call_id, tool.name)
+        result = tool_result_part(call.call_id, tool)
+        if call.nested is not None:
+            cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options)
+            state.extra_cost += cost
+            result = tool_result_part(call.call_id, tool, metadata)
+        if tool.notify is not None:
+            result = await self._notify(state, tool.notify, result)
+        await self._publish(state, steps[1:])
+        return result
+
+    async def _notify(self, state: _State, ask: NotifyAsk, result: dict[str, Any]) -> dict[str, Any]:
+        """Send a ``Notify`` call's notification and return its result (``notifyTool.Run``)."""
+        problem = ask.problem()
+        if problem is not None:
+            state.outcomes.append(f"notification failed: {problem}")
+            return {**result, "content": problem, "is_error": True}
+        response = await self._notifications.request(state.run["session_id"], ask)
+        content, is_error = result_text(ask, response)
+        state.outcomes.append(outcome(ask, response))
+        return {**result, "content": content, "is_error": is_error}
 
     async def _store_tool_message(self, state: _State, results: list[dict[str, Any]]) -> None:
         """Store the ``tool`` message holding the results (no text; ``finishReason: stop``)."""
@@ -290,6 +338,18 @@ class Runner:
     async def _blocking(func: Any, *args: Any) -> Any:
         """Run a blocking store call in a worker thread."""
         return await anyio.to_thread.run_sync(partial(func, *args))
+
+
+def call_ids(options: dict[str, Any], count: int) -> list[str]:
+    """Return the ids of a run's first ``count`` tool calls (kept in its options, so a resumed
+    run reuses them; runs stored before ``call_ids`` existed had one tool call at most)."""
+    ids = options.get("call_ids") or [options["tool_call_id"]]
+    return [str(call_id) for call_id in ids[:count]]
+
+
+def _reply(state: _State) -> str:
+    """Return the final reply: the plan's text, then one line per permission or notification."""
+    return "\n".join([state.plan.reply, *state.outcomes])
 
 
 def _message_ids(options: dict[str, Any]) -> list[str]:

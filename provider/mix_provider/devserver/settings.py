@@ -11,6 +11,8 @@ from typing import Any
 DEFAULT_PORT = 8088
 DEFAULT_REPLY_DELAY_MS = 50
 DEFAULT_HEARTBEAT_S = 45.0
+DEFAULT_PERMISSION_TIMEOUT_S = 30.0
+"""``permission.go`` ``permissionService.Request`` denies after 30 s without an answer."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Settings:
     :param llm_credentials: when false, sending a message answers 401 like a server
         without an LLM provider.
     :param heartbeat_s: interval of SSE ``heartbeat`` events.
+    :param require_permissions: every tool (but ``Task`` and ``Notify``) asks for permission
+        and waits for ``/api/permissions/{id}/grant|deny``, as the real server does unless it
+        runs with ``--dangerously-skip-permissions``; off by default so that unattended runs
+        finish.
+    :param permission_timeout_s: how long a permission request waits before it counts as denied.
     """
 
     data_dir: Path
@@ -48,6 +55,8 @@ class Settings:
     rules: tuple[ReplyRule, ...] = field(default_factory=tuple)
     llm_credentials: bool = True
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    require_permissions: bool = False
+    permission_timeout_s: float = DEFAULT_PERMISSION_TIMEOUT_S
 
 
 def load_rules(path: Path) -> tuple[ReplyRule, ...]:

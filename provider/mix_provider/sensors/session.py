@@ -13,7 +13,10 @@ from mix_provider.hooks.mix import MixHook
 
 
 class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
-    """Succeed once the session is idle: no messages yet, or its last turn has finished.
+    """Succeed once the session is idle: every run in it has ended (no messages counts as idle).
+
+    Runs are told apart as the reply wait does (the server runs messages concurrently), so an earlier
+    run still streaming keeps the session busy even when a later one has finished.
 
     Uses the same verdict as the event trigger (:func:`mix_provider.client.events.is_idle`).
     Use ``mode="reschedule"`` for long waits.

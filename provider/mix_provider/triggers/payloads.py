@@ -33,13 +33,15 @@ def baseline_of(session: SessionData) -> dict[str, Any]:
 def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], after: SessionData) -> dict[str, Any]:
     """The result of a finished turn: reply text and ids, finish reason, tool calls, tokens and cost.
 
-    The server reports usage per session only, so a turn's usage is the change of the session's
-    totals since the baseline. That is this turn's alone only when no other message reached the
-    session meanwhile; otherwise tokens and cost are ``None`` and ``usage_attributable`` is false,
-    rather than another turn's spend reported as ours.
+    The server reports usage per session only (neither the export nor ``/messages`` carries tokens or
+    cost per message: ``rest_messages.go`` ``ExportMessage``, ``MessageData``), so a turn's usage is
+    the change of the session's totals since the baseline. That is this turn's alone only when no
+    other run overlapped it (no other message arrived, and none was in progress); otherwise tokens and
+    cost are ``None`` and ``usage_attributable`` is false, rather than another turn's spend as ours.
     """
     text = reply.text
-    attributable = after.user_message_count - int(baseline["user_messages"]) <= 1
+    alone = after.user_message_count - int(baseline["user_messages"]) <= 1
+    attributable = alone and not reply.overlapped
     usage: dict[str, Any] = dict.fromkeys(_USAGE_KEYS)
     if attributable:
         usage = {

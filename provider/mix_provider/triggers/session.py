@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from mix_provider.client.events import last_finished_turn
+from mix_provider.client.events import finished_turns
 from mix_provider.client.validation import positive_number, require_id
 from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.mix import MixHook
@@ -28,8 +28,9 @@ def activity(session: SessionData) -> tuple[int, int, float]:
 class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
     """Fire each time a turn finishes in one session (``session_id``) or in any main session.
 
-    Turns that had already finished when the trigger started are not reported. The session list is
-    polled (one cheap call); a transcript is read only for a session whose counts changed.
+    Turns that had already finished when the trigger started are not reported; each run is reported
+    once, also when it finishes after a later one (the server runs messages concurrently). The session
+    list is polled (one cheap call); a transcript is read only for a session whose counts changed.
 
     :param session_id: the session to watch, or None for every main session.
     :param mix_conn_id: the Mix connection id.
@@ -54,22 +55,23 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll, and yield ``{session_id, message_id}`` for each newly finished turn."""
+        """Poll, and yield ``{session_id, message_id}`` for each newly finished turn (run)."""
         hook = MixHook(self.mix_conn_id)
         try:
             seen = await self._snapshot(hook)
             while seen is None:  # "before the start" must be known, or old turns would look new
                 await asyncio.sleep(self.poll_interval)
                 seen = await self._snapshot(hook)
-            reported = {sid: await self._finished(hook, sid) for sid in seen}
+            reported = {sid: set(await self._finished(hook, sid) or ()) for sid in seen}
             while True:
                 await asyncio.sleep(self.poll_interval)
                 current = await self._snapshot(hook)
                 for sid in [s for s, fp in (current or {}).items() if seen.get(s) != fp]:
-                    message_id = await self._finished(hook, sid)
-                    if message_id and message_id != reported.get(sid):
-                        reported[sid] = message_id
-                        yield TriggerEvent({"session_id": sid, "message_id": message_id})
+                    done = reported.setdefault(sid, set())
+                    for message_id in await self._finished(hook, sid) or ():
+                        if message_id not in done:
+                            done.add(message_id)
+                            yield TriggerEvent({"session_id": sid, "message_id": message_id})
                 seen = current if current is not None else seen
         finally:
             await hook.aclose()
@@ -86,9 +88,10 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
             self.log.warning("Mix poll failed (%s); will try again", exc)
             return None
 
-    async def _finished(self, hook: MixHook, session_id: str) -> str | None:
+    async def _finished(self, hook: MixHook, session_id: str) -> list[str] | None:
+        """The final message ids of the session's finished runs; None when it could not be read."""
         try:
-            return last_finished_turn(await hook.aexport_session(session_id))
+            return finished_turns((await hook.aexport_session(session_id)).messages)
         except MixError as exc:
             self.log.warning("Could not read session %s (%s)", session_id, exc)
             return None

@@ -105,3 +105,43 @@ async def test_a_failed_first_poll_does_not_report_old_turns(fresh_mix_server: A
     finally:
         await events.aclose()
         api.close()
+
+
+def _final_ids(export: dict[str, Any]) -> set[str]:
+    return {m["id"] for m in export["messages"] if m["role"] == "assistant" and m.get("finishReason") == "end_turn"}
+
+
+async def test_a_run_finishing_after_a_later_one_fires_too(api: MixAPI, mix_server: Any) -> None:
+    """The server runs messages concurrently: the slow first run ends last, behind a final message of the second."""
+    session_id = api.create_session("overlapping runs")["id"]
+    events = MixSessionFinishedTrigger(session_id, poll_interval=0.1).run()
+    try:
+        first = await _started(events, mix_server, f"/api/sessions/{session_id}")
+        api.send(session_id, "slow [[delay:3000]]")
+        api.wait_running(session_id)
+        api.send(session_id, "fast")
+        reported = {(await asyncio.wait_for(first, 15)).payload["message_id"], (await _next(events))["message_id"]}
+        export = api.export(session_id)
+        assert reported == _final_ids(export) and len(reported) == 2
+        slow = next(m for m in export["messages"] if m["content"].startswith("You said: slow"))
+        assert slow["id"] != export["messages"][-1]["id"], "the slow run's reply is not the last message stored"
+    finally:
+        await events.aclose()
+
+
+def test_idle_sensor_waits_for_an_earlier_run_still_streaming(api: MixAPI) -> None:
+    session_id = api.create_session("sensor, overlapping runs")["id"]
+    sensor = MixSessionIdleSensor(task_id="idle", session_id=session_id)
+    api.send(session_id, "slow [[delay:6000]]")
+    api.wait_running(session_id)
+    api.send(session_id, "fast")
+    deadline = time.monotonic() + 15
+    while len(_final_ids(api.export(session_id))) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert len(_final_ids(api.export(session_id))) == 1, "the fast run finished while the slow one streams"
+    assert sensor.poke({}) is False
+    while len(_final_ids(api.export(session_id))) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert sensor.poke({}) is True

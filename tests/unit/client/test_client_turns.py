@@ -7,15 +7,23 @@ messages while a run is in progress, and appends a system reminder to a plan-mod
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from mix_provider.client import StreamEvent, TurnKey
-from mix_provider.client.events import judge_event, reply_after, stream_refusal
+from mix_provider.client.events import (
+    STALLED_AFTER,
+    finished_turns,
+    is_idle,
+    judge_event,
+    reply_after,
+    stream_refusal,
+)
 from mix_provider.client.turns import Reply, find_turn, finished_reply
 from mix_provider.errors import MixNotFoundError, MixReplyAmbiguousError
-from mix_provider.models import ExportMessage
+from mix_provider.models import ExportMessage, ExportSession
 
 
 def user(mid: str, text: str) -> dict[str, Any]:
@@ -159,7 +167,11 @@ def test_a_stream_error_before_our_message_is_stored_is_not_ours() -> None:
 
 @pytest.mark.parametrize(
     ("error", "reason"),
-    [("request cancelled by user", "canceled"), ("maximum iteration limit (3 steps) reached", "error")],
+    [
+        ("request cancelled by user", "canceled"),
+        ("context canceled", "canceled"),  # cancelled while the tools ran
+        ("maximum iteration limit (3 steps) reached", "error"),
+    ],
 )
 def test_a_stream_error_ending_our_turn_becomes_its_reply(error: str, reason: str) -> None:
     verdict = judge_event(StreamEvent("error", {"error": error}))
@@ -235,3 +247,40 @@ def test_two_tool_runs_waiting_at_once_are_refused_not_guessed() -> None:
             finished_reply(rows, TurnKey.of(0, text), "s1")
         assert info.value.session_id == "s1"
     assert finished_reply(rows[:4], TurnKey.of(0, "first")) is None, "no tool message yet: nothing guessed"
+
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+
+
+def stamped(row: dict[str, Any], seconds_ago: float) -> dict[str, Any]:
+    return {**row, "updatedAt": (NOW - timedelta(seconds=seconds_ago)).isoformat()}
+
+
+def export_of(*rows: dict[str, Any]) -> ExportSession:
+    return ExportSession.model_validate({"id": "s1", "messages": list(rows)})
+
+
+def test_an_earlier_run_still_streaming_keeps_the_session_busy() -> None:
+    """Run 1 streams while run 2, sent after it, has finished: the last message is final, the session is not idle."""
+    overlapping = export_of(user("u1", "slow"), assistant("a1", "", ""), user("u2", "fast"), assistant("a2", "done"))
+    assert not is_idle(overlapping, NOW)
+    assert finished_turns(overlapping.messages) == ["a2"]
+    finished = export_of(user("u1", "slow"), assistant("a1", "late"), user("u2", "fast"), assistant("a2", "done"))
+    assert is_idle(finished, NOW)
+
+
+def test_a_run_finishing_after_a_later_one_is_reported_too() -> None:
+    rows = (user("u1", "slow"), assistant("a1", "late"), user("u2", "fast"), assistant("a2", "done"))
+    assert finished_turns(messages(*rows)) == ["a1", "a2"]
+
+
+@pytest.mark.parametrize(("seconds_ago", "idle"), [(1, False), (STALLED_AFTER.total_seconds(), True)])
+def test_a_run_cancelled_while_its_tools_ran_ends_once_stalled(seconds_ago: float, idle: bool) -> None:
+    """Cancelled during its tools, a run stores the (error) results and nothing after: busy only for a while."""
+    rows = (user("u1", "run it"), assistant("a1", "", "tool_use", calls=1), stamped(tool("t1"), seconds_ago))
+    assert is_idle(export_of(*rows), NOW) is idle
+    assert finished_turns(messages(*rows)) == []
+
+
+def test_an_empty_session_is_idle() -> None:
+    assert is_idle(export_of(), NOW)

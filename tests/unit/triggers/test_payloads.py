@@ -81,3 +81,11 @@ def test_failure_payload_validates() -> None:
 def test_validate_event_names_the_problem(event: object, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
         validate_event(event)
+
+
+def test_usage_of_a_turn_overlapped_by_a_run_already_in_progress_is_not_ours() -> None:
+    """One user message since the baseline, but a run started before it finished meanwhile: its spend is in the totals."""
+    reply = Reply(message_id="m6", text="hello", finish_reason="end_turn", tool_calls=0, overlapped=True)
+    payload = success_payload("s1", reply, baseline_of(BEFORE), AFTER)
+    assert (payload["prompt_tokens"], payload["completion_tokens"], payload["cost"]) == (None, None, None)
+    assert payload["usage_attributable"] is False
