@@ -88,6 +88,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
             check_literal(partial(require_ids, "session_ids"), session_ids)
         check_literal(partial(as_datetime, "created_after"), created_after)
         check_literal(partial(as_datetime, "created_before"), created_before)
+        check_literal(_one_selection, session_ids, created_after, created_before)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Validate the rendered arguments, archive, and fail if any session failed."""
@@ -98,8 +99,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
         ids = self._ids()
         after = as_datetime("created_after", self.created_after)
         before = as_datetime("created_before", self.created_before)
-        if ids is not None and (after or before):
-            raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
+        _one_selection(ids, after, before)
         self._tracker = WriteTracker()
         report = self._archive(base, spec, ids, after, before)
         summary = report.xcom()
@@ -128,3 +128,9 @@ class ArchiveSessionsOperator(MixBaseOperator):
         """Stop every export and delete the temporary files (archived files and the manifest stay)."""
         if self._tracker is not None:
             self._tracker.cancel()
+
+
+def _one_selection(ids: object, after: object, before: object) -> None:
+    """Sessions are chosen by id or by creation time, not both."""
+    if ids is not None and (after or before):
+        raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
