@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from integration.operators.support import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
 from mix_provider.archive import read_manifest
+from support.integration import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
 
 __all__ = ["api", "dag_bundles", "run_dag", "uid"]
 

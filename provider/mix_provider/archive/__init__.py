@@ -7,24 +7,27 @@
 - :mod:`.parts`: the manifest as append-only parts under ``manifest.d/``, merged on read.
 - :mod:`.shards`: which shard (mapped task) archives which session.
 - :mod:`.batch`: many transcripts, concurrently, skipping unchanged ones.
+
+Its errors (:class:`ArchiveFailedError`, :class:`ArchiveCancelledError`, :class:`ManifestError`,
+``TranscriptSyntaxError``) live in :mod:`mix_provider.errors`, re-exported here.
 """
 
 from __future__ import annotations
 
-from mix_provider.archive.batch import ArchiveFailedError, ArchiveReport, Candidate, SessionArchiver, candidates
+from mix_provider.archive.batch import ArchiveReport, Candidate, SessionArchiver, candidates
 from mix_provider.archive.export import (
     COMPRESSIONS,
     FORMATS,
-    ArchiveCancelledError,
     ExportResult,
     ExportSpec,
     export_transcript,
     read_summary,
 )
-from mix_provider.archive.manifest import Entry, Manifest, ManifestError, fingerprint
+from mix_provider.archive.manifest import Entry, Manifest, fingerprint
 from mix_provider.archive.parts import PARTS_DIR, MergedManifest, read_manifest
 from mix_provider.archive.shards import Shard, shard_indices, shard_of
 from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, check_destination, storage_path
+from mix_provider.errors import ArchiveCancelledError, ArchiveFailedError, ManifestError
 
 __all__ = [
     "COMPRESSIONS",

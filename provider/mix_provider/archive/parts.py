@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from mix_provider.archive.manifest import MANIFEST_NAME, VERSION, Entry, Manifest, ManifestError
+from mix_provider.archive.manifest import MANIFEST_NAME, VERSION, Entry, Manifest
 from mix_provider.archive.shards import Shard
 from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile
+from mix_provider.errors import ManifestError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath

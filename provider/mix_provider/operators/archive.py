@@ -10,7 +10,6 @@ from typing import Any
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive import (
-    ArchiveFailedError,
     ArchiveReport,
     ExportSpec,
     SessionArchiver,
@@ -20,20 +19,19 @@ from mix_provider.archive import (
 )
 from mix_provider.archive.shards import Shard
 from mix_provider.client.validation import optional_int, require_bool, require_ids
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import ArchiveFailedError, MixConfigError
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal, is_template
-from mix_provider.operators.export import check_location, check_spec
+from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec, is_template
 
 
 class ArchiveSessionsOperator(MixBaseOperator):
-    """Archive transcripts under ``base_path`` as ``<session id>.<format>[.gz]`` plus ``manifest.json``.
+    """Archive transcripts under ``base_path`` as ``<session id>.<format>[.gz]`` plus ``manifest.d/`` parts.
 
     Exports run concurrently (at most ``max_concurrency`` at once, on a thread pool). A
     session whose list entry is unchanged since the manifest recorded it (same counts, tokens, cost
     and title) and whose file is still there is skipped without a download; an export whose hash
     equals the archived one keeps the existing file. Each transcript is written atomically and the
-    manifest, merged with what it held, is written last. If some sessions fail, the others are
+    run's manifest part (its new entries only) is written last. If some sessions fail, the others are
     archived and recorded, then the task fails naming the failed ids: a re-run finishes the rest.
 
     With ``shards=N``, the task archives only the sessions whose id hashes (SHA-256) to ``shard``:
@@ -108,6 +106,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
             check_literal(partial(require_ids, "session_ids"), session_ids)
         check_literal(partial(as_datetime, "created_after"), created_after)
         check_literal(partial(as_datetime, "created_before"), created_before)
+        check_literal(_one_selection, session_ids, created_after, created_before)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Validate the rendered arguments, archive, and fail if any session failed."""
@@ -119,8 +118,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
         ids = self._ids()
         after = as_datetime("created_after", self.created_after)
         before = as_datetime("created_before", self.created_before)
-        if ids is not None and (after or before):
-            raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
+        _one_selection(ids, after, before)
         self._tracker = WriteTracker()
         report = self._archive(base, spec, ids, after, before, shard)
         summary = report.xcom()
@@ -152,3 +150,9 @@ class ArchiveSessionsOperator(MixBaseOperator):
         """Stop every export and delete the temporary files (archived files and the manifest stay)."""
         if self._tracker is not None:
             self._tracker.cancel()
+
+
+def _one_selection(ids: object, after: object, before: object) -> None:
+    """Sessions are chosen by id or by creation time, not both."""
+    if ids is not None and (after or before):
+        raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")

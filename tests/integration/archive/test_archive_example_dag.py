@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from integration.operators.support import MixAPI, states, xcom
 from mix_provider.archive import PARTS_DIR, read_manifest
+from support.integration import MixAPI, states, xcom
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "dags_examples" / "mix_archive_transcripts.py"
 

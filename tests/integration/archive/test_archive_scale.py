@@ -12,9 +12,9 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
-from integration.operators.support import states, xcom
 from mix_provider.archive import read_manifest, shard_indices
 from mix_provider.operators.archive import ArchiveSessionsOperator
+from support.integration import states, xcom
 
 SESSIONS = int(os.environ.get("MIX_ARCHIVE_SCALE_SESSIONS", "2000"))
 SHARDS = 4

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
-from integration.operators.support import MixAPI, states, xcom
 from mix_provider.archive import PARTS_DIR, Shard, read_manifest, shard_indices
 from mix_provider.errors import MixConfigError
 from mix_provider.operators.archive import ArchiveSessionsOperator
+from support.integration import MixAPI, states, xcom
 
 START = datetime(2026, 1, 1)
 EXPORTS = "/api/sessions/[^/]+/export"
