@@ -30,6 +30,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
 EXAMPLE_DAG_IDS = ("mix_session_lifecycle", "mix_parallel_research", "mix_archive_transcripts")
+#: Example DAG files that need an optional extra the wheel alone does not bring: not run here, and
+#: their import error (the missing extra) is expected. tests/integration/test_example_dags.py runs them.
+OPTIONAL_EXAMPLES = {
+    "mix_managed_agent.py": "needs the common-ai extra (AgentOperator, pydantic-ai)",
+}
 PACKAGE = "airflow-provider-mix"
 
 
@@ -151,7 +156,8 @@ def check_example_dags() -> str:
     from mix_provider.version_compat import dag_bag_class
 
     bag = dag_bag_class()(str(EXAMPLES))
-    expect(not bag.import_errors, f"import errors: {bag.import_errors}")
+    errors = {path: error for path, error in bag.import_errors.items() if Path(path).name not in OPTIONAL_EXAMPLES}
+    expect(not errors, f"import errors: {errors}")
     outcomes = {}
     for dag_id in EXAMPLE_DAG_IDS:
         dag_run = bag.get_dag(dag_id).test()

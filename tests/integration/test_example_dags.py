@@ -24,6 +24,7 @@ RUN_TESTS = {
     "mix_parallel_research": "test_parallel_research_dag_runs_to_success",
     "mix_archive_transcripts": "test_daily_archive_dag_runs_with_no_conf",
     "mix_export_transcript": "test_export_dag_runs_with_only_the_documented_session_id",
+    "mix_managed_agent": "test_managed_agent_dag_consults_mix_through_common_ai",
 }
 
 
@@ -108,3 +109,21 @@ def test_the_docs_export_snippet_runs_in_a_dag_of_its_own(run_dag: Any, api: Mix
     dr = run_dag(dag, run_conf={"session_id": session_id})
     assert dr.state == "success", states(dr)
     assert (Path(os.environ["AIRFLOW_HOME"]) / "mix-archive" / "by-id" / f"{session_id}.json").exists()
+
+
+def test_managed_agent_dag_consults_mix_through_common_ai(
+    example_bag: Any, run_dag: Any, api: MixAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AgentOperator on pydantic-ai's TestModel calls the ManagedAgentToolset bound to Mix (common-ai extra)."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PYDANTICAI_DEFAULT", json.dumps({"conn_type": "pydanticai", "extra": {"model": "test"}})
+    )
+    before = {s["id"] for s in api.sessions()}
+    dr = run_dag(example_bag.get_dag("mix_managed_agent"))
+    assert dr.state == "success", states(dr)
+    answer = xcom(dr, "triage_tickets")
+    assert "You said:" in str(answer)
+    (session_id,) = {s["id"] for s in api.sessions()} - before
+    messages = api.export(session_id)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert xcom(dr, "triage_tickets", key="usage") is not None
