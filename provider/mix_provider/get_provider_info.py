@@ -110,4 +110,5 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [_connection_type()],
+        "task-decorators": [{"name": "mix", "class-name": f"{_PKG}.decorators.mix.mix_task"}],
     }

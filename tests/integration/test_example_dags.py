@@ -25,6 +25,7 @@ RUN_TESTS = {
     "mix_archive_transcripts": "test_daily_archive_dag_runs_with_no_conf",
     "mix_export_transcript": "test_export_dag_runs_with_only_the_documented_session_id",
     "mix_managed_agent": "test_managed_agent_dag_consults_mix_through_common_ai",
+    "mix_typed_triage": "test_typed_triage_dag_routes_on_the_parsed_reply",
 }
 
 
@@ -127,3 +128,11 @@ def test_managed_agent_dag_consults_mix_through_common_ai(
     messages = api.export(session_id)["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert xcom(dr, "triage_tickets", key="usage") is not None
+
+
+def test_typed_triage_dag_routes_on_the_parsed_reply(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    dr = run_dag(example_bag.get_dag("mix_typed_triage"))
+    assert dr.state == "success", states(dr)
+    assert xcom(dr, "triage") == {"priority": "high", "reason": "..."}
+    assert xcom(dr, "triage", key="mix_turn")["attempts"] == 1
+    assert xcom(dr, "route") == "pager"
