@@ -29,7 +29,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
-EXAMPLE_DAG_IDS = ("mix_session_lifecycle", "mix_parallel_research", "mix_archive_transcripts", "mix_typed_triage")
+EXAMPLE_DAG_IDS = (
+    "mix_session_lifecycle",
+    "mix_parallel_research",
+    "mix_archive_transcripts",
+    "mix_typed_triage",
+    "mix_archive_to_asset",
+    "mix_on_new_transcripts",
+)
 #: Example DAG files that need an optional extra the wheel alone does not bring: not run here, and
 #: their import error (the missing extra) is expected. tests/integration/test_example_dags.py runs them.
 OPTIONAL_EXAMPLES = {

@@ -4,6 +4,7 @@ triggered with the conf its docs show (nothing more: a run that only works with 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import runpy
@@ -26,6 +27,8 @@ RUN_TESTS = {
     "mix_export_transcript": "test_export_dag_runs_with_only_the_documented_session_id",
     "mix_managed_agent": "test_managed_agent_dag_consults_mix_through_common_ai",
     "mix_typed_triage": "test_typed_triage_dag_routes_on_the_parsed_reply",
+    "mix_archive_to_asset": "test_archive_asset_event_schedules_the_consumer_dag",
+    "mix_on_new_transcripts": "test_archive_asset_event_schedules_the_consumer_dag",
 }
 
 
@@ -136,3 +139,33 @@ def test_typed_triage_dag_routes_on_the_parsed_reply(example_bag: Any, run_dag: 
     assert xcom(dr, "triage") == {"priority": "high", "reason": "..."}
     assert xcom(dr, "triage", key="mix_turn")["attempts"] == 1
     assert xcom(dr, "route") == "pager"
+
+
+def test_archive_asset_event_schedules_the_consumer_dag(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    """The archive task's asset event carries ids, bytes and sha256, and queues the consumer DAG."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    session_id = api.create_session()["id"]
+    api.converse(session_id, "hello asset")
+    consumer = example_bag.get_dag("mix_on_new_transcripts")
+    run_dag(consumer)  # registers the consumer (its asset schedule) before the event
+    from airflow.models.dag import DagModel
+    from sqlalchemy import update
+
+    with create_session() as db:  # DAGs start paused; a paused DAG is not queued by asset events
+        db.execute(update(DagModel).where(DagModel.dag_id == consumer.dag_id).values(is_paused=False))
+    dr = run_dag(example_bag.get_dag("mix_archive_to_asset"))
+    assert dr.state == "success", states(dr)
+    with create_session() as db:
+        event = db.scalars(select(AssetEvent).order_by(AssetEvent.id.desc()).limit(1)).one()
+        queued = db.scalars(select(AssetDagRunQueue.target_dag_id)).all()
+        extra = dict(event.extra)
+    assert session_id in extra["session_ids"]
+    stored = Path(os.environ["AIRFLOW_HOME"]) / "mix-archive" / "assets" / extra["sessions"][session_id]["path"]
+    assert extra["sessions"][session_id]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert extra["sessions"][session_id]["bytes"] == stored.stat().st_size
+    assert "mix_on_new_transcripts" in queued
+    again = run_dag(consumer)
+    assert again.state == "success", states(again)
