@@ -110,5 +110,6 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [_connection_type()],
+        "extra-links": [f"{_PKG}.links.MixSessionLink"],
         "task-decorators": [{"name": "mix", "class-name": f"{_PKG}.decorators.mix.mix_task"}],
     }
