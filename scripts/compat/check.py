@@ -36,6 +36,7 @@ EXAMPLE_DAG_IDS = (
     "mix_typed_triage",
     "mix_archive_to_asset",
     "mix_on_new_transcripts",
+    "mix_cost_report",
 )
 #: Example DAG files that need an optional extra the wheel alone does not bring: not run here, and
 #: their import error (the missing extra) is expected. tests/integration/test_example_dags.py runs them.

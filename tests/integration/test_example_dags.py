@@ -29,6 +29,7 @@ RUN_TESTS = {
     "mix_typed_triage": "test_typed_triage_dag_routes_on_the_parsed_reply",
     "mix_archive_to_asset": "test_archive_asset_event_schedules_the_consumer_dag",
     "mix_on_new_transcripts": "test_archive_asset_event_schedules_the_consumer_dag",
+    "mix_cost_report": "test_cost_report_rolls_up_the_archive_by_day_and_model",
 }
 
 
@@ -169,3 +170,29 @@ def test_archive_asset_event_schedules_the_consumer_dag(example_bag: Any, run_da
     assert "mix_on_new_transcripts" in queued
     again = run_dag(consumer)
     assert again.state == "success", states(again)
+
+
+def test_cost_report_rolls_up_the_archive_by_day_and_model(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    """After the daily archive, the report's CSV sums every archived session's tokens and cost once."""
+    import csv
+
+    session_id = api.create_session()["id"]
+    api.converse(session_id, "cost me something")
+    archived = run_dag(
+        example_bag.get_dag("mix_archive_transcripts"), logical_date=datetime(2026, 2, 4, tzinfo=timezone.utc)
+    )
+    assert archived.state == "success", states(archived)
+    dr = run_dag(example_bag.get_dag("mix_cost_report"))
+    assert dr.state == "success", states(dr)
+    report = xcom(dr, "cost_report")
+    base = Path(os.environ["AIRFLOW_HOME"]) / "mix-archive"
+    rows = list(csv.DictReader((base / "reports" / "costs.csv").read_text().splitlines()))
+    assert len(rows) == report["rows"] and sum(int(r["sessions"]) for r in rows) == report["sessions"]
+    manifest = json.loads((base / "dt=2026-02-04" / "manifest.json").read_bytes())["sessions"]
+    entry = manifest[session_id]
+    assert entry["model"] == "devserver-scripted" and entry["cost"] == api.export(session_id)["cost"] > 0
+    day = entry["created_at"][:10]
+    (row,) = [r for r in rows if (r["day"], r["model"]) == (day, "devserver-scripted")]
+    assert float(row["cost"]) >= entry["cost"] and int(row["prompt_tokens"]) >= entry["prompt_tokens"] > 0
+    png = (base / "reports" / "costs.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"
