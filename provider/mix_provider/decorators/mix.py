@@ -69,6 +69,8 @@ class _MixDecoratedOperator(DecoratedOperator, SendMessageOperator):  # type: ig
         self.max_output_retries = 2 if retries is None else retries
         if output_type is not None:
             output_adapter(output_type)
+            if kwargs.get("wait_for_reply") is False:
+                raise MixConfigError("wait_for_reply", "must be True with output_type: the reply is what is validated")
             if deferrable:
                 raise MixConfigError(
                     "deferrable", "must be False with output_type: the reply is validated, and retried, in the task"

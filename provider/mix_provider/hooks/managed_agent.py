@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
 
 from mix_provider.client import TurnKey
+from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixConfigError, MixError, MixReplyFailedError, MixReplyTimeoutError, is_transient
 from mix_provider.hooks.agent_presets import (
     AgentPreset,
@@ -142,7 +143,7 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
             text = request_text(request)
             if not text.strip():
                 raise MixConfigError("prompt", "must not be empty")
-            timeout = preset.timeout if request.timeout is None else float(request.timeout)
+            timeout = preset.timeout if request.timeout is None else positive_number("timeout", request.timeout)
             if request.session_id:
                 session = hook.get_session(request.session_id)
             else:

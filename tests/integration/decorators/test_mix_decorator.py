@@ -86,6 +86,7 @@ def test_replies_that_stay_invalid_fail_the_task(run_dag: Any, hook: MixHook, ui
         ({"output_type": 42}, "output_type: must be a type pydantic can validate"),
         ({"output_type": Triage, "max_output_retries": -1}, "max_output_retries: must be an integer >= 0"),
         ({"thinking_level": "lots"}, "thinking_level"),
+        ({"output_type": Triage, "wait_for_reply": False}, "wait_for_reply: must be True with output_type"),
     ],
 )
 def test_bad_options_fail_at_parse_time(options: dict[str, Any], match: str) -> None:

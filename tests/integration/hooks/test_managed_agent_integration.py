@@ -78,6 +78,7 @@ def test_an_error_reply_is_an_invocation_error(hook: MixHook) -> None:
         ("default", {"prompt": "hi", "vendor_options": {"thinking_level": "huge"}}, "off, basic, medium, maximum"),
         ("default", {"prompt": "hi", "session_id": "00000000-0000-0000-0000-000000000000"}, "404"),
         ("default", {"prompt": "   "}, "prompt: must not be empty"),
+        ("default", {"prompt": "hi", "timeout": 0}, "timeout: must be a positive number"),
     ],
 )
 def test_bad_requests_are_invocation_errors(hook: MixHook, agent: str, request_kwargs: Any, match: str) -> None:
