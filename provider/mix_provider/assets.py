@@ -25,7 +25,8 @@ def asset_outlets(operator: Any) -> list[Any]:
 
 
 def emit(operator: Any, context: Mapping[str, Any], extra: dict[str, Any]) -> None:
-    """Set ``extra`` on the event of every asset outlet of ``operator`` (a no-op without outlets)."""
+    """Set ``extra`` on the event of every asset outlet of ``operator``; kept for OpenLineage too."""
+    operator._mix_stored = extra  # read by mix_provider.lineage
     outlets = asset_outlets(operator)
     if not outlets:
         return
