@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 
-.PHONY: venv demo test lint typecheck docs-check e2e compat bench clean
+.PHONY: venv demo test lint typecheck docs-check e2e e2e-distributed compat bench clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -22,12 +22,23 @@ typecheck: venv
 	$(BIN)/mypy
 
 test: lint typecheck docs-check
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e --ignore=tests/distributed
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory e2e-distributed
 
 e2e: venv
 	scripts/e2e_setup.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
+
+# A distributed Airflow on this machine (PostgreSQL, Redis, api-server, scheduler, dag-processor,
+# two Celery workers, two triggerers), the example DAGs through it, then the failure drills: a
+# triggerer and a Celery worker killed mid-turn (docs/scale.md). The last step of `make test` (about 3 min).
+e2e-distributed: venv
+	scripts/distributed_setup.sh
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -s tests/distributed; status=$$?; \
+	echo "make e2e-distributed: $$(( $$(date +%s) - start )) s wall, load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	exit $$status
 
 # The provider's wheel in one venv per supported Airflow release x Python (scripts/compat/releases.toml):
 # imports, connection form, `airflow providers ...`, example DAGs, a deferred turn; prints the matrix.

@@ -1,6 +1,6 @@
-"""Typed errors of the Mix client.
+"""Typed errors of the Mix provider.
 
-Every failure the client can raise is a :class:`MixError`; callers catch the branch they care about::
+Every failure the provider raises is a :class:`MixError`; callers catch the branch they care about::
 
     MixError
     ├── MixConfigError              bad connection settings or call arguments (before any request)
@@ -11,21 +11,30 @@ Every failure the client can raise is a :class:`MixError`; callers catch the bra
     ├── MixReplyAmbiguousError      overlapping tool runs: the transcript cannot tell our reply from another's
     ├── MixReplyFailedError         a reply finished with a failing finish reason (``finish_reason``)
     │   └── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
-    └── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
-        ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
-        ├── MixUnauthorizedError    401: the server has no LLM provider credentials (or a proxy refused)
-        ├── MixNotFoundError        404: unknown session or message
-        ├── MixRateLimitedError     429, with ``retry_after`` seconds when the server said so
-        └── MixServerError          5xx
+    ├── MixWaitFailedError          the triggerer's wait for a reply ended in an ``error`` event
+    ├── MixTriggerEventError        a trigger event broke the event contract (not trusted)
+    ├── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
+    │   ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
+    │   ├── MixUnauthorizedError    401: the server has no LLM provider credentials (or a proxy refused)
+    │   ├── MixNotFoundError        404: unknown session or message
+    │   ├── MixRateLimitedError     429, with ``retry_after`` seconds when the server said so
+    │   └── MixServerError          5xx
+    ├── TranscriptSyntaxError       a transcript body is not a complete ExportSession object (parser, no I/O)
+    ├── ManifestError               an archive's ``manifest.json`` cannot be read (left untouched)
+    ├── MixTargetExistsError        an export target exists and ``overwrite=False``
+    ├── ArchiveCancelledError       the task was killed while a transcript was being written
+    └── ArchiveFailedError          some sessions of an archive run failed (``failed``: error by session id)
 
-:class:`MixConfigError` is also a :class:`ValueError`, so argument checks read naturally in user code.
+:class:`MixConfigError`, :class:`TranscriptSyntaxError` and :class:`ManifestError` are also
+:class:`ValueError`, and :class:`MixTargetExistsError` a :class:`FileExistsError`, so they read
+naturally in user code. Which failures are worth another attempt is decided by :func:`is_retryable`.
 """
 
 from __future__ import annotations
 
 
 class MixError(Exception):
-    """Root of every error raised by the Mix client."""
+    """Root of every error raised by the Mix provider."""
 
 
 class MixConfigError(MixError, ValueError):
@@ -209,6 +218,72 @@ _BY_STATUS: dict[int, type[MixAPIError]] = {
 }
 
 
-def is_transient(exc: MixError) -> bool:
-    """Whether ``exc`` may pass by itself: a transport failure, 429 or a 5xx answer."""
-    return isinstance(exc, (MixTransportError, MixRateLimitedError, MixServerError))
+#: Error statuses worth another attempt: request timeout, rate limit, server and gateway failures.
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` may pass by itself, so the same request is worth another attempt.
+
+    The one predicate of the client's retries, the message trigger and the stream opener: a transport
+    failure (not an unknown outcome, which a resend could duplicate), an error status in
+    :data:`RETRYABLE_STATUSES` (408 included: the server gave up waiting for the request; other 5xx
+    such as 501 are not, they do not pass) and a malformed answer (a proxy's error page or a cut
+    body usually passes).
+    """
+    if isinstance(exc, MixOutcomeUnknownError):
+        return False
+    if isinstance(exc, MixAPIError):
+        return exc.status in RETRYABLE_STATUSES
+    return isinstance(exc, (MixTransportError, MixMalformedResponseError))
+
+
+class MixWaitFailedError(MixError):
+    """The triggerer's wait for a reply ended in an ``error`` event (a permanent error, or too many transient ones).
+
+    :param session_id: the session waited on.
+    :param message: the event's message (the error's type and text).
+    """
+
+    def __init__(self, session_id: str, message: str) -> None:
+        super().__init__(f"Mix message error: {message}")
+        self.session_id = session_id
+
+
+class MixTriggerEventError(MixError):
+    """A trigger event broke the event contract (not a dict, unknown status, missing keys).
+
+    :param reason: what is wrong with the event.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid event from the Mix trigger: {reason}")
+
+
+class TranscriptSyntaxError(MixError, ValueError):
+    """The body is not a complete ExportSession JSON object."""
+
+
+class ManifestError(MixError, ValueError):
+    """The manifest at the destination cannot be read; it is left untouched."""
+
+
+class MixTargetExistsError(MixError, FileExistsError):
+    """An export's target file exists and ``overwrite`` is False."""
+
+
+class ArchiveCancelledError(MixError):
+    """The task was killed while a transcript was being written."""
+
+
+class ArchiveFailedError(MixError):
+    """Some sessions could not be archived (the others were, and are in the manifest).
+
+    :param failed: error text by session id.
+    """
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        shown = "; ".join(f"{sid}: {error}" for sid, error in list(failed.items())[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        super().__init__(f"{len(failed)} session(s) failed to archive: {shown}{more}")
+        self.failed = failed

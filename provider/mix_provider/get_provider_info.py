@@ -5,20 +5,20 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mix_provider import __version__
+from mix_provider import __version__, defaults
 
 _PKG = "mix_provider"
 
 
-#: The ``mix`` connection's extra fields: THE definition of their labels, help, types, defaults and
-#: bounds. Airflow >= 3.2 reads it as declarative ``conn-fields``; on 3.0/3.1 the hook generates its
+#: The ``mix`` connection's extra fields: THE definition of their labels, help, types and bounds, with
+#: the defaults of :mod:`mix_provider.defaults`. Airflow >= 3.2 reads it as declarative ``conn-fields``; on 3.0/3.1 the hook generates its
 #: form widgets from it (``MixHook.get_connection_form_widgets``); the hook's connection parser takes
 #: its defaults and minimums from it (``mix_provider.hooks.connection``).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Timeout (s)",
         "description": "Connect and read timeout of each request, in seconds",
-        "schema": {"type": ["number", "null"], "default": 30, "minimum": 0.1},
+        "schema": {"type": ["number", "null"], "default": defaults.TIMEOUT, "minimum": defaults.MIN_TIMEOUT},
     },
     "verify_ssl": {
         "label": "Verify TLS",
@@ -27,13 +27,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "max_retries": {
         "label": "Max retries",
-        "description": "Retries of a transient failure (connection error, timeout, 408, 429, 5xx)",
-        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
+        "description": "Retries of a transient failure (connection error, timeout, 408, 429, 500, 502, 503, 504, malformed answer)",
+        "schema": {"type": ["integer", "null"], "default": defaults.MAX_RETRIES, "minimum": 0},
     },
     "retry_max_wait": {
         "label": "Max retry wait (s)",
         "description": "Upper bound of one backoff wait, Retry-After included",
-        "schema": {"type": ["number", "null"], "default": 30, "minimum": 0},
+        "schema": {"type": ["number", "null"], "default": defaults.RETRY_MAX_WAIT, "minimum": 0},
     },
     "headers": {
         "label": "Extra headers (JSON)",

@@ -60,12 +60,6 @@ class FinishReason(str, Enum):
     UNKNOWN = "unknown"
 
 
-#: Finish reasons that mean the reply did not complete normally.
-FAILED_FINISH_REASONS = frozenset(
-    {FinishReason.ERROR.value, FinishReason.PERMISSION_DENIED.value, FinishReason.MAX_TOKENS.value}
-)
-
-
 class MixModel(BaseModel):
     """Base of all API models: camelCase on the wire, unknown fields ignored."""
 
@@ -91,7 +85,18 @@ class Callback(MixModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class SessionData(MixModel):
+class SessionTotals(MixModel):
+    """The counts and usage a session accumulates, as its list entry and its export both report them."""
+
+    user_message_count: int = 0
+    assistant_message_count: int = 0
+    tool_call_count: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
+class SessionData(SessionTotals):
     """A session as list/get/create/rewind return it."""
 
     id: str
@@ -100,12 +105,6 @@ class SessionData(MixModel):
     browser_mode: str | None = None
     cdp_url: str | None = None
     callbacks: list[Callback] | None = None
-    user_message_count: int = 0
-    assistant_message_count: int = 0
-    tool_call_count: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
     created_at: datetime | None = None
     first_user_message: str | None = None
     parent_session_id: str | None = None
@@ -160,7 +159,7 @@ class ExportMessage(MixModel):
     tool_calls: list[ToolCall] | None = None
 
 
-class ExportSession(MixModel):
+class ExportSession(SessionTotals):
     """A whole transcript: session totals and every message."""
 
     id: str
@@ -168,12 +167,6 @@ class ExportSession(MixModel):
     messages: list[ExportMessage] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    user_message_count: int = 0
-    assistant_message_count: int = 0
-    tool_call_count: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
 
 
 class BackendMessage(MixModel):

@@ -120,7 +120,8 @@ def test_wire_format_and_no_replay(mix_server: MixDevServer, http: httpx.Client)
 
 def test_stream_errors(http: httpx.Client) -> None:
     missing = http.get("/stream")
-    assert missing.status_code == 400 and missing.headers["content-type"].startswith("text/plain")
+    # sse.go: the SSE headers are set first, then a bare 400 (no body)
+    assert (missing.status_code, missing.content, missing.headers["content-type"]) == (400, b"", "text/event-stream")
     unknown = http.get("/stream", params={"sessionId": "nope"})
     assert unknown.status_code == 200 and "event: error" in unknown.text
 

@@ -13,6 +13,12 @@ import httpx
 from mix_provider.devserver.testing import MixDevServer
 
 from .devserver_sse import Event, create_session, reply_events, send_and_wait
+from .test_conformance_sessions import STREAM_HEADERS, TRANSPORT_HEADERS
+
+
+def _app_headers(response: httpx.Response) -> dict[str, str]:
+    """Return the response headers but those Go's ``net/http`` adds itself (``Date``, chunking)."""
+    return {k: v for k, v in response.headers.items() if k not in TRANSPORT_HEADERS}
 
 
 def _raw_events(text: str) -> list[dict[str, str]]:
@@ -29,21 +35,20 @@ def test_stream_for_unknown_session_is_one_error_event(http: httpx.Client) -> No
     200, one ``error`` event ``Invalid session ID: <id>``, then the stream closes."""
     response = http.get("/stream", params={"sessionId": "no-such-session"}, timeout=10)
     assert response.status_code == 200
-    assert response.headers["content-type"] == "text/event-stream"
-    assert response.headers["cache-control"] == "no-cache"
+    assert _app_headers(response) == STREAM_HEADERS
     assert _raw_events(response.text) == [
         {"id": "1", "event": "error", "data": '{"error":"Invalid session ID: no-such-session"}', "retry": "750"}
     ]
 
 
 def test_stream_headers_ids_and_retry(mix_server: MixDevServer, http: httpx.Client) -> None:
-    """``http/sse.go::HandleSSEStream`` and ``sse_events.go::SSEWriter.WriteEvent``: exact
-    headers, ids counted per connection from 1 (``connected`` is 1), ``retry: 30000``."""
+    """``http/sse.go::HandleSSEStream`` and ``sse_events.go::SSEWriter.WriteEvent``: exactly the
+    headers ``HandleSSEStream`` sets (``Content-Type``, ``Cache-Control``, ``Connection`` and two
+    CORS headers), ids counted per connection from 1 (``connected`` is 1), ``retry: 30000``."""
     for _ in range(2):
         session_id = create_session(http)
         with http.stream("GET", "/stream", params={"sessionId": session_id}, timeout=10) as response:
-            assert response.headers["content-type"] == "text/event-stream"
-            assert response.headers["cache-control"] == "no-cache"
+            assert _app_headers(response) == STREAM_HEADERS
             lines = response.iter_lines()
             first = [next(lines) for _ in range(4)]
             http.post(f"/api/sessions/{session_id}/messages", json={"text": "ids"})

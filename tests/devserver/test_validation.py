@@ -24,8 +24,6 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
     ("body", "message"),
     [
         ({"browserMode": "local-browser-service"}, "Validation error for field 'title': title is required"),
-        ({**BASE, "title": "  "}, "Validation error for field 'title': title is required"),
-        ({"title": "t"}, "Validation error for field 'browserMode': browserMode is required"),
         ({**BASE, "browserMode": "chrome"}, "Validation error for field 'browserMode': browserMode must be one of: "
          "electron-embedded-browser, local-browser-service, remote-cdp-websocket"),
         ({**BASE, "browserMode": "remote-cdp-websocket", "cdpUrl": "http://x"}, "Validation error for field "
@@ -38,10 +36,10 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
          "'customSystemPrompt': Custom prompt size (150KB) exceeds replace mode limit of 100KB"),
         ({**BASE, "sessionType": "subagent"}, "Validation error for field 'sessionType': API can only create "
          "main sessions. Subagent sessions are created automatically."),
-        ({**BASE, "subagentType": ""}, "Validation error for field 'subagentType': subagentType cannot be set "
+        ({**BASE, "subagentType": "general-purpose"}, "Validation error for field 'subagentType': subagentType cannot be set "
          "for API-created sessions. Subagent sessions are created programmatically by the task delegation system."),
-        ({**BASE, "colour": "red"}, 'Invalid request body: json: unknown field "colour"'),
-        ({**BASE, "title": 3}, "Invalid request body: json: cannot unmarshal number into Go struct field "
+        ({**BASE, "colour": "red"}, "Validation error for field 'body': json: unknown field \"colour\""),
+        ({**BASE, "title": 3}, "Validation error for field 'body': json: cannot unmarshal number into Go struct field "
          "CreateSessionRequest.title of type string"),
     ],
 )  # fmt: skip
@@ -65,6 +63,9 @@ def test_create_accepts_sdk_defaults_and_new_fields(http: httpx.Client) -> None:
     )
     plain = http.post("/api/sessions", json=BASE).json()
     assert "modelId" not in plain and "cdpUrl" not in plain and plain["callbacks"] == []
+    defaults = http.post("/api/sessions", json={"title": "  ", "browserMode": "", "subagentType": ""})
+    assert defaults.status_code == 201, defaults.text  # only an empty title is refused, like the real handler
+    assert (defaults.json()["title"], defaults.json()["browserMode"]) == ("  ", "local-browser-service")
     remote = {**BASE, "browserMode": "remote-cdp-websocket", "cdpUrl": "wss://cdp.example/1"}
     assert http.post("/api/sessions", json=remote).json()["cdpUrl"] == "wss://cdp.example/1"
 
@@ -108,6 +109,8 @@ def test_rewind_rules(http: httpx.Client) -> None:
     }
     assert _error(http.post(url, json={"messageId": "nope"}), 404)["message"] == "Message with ID 'nope' not found"
     assert _error(http.post(url, json={"messageId": "x", "cleanup": True}), 400)["type"] == "validation_error"
+    # the body is checked before the session, like HandleRewindSession
+    assert _error(http.post("/api/sessions/ghost/rewind", json={}), 400)["type"] == "validation_error"
 
 
 def test_message_body_rules(http: httpx.Client) -> None:

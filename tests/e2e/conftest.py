@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 from e2e_airflow import AirflowStandalone
-from e2e_postgres import PostgresCluster, unavailable_reason
-from e2e_report import SUMMARY, timed
-from e2e_rest import AirflowRest
 from e2e_ui import UI_TIMEOUT_MS, chromium_path, launch_chromium
 
+from airflow_stack.postgres import PostgresCluster, unavailable_reason
+from airflow_stack.report import SUMMARY, timed
+from airflow_stack.rest import AirflowRest
 from mix_provider.devserver.testing import MixDevServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]

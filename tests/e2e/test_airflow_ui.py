@@ -18,8 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from e2e_airflow import AirflowStandalone
-from e2e_report import SUMMARY, timed
-from e2e_rest import AirflowRest, RunWatch
 from e2e_ui import (
     connection_row,
     extra_input,
@@ -34,18 +32,20 @@ from e2e_ui import (
 )
 from playwright.sync_api import Page, expect
 
+from airflow_stack.report import SUMMARY, timed
+from airflow_stack.rest import AirflowRest, RunWatch
 from mix_provider.devserver.testing import MixDevServer
 from mix_provider.get_provider_info import get_provider_info
 
-# Generous bounds: the first test also pays for starting Airflow (about 20 s when the machine is idle,
-# over 10 min on a saturated 2-core one).
+# Generous bounds: the first test also pays for starting Airflow (seconds on an idle machine, minutes on
+# a saturated small one).
 pytestmark = pytest.mark.timeout(1500)
 
 CONN_ID = "mix_default"
 LIFECYCLE_DAG = "mix_session_lifecycle"
 ARCHIVE_DAG = "mix_archive_transcripts"
-# A run takes 160-190 s on this 2-vCPU VM, up to 150 s more when the triggerer is slow to build its
-# in-process Execution API for the first trigger (Airflow pays that once per triggerer start).
+# A run takes minutes on a small VM, more when the triggerer is slow to build its in-process
+# Execution API for the first trigger (Airflow pays that once per triggerer start).
 RUN_TIMEOUT_S = 1200.0
 # What the form should be filled with; the stored extra must come back with these values.
 EXTRA_VALUES = {"timeout": "10", "max_retries": "2", "retry_max_wait": "1"}
@@ -137,14 +137,7 @@ def run_dag(rest: AirflowRest, dag_id: str, conf: dict[str, Any] | None = None, 
         watch = rest.watch_run(dag_id, rest.trigger(dag_id, conf, **trigger), timeout=RUN_TIMEOUT_S)
     SUMMARY[f"timeline_{dag_id}"] = watch.timeline
     if watch.state != "success":
-        unfinished = watch.unfinished()
-        logs = {
-            ti["task_id"]: rest.log_lines(dag_id, watch.run_id, ti["task_id"], ti["try_number"])[-40:]
-            for ti in rest.task_instances(dag_id, watch.run_id)
-            if ti["task_id"] in unfinished and ti["try_number"] > 0
-        }
-        timeline = "\n".join(watch.timeline)
-        pytest.fail(f"{dag_id} run {watch.run_id} ended {watch.state}:\n{timeline}\n{logs}")
+        pytest.fail(rest.failure_report(watch))
     return watch
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from integration.operators.support import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
+from support.integration import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
 
 __all__ = ["api", "dag_bundles", "run_dag", "uid"]
 

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, xcom
 from mix_provider.archive import PARTIAL_SUFFIX, read_summary
 from mix_provider.client import TurnKey
 from mix_provider.hooks.mix import MixHook
@@ -27,6 +26,7 @@ from mix_provider.operators.archive import ArchiveSessionsOperator
 from mix_provider.operators.export import ExportSessionOperator
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
+from support.integration import MixAPI, xcom
 
 T = TypeVar("T")
 START = datetime(2026, 1, 1)
@@ -240,7 +240,7 @@ def _wait(t: Target) -> None:
 
 
 def _await(t: Target) -> None:
-    assert _async(t, lambda h: h.await_reply(t.session_id, TurnKey(0), timeout=30, poll_interval=0.1)).text == REPLY
+    assert _async(t, lambda h: h.await_for_reply(t.session_id, TurnKey(0), timeout=30, poll_interval=0.1)).text == REPLY
 
 
 def run_tasks(run_dag: Callable[..., Any], cells: dict[str, tuple[Task, Target]]) -> dict[str, Any]:
@@ -324,7 +324,7 @@ OPS = [
     Op("send_message, no baseline", "POST", SESSION + "/messages", _send_unreconciled, invariant=one_message),
     Op("send_and_wait", "POST", SESSION + "/messages", _send_and_wait, invariant=one_message),
     Op("wait_for_reply (stream)", "GET", "/stream", _wait, _message_sent, one_message),
-    Op("await_reply (stream)", "GET", "/stream", _await, _message_sent, one_message),
+    Op("await_for_reply (stream)", "GET", "/stream", _await, _message_sent, one_message),
     Op("CreateSessionOperator", "POST", "/api/sessions", None, _nothing, one_session, Task(_create_operator, _created)),
     Op(
         "SendMessageOperator",

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from mix_provider.archive import read_summary
@@ -34,6 +33,8 @@ from mix_provider.operators.session import (
     ListSessionsOperator,
     UpdateSessionCallbacksOperator,
 )
+from mix_provider.sensors.session import MixSessionIdleSensor
+from support.fakes import FakeTI, Recorder, define_conn, refuse
 
 CONN = "mix_bad_input"
 PARAMS = {
@@ -49,29 +50,11 @@ PARAMS = {
 }
 
 
-@dataclass
-class Recorder:
-    """An ``httpx.MockTransport`` handler that records every request (none is expected)."""
-
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(500, json={"error": {"code": 500, "message": "no request was expected"}})
-
-
-class FakeTI:
-    """Takes XCom pushes (none happens before validation)."""
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        raise AssertionError("nothing may be pushed before the arguments are valid")
-
-
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """``mix_bad_input`` points at an address nothing serves; requests go to the recorder instead."""
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps({"conn_type": "mix", "host": "http://mix.invalid"}))
-    return Recorder()
+    define_conn(monkeypatch, CONN, host="http://mix.invalid")
+    return Recorder(refuse)
 
 
 BAD_CONNECTIONS = [
@@ -94,8 +77,8 @@ def test_bad_connection(
     monkeypatch: pytest.MonkeyPatch, recorder: Recorder, fields: dict[str, Any], field: str, says: list[str]
 ) -> None:
     """A real Airflow connection (``AIRFLOW_CONN_*``) read by a real hook, sync and async."""
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_BAD_CONN", json.dumps({"conn_type": "mix", **fields}))
-    hook = MixHook("mix_bad_conn", transport=httpx.MockTransport(recorder))
+    define_conn(monkeypatch, "mix_bad_conn", **fields)
+    hook = MixHook("mix_bad_conn", transport=recorder.transport())
     with pytest.raises(MixConfigError) as sync_error:
         hook.health()
     with pytest.raises(MixConfigError) as async_error:
@@ -198,12 +181,12 @@ BAD_ARGUMENTS: list[Any] = [
 @pytest.mark.parametrize(("build", "field", "says"), BAD_ARGUMENTS)
 def test_bad_argument(recorder: Recorder, build: Build, field: str, says: list[str]) -> None:
     """Built (checked at parse time), rendered with ``params``, executed: one clear error, no request."""
-    context = {"params": PARAMS, "ti": FakeTI()}
+    context = {"params": PARAMS, "ti": FakeTI(frozen=True)}
     with pytest.raises(MixConfigError) as info:
         operator = build()
         operator.mix_conn_id = CONN
         operator.render_template_fields(context)
-        operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+        operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=recorder.transport())
         operator.execute(context)
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}: ")
@@ -284,7 +267,7 @@ TOKEN, HEADER_VALUE = "tok-secret-1234", "hdr-secret-5678"
 @pytest.fixture
 def parse_hook(recorder: Recorder) -> MixHook:
     """A hook on ``mix_bad_input`` whose requests go to the recorder."""
-    return MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+    return MixHook(CONN, max_retries=0, transport=recorder.transport())
 
 
 def _named(info: pytest.ExceptionInfo[MixConfigError], field: str, says: list[str]) -> None:
@@ -320,6 +303,48 @@ AT_PARSE_TIME: list[Any] = [
         "prompt_mode",
         ["ignores custom_system_prompt", "append", "replace"],
         id="create-prompt-without-mode",
+    ),
+    # the same classes elsewhere: non-string texts, one half of a pair templated, other operators' rules
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", prompt_mode="append", custom_system_prompt=5),
+        "custom_system_prompt",
+        ["must be a string or None", "int"],
+        id="create-prompt-not-text",
+    ),
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", browser_mode="remote-cdp-websocket", cdp_url=5),
+        "cdp_url",
+        ["must be a string or None"],
+        id="create-cdp_url-not-text",
+    ),
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", browser_mode="chrome", cdp_url="{{ params.url }}"),
+        "browser_mode",
+        ["'chrome'", "remote-cdp-websocket"],
+        id="create-browser_mode-with-templated-cdp_url",
+    ),
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", prompt_mode="prepend", custom_system_prompt="{{ params.p }}"),
+        "prompt_mode",
+        ["'prepend'", "append", "replace"],
+        id="create-prompt_mode-with-templated-prompt",
+    ),
+    pytest.param(lambda: MixSessionIdleSensor(task_id="t", session_id="."), "session_id", ["'.'"], id="sensor-dot"),
+    pytest.param(
+        lambda: ArchiveSessionsOperator(
+            task_id="t", base_path="file:///tmp/a", session_ids=["s1"], created_after="2026-01-01"
+        ),
+        "session_ids",
+        ["not both"],
+        id="archive-ids-and-dates",
+    ),
+    pytest.param(
+        lambda: ExportSessionOperator(
+            task_id="t", session_id="s1", output_path="file:///tmp/t.json", compression="gzip"
+        ),
+        "output_path",
+        ["'t.json'", "compression='gzip'", ".gz"],
+        id="export-gzip-without-gz",
     ),
     pytest.param(
         lambda: CREATE(task_id="t", title="t", callbacks=[{"type": "bash_script", "toolName": "Bash"}]),
@@ -466,7 +491,7 @@ def test_bad_literal_is_refused_when_the_dag_is_parsed(build: Build, field: str,
 
 
 #: The same mistakes arriving through a template: accepted when parsed, refused once rendered, before any request.
-RENDERED_PARAMS = {"dot": ".", "dotdot": "..", "num": 5}
+RENDERED_PARAMS = {"dot": ".", "dotdot": ".."}
 WHEN_RENDERED: list[Any] = [
     pytest.param(lambda: GetSessionOperator(task_id="t", session_id="{{ params.dot }}"), "session_id", id="get"),
     pytest.param(
@@ -484,9 +509,9 @@ WHEN_RENDERED: list[Any] = [
 def test_templated_value_is_checked_once_rendered(recorder: Recorder, build: Build, field: str) -> None:
     operator = build()  # a template is not refused at parse time
     operator.mix_conn_id = CONN
-    context = {"params": RENDERED_PARAMS, "ti": FakeTI()}
+    context = {"params": RENDERED_PARAMS, "ti": FakeTI(frozen=True)}
     operator.render_template_fields(context)
-    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=recorder.transport())
     with pytest.raises(MixConfigError) as info:
         operator.execute(context)
     assert info.value.field == field
@@ -499,6 +524,8 @@ HOOK_CALLS: list[Any] = [
     pytest.param(lambda h: h.delete_session(".."), "session_id", id="delete-dotdot"),
     pytest.param(lambda h: h.rewind_session("s1", ".."), "message_id", id="rewind-dotdot"),
     pytest.param(_async(lambda h: h.aget_session("..")), "session_id", id="aget-dotdot"),
+    # bools are bools on the hook too: "no" would have been sent as true
+    pytest.param(lambda h: h.list_sessions(include_subagents="no"), "include_subagents", id="list-subagents-no"),
     # 3. a bad poll_interval is refused before the message is sent (no run is left behind)
     pytest.param(
         lambda h: h.send_and_wait("s1", "hi", turn=TurnKey.of(0, "hi"), poll_interval=-1),
@@ -509,7 +536,9 @@ HOOK_CALLS: list[Any] = [
         lambda h: h.wait_for_reply("s1", TurnKey(0), poll_interval=0), "poll_interval", id="wait_for_reply-poll-zero"
     ),
     pytest.param(
-        _async(lambda h: h.await_reply("s1", TurnKey(0), poll_interval=0)), "poll_interval", id="await_reply-poll"
+        _async(lambda h: h.await_for_reply("s1", TurnKey(0), poll_interval=0)),
+        "poll_interval",
+        id="await_for_reply-poll",
     ),
     pytest.param(lambda h: h.wait_for_reply("s1", TurnKey(0), timeout=0), "timeout", id="wait_for_reply-timeout-zero"),
     # 8. an unknown callback key through the hook
@@ -527,7 +556,7 @@ HOOK_CALLS: list[Any] = [
 def test_bad_hook_argument_sends_nothing(
     recorder: Recorder, parse_hook: MixHook, call: Callable[[MixHook], Any], field: str
 ) -> None:
-    parse_hook._async_transport = httpx.MockTransport(recorder)
+    parse_hook._async_transport = recorder.transport()
     with pytest.raises(MixConfigError) as info:
         call(parse_hook)
     assert info.value.field == field
@@ -575,9 +604,12 @@ DESTINATIONS: list[Any] = [
 
 @pytest.mark.parametrize(("case", "field", "says"), DESTINATIONS)
 def test_bad_destination_is_refused_before_the_export(
-    recorder: Recorder, tmp_path: Any, case: str, field: str, says: list[str]
+    recorder: Recorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, case: str, field: str, says: list[str]
 ) -> None:
     """7. Checked before ``GET /export`` starts, naming the argument and the path."""
+    if case == "s3":  # s3fs unimportable here even where it is installed (the amazon provider brings it)
+        monkeypatch.setitem(sys.modules, "s3fs", None)
+        monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "s3", raising=False)
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     (tmp_path / "a-dir.json").mkdir()
@@ -591,9 +623,9 @@ def test_bad_destination_is_refused_before_the_export(
             "s3": "s3://bucket/t.json",
         }[case]
         operator = ExportSessionOperator(task_id="t", session_id="s1", output_path=path)
-    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=httpx.MockTransport(recorder))
+    operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=recorder.transport())
     with pytest.raises(MixConfigError) as info:
-        operator.execute({"ti": FakeTI()})
+        operator.execute({"ti": FakeTI(frozen=True)})
     _named(info, field, says)
     if case != "s3":
         assert str(blocker if "file" in case else tmp_path) in str(info.value)
@@ -612,9 +644,9 @@ def test_bad_extra_is_named_for_any_scheme(
     monkeypatch: pytest.MonkeyPatch, recorder: Recorder, host: str, extra: dict[str, Any], field: str, says: list[str]
 ) -> None:
     """5, 8. A typo'd key or a ``verify_ssl`` that is neither a bool nor a CA bundle: a config error, not an OSError."""
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_BAD_EXTRA", json.dumps({"conn_type": "mix", "host": host, "extra": extra}))
+    define_conn(monkeypatch, "mix_bad_extra", host=host, extra=extra)
     with pytest.raises(MixConfigError) as info:
-        MixHook("mix_bad_extra", transport=httpx.MockTransport(recorder)).health()
+        MixHook("mix_bad_extra", transport=recorder.transport()).health()
     _named(info, field, says)
     assert recorder.requests == []
 
@@ -625,11 +657,9 @@ def test_a_file_that_is_no_ca_bundle_is_named(
     bundle = tmp_path / "not-a-bundle.pem"
     bundle.write_text("not a certificate\n")
     extra = {"verify_ssl": str(bundle)}
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MIX_BAD_CA", json.dumps({"conn_type": "mix", "host": "https://mix.test", "extra": extra})
-    )
+    define_conn(monkeypatch, "mix_bad_ca", host="https://mix.test", extra=extra)
     with pytest.raises(MixConfigError) as info:
-        MixHook("mix_bad_ca", transport=httpx.MockTransport(recorder)).health()
+        MixHook("mix_bad_ca", transport=recorder.transport()).health()
     _named(info, "verify_ssl", [str(bundle), "not a readable CA bundle"])
     assert recorder.requests == []
 
@@ -640,7 +670,7 @@ def test_config_repr_hides_the_token_and_header_values(monkeypatch: pytest.Monke
 
     extra = {"headers": {"X-Api-Key": HEADER_VALUE}}
     conn = {"conn_type": "mix", "host": "http://mix.test", "password": TOKEN, "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_SECRETS", json.dumps(conn))
+    define_conn(monkeypatch, "mix_secrets", **conn)
     config = MixHook("mix_secrets").config
     for text in (repr(config), str(config), repr(ConnectionFields("h", password=TOKEN, extra=extra))):
         assert TOKEN not in text and HEADER_VALUE not in text, text
@@ -679,3 +709,21 @@ def test_retry_policy_numbers(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(MixConfigError) as info:
         RetryPolicy(**kwargs)
     assert info.value.field == field
+
+
+def test_message_trigger_refuses_bad_arguments_when_built() -> None:
+    """3 (elsewhere): a trigger built with a bad poll or deadline fails at once, not after the send."""
+    from mix_provider.triggers.message import MixMessageTrigger
+
+    good: dict[str, Any] = {"session_id": "s1", "baseline": {}, "deadline": 2e9, "poll_interval": 1.0}
+    for field, value in (("poll_interval", 0), ("deadline", 0), ("max_failures", -1), ("session_id", "..")):
+        with pytest.raises(MixConfigError) as info:
+            MixMessageTrigger(**{**good, field: value})
+        assert info.value.field == field
+
+
+@pytest.mark.parametrize("text", ["{% if params.x %}a{% endif %}", "{# a comment #}"], ids=["block", "comment"])
+def test_jinja_statements_and_comments_are_templates(text: str) -> None:
+    """A literal check at parse time would refuse what only rendering decides."""
+    CREATE(task_id="t", title="t", browser_mode=text)
+    GetSessionOperator(task_id="g", session_id=text)

@@ -13,7 +13,6 @@ the server saw on the faulted endpoint.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -22,20 +21,21 @@ from typing import Any
 
 import pytest
 
-from integration.operators.support import MixAPI
 from mix_provider import errors
 from mix_provider.archive import ArchiveFailedError
 from mix_provider.devserver.testing import MixDevServer
 from mix_provider.errors import MixAPIError, MixError
 from reliability.fault_ops import OPS, Op, Target, run_tasks
 from reliability.report import Report, Table
+from support.fakes import define_conn
+from support.integration import MixAPI
 
 pytestmark = pytest.mark.integration
 
 CONN = "mix_reliability"
 HANG_CONN = "mix_reliability_hang"
-#: The client timeout of the ``hang`` cells: well above the host's own stalls (up to ~0.9 s measured on the
-#: CI VM, which made a 0.5 s timeout expire on the retry that was not hung), well below the hang.
+#: The client timeout of the ``hang`` cells: well above the host's own stalls (a shorter one expired on the
+#: retry that was not hung, see ``benchmarks/README.md``), well below the hang.
 HANG_TIMEOUT_S = 2.0
 HANG_MS = 5000
 FAULTS: dict[str, dict[str, Any]] = {
@@ -83,7 +83,7 @@ send_message              | {_RECONCILED}
 send_message, no baseline | {_UNRECONCILED}
 send_and_wait             | {_RECONCILED}
 wait_for_reply (stream)   | {_STREAM}
-await_reply (stream)      | {_STREAM}
+await_for_reply (stream)  | {_STREAM}
 CreateSessionOperator     | {_RECONCILED}
 SendMessageOperator       | {_RECONCILED}
 ExportSessionOperator     | {_RETRIED}
@@ -128,7 +128,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
         for conn_id, timeout in ((CONN, 10.0), (HANG_CONN, HANG_TIMEOUT_S)):
             extra = {"timeout": timeout, "max_retries": 3, "retry_max_wait": 0.05}
             conn = {"conn_type": "mix", "host": srv.base_url, "extra": extra}
-            mp.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+            define_conn(mp, conn_id, **conn)
         yield srv
 
 

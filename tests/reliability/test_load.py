@@ -6,7 +6,6 @@ duplicated; throughput and per-session latency go to ``.artifacts/reliability/lo
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 import uuid
@@ -22,6 +21,7 @@ from mix_provider.client import operations as ops
 from mix_provider.devserver.testing import MixDevServer
 from mix_provider.hooks.mix import MixHook
 from reliability.report import Report
+from support.fakes import define_conn
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServ
     data_dir = tmp_path_factory.mktemp("mix-load")
     with MixDevServer(data_dir, reply_delay_ms=REPLY_DELAY_MS) as server, pytest.MonkeyPatch.context() as mp:
         conn = {"conn_type": "mix", "host": server.base_url, "extra": {"max_retries": 3, "retry_max_wait": 1}}
-        mp.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(conn))
+        define_conn(mp, CONN, **conn)
         yield server
 
 

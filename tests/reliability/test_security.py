@@ -29,7 +29,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from integration.operators.support import states, xcom
 from mix_provider.client import TurnKey
 from mix_provider.errors import MixTransportError
 from mix_provider.hooks.mix import MixHook
@@ -37,6 +36,8 @@ from mix_provider.operators.export import ExportSessionOperator
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator, ListSessionsOperator
 from mix_provider.triggers.message import MixMessageTrigger
+from support.fakes import define_conn
+from support.integration import states, xcom
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def secure_conn(fresh_mix_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """A connection to a private server carrying both secrets; one fast retry."""
     extra = {"headers": {"X-Api-Key": HEADER_VALUE}, "max_retries": 1, "retry_max_wait": 0}
     conn = {"conn_type": "mix", "host": fresh_mix_server.base_url, "password": TOKEN, "extra": extra}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(conn))
+    define_conn(monkeypatch, CONN, **conn)
     return CONN
 
 
@@ -217,7 +218,7 @@ def test_tls_is_verified_by_default(
 ) -> None:
     base_url, _ = tls_server
     conn = {"conn_type": "mix", "host": base_url, "extra": {"max_retries": 0, **extra}}
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_TLS", json.dumps(conn))
+    define_conn(monkeypatch, "mix_tls", **conn)
     with MixHook("mix_tls") as hook:
         assert hook.config.verify_ssl is not trusted
         if trusted:
@@ -230,7 +231,7 @@ def test_tls_is_verified_by_default(
 def test_tls_with_a_ca_bundle(tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     base_url, cert = tls_server
     conn = {"conn_type": "mix", "host": base_url, "extra": {"max_retries": 0, "verify_ssl": str(cert)}}
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_TLS", json.dumps(conn))
+    define_conn(monkeypatch, "mix_tls", **conn)
     with MixHook("mix_tls") as hook:
         assert hook.config.verify_ssl == str(cert)
         assert hook.health().version == "tls"

@@ -5,22 +5,25 @@
 - :mod:`.export`: one transcript into one file, streamed through the hook (retried from the start).
 - :mod:`.manifest`: ``manifest.json`` of an archive directory and the change fingerprint.
 - :mod:`.batch`: many transcripts, concurrently, skipping unchanged ones.
+
+Its errors (:class:`ArchiveFailedError`, :class:`ArchiveCancelledError`, :class:`ManifestError`,
+``TranscriptSyntaxError``) live in :mod:`mix_provider.errors`, re-exported here.
 """
 
 from __future__ import annotations
 
-from mix_provider.archive.batch import ArchiveFailedError, ArchiveReport, Candidate, SessionArchiver, candidates
+from mix_provider.archive.batch import ArchiveReport, Candidate, SessionArchiver, candidates
 from mix_provider.archive.export import (
     COMPRESSIONS,
     FORMATS,
-    ArchiveCancelledError,
     ExportResult,
     ExportSpec,
     export_transcript,
     read_summary,
 )
-from mix_provider.archive.manifest import Entry, Manifest, ManifestError, fingerprint
+from mix_provider.archive.manifest import Entry, Manifest, fingerprint
 from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, check_destination, storage_path
+from mix_provider.errors import ArchiveCancelledError, ArchiveFailedError, ManifestError
 
 __all__ = [
     "COMPRESSIONS",

@@ -6,10 +6,9 @@ download and the storage writes of a session happen in the same thread. Every tr
 written atomically and the manifest is merged and written last. A failed session does not stop the
 others; the caller decides what a partial failure means (the operator fails the task).
 
-Why threads and not asyncio: on the reference machine (2 vCPU, local server) the asyncio variant
-(``httpx.AsyncClient`` plus storage calls handed to threads) archived 1.5-2.4x fewer sessions per
-second than this pool, mostly in anyio's per-read socket overhead; see
-``benchmarks/archive_vs_mapped.py``.
+Why threads and not asyncio: the asyncio variant (``httpx.AsyncClient`` plus storage calls handed
+to threads) archived fewer sessions per second than this pool, mostly in anyio's per-read socket
+overhead; the measurements are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -20,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mix_provider.archive.export import ArchiveCancelledError, ExportResult, ExportSpec, export_transcript
+from mix_provider.archive.export import ExportResult, ExportSpec, export_transcript
 from mix_provider.archive.manifest import Entry, Manifest, fingerprint, manifest_path
 from mix_provider.archive.storage import WriteTracker
+from mix_provider.errors import ArchiveCancelledError
 from mix_provider.models import SessionData
 
 if TYPE_CHECKING:
@@ -72,19 +72,6 @@ class ArchiveReport:
         }
 
 
-class ArchiveFailedError(RuntimeError):
-    """Some sessions could not be archived (the others were, and are in the manifest).
-
-    :param failed: error text by session id.
-    """
-
-    def __init__(self, failed: dict[str, str]) -> None:
-        shown = "; ".join(f"{sid}: {error}" for sid, error in list(failed.items())[:10])
-        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
-        super().__init__(f"{len(failed)} session(s) failed to archive: {shown}{more}")
-        self.failed = failed
-
-
 @dataclass(frozen=True)
 class _Outcome:
     """One session's result: a new manifest entry (or None), and how it went."""
@@ -124,7 +111,7 @@ class SessionArchiver:
         """Archive ``todo``, then merge the successes into the manifest (written last)."""
         manifest = Manifest.load(manifest_path(self.base))
         stored = self._stored_sizes()
-        self.hook.client  # noqa: B018 -- create the one shared client before the workers race for it
+        self.hook.get_conn()  # create the one shared client before the workers race for it
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="mix-archive") as pool:
             try:
                 outcomes = list(pool.map(lambda c: self._archive(c, manifest.entries.get(c.session_id), stored), todo))

@@ -11,12 +11,14 @@ import gzip
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from mix_provider.archive.storage import AtomicFile, HashedOutput, WriteTracker
-from mix_provider.archive.transcript import JsonlEncoder, TranscriptParser, TranscriptSyntaxError, json_line
-from mix_provider.errors import MixConfigError, MixMalformedResponseError
+from mix_provider.archive.transcript import JsonlEncoder, TranscriptParser, json_line
+from mix_provider.client import operations as ops
+from mix_provider.errors import ArchiveCancelledError, MixConfigError, MixMalformedResponseError, TranscriptSyntaxError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -26,10 +28,6 @@ if TYPE_CHECKING:
 FORMATS = ("json", "jsonl")
 COMPRESSIONS = (None, "gzip")
 _COPY_BUFFER = 1 << 20
-
-
-class ArchiveCancelledError(Exception):
-    """The task was killed while a transcript was being written."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,12 @@ class ExportResult:
 
 @contextmanager
 def _malformed(session_id: str) -> Iterator[None]:
-    """Raise a syntax error of the body as the client's (retryable) malformed-response error."""
+    """Report a syntax error of the export's (200) body as the client's (retryable) malformed response."""
     try:
         yield
     except TranscriptSyntaxError as exc:
-        path = f"/api/sessions/{session_id}/export"
-        raise MixMalformedResponseError("GET", path, 200, str(exc)) from None
+        call = ops.export_session(session_id)
+        raise MixMalformedResponseError(call.method, call.path, HTTPStatus.OK, str(exc)) from None
 
 
 class _Pipeline:

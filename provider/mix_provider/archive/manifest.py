@@ -37,6 +37,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive.export import ExportResult, ExportSpec
 from mix_provider.archive.storage import AtomicFile
+from mix_provider.errors import ManifestError
 from mix_provider.models import SessionData
 
 MANIFEST_NAME = "manifest.json"
@@ -51,10 +52,6 @@ _FINGERPRINT_FIELDS = (
     "cost",
     "created_at",
 )
-
-
-class ManifestError(ValueError):
-    """The manifest at the destination cannot be read; it is left untouched."""
 
 
 def fingerprint(session: SessionData) -> str:

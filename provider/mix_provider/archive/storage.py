@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 PARTIAL_SUFFIX = ".partial"
 #: fsspec protocols of the local disk.
 LOCAL_PROTOCOLS = frozenset({"file", "local"})
-#: zlib level of gzip output: ~4x faster than level 9 for a few percent more bytes.
+#: zlib level of gzip output: much faster than level 9 for a few percent more bytes (``benchmarks/README.md``).
 GZIP_LEVEL = 6
 
 
@@ -109,7 +109,7 @@ class AtomicFile:
     """A file written under a temporary name beside ``target``, renamed over it by :meth:`commit`.
 
     On the local disk the directory, the file and the rename go through ``os`` directly: through
-    fsspec they cost ~0.3 ms more per file, a fifth of archiving a small session.
+    fsspec they cost a good part of archiving a small session (``benchmarks/README.md``).
 
     :param target: the final path.
     :param tracker: registry of open temporary files (for ``on_kill``).

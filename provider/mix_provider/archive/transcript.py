@@ -15,13 +15,13 @@ from typing import Any
 import ijson
 from pydantic_core import to_json
 
+from mix_provider.errors import TranscriptSyntaxError
+
+__all__ = ["JsonlEncoder", "TranscriptParser", "TranscriptSyntaxError", "json_line"]
+
 _OPEN = frozenset({"start_map", "start_array"})
 _CLOSE = frozenset({"end_map", "end_array"})
 _MESSAGES = "messages"
-
-
-class TranscriptSyntaxError(ValueError):
-    """The body is not a complete ExportSession JSON object."""
 
 
 class _Discard:
@@ -154,8 +154,8 @@ class TranscriptParser:
 def json_line(value: Any) -> bytes:
     """One JSON Lines record: compact JSON, UTF-8, ending in ``\\n`` (split records on ``\\n`` only).
 
-    Encoded by pydantic-core (already a dependency): 6x faster than ``json.dumps`` on a 64 KiB
-    message (28 vs 172 us); numbers are written in their shortest form (``1e-6``, not ``1e-06``).
+    Encoded by pydantic-core (already a dependency), several times faster than ``json.dumps``;
+    numbers are written in their shortest form (``1e-6``, not ``1e-06``).
     """
     return to_json(value) + b"\n"
 

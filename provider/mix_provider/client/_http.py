@@ -45,7 +45,7 @@ def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTranspor
 def tls_context(verify: bool | str) -> ssl.SSLContext:
     """One TLS context per ``verify_ssl`` setting and process, shared by every client.
 
-    Building one loads the whole CA bundle (0.1-0.3 s here); httpx would do it for each new client,
+    Building one loads the whole CA bundle; httpx would do it for each new client,
     i.e. for every hook, task and trigger. A CA bundle changed on disk is read by the next process.
     """
     try:
@@ -74,8 +74,10 @@ def _finish(call: Call[T], response: httpx.Response, started: float, config: Cli
     return parse_body(call, response.status_code, response.content)
 
 
-def _stream_timeout(config: ClientConfig, read_timeout: float | None) -> httpx.Timeout:
-    return httpx.Timeout(read_timeout or config.stream_timeout, connect=config.connect_timeout)
+def _sse_options(config: ClientConfig, call: Call[Any], read_timeout: float | None) -> dict[str, Any]:
+    """Query, headers and timeouts of an SSE request (silence limit ``read_timeout``, else the stream timeout)."""
+    timeout = httpx.Timeout(read_timeout or config.stream_timeout, connect=config.connect_timeout)
+    return {"params": call.params, "headers": _SSE_HEADERS, "timeout": timeout}
 
 
 class SyncHTTP:
@@ -114,13 +116,7 @@ class SyncHTTP:
     def events(self, call: Call[Any], read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
         """Open the SSE ``call`` and yield an iterator of parsed events (silence limit ``read_timeout``)."""
         try:
-            with self._client.stream(
-                "GET",
-                call.path,
-                params=call.params,
-                headers=_SSE_HEADERS,
-                timeout=_stream_timeout(self.config, read_timeout),
-            ) as response:
+            with self._client.stream("GET", call.path, **_sse_options(self.config, call, read_timeout)) as response:
                 if response.status_code >= 400:
                     response.read()
                     _finish(call, response, time.perf_counter(), self.config)
@@ -173,11 +169,7 @@ class AsyncHTTP:
         """Open the SSE ``call`` and yield an async iterator of parsed events (silence limit ``read_timeout``)."""
         try:
             async with self._client.stream(
-                "GET",
-                call.path,
-                params=call.params,
-                headers=_SSE_HEADERS,
-                timeout=_stream_timeout(self.config, read_timeout),
+                "GET", call.path, **_sse_options(self.config, call, read_timeout)
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
@@ -15,16 +14,13 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import Deadline, StreamEvent, judge_event, reply_after, stream_refusal
+from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.turns import Reply, TurnKey, finished_reply
-from mix_provider.client.validation import positive_number
-from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError, is_transient
-from mix_provider.models import ExportSession
+from mix_provider.client.turns import Reply, TurnKey
+from mix_provider.errors import MixError, MixTransportError
 
 T = TypeVar("T")
-log = logging.getLogger("mix_provider.client")
 
 
 class AsyncMixClient:
@@ -48,26 +44,12 @@ class AsyncMixClient:
             async for attempt in plan.retrying(tenacity.AsyncRetrying):
                 with attempt:
                     plan.replay_initial()
-                    if plan.must_reconcile and (settled := await self._settle(call, plan)) is not None:
-                        return settled
+                    if (lookup := plan.lookup) and (found := plan.settled(await self.execute(lookup))) is not None:
+                        return found
                     return await self._http.request(call)
         except MixError as exc:
-            if call.if_gone is not None and plan.gone_after_lost_answer(exc):
-                return call.if_gone()
-            final = plan.final_error(exc)
-            if final is exc:
-                raise
-            raise final from exc
+            return plan.give_up(exc)
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
-
-    async def _settle(self, call: Call[T], plan: RetryPlan) -> T | None:
-        assert call.reconcile is not None
-        found = call.reconcile.match(await self.execute(call.reconcile.lookup))
-        if found is not None:
-            log.warning("Mix %s %s had been applied before its answer was lost; using it", call.method, call.path)
-        else:
-            plan.not_applied()
-        return found
 
     @asynccontextmanager
     async def open_stream(self, call: Call[Any]) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -88,67 +70,57 @@ class AsyncMixClient:
         session_id: str,
         turn: TurnKey,
         *,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
         send: Call[Any] | None = None,
-        timeout: float = 3600.0,
-        poll_interval: float = 1.0,
     ) -> Reply:
         """Await the reply; same contract as :meth:`MixClient.wait_for_reply <.sync.MixClient.wait_for_reply>`."""
-        timeout = positive_number("timeout", timeout)
-        poll_interval = positive_number("poll_interval", poll_interval)
-        deadline = Deadline.after(timeout)
+        wait = Wait.start(session_id, turn, timeout, poll_interval)
         async with AsyncExitStack() as stack:
-            events = await self._try_open_events(stack, session_id, timeout)
+            events = await self._try_open_events(stack, wait)
             if send is not None:
                 await self.execute(send)
-            elif reply := await self._check(session_id, turn):
+            elif reply := await self._check(wait):
                 return reply
-            if events is not None and (reply := await self._follow(events, session_id, turn, deadline)):
+            if events is not None and (reply := await self._follow(events, wait)):
                 return reply
-        return await self._poll(session_id, turn, deadline, poll_interval)
+        return await self._poll(wait)
 
-    async def _try_open_events(
-        self, stack: AsyncExitStack, session_id: str, timeout: float
-    ) -> AsyncIterator[StreamEvent] | None:
+    async def _try_open_events(self, stack: AsyncExitStack, wait: Wait) -> AsyncIterator[StreamEvent] | None:
         try:
-            cm = self.open_events(session_id, min(timeout, self.config.stream_timeout))
-            events = await stack.enter_async_context(cm)
+            read_timeout = wait.stream_read_timeout(self.config.stream_timeout)
+            events = await stack.enter_async_context(self.open_events(wait.session_id, read_timeout))
             async for event in events:
-                if event.event == "connected":
+                if wait.connected(event):
                     return events
-                if refusal := stream_refusal(session_id, event):
-                    raise refusal
         except MixError as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("Mix stream for session %s unavailable (%s); polling instead", session_id, exc)
+            wait.unavailable(exc)
         return None
 
-    async def _follow(
-        self, events: AsyncIterator[StreamEvent], session_id: str, turn: TurnKey, deadline: Deadline
-    ) -> Reply | None:
+    async def _follow(self, events: AsyncIterator[StreamEvent], wait: Wait) -> Reply | None:
+        """Read events until our reply finished, checking the deadline after each one (a read stops at it)."""
         try:
-            while (event := await asyncio.wait_for(anext(events, None), max(deadline.remaining(), 0.0))) is not None:
-                verdict = judge_event(event)
-                if verdict.done and (
-                    reply := reply_after(verdict, (await self._export(session_id)).messages, turn, session_id)
+            while (
+                event := await asyncio.wait_for(anext(events, None), max(wait.deadline.remaining(), 0.0))
+            ) is not None:
+                if (ended := wait.run_ended(event)) and (
+                    reply := wait.after_event(ended, await self.execute(wait.transcript()))
                 ):
                     return reply
+                if wait.deadline.passed:
+                    break
         except (MixTransportError, asyncio.TimeoutError) as exc:
-            log.warning("Mix stream for session %s ended (%r); polling the transcript", session_id, exc)
+            wait.dropped(exc)
         return None
 
-    async def _poll(self, session_id: str, turn: TurnKey, deadline: Deadline, interval: float) -> Reply:
-        while not (reply := await self._check(session_id, turn)):
-            if deadline.remaining() < interval:
-                raise MixReplyTimeoutError(session_id, deadline.total)
-            await asyncio.sleep(interval)
+    async def _poll(self, wait: Wait) -> Reply:
+        while not (reply := await self._check(wait)):
+            wait.before_poll()
+            await asyncio.sleep(wait.poll_interval)
         return reply
 
-    async def _check(self, session_id: str, turn: TurnKey) -> Reply | None:
-        return finished_reply((await self._export(session_id)).messages, turn, session_id)
-
-    async def _export(self, session_id: str) -> ExportSession:
-        return await self.execute(ops.export_session(session_id))
+    async def _check(self, wait: Wait) -> Reply | None:
+        return wait.checked(await self.execute(wait.transcript()))
 
     async def close(self) -> None:
         """Close the pooled connections."""

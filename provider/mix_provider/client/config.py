@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mix_provider.client.validation import check_verify_ssl, positive_number
+from mix_provider.defaults import CONNECT_TIMEOUT, MAX_RETRIES, RETRY_MAX_WAIT, TIMEOUT
 from mix_provider.errors import MixConfigError
 
 DEFAULT_PORT = 8088
@@ -25,9 +26,9 @@ class RetryPolicy:
     :param multiplier: growth factor of the exponential backoff.
     """
 
-    max_retries: int = 5
+    max_retries: int = MAX_RETRIES
     initial_wait: float = 0.5
-    max_wait: float = 30.0
+    max_wait: float = RETRY_MAX_WAIT
     multiplier: float = 2.0
 
     def __post_init__(self) -> None:
@@ -58,8 +59,8 @@ class ClientConfig:
     base_url: str
     token: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = TIMEOUT
     stream_timeout: float = 120.0
     verify_ssl: bool | str = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)

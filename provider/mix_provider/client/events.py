@@ -7,15 +7,23 @@ verdict; neither decides anything by itself.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from mix_provider.client.turns import Reply, Turn, TurnKey, find_turn, runs_of, settled_reply
-from mix_provider.errors import MixNotFoundError
+from mix_provider.client.operations import Call, export_session
+from mix_provider.client.turns import Reply, Turn, TurnKey, find_turn, finished_reply, runs_of, settled_reply
+from mix_provider.client.validation import positive_number
+from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
 from mix_provider.models import ExportMessage, ExportSession, FinishReason
+
+log = logging.getLogger("mix_provider.client")
+
+#: Default seconds to wait for a reply, and between transcript polls when the stream is unavailable.
+REPLY_TIMEOUT, POLL_INTERVAL = 3600.0, 1.0
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,78 @@ class Deadline:
     def remaining(self) -> float:
         """Seconds left (negative once passed)."""
         return self.at - time.monotonic()
+
+    @property
+    def passed(self) -> bool:
+        """Whether no time is left."""
+        return self.remaining() <= 0
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The budget of one wait for a reply, its arguments checked once for both clients.
+
+    :param session_id: the session waited on.
+    :param turn: our message's key.
+    :param deadline: when the wait gives up.
+    :param poll_interval: seconds between transcript polls.
+    """
+
+    session_id: str
+    turn: TurnKey
+    deadline: Deadline
+    poll_interval: float
+
+    @classmethod
+    def start(cls, session_id: str, turn: TurnKey, timeout: float, poll_interval: float) -> Wait:
+        """Check ``timeout`` and ``poll_interval`` and start the clock."""
+        timeout = positive_number("timeout", timeout)
+        return cls(session_id, turn, Deadline.after(timeout), positive_number("poll_interval", poll_interval))
+
+    def stream_read_timeout(self, stream_timeout: float) -> float:
+        """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""
+        return min(self.deadline.total, stream_timeout)
+
+    def transcript(self) -> Call[ExportSession]:
+        """The call that reads the session's transcript (polls, and after a run ended)."""
+        return export_session(self.session_id)
+
+    def checked(self, export: ExportSession) -> Reply | None:
+        """Our reply in a polled transcript, if it finished."""
+        return finished_reply(export.messages, self.turn, self.session_id)
+
+    def connected(self, event: StreamEvent) -> bool:
+        """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
+        if event.event == "connected":
+            return True
+        if refusal := stream_refusal(self.session_id, event):
+            raise refusal
+        return False
+
+    def unavailable(self, exc: MixError) -> None:
+        """The stream could not be opened: poll instead if ``exc`` may pass by itself, else re-raise it."""
+        if not is_retryable(exc):
+            raise exc
+        log.warning("Mix stream for session %s unavailable (%s); polling instead", self.session_id, exc)
+
+    @staticmethod
+    def run_ended(event: StreamEvent) -> StreamVerdict | None:
+        """The event's verdict when it ends a run (see :func:`judge_event`), else None: keep reading."""
+        verdict = judge_event(event)
+        return verdict if verdict.done else None
+
+    def after_event(self, verdict: StreamVerdict, export: ExportSession) -> Reply | None:
+        """Our reply once the stream said a run ended (see :func:`reply_after`)."""
+        return reply_after(verdict, export.messages, self.turn, self.session_id)
+
+    def dropped(self, exc: BaseException) -> None:
+        """Following the stream stopped (dropped, or the deadline passed): the transcript decides."""
+        log.warning("Mix stream for session %s ended (%r); polling the transcript", self.session_id, exc)
+
+    def before_poll(self) -> None:
+        """Raise :class:`~mix_provider.errors.MixReplyTimeoutError` when another poll would end past the deadline."""
+        if self.deadline.remaining() < self.poll_interval:
+            raise MixReplyTimeoutError(self.session_id, self.deadline.total)
 
 
 #: How long a run may wait for the assistant message after its tool results before it counts as ended.

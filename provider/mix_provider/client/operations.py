@@ -14,31 +14,11 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from mix_provider import models
+from mix_provider.client.options import NO_OPTIONS, MessageOptions, SessionSpec
 from mix_provider.client.turns import TurnKey, find_turn
-from mix_provider.client.validation import (
-    check_browser,
-    check_callbacks,
-    check_system_prompt,
-    coerce_enum,
-    optional_int,
-    require_id,
-    require_text,
-)
+from mix_provider.client.validation import CallbackLike, check_callbacks, require_bool, require_id, require_text
 from mix_provider.errors import MixOutcomeUnknownError
-from mix_provider.models import (
-    MESSAGE_LIST,
-    SESSION_LIST,
-    BackendMessage,
-    BrowserMode,
-    Callback,
-    CancelResult,
-    ExportSession,
-    Health,
-    MessageAccepted,
-    PromptMode,
-    SessionData,
-    ThinkingLevel,
-)
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -100,20 +80,20 @@ def _session_path(session_id: str, suffix: str = "") -> str:
     return f"/api/sessions/{quote(require_id('session_id', session_id), safe='')}{suffix}"
 
 
-def health() -> Call[Health]:
+def health() -> Call[models.Health]:
     """``GET /health``."""
-    return Call("GET", "/health", _model(Health))
+    return Call("GET", "/health", _model(models.Health))
 
 
-def list_sessions(include_subagents: bool = False) -> Call[list[SessionData]]:
+def list_sessions(include_subagents: bool = False) -> Call[list[models.SessionData]]:
     """``GET /api/sessions``, subagent sessions only when asked."""
-    params = {"includeSubagents": "true"} if include_subagents else None
-    return Call("GET", "/api/sessions", SESSION_LIST.validate_json, params=params)
+    params = {"includeSubagents": "true"} if require_bool("include_subagents", include_subagents) else None
+    return Call("GET", "/api/sessions", models.SESSION_LIST.validate_json, params=params)
 
 
-def get_session(session_id: str) -> Call[SessionData]:
+def get_session(session_id: str) -> Call[models.SessionData]:
     """``GET /api/sessions/{id}``."""
-    return Call("GET", _session_path(session_id), _model(SessionData))
+    return Call("GET", _session_path(session_id), _model(models.SessionData))
 
 
 def delete_session(session_id: str) -> Call[None]:
@@ -121,66 +101,60 @@ def delete_session(session_id: str) -> Call[None]:
     return Call("DELETE", _session_path(session_id), _none, if_gone=lambda: None)
 
 
-def export_session(session_id: str) -> Call[ExportSession]:
+def export_session(session_id: str) -> Call[models.ExportSession]:
     """``GET /api/sessions/{id}/export``, parsed whole (use the streaming export for large transcripts)."""
-    return Call("GET", _session_path(session_id, "/export"), _model(ExportSession))
+    return Call("GET", _session_path(session_id, "/export"), _model(models.ExportSession))
 
 
-def get_messages(session_id: str) -> Call[list[BackendMessage]]:
+def get_messages(session_id: str) -> Call[list[models.BackendMessage]]:
     """``GET /api/sessions/{id}/messages``."""
-    return Call("GET", _session_path(session_id, "/messages"), MESSAGE_LIST.validate_json)
+    return Call("GET", _session_path(session_id, "/messages"), models.MESSAGE_LIST.validate_json)
 
 
-def cancel_session(session_id: str) -> Call[CancelResult]:
+def cancel_session(session_id: str) -> Call[models.CancelResult]:
     """``POST /api/sessions/{id}/cancel``: stop the run in progress."""
-    return Call("POST", _session_path(session_id, "/cancel"), _model(CancelResult))
+    return Call("POST", _session_path(session_id, "/cancel"), _model(models.CancelResult))
 
 
-def update_callbacks(session_id: str, callbacks: Iterable[Callback | Mapping[str, Any]]) -> Call[SessionData]:
+def update_callbacks(session_id: str, callbacks: Iterable[CallbackLike]) -> Call[models.SessionData]:
     """``PATCH /api/sessions/{id}/callbacks``: replace the whole list (``[]`` clears it)."""
     body = {"callbacks": [cb.to_wire() for cb in check_callbacks(callbacks)]}
-    return Call("PATCH", _session_path(session_id, "/callbacks"), _model(SessionData), body=body)
+    return Call("PATCH", _session_path(session_id, "/callbacks"), _model(models.SessionData), body=body)
 
 
-def rewind_session(session_id: str, message_id: str, *, cleanup_media: bool) -> Call[SessionData]:
+def rewind_session(session_id: str, message_id: str, *, cleanup_media: bool) -> Call[models.SessionData]:
     """``POST /api/sessions/{id}/rewind``: keep messages up to ``message_id``; ``cleanupMedia`` always sent."""
-    if not isinstance(cleanup_media, bool):
-        raise TypeError("cleanup_media must be a bool")
-    body = {"messageId": require_id("message_id", message_id), "cleanupMedia": cleanup_media}
-    return Call("POST", _session_path(session_id, "/rewind"), _model(SessionData), body=body)
-
-
-def create_session(
-    title: str,
-    *,
-    browser_mode: BrowserMode | str = BrowserMode.LOCAL_BROWSER_SERVICE,
-    cdp_url: str | None = None,
-    custom_system_prompt: str | None = None,
-    prompt_mode: PromptMode | str | None = None,
-    callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
-    now: datetime | None = None,
-) -> Call[SessionData]:
-    """``POST /api/sessions``; on an unknown outcome, reconciled by title and creation time."""
-    body: dict[str, Any] = {
-        "title": require_text("title", title),
-        "browserMode": check_browser(browser_mode, cdp_url).value,
+    body = {
+        "messageId": require_id("message_id", message_id),
+        "cleanupMedia": require_bool("cleanup_media", cleanup_media),
     }
-    if cdp_url:
-        body["cdpUrl"] = cdp_url
-    mode = check_system_prompt(prompt_mode, custom_system_prompt)
-    if mode is not None:
-        body["promptMode"] = mode.value
-    if custom_system_prompt is not None:
-        body["customSystemPrompt"] = custom_system_prompt
-    if callbacks is not None:
-        body["callbacks"] = [cb.to_wire() for cb in check_callbacks(callbacks)]
-    since = (now or datetime.now(timezone.utc)) - CREATE_RECONCILE_WINDOW
-    reconcile = Reconcile(list_sessions(), lambda sessions: find_created_session(sessions, title, since))
-    return Call("POST", "/api/sessions", _model(SessionData), body=body, idempotent=False, reconcile=reconcile)
+    return Call("POST", _session_path(session_id, "/rewind"), _model(models.SessionData), body=body)
 
 
-def find_created_session(sessions: list[SessionData], title: str, since: datetime) -> SessionData | None:
-    """The one session titled ``title`` created since ``since``; None if none, error if several."""
+def create_session(spec: SessionSpec | str, *, now: datetime | None = None) -> Call[models.SessionData]:
+    """``POST /api/sessions``; on an unknown outcome, reconciled by title and creation time.
+
+    :param spec: the session (a bare title for a session with the server's defaults).
+    :param now: when the request is sent (default: now), the start of the reconcile window.
+    """
+    if isinstance(spec, str):
+        spec = SessionSpec.checked(spec)
+    sent_at = now or datetime.now(timezone.utc)
+    title = spec.title
+    reconcile = Reconcile(list_sessions(), lambda sessions: find_created_session(sessions, title, sent_at))
+    body = spec.to_wire()
+    return Call("POST", "/api/sessions", _model(models.SessionData), body=body, idempotent=False, reconcile=reconcile)
+
+
+def find_created_session(
+    sessions: list[models.SessionData], title: str, sent_at: datetime
+) -> models.SessionData | None:
+    """The one session titled ``title`` created by a request sent at ``sent_at``; None if none, error if several.
+
+    ``createdAt`` has second precision and the server's clock: sessions created since
+    :data:`CREATE_RECONCILE_WINDOW` before ``sent_at`` are candidates.
+    """
+    since = sent_at - CREATE_RECONCILE_WINDOW
     found = [s for s in sessions if s.title == title and s.created_at is not None and s.created_at >= since]
     if len(found) > 1:
         ids = ", ".join(s.id for s in found)
@@ -194,39 +168,28 @@ def find_created_session(sessions: list[SessionData], title: str, since: datetim
 
 
 def send_message(
-    session_id: str,
-    text: str,
-    *,
-    plan_mode: bool | None = None,
-    thinking_level: ThinkingLevel | str | None = None,
-    max_steps: int | None = None,
-    turn: TurnKey | None = None,
-) -> Call[MessageAccepted]:
+    session_id: str, text: str, options: MessageOptions = NO_OPTIONS, *, turn: TurnKey | None = None
+) -> Call[models.MessageAccepted]:
     """``POST /api/sessions/{id}/messages`` (202: the reply streams on SSE).
 
+    :param options: plan mode, thinking level, step cap (:meth:`MessageOptions.checked
+        <mix_provider.client.options.MessageOptions.checked>`).
     :param turn: the key of this message (:meth:`TurnKey.of <mix_provider.client.turns.TurnKey.of>` of the
         session's user message count before sending and the text). With it, a send whose outcome is
         unknown is reconciled (sent iff the transcript holds our message after the baseline); without
         it, such a send raises :class:`~mix_provider.errors.MixOutcomeUnknownError` rather than risk a
         duplicate.
     """
-    body: dict[str, Any] = {"text": require_text("text", text)}
-    if plan_mode is not None:
-        body["plan_mode"] = bool(plan_mode)
-    if thinking_level is not None:
-        body["thinking_level"] = coerce_enum("thinking_level", ThinkingLevel, thinking_level).value
-    steps = optional_int("max_steps", max_steps, minimum=1)
-    if steps is not None:
-        body["max_steps"] = steps
+    body: dict[str, Any] = {"text": require_text("text", text), **options.to_wire()}
     reconcile = None
     if turn is not None:
-        accepted = MessageAccepted(status="processing", session_id=session_id)
+        accepted = models.MessageAccepted(status="processing", session_id=session_id)
         reconcile = Reconcile(
             export_session(session_id),
             lambda export: accepted if find_turn(export.messages, turn) is not None else None,
         )
     path = _session_path(session_id, "/messages")
-    return Call("POST", path, _model(MessageAccepted), body=body, idempotent=False, reconcile=reconcile)
+    return Call("POST", path, _model(models.MessageAccepted), body=body, idempotent=False, reconcile=reconcile)
 
 
 def stream_events(session_id: str) -> Call[None]:

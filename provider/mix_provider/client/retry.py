@@ -1,15 +1,17 @@
 """The retry policy, decided once for the sync and async clients (tenacity drives the waits).
 
-The first attempt of a call runs outside tenacity (it costs ~20 us a call); only a failure builds a
-:class:`RetryPlan`, which replays that failure into tenacity so attempts, waits and logs stay exact.
+The first attempt of a call runs outside tenacity; only a failure builds a :class:`RetryPlan`, which
+replays that failure into tenacity so attempts, waits and logs stay exact. Whether a failure is
+worth another attempt is :func:`~mix_provider.errors.is_retryable`; :func:`classify` adds what a
+resend of a non-idempotent call must know.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from enum import Enum
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import tenacity
 
@@ -18,62 +20,49 @@ from mix_provider.client.operations import Call
 from mix_provider.errors import (
     MixAPIError,
     MixError,
-    MixMalformedResponseError,
     MixNotFoundError,
     MixOutcomeUnknownError,
     MixTransportError,
+    is_retryable,
 )
 
+T = TypeVar("T")
 log = logging.getLogger("mix_provider.client")
 
-#: Statuses worth another attempt: timeout, rate limit, server and gateway failures.
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-#: Statuses that say the request was not processed, so even a create may simply be resent.
+#: Retryable statuses that say the request was not processed, so even a create may simply be resent.
 NOT_PROCESSED_STATUSES = frozenset({408, 429})
 
 
-class Verdict(Enum):
-    """What to do after a failed attempt."""
+@dataclass(frozen=True)
+class Failure:
+    """What one failed attempt says.
 
-    RETRY = "retry"
-    RECONCILE = "reconcile"
-    RAISE = "raise"
+    :param retryable: worth another attempt (:func:`~mix_provider.errors.is_retryable`).
+    :param maybe_applied: the server may have applied the request (its answer was lost or broken).
+    :param in_flight: the server (or the one behind a gateway) may still be working on it: the answer timed out.
+    """
+
+    retryable: bool
+    maybe_applied: bool = False
+    in_flight: bool = False
+
+    def __or__(self, other: Failure) -> Failure:
+        """What two failures of one call say together (``retryable`` is the latest's)."""
+        return Failure(other.retryable, self.maybe_applied or other.maybe_applied, self.in_flight or other.in_flight)
 
 
-def verdict_for(call: Call[Any], exc: BaseException) -> Verdict:
-    """Judge a failed attempt of ``call``: resend it, check whether it was applied, or give up."""
-    if isinstance(exc, MixOutcomeUnknownError):
-        return Verdict.RAISE
+def classify(exc: BaseException) -> Failure:
+    """Classify a failed attempt once; a failure that is not retryable says nothing more."""
+    if not is_retryable(exc):
+        return Failure(retryable=False)
     if isinstance(exc, MixTransportError):
-        unknown = exc.sent
-    elif isinstance(exc, MixAPIError) and exc.status in RETRYABLE_STATUSES:
-        unknown = exc.status not in NOT_PROCESSED_STATUSES
-    elif isinstance(exc, MixMalformedResponseError):
-        unknown = True
-    else:
-        return Verdict.RAISE
-    if not unknown or call.idempotent:
-        return Verdict.RETRY
-    return Verdict.RECONCILE
-
-
-def _maybe_applied(exc: BaseException) -> bool:
-    """Whether a failed attempt may have been applied by the server (its answer was lost or broken)."""
-    if isinstance(exc, MixTransportError):
-        return exc.sent
+        return Failure(True, maybe_applied=exc.sent, in_flight=exc.timed_out)
     if isinstance(exc, MixAPIError):
-        return exc.status in RETRYABLE_STATUSES and exc.status not in NOT_PROCESSED_STATUSES
-    return isinstance(exc, MixMalformedResponseError)
+        return Failure(True, maybe_applied=exc.status not in NOT_PROCESSED_STATUSES, in_flight=exc.status == 504)
+    return Failure(True, maybe_applied=True)  # a malformed answer: the request was processed
 
 
-def _may_still_apply(exc: BaseException) -> bool:
-    """Whether the server (or the one behind a gateway) may still be working on the request: its answer timed out."""
-    if isinstance(exc, MixTransportError):
-        return exc.timed_out
-    return isinstance(exc, MixAPIError) and exc.status == 504
-
-
-class RetryPlan:
+class RetryPlan(Generic[T]):
     """Retry state of one call: its failures so far and whether the next attempt must reconcile first.
 
     :param call: the call being retried.
@@ -81,13 +70,11 @@ class RetryPlan:
     :param first_error: the failure of the attempt made outside tenacity.
     """
 
-    def __init__(self, call: Call[Any], policy: RetryPolicy, first_error: MixError) -> None:
+    def __init__(self, call: Call[T], policy: RetryPolicy, first_error: MixError) -> None:
         self.call = call
         self.policy = policy
         self._initial: MixError | None = first_error
-        self._unknown = verdict_for(call, first_error) is Verdict.RECONCILE
-        self._maybe_applied = _maybe_applied(first_error)
-        self._in_flight = _may_still_apply(first_error)
+        self._seen = classify(first_error)
 
     def retrying(self, cls: type[tenacity.BaseRetrying]) -> Any:
         """A tenacity ``Retrying``/``AsyncRetrying`` bound to this plan (iterate it)."""
@@ -112,25 +99,49 @@ class RetryPlan:
         Sticky: once an outcome is unknown, a later failure (of the lookup, say) cannot make a blind
         resend safe again.
         """
-        return self._unknown
+        return self._seen.maybe_applied and not self.call.idempotent
 
-    def not_applied(self) -> None:
-        """Reconciling found the request not applied: allow a resend, unless it may still be in flight.
+    @property
+    def lookup(self) -> Call[Any] | None:
+        """The reconcile lookup to make before the next attempt, when an earlier one may have been applied."""
+        return self.call.reconcile.lookup if self.must_reconcile and self.call.reconcile is not None else None
 
-        :raises MixOutcomeUnknownError: when an attempt timed out, since the server may apply it later
-            and a resend would duplicate it (a retried Airflow task re-attaches instead).
+    def settled(self, lookup_result: Any) -> T | None:
+        """Judge the reconcile lookup's result: the call's result if it was applied, else None (resend).
+
+        :raises MixOutcomeUnknownError: when it was not applied but an attempt timed out, since the
+            server may apply it later and a resend would duplicate it (a retried task re-attaches instead).
         """
-        if self._in_flight:
+        assert self.call.reconcile is not None
+        found: T | None = self.call.reconcile.match(lookup_result)
+        if found is not None:
+            log.warning(
+                "Mix %s %s had been applied before its answer was lost; using it", self.call.method, self.call.path
+            )
+        elif self._seen.in_flight:
             raise MixOutcomeUnknownError(
                 self.call.method,
                 self.call.path,
                 "timed out and is not applied yet, but the server may still apply it, so it is not sent again",
                 sent=True,
             )
+        return found
+
+    def give_up(self, exc: MixError) -> T:
+        """Once retrying stopped on ``exc``: a delete found gone after a lost answer is done, else raise.
+
+        Unknown outcomes are raised as :class:`MixOutcomeUnknownError` (see :meth:`final_error`).
+        """
+        if self.call.if_gone is not None and self._gone_after_lost_answer(exc):
+            return self.call.if_gone()
+        final = self.final_error(exc)
+        if final is exc:
+            raise exc
+        raise final from exc
 
     def final_error(self, exc: MixError) -> MixError:
         """The error to raise once retrying stops: unknown outcomes become :class:`MixOutcomeUnknownError`."""
-        if not self._unknown or verdict_for(self.call, exc) is Verdict.RAISE:
+        if not self.must_reconcile or not is_retryable(exc):
             return exc
         how = "could not be reconciled" if self.call.reconcile else "cannot be checked without a baseline"
         return MixOutcomeUnknownError(
@@ -140,21 +151,18 @@ class RetryPlan:
             sent=True,
         )
 
-    def gone_after_lost_answer(self, exc: MixError) -> bool:
+    def _gone_after_lost_answer(self, exc: MixError) -> bool:
         """Whether ``exc`` is a 404 to a retry of an ``if_gone`` call (a delete) an earlier attempt may have done."""
-        if self.call.if_gone is None or not self._maybe_applied or not isinstance(exc, MixNotFoundError):
+        if self.call.if_gone is None or not self._seen.maybe_applied or not isinstance(exc, MixNotFoundError):
             return False
         log.warning("Mix %s %s: gone after an attempt whose answer was lost; done", self.call.method, self.call.path)
         return True
 
     def _should_retry(self, exc: BaseException) -> bool:
-        self._maybe_applied = self._maybe_applied or _maybe_applied(exc)
-        self._in_flight = self._in_flight or _may_still_apply(exc)
-        verdict = verdict_for(self.call, exc)
-        self._unknown = self._unknown or verdict is Verdict.RECONCILE
-        if verdict is Verdict.RAISE:
+        self._seen |= classify(exc)
+        if not self._seen.retryable:
             return False
-        return self.call.reconcile is not None if self._unknown else True
+        return self.call.reconcile is not None if self.must_reconcile else True
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,16 +14,13 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import SyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import Deadline, StreamEvent, judge_event, reply_after, stream_refusal
+from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.turns import Reply, TurnKey, finished_reply
-from mix_provider.client.validation import positive_number
-from mix_provider.errors import MixError, MixReplyTimeoutError, MixTransportError, is_transient
-from mix_provider.models import ExportSession
+from mix_provider.client.turns import Reply, TurnKey
+from mix_provider.errors import MixError, MixTransportError
 
 T = TypeVar("T")
-log = logging.getLogger("mix_provider.client")
 
 
 class MixClient:
@@ -51,26 +47,12 @@ class MixClient:
             for attempt in plan.retrying(tenacity.Retrying):
                 with attempt:
                     plan.replay_initial()
-                    if plan.must_reconcile and (settled := self._settle(call, plan)) is not None:
-                        return settled
+                    if (lookup := plan.lookup) and (found := plan.settled(self.execute(lookup))) is not None:
+                        return found
                     return self._http.request(call)
         except MixError as exc:
-            if call.if_gone is not None and plan.gone_after_lost_answer(exc):
-                return call.if_gone()
-            final = plan.final_error(exc)
-            if final is exc:
-                raise
-            raise final from exc
+            return plan.give_up(exc)
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
-
-    def _settle(self, call: Call[T], plan: RetryPlan) -> T | None:
-        assert call.reconcile is not None
-        found = call.reconcile.match(self.execute(call.reconcile.lookup))
-        if found is not None:
-            log.warning("Mix %s %s had been applied before its answer was lost; using it", call.method, call.path)
-        else:
-            plan.not_applied()
-        return found
 
     @contextmanager
     def open_stream(self, call: Call[Any]) -> Iterator[Iterator[bytes]]:
@@ -112,8 +94,8 @@ class MixClient:
         turn: TurnKey,
         *,
         send: Call[Any] | None = None,
-        timeout: float = 3600.0,
-        poll_interval: float = 1.0,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
     ) -> Reply:
         """Wait for the reply to our message (``turn``): the end of the turn it started, not the session's.
 
@@ -123,61 +105,53 @@ class MixClient:
 
         :raises MixReplyTimeoutError: when ``timeout`` seconds pass first.
         """
-        timeout = positive_number("timeout", timeout)
-        poll_interval = positive_number("poll_interval", poll_interval)
-        deadline = Deadline.after(timeout)
+        wait = Wait.start(session_id, turn, timeout, poll_interval)
         with ExitStack() as stack:
-            events = self._try_open_events(stack, session_id, timeout)
+            events = self._try_open_events(stack, wait)
             if send is not None:
                 self.execute(send)
-            elif reply := self._check(session_id, turn):
+            elif reply := self._check(wait):
                 return reply
-            if events is not None and (reply := self._follow(events, session_id, turn, deadline)):
+            if events is not None and (reply := self._follow(events, wait)):
                 return reply
-        return self._poll(session_id, turn, deadline, poll_interval)
+        return self._poll(wait)
 
-    def _try_open_events(self, stack: ExitStack, session_id: str, timeout: float) -> Iterator[StreamEvent] | None:
+    def _try_open_events(self, stack: ExitStack, wait: Wait) -> Iterator[StreamEvent] | None:
         try:
-            events = stack.enter_context(self.open_events(session_id, min(timeout, self.config.stream_timeout)))
+            read_timeout = wait.stream_read_timeout(self.config.stream_timeout)
+            events = stack.enter_context(self.open_events(wait.session_id, read_timeout))
             for event in events:
-                if event.event == "connected":
+                if wait.connected(event):
                     return events
-                if refusal := stream_refusal(session_id, event):
-                    raise refusal
         except MixError as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("Mix stream for session %s unavailable (%s); polling instead", session_id, exc)
+            wait.unavailable(exc)
         return None
 
-    def _follow(
-        self, events: Iterator[StreamEvent], session_id: str, turn: TurnKey, deadline: Deadline
-    ) -> Reply | None:
+    def _follow(self, events: Iterator[StreamEvent], wait: Wait) -> Reply | None:
+        """Read events until our reply finished, checking the deadline after each one.
+
+        A blocking read cannot be cut at the deadline; it is bounded by the stream's read timeout.
+        """
         try:
             for event in events:
-                verdict = judge_event(event)
-                if verdict.done and (
-                    reply := reply_after(verdict, self._export(session_id).messages, turn, session_id)
+                if (ended := wait.run_ended(event)) and (
+                    reply := wait.after_event(ended, self.execute(wait.transcript()))
                 ):
                     return reply
-                if deadline.remaining() < 0:
+                if wait.deadline.passed:
                     break
         except MixTransportError as exc:
-            log.warning("Mix stream for session %s dropped (%s); polling the transcript", session_id, exc)
+            wait.dropped(exc)
         return None
 
-    def _poll(self, session_id: str, turn: TurnKey, deadline: Deadline, interval: float) -> Reply:
-        while not (reply := self._check(session_id, turn)):
-            if deadline.remaining() < interval:
-                raise MixReplyTimeoutError(session_id, deadline.total)
-            time.sleep(interval)
+    def _poll(self, wait: Wait) -> Reply:
+        while not (reply := self._check(wait)):
+            wait.before_poll()
+            time.sleep(wait.poll_interval)
         return reply
 
-    def _check(self, session_id: str, turn: TurnKey) -> Reply | None:
-        return finished_reply(self._export(session_id).messages, turn, session_id)
-
-    def _export(self, session_id: str) -> ExportSession:
-        return self.execute(ops.export_session(session_id))
+    def _check(self, wait: Wait) -> Reply | None:
+        return wait.checked(self.execute(wait.transcript()))
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=2,
         timeout_keep_alive=IDLE_TIMEOUT_S,
         lifespan="on",
+        server_header=False,  # Go's net/http sends no Server header
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
         asyncio.run(serve(uvicorn.Server(config), args.host))

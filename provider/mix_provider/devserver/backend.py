@@ -96,7 +96,7 @@ class MixBackend:
         except ApiError:
             raise
         except Exception as exc:
-            raise internal("session creation", exc) from exc
+            raise internal("creating session", exc) from exc
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
         """Return the SessionData of one session, with its first user message."""
@@ -118,9 +118,13 @@ class MixBackend:
         return session_to_wire(await blocking(self.store.set_callbacks, session_id, callbacks, now_rfc3339()))
 
     async def rewind(self, session_id: str, raw: bytes) -> dict[str, Any]:
-        """Delete the messages after the given one (stopping any run) and return SessionData."""
-        await blocking(self.store.get_session, session_id)
+        """Delete the messages after the given one (stopping any run) and return SessionData.
+
+        Checks in the order of ``rest_sessions.go`` ``HandleRewindSession``: the body and
+        ``messageId`` (400), then the session, then the message (404).
+        """
         message_id, _cleanup_media = validate_rewind(raw)
+        await blocking(self.store.get_session, session_id)
         await self.runner.abort(session_id)
         return session_to_wire(await blocking(self.store.rewind, session_id, message_id, now_rfc3339()))
 

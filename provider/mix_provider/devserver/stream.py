@@ -17,7 +17,7 @@ from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from mix_provider.devserver.backend import MixBackend, blocking
 from mix_provider.devserver.bus import CLOSE, EventBus
@@ -26,7 +26,14 @@ from mix_provider.devserver.errors import ApiError
 RETRY_MS = 30_000
 HEARTBEAT_RETRY_MS = 45_000
 ERROR_RETRY_MS = 750
-HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Cache-Control",
+}
+"""The headers ``sse.go`` ``HandleSSEStream`` sets, and only those."""
 
 Writer = Callable[[str, dict[str, Any]], ServerSentEvent]
 
@@ -59,21 +66,28 @@ async def _invalid_session(session_id: str, write: Writer) -> AsyncIterator[Serv
     yield write("error", {"error": f"Invalid session ID: {session_id}"})
 
 
+def _sse_response(events: AsyncIterator[ServerSentEvent], **options: Any) -> EventSourceResponse:
+    """Return an SSE response with exactly :data:`HEADERS` (sse-starlette's own
+    ``X-Accel-Buffering: no`` is dropped: the real server does not send it)."""
+    response = EventSourceResponse(events, headers=HEADERS, sep="\n", **options)
+    del response.headers["X-Accel-Buffering"]
+    return response
+
+
 async def stream_events(request: Request) -> Response:
-    """Open the SSE stream of a session (plain 400 without ``sessionId``)."""
+    """Open the SSE stream of a session (a bare 400 without ``sessionId``, after the SSE headers
+    were set, like ``HandleSSEStream``)."""
     backend: MixBackend = request.app.state.backend
     session_id = request.query_params.get("sessionId", "")
     if not session_id:
-        return PlainTextResponse("sessionId query parameter is required\n", status_code=400)
+        return Response(status_code=400, headers=HEADERS)
     write = sse_writer()
     try:
         await blocking(backend.store.get_session, session_id)
     except ApiError:
-        return EventSourceResponse(_invalid_session(session_id, write), headers=HEADERS, sep="\n")
-    return EventSourceResponse(
+        return _sse_response(_invalid_session(session_id, write))
+    return _sse_response(
         _events(backend.bus, session_id, write),
-        headers=HEADERS,
         ping=backend.settings.heartbeat_s,
         ping_message_factory=lambda: write("heartbeat", {"type": "ping"}),
-        sep="\n",
     )

@@ -44,6 +44,9 @@ _CREATE_FIELDS = {
     "provider": "string",
 }
 BROWSER_MODES = ("electron-embedded-browser", "local-browser-service", "remote-cdp-websocket")
+DEFAULT_BROWSER_MODE = "local-browser-service"
+"""What an omitted ``browserMode`` becomes (``browser.DefaultMode``; the real integration tests
+create sessions with only a ``title`` and get 201)."""
 _PROMPT_LIMITS = {"append": 50 * 1024, "replace": 100 * 1024}
 _THINKING_LEVELS = ("off", "basic", "medium", "maximum")
 
@@ -118,10 +121,10 @@ def validate_create(raw: bytes) -> dict[str, Any]:
 
     :raises ApiError: 400 ``validation_error`` like the real server.
     """
-    body = decode_object(raw, _CREATE_FIELDS, "CreateSessionRequest")
-    if not body.get("title", "").strip():
+    body = decode_object(raw, _CREATE_FIELDS, "CreateSessionRequest", _body_error)
+    if not body.get("title"):
         raise field_error("title", "title is required")
-    if "subagentType" in body:
+    if body.pop("subagentType", ""):
         raise field_error(
             "subagentType",
             "subagentType cannot be set for API-created sessions. "
@@ -139,10 +142,8 @@ def validate_create(raw: bytes) -> dict[str, Any]:
 
 
 def _check_browser(body: dict[str, Any]) -> None:
-    """Check ``browserMode`` and ``cdpUrl``."""
-    mode = body.get("browserMode")
-    if not mode:
-        raise field_error("browserMode", "browserMode is required")
+    """Check ``browserMode`` (empty or omitted means ``local-browser-service``) and ``cdpUrl``."""
+    mode = body["browserMode"] = body.get("browserMode") or DEFAULT_BROWSER_MODE
     if mode not in BROWSER_MODES:
         raise field_error("browserMode", "browserMode must be one of: " + ", ".join(BROWSER_MODES))
     if mode != "remote-cdp-websocket":
@@ -180,7 +181,7 @@ def validate_callbacks_body(raw: bytes) -> list[dict[str, Any]]:
 
 
 def _body_error(detail: str) -> ApiError:
-    """Return the 400 of an undecodable body in the message and rewind handlers
+    """Return the 400 of an undecodable body in the create, message and rewind handlers
     (``sendValidationError(w, "body", err.Error())``)."""
     return field_error("body", detail)
 

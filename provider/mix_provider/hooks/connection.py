@@ -16,6 +16,7 @@ from typing import Any
 
 from mix_provider.client import ClientConfig, RetryPolicy, build_base_url
 from mix_provider.client.validation import check_verify_ssl, known_keys
+from mix_provider.defaults import CONNECT_TIMEOUT
 from mix_provider.errors import MixConfigError
 from mix_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
@@ -74,7 +75,7 @@ def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | 
         base_url=build_base_url(fields.host, scheme=fields.schema or None, port=fields.port),
         token=fields.password or None,
         headers=_headers(extra.get("headers")),
-        connect_timeout=min(timeout, 10.0),
+        connect_timeout=min(timeout, CONNECT_TIMEOUT),
         read_timeout=timeout,
         verify_ssl=_verify(extra.get("verify_ssl")),
         retry=retry,

@@ -24,7 +24,7 @@ from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureEx
 
 from mix_provider.client import TurnKey
 from mix_provider.client.validation import positive_number
-from mix_provider.errors import MixConfigError, MixError, MixReplyFailedError, MixReplyTimeoutError, is_transient
+from mix_provider.errors import MixConfigError, MixError, MixReplyFailedError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.agent_presets import (
     AgentPreset,
     json_object,
@@ -154,7 +154,7 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
         except MixReplyFailedError as exc:
             raise _failed(agent, exc.finish_reason, exc.session_id, str(exc)) from exc
         except MixError as exc:
-            if is_transient(exc) or isinstance(exc, MixReplyTimeoutError):
+            if is_retryable(exc) or isinstance(exc, MixReplyTimeoutError):
                 raise
             raise ManagedAgentInvocationError(f"Mix agent {agent!r}: {exc}") from exc
         return _response(agent, reply, payload)

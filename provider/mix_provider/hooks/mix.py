@@ -8,7 +8,7 @@ and one pooled keep-alive client serves every call; close the hook (or use ``wit
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import cached_property
@@ -19,8 +19,22 @@ import httpx
 from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
-from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, Reply, RetryPolicy, TurnKey
+from mix_provider.client import (
+    POLL_INTERVAL,
+    REPLY_TIMEOUT,
+    AsyncMixClient,
+    ClientConfig,
+    MessageOptions,
+    MixClient,
+    Reply,
+    RetryPolicy,
+    SessionSpec,
+    TurnKey,
+)
 from mix_provider.client import operations as ops
+from mix_provider.client.options import NO_OPTIONS
+from mix_provider.client.turns import find_turn
+from mix_provider.client.validation import CallbackLike
 from mix_provider.errors import MixError
 from mix_provider.hooks.connection import (
     ConnectionFields,
@@ -32,15 +46,11 @@ from mix_provider.hooks.connection import (
 from mix_provider.hooks.managed_agent import MixManagedAgentMixin
 from mix_provider.models import (
     BackendMessage,
-    BrowserMode,
-    Callback,
     CancelResult,
     ExportSession,
     Health,
     MessageAccepted,
-    PromptMode,
     SessionData,
-    ThinkingLevel,
 )
 
 T = TypeVar("T")
@@ -110,6 +120,10 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """The blocking client (one pooled connection per hook)."""
         return MixClient(self.config, transport=self._transport)
 
+    def get_conn(self) -> MixClient:
+        """The blocking client, created now if it was not yet (thread-safe to share once created)."""
+        return self.client
+
     async def aclient(self) -> AsyncMixClient:
         """The asyncio client; the connection is fetched asynchronously the first time."""
         if "config" not in self.__dict__:
@@ -129,27 +143,13 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """All sessions (subagent sessions only when asked); never None."""
         return self.client.execute(ops.list_sessions(include_subagents))
 
-    def create_session(
-        self,
-        title: str,
-        *,
-        browser_mode: BrowserMode | str = BrowserMode.LOCAL_BROWSER_SERVICE,
-        cdp_url: str | None = None,
-        custom_system_prompt: str | None = None,
-        prompt_mode: PromptMode | str | None = None,
-        callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
-    ) -> SessionData:
-        """Create a session; a lost answer is reconciled by title and creation time, never duplicated."""
-        return self.client.execute(
-            ops.create_session(
-                title,
-                browser_mode=browser_mode,
-                cdp_url=cdp_url,
-                custom_system_prompt=custom_system_prompt,
-                prompt_mode=prompt_mode,
-                callbacks=callbacks,
-            )
-        )
+    def create_session(self, spec: SessionSpec | str) -> SessionData:
+        """Create a session; a lost answer is reconciled by title and creation time, never duplicated.
+
+        :param spec: the session (:meth:`SessionSpec.checked <mix_provider.client.SessionSpec.checked>`),
+            or a bare title for one with the server's defaults.
+        """
+        return self.client.execute(ops.create_session(spec))
 
     def get_session(self, session_id: str) -> SessionData:
         """One session."""
@@ -159,7 +159,7 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """Delete a session and its storage."""
         self.client.execute(ops.delete_session(session_id))
 
-    def update_callbacks(self, session_id: str, callbacks: Iterable[Callback | Mapping[str, Any]]) -> SessionData:
+    def update_callbacks(self, session_id: str, callbacks: Iterable[CallbackLike]) -> SessionData:
         """Replace the session's callbacks (``[]`` clears them)."""
         return self.client.execute(ops.update_callbacks(session_id, callbacks))
 
@@ -180,29 +180,13 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         return self.client.execute(ops.cancel_session(session_id))
 
     def send_message(
-        self,
-        session_id: str,
-        text: str,
-        *,
-        plan_mode: bool | None = None,
-        thinking_level: ThinkingLevel | str | None = None,
-        max_steps: int | None = None,
-        turn: TurnKey | None = None,
+        self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, *, turn: TurnKey | None = None
     ) -> MessageAccepted:
         """Send a message (the reply streams); see :func:`~mix_provider.client.operations.send_message`."""
-        return self.client.execute(
-            ops.send_message(
-                session_id,
-                text,
-                plan_mode=plan_mode,
-                thinking_level=thinking_level,
-                max_steps=max_steps,
-                turn=turn,
-            )
-        )
+        return self.client.execute(ops.send_message(session_id, text, options, turn=turn))
 
     def wait_for_reply(
-        self, session_id: str, turn: TurnKey, *, timeout: float = 3600.0, poll_interval: float = 1.0
+        self, session_id: str, turn: TurnKey, *, timeout: float = REPLY_TIMEOUT, poll_interval: float = POLL_INTERVAL
     ) -> Reply:
         """Wait for the reply to a message already sent (SSE, falling back to polling the transcript)."""
         return self.client.wait_for_reply(session_id, turn, timeout=timeout, poll_interval=poll_interval)
@@ -211,13 +195,11 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         self,
         session_id: str,
         text: str,
+        options: MessageOptions = NO_OPTIONS,
         *,
         turn: TurnKey | None = None,
-        plan_mode: bool | None = None,
-        thinking_level: ThinkingLevel | str | None = None,
-        max_steps: int | None = None,
-        timeout: float = 3600.0,
-        poll_interval: float = 1.0,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
     ) -> Reply:
         """Open the SSE stream, send the message, and wait for its reply (the Mix "turn").
 
@@ -225,19 +207,20 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """
         if turn is None:
             turn = TurnKey.of(self.get_session(session_id).user_message_count, text)
-        send = ops.send_message(
-            session_id,
-            text,
-            plan_mode=plan_mode,
-            thinking_level=thinking_level,
-            max_steps=max_steps,
-            turn=turn,
-        )
+        send = ops.send_message(session_id, text, options, turn=turn)
         return self.client.wait_for_reply(session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval)
 
-    def find_created_session(self, title: str, since: datetime) -> SessionData | None:
-        """The one session titled ``title`` created at or after ``since`` (None if none; error if several)."""
-        return ops.find_created_session(self.list_sessions(), title, since)
+    def was_sent(self, session_id: str, turn: TurnKey) -> bool:
+        """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
+        return find_turn(self.export_session(session_id).messages, turn) is not None
+
+    def find_created_session(self, title: str, sent_at: datetime) -> SessionData | None:
+        """The one session titled ``title`` a create sent at ``sent_at`` made (None if none; error if several).
+
+        Sessions created within the client's reconcile window before ``sent_at`` count (``createdAt``
+        has second precision and the server's clock).
+        """
+        return ops.find_created_session(self.list_sessions(), title, sent_at)
 
     @contextmanager
     def open_export(self, session_id: str) -> Iterator[Iterator[bytes]]:
@@ -271,8 +254,8 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """Async :meth:`cancel_session`."""
         return await (await self.aclient()).execute(ops.cancel_session(session_id))
 
-    async def await_reply(
-        self, session_id: str, turn: TurnKey, *, timeout: float = 3600.0, poll_interval: float = 1.0
+    async def await_for_reply(
+        self, session_id: str, turn: TurnKey, *, timeout: float = REPLY_TIMEOUT, poll_interval: float = POLL_INTERVAL
     ) -> Reply:
         """Async :meth:`wait_for_reply` (for a message already sent)."""
         client = await self.aclient()

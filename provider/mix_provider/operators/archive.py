@@ -11,7 +11,6 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider import assets
 from mix_provider.archive import (
-    ArchiveFailedError,
     ArchiveReport,
     ExportSpec,
     SessionArchiver,
@@ -20,10 +19,9 @@ from mix_provider.archive import (
     check_destination,
 )
 from mix_provider.client.validation import optional_int, require_bool, require_ids
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import ArchiveFailedError, MixConfigError
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal
-from mix_provider.operators.export import check_location, check_spec
+from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec
 
 
 class ArchiveSessionsOperator(MixBaseOperator):
@@ -91,6 +89,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
             check_literal(partial(require_ids, "session_ids"), session_ids)
         check_literal(partial(as_datetime, "created_after"), created_after)
         check_literal(partial(as_datetime, "created_before"), created_before)
+        check_literal(_one_selection, session_ids, created_after, created_before)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Validate the rendered arguments, archive, and fail if any session failed."""
@@ -101,8 +100,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
         ids = self._ids()
         after = as_datetime("created_after", self.created_after)
         before = as_datetime("created_before", self.created_before)
-        if ids is not None and (after or before):
-            raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
+        _one_selection(ids, after, before)
         self._tracker = WriteTracker()
         report = self._archive(base, spec, ids, after, before)
         summary = report.xcom()
@@ -132,3 +130,9 @@ class ArchiveSessionsOperator(MixBaseOperator):
         """Stop every export and delete the temporary files (archived files and the manifest stay)."""
         if self._tracker is not None:
             self._tracker.cancel()
+
+
+def _one_selection(ids: object, after: object, before: object) -> None:
+    """Sessions are chosen by id or by creation time, not both."""
+    if ids is not None and (after or before):
+        raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")

@@ -15,29 +15,10 @@ from mix_provider.archive import (
     check_destination,
     export_transcript,
     read_summary,
-    storage_path,
 )
 from mix_provider.client.validation import require_bool, require_id
-from mix_provider.errors import MixConfigError
-from mix_provider.operators.base import MixBaseOperator, check_literal, is_template
-
-
-def check_spec(format: Any, compression: Any) -> ExportSpec | None:
-    """Validate format and compression unless one is still a template (then None)."""
-    if is_template(format) or is_template(compression):
-        return None
-    return ExportSpec(format, compression)
-
-
-def check_location(field: str, value: object, *, optional: bool = False) -> ObjectStoragePath | None:
-    """Validate a destination argument: an :class:`ObjectStoragePath` or URI string (None if ``optional``)."""
-    if value is None or value == "":
-        if optional:
-            return None
-        raise MixConfigError(field, "is required: an ObjectStoragePath or a URI such as 's3://bucket/prefix'")
-    if is_template(value):
-        return None
-    return storage_path(field, value)
+from mix_provider.errors import MixConfigError, MixTargetExistsError
+from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec
 
 
 def _check_suffix(target: ObjectStoragePath, spec: ExportSpec) -> None:
@@ -88,8 +69,10 @@ class ExportSessionOperator(MixBaseOperator):
         self.compression = compression
         self.overwrite = require_bool("overwrite", overwrite)
         self._tracker: WriteTracker | None = None
-        check_spec(format, compression)
-        check_location("output_path", output_path, optional=True)
+        spec = check_spec(format, compression)
+        target = check_location("output_path", output_path, optional=True)
+        if spec is not None and target is not None:
+            _check_suffix(target, spec)
         check_literal(partial(require_id, "session_id"), session_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -105,7 +88,7 @@ class ExportSessionOperator(MixBaseOperator):
         _check_suffix(target, spec)
         check_destination("output_path", target)
         if not self.overwrite and target.exists():
-            raise FileExistsError(f"{target} exists and overwrite=False")
+            raise MixTargetExistsError(f"{target} exists and overwrite=False")
         self._tracker = WriteTracker()
         result = export_transcript(self.hook, session_id, target, spec, tracker=self._tracker)
         self.log.info(

@@ -8,20 +8,18 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException, conf
+from airflow.providers.common.compat.sdk import conf
 
-from mix_provider.client import TurnKey
-from mix_provider.client.turns import find_turn
+from mix_provider.client import POLL_INTERVAL, REPLY_TIMEOUT, MessageOptions, TurnKey
+from mix_provider.client.options import check_known
 from mix_provider.client.validation import (
     choices,
-    coerce_enum,
-    optional_int,
     positive_number,
     require_bool,
     require_id,
     require_text,
 )
-from mix_provider.errors import MixError, MixReplyTimeoutError, reply_failure
+from mix_provider.errors import MixError, MixReplyTimeoutError, MixTriggerEventError, MixWaitFailedError, reply_failure
 from mix_provider.models import FinishReason, ThinkingLevel
 from mix_provider.operators._state import TaskState
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
@@ -80,8 +78,8 @@ class SendMessageOperator(MixBaseOperator):
         max_steps: int | None = None,
         wait_for_reply: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        timeout: float = 3600.0,
-        poll_interval: float = 1.0,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
         fail_on_finish_reasons: Collection[str] = DEFAULT_FAILING_FINISH_REASONS,
         **kwargs: Any,
     ) -> None:
@@ -90,50 +88,42 @@ class SendMessageOperator(MixBaseOperator):
         self.text = text
         self.plan_mode = plan_mode
         self.thinking_level = template_safe(thinking_level)
-        self.max_steps = optional_int("max_steps", max_steps, minimum=1)
+        self.max_steps = max_steps
         self.wait_for_reply = require_bool("wait_for_reply", wait_for_reply)
         self.deferrable = require_bool("deferrable", deferrable)
         self.timeout = positive_number("timeout", timeout)
         self.poll_interval = positive_number("poll_interval", poll_interval)
         self.fail_on_finish_reasons = choices("fail_on_finish_reasons", fail_on_finish_reasons, FINISH_REASONS)
         self._waiting_on: str | None = None
-        if plan_mode is not None:
-            require_bool("plan_mode", plan_mode)
+        check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
         check_literal(partial(require_id, "session_id"), session_id)
         check_literal(partial(require_text, "text"), text)
-        if self.thinking_level not in (None, ""):
-            check_literal(partial(coerce_enum, "thinking_level", ThinkingLevel), self.thinking_level)
 
-    def _message_args(self) -> dict[str, Any]:
-        level = self.thinking_level
-        return {
-            "plan_mode": self.plan_mode,
-            "thinking_level": None if level in (None, "") else coerce_enum("thinking_level", ThinkingLevel, level),
-            "max_steps": self.max_steps,
-        }
+    def _options_arguments(self) -> dict[str, Any]:
+        return {"plan_mode": self.plan_mode, "thinking_level": self.thinking_level, "max_steps": self.max_steps}
 
     def execute(self, context: Any) -> Any:
         """Validate, send (unless an earlier try did), then wait here or in the triggerer."""
         session_id = require_id("session_id", self.session_id)
         require_text("text", self.text)
-        args = self._message_args()
+        options = MessageOptions.checked(**self._options_arguments())
         state = TaskState(context, "mix_sent_message")
         baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:
             if not already_sent:
-                self.hook.send_message(session_id, self.text, turn=turn, **args)
+                self.hook.send_message(session_id, self.text, options, turn=turn)
             state.clear()
             return {"session_id": session_id, "status": "sent"}
         if self.deferrable:
-            return self._defer(session_id, baseline, turn, already_sent, args)
-        return self.execute_complete(context, self._wait_here(session_id, baseline, turn, already_sent, args))
+            return self._defer(session_id, baseline, turn, already_sent, options)
+        return self.execute_complete(context, self._wait_here(session_id, baseline, turn, already_sent, options))
 
     def _baseline(self, state: TaskState, session_id: str) -> tuple[dict[str, Any], TurnKey, bool]:
         """The session before our message, our message's key, and whether an earlier try sent it."""
         saved = state.get()
         if saved is not None and saved.get("session_id") == session_id:
             turn = TurnKey.from_json(saved["turn"]) if "turn" in saved else TurnKey(saved["baseline"]["user_messages"])
-            if find_turn(self.hook.export_session(session_id).messages, turn) is not None:
+            if self.hook.was_sent(session_id, turn):
                 self.log.info("An earlier try already sent this message to %s; waiting for its reply", session_id)
                 return saved["baseline"], turn, True
         session = self.hook.get_session(session_id)
@@ -143,10 +133,10 @@ class SendMessageOperator(MixBaseOperator):
         return baseline, turn, False
 
     def _defer(
-        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, args: dict[str, Any]
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> None:
         if not already_sent:
-            self.hook.send_message(session_id, self.text, turn=turn, **args)
+            self.hook.send_message(session_id, self.text, options, turn=turn)
         trigger = MixMessageTrigger(
             session_id=session_id,
             baseline=baseline,
@@ -162,7 +152,7 @@ class SendMessageOperator(MixBaseOperator):
         )
 
     def _wait_here(
-        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, args: dict[str, Any]
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> dict[str, Any]:
         self._waiting_on = session_id
         try:
@@ -172,12 +162,7 @@ class SendMessageOperator(MixBaseOperator):
                 )
             else:
                 reply = self.hook.send_and_wait(
-                    session_id,
-                    self.text,
-                    turn=turn,
-                    timeout=self.timeout,
-                    poll_interval=self.poll_interval,
-                    **args,
+                    session_id, self.text, options, turn=turn, timeout=self.timeout, poll_interval=self.poll_interval
                 )
         except MixReplyTimeoutError as exc:
             return failure_payload(TIMEOUT, session_id, str(exc))
@@ -188,6 +173,8 @@ class SendMessageOperator(MixBaseOperator):
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         """The one completion handler of both modes: check the event, apply the finish-reason policy.
 
+        :raises MixTriggerEventError: the event breaks the trigger's contract.
+        :raises MixWaitFailedError: the trigger's wait ended in an ``error`` event.
         :raises MixReplyTimeoutError: no reply before ``timeout``.
         :raises MixReplyFailedError: the reply ended with one of ``fail_on_finish_reasons``
             (:class:`~mix_provider.errors.MixReplyCanceledError` for ``canceled``).
@@ -195,11 +182,11 @@ class SendMessageOperator(MixBaseOperator):
         try:
             result = validate_event(event)
         except ValueError as exc:
-            raise AirflowException(f"Invalid event from the Mix trigger: {exc}") from None
+            raise MixTriggerEventError(str(exc)) from None
         if result["status"] == TIMEOUT:
             raise MixReplyTimeoutError(result["session_id"], self.timeout)
         if result["status"] != SUCCESS:
-            raise AirflowException(f"Mix message {result['status']}: {result['message']}")
+            raise MixWaitFailedError(result["session_id"], result["message"])
         TaskState(context, "mix_sent_message").clear()
         if result.get("overlapped"):
             self.log.warning(

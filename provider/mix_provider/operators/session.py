@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from mix_provider.client.operations import CREATE_RECONCILE_WINDOW
-from mix_provider.client.validation import (
-    check_browser,
-    check_callbacks,
-    check_system_prompt,
-    optional_text,
-    require_bool,
-    require_id,
-    require_text,
-)
+from mix_provider.client import SessionSpec
+from mix_provider.client.options import check_known
+from mix_provider.client.validation import CallbackLike, check_callbacks, optional_text, require_bool, require_id
 from mix_provider.errors import MixNotFoundError
-from mix_provider.models import BrowserMode, Callback, PromptMode, SessionData
+from mix_provider.models import BrowserMode, PromptMode, SessionData
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
 
-CallbackSpec = Sequence[Callback | Mapping[str, Any]]
+CallbackSpec = Sequence[CallbackLike]
+#: The arguments of ``CreateSessionOperator`` that make its :class:`~mix_provider.client.SessionSpec`.
+SPEC_FIELDS = ("title", "browser_mode", "cdp_url", "custom_system_prompt", "prompt_mode", "callbacks")
 
 
 class CreateSessionOperator(MixBaseOperator):
@@ -69,30 +64,19 @@ class CreateSessionOperator(MixBaseOperator):
         self.custom_system_prompt = custom_system_prompt
         self.prompt_mode = template_safe(prompt_mode)
         self.callbacks = callbacks
-        check_literal(partial(require_text, "title"), title)
-        check_literal(check_browser, self.browser_mode, cdp_url)
-        check_literal(check_system_prompt, self.prompt_mode, custom_system_prompt)
-        if callbacks is not None:
-            check_literal(check_callbacks, callbacks)
+        check_known(SessionSpec.checked, self.pending_fields(), **self._spec_arguments())
 
-    def _validated(self) -> dict[str, Any]:
-        require_text("title", self.title)
-        return {
-            "browser_mode": check_browser(self.browser_mode, self.cdp_url),
-            "cdp_url": self.cdp_url or None,
-            "custom_system_prompt": self.custom_system_prompt,
-            "prompt_mode": check_system_prompt(self.prompt_mode, self.custom_system_prompt),
-            "callbacks": None if self.callbacks is None else check_callbacks(self.callbacks),
-        }
+    def _spec_arguments(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SPEC_FIELDS}
 
     def execute(self, context: Any) -> str:
         """Validate, then create (or re-attach to) the session."""
-        arguments = self._validated()
+        spec = SessionSpec.checked(**self._spec_arguments())
         state = TaskState(context, "mix_created_session")
         session = self._reattach(state.get())
         if session is None:
-            state.set({"title": self.title, "since": datetime.now(timezone.utc).isoformat()})
-            session = self.hook.create_session(self.title, **arguments)
+            state.set({"title": spec.title, "since": datetime.now(timezone.utc).isoformat()})
+            session = self.hook.create_session(spec)
             state.set({"session_id": session.id})
         context["ti"].xcom_push(key="session", value=session.summary())
         state.clear()
@@ -110,9 +94,7 @@ class CreateSessionOperator(MixBaseOperator):
                 return None
             self.log.info("Re-attached to session %s created by an earlier try", session.id)
             return session
-        # ``createdAt`` has second precision and the server's clock: allow the client's reconcile window.
-        since = datetime.fromisoformat(saved["since"]) - CREATE_RECONCILE_WINDOW
-        found = self.hook.find_created_session(saved["title"], since)
+        found = self.hook.find_created_session(saved["title"], datetime.fromisoformat(saved["since"]))
         if found is not None:
             self.log.info("An earlier try created session %s before it died; re-attached", found.id)
         return found

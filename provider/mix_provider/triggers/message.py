@@ -9,8 +9,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from mix_provider.client import TurnKey
-from mix_provider.errors import MixError, MixReplyTimeoutError, is_transient
+from mix_provider.client import POLL_INTERVAL, TurnKey
+from mix_provider.client.validation import positive_number, require_id, require_int
+from mix_provider.errors import MixError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
 
@@ -41,18 +42,18 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         baseline: dict[str, Any],
         deadline: float,
         mix_conn_id: str = MixHook.default_conn_name,
-        poll_interval: float = 1.0,
+        poll_interval: float = POLL_INTERVAL,
         max_failures: int = 5,
         turn: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.session_id = session_id
+        self.session_id = require_id("session_id", session_id)
         self.baseline = baseline
         self.turn = turn
-        self.deadline = deadline
+        self.deadline = positive_number("deadline", deadline, unit="seconds since the epoch")
         self.mix_conn_id = mix_conn_id
-        self.poll_interval = poll_interval
-        self.max_failures = max_failures
+        self.poll_interval = positive_number("poll_interval", poll_interval)
+        self.max_failures = require_int("max_failures", max_failures, minimum=0)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -82,7 +83,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(int(self.baseline["user_messages"]))
         while (remaining := self.deadline - time.time()) > 0:
             try:
-                reply = await hook.await_reply(
+                reply = await hook.await_for_reply(
                     self.session_id,
                     turn,
                     timeout=remaining,
@@ -94,7 +95,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 break
             except MixError as exc:
                 failures += 1
-                if not is_transient(exc) or failures > self.max_failures:
+                if not is_retryable(exc) or failures > self.max_failures:
                     return failure_payload(ERROR, self.session_id, f"{type(exc).__name__}: {exc}")
                 self.log.warning("Mix wait failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 await asyncio.sleep(min(self.poll_interval * failures, max(self.deadline - time.time(), 0)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.operators.support import MixAPI, api, faults, uid
+from support.integration import MixAPI, api, faults, uid
 
 __all__ = ["api", "archive_dir", "conversations", "faults", "uid"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from integration.operators.support import MixAPI, states, xcom
+from support.integration import MixAPI, states, xcom
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "dags_examples" / "mix_archive_transcripts.py"
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, states, xcom
 from mix_provider.archive import PARTIAL_SUFFIX
 from mix_provider.operators.export import ExportSessionOperator
+from support.integration import MixAPI, states, xcom
 
 START = datetime(2026, 1, 1)
 VARIANTS = {

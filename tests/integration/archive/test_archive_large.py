@@ -19,10 +19,10 @@ import psutil
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import states, xcom
 from mix_provider.archive import ArchiveCancelledError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.export import ExportSessionOperator
+from support.integration import states, xcom
 
 MESSAGE_BYTES = 64 * 1024
 SIZE_MIB = int(os.environ.get("MIX_ARCHIVE_LARGE_MIB", "128"))

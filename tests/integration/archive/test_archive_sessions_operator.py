@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, states, xcom
 from mix_provider.archive import PARTIAL_SUFFIX
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.archive import ArchiveSessionsOperator
+from support.integration import MixAPI, states, xcom
 
 START = datetime(2026, 1, 1)
 EXPORTS = "/api/sessions/[^/]+/export"

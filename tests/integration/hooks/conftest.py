@@ -7,27 +7,23 @@ they do not pay a server start each.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.fakes import conn_env
+
 FAULTS_CONN = "mix_faults"
 NO_LLM_CONN = "mix_no_llm"
-
-
-def _conn_env(conn_id: str, base_url: str, **extra: Any) -> dict[str, str]:
-    value = json.dumps({"conn_type": "mix", "host": base_url, "extra": extra})
-    return {f"AIRFLOW_CONN_{conn_id.upper()}": value}
 
 
 def _server(data_dir: Path, conn_id: str, extra_args: tuple[str, ...] = (), **extra: Any) -> Iterator[Any]:
     from mix_provider.devserver.testing import MixDevServer
 
     with MixDevServer(data_dir, reply_delay_ms=20, extra_args=extra_args) as server, pytest.MonkeyPatch.context() as mp:
-        for key, value in _conn_env(conn_id, server.base_url, **extra).items():
+        for key, value in conn_env(conn_id, host=server.base_url, extra=extra).items():
             mp.setenv(key, value)
         yield server
 
@@ -71,6 +67,6 @@ def closed_port_conn(monkeypatch: pytest.MonkeyPatch) -> str:
     from mix_provider.devserver.testing import free_port
 
     conn_id = "mix_closed"
-    for key, value in _conn_env(conn_id, f"http://127.0.0.1:{free_port()}", timeout=2).items():
+    for key, value in conn_env(conn_id, host=f"http://127.0.0.1:{free_port()}", extra={"timeout": 2}).items():
         monkeypatch.setenv(key, value)
     return conn_id

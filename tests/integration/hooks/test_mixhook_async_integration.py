@@ -46,26 +46,28 @@ async def test_reads(ahook: MixHook, session_id: str) -> None:
     assert export.messages[1].finish_reason == "tool_use" and export.messages[-1].finish_reason == "end_turn"
 
 
-async def test_await_reply(ahook: MixHook, session_id: str) -> None:
-    finished = await ahook.await_reply(session_id, TurnKey(0), timeout=10)
+async def test_await_for_reply(ahook: MixHook, session_id: str) -> None:
+    finished = await ahook.await_for_reply(session_id, TurnKey(0), timeout=10)
     assert (finished.text, finished.tool_calls) == ("You said: hello", 1)
     MixHook().send_message(
         session_id, "again [[delay:300]] [[subagent]]", turn=TurnKey.of(1, "again [[delay:300]] [[subagent]]")
     )
-    reply = await ahook.await_reply(session_id, TurnKey(1), timeout=30)
+    reply = await ahook.await_for_reply(session_id, TurnKey(1), timeout=30)
     assert reply.text == "You said: again" and reply.finish_reason == "end_turn"
 
 
-async def test_await_reply_times_out_and_acancel(ahook: MixHook, session_id: str) -> None:
+async def test_await_for_reply_times_out_and_acancel(ahook: MixHook, session_id: str) -> None:
     MixHook().send_message(session_id, "slow [[delay:5000]]", turn=TurnKey.of(1, "slow [[delay:5000]]"))
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(MixReplyTimeoutError):
-        await ahook.await_reply(session_id, TurnKey(1), timeout=0.8, poll_interval=0.2)
+        await ahook.await_for_reply(session_id, TurnKey(1), timeout=0.8, poll_interval=0.2)
     assert loop.time() - started < 4
     result = await ahook.acancel_session(session_id)
     assert (result.status, result.session_id) == ("cancelled", session_id)
-    assert (await ahook.await_reply(session_id, TurnKey(1), timeout=10, poll_interval=0.2)).finish_reason == "canceled"
+    assert (
+        await ahook.await_for_reply(session_id, TurnKey(1), timeout=10, poll_interval=0.2)
+    ).finish_reason == "canceled"
 
 
 async def test_aopen_export_streams_raw_bytes(ahook: MixHook, session_id: str) -> None:

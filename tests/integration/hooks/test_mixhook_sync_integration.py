@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mix_provider.client import TurnKey
+from mix_provider.client import SessionSpec, TurnKey
 from mix_provider.errors import MixBadRequestError, MixConfigError, MixNotFoundError, MixReplyTimeoutError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.models import Callback, CallbackType, PromptMode
@@ -36,7 +36,7 @@ def test_health_and_test_connection(hook: MixHook, mix_server: Any) -> None:
 def test_session_lifecycle(hook: MixHook, mix_server: Any) -> None:
     title = f"lifecycle {uuid.uuid4()}"
     callback = Callback(type=CallbackType.BASH_SCRIPT, tool_name="Bash", bash_command="echo ok")
-    created = hook.create_session(title, prompt_mode=PromptMode.APPEND, custom_system_prompt="Be terse.")
+    created = hook.create_session(SessionSpec(title, prompt_mode=PromptMode.APPEND, custom_system_prompt="Be terse."))
     assert created.title == title and created.browser_mode == "local-browser-service"
     assert hook.get_session(created.id).id == created.id
     assert created.id in [s.id for s in hook.list_sessions()]
@@ -171,5 +171,7 @@ def test_server_side_validation_surfaces_as_bad_request(hook: MixHook, mix_serve
 def test_client_side_validation_sends_nothing(hook: MixHook, mix_server: Any) -> None:
     mix_server.reset_request_counts()
     with pytest.raises(MixConfigError, match="cdp_url"):
-        hook.create_session("t", browser_mode="remote-cdp-websocket", cdp_url="http://not-a-websocket")
+        hook.create_session(
+            SessionSpec.checked("t", browser_mode="remote-cdp-websocket", cdp_url="http://not-a-websocket")
+        )
     assert mix_server.request_count("POST", ".*") == 0

@@ -14,11 +14,11 @@ import threading
 import time
 from typing import Any
 
-from integration.operators.support import MixAPI, user_messages
 from mix_provider.client import TurnKey
 from mix_provider.errors import MixReplyAmbiguousError
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.triggers.message import MixMessageTrigger
+from support.integration import MixAPI, user_messages
 
 #: Three turns that overlap, finishing in another order than they were sent.
 WORDS = {"alpha": "[[delay:2500]]", "beta": "[[tool]] [[delay:1000]]", "gamma": "[[delay:1800]]"}

@@ -6,9 +6,9 @@ import threading
 import time
 from typing import Any
 
-from integration.operators.support import MixAPI
 from mix_provider.errors import MixReplyCanceledError
 from mix_provider.operators.message import SendMessageOperator
+from support.integration import MixAPI
 
 
 def test_on_kill_cancels_the_run(mix_server: Any, api: MixAPI) -> None:

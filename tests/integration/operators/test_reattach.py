@@ -7,7 +7,6 @@ raises there (a subclass used only here), or the server drops the connection una
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +14,11 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, states, user_messages, xcom
-from mix_provider.client import TurnKey
+from mix_provider.client import MessageOptions, TurnKey
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
+from support.fakes import define_conn
+from support.integration import MixAPI, states, user_messages, xcom
 
 RETRY = {"retries": 1, "retry_delay": timedelta(seconds=1)}
 MESSAGES = r"/api/sessions/[^/]+/messages"
@@ -60,12 +60,12 @@ class SendThenDie(SendMessageOperator):
         return super().execute(context)
 
     def _wait_here(
-        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, args: dict[str, Any]
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> Any:
         if self.first_try:
-            self.hook.send_message(session_id, self.text, turn=turn, **args)
+            self.hook.send_message(session_id, self.text, options, turn=turn)
             raise WorkerDied("worker died after sending")
-        return super()._wait_here(session_id, baseline, turn, already_sent, args)
+        return super()._wait_here(session_id, baseline, turn, already_sent, options)
 
     def defer(self, **kwargs: Any) -> None:
         if self.first_try:
@@ -77,7 +77,7 @@ class SendThenDie(SendMessageOperator):
 def no_retry_conn(mix_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """A connection to the shared server whose client never retries (a lost answer fails the try)."""
     conn = {"conn_type": "mix", "host": mix_server.base_url, "extra": {"max_retries": 0}}
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_NORETRY", json.dumps(conn))
+    define_conn(monkeypatch, "mix_noretry", **conn)
     return "mix_noretry"
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, states, xcom
 from mix_provider.operators.rewind import RewindSessionOperator
+from support.integration import MixAPI, states, xcom
 
 TURNS = ("one", "two [[tool]]", "three")
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, states, user_messages, xcom
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
 from mix_provider.sensors.session import MixSessionIdleSensor
+from support.integration import MixAPI, states, user_messages, xcom
 
 START = datetime(2026, 1, 1)
 

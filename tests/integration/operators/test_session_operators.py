@@ -10,7 +10,6 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import MixAPI, states, xcom
 from mix_provider.operators.session import (
     CreateSessionOperator,
     DeleteSessionOperator,
@@ -18,6 +17,7 @@ from mix_provider.operators.session import (
     ListSessionsOperator,
     UpdateSessionCallbacksOperator,
 )
+from support.integration import MixAPI, states, xcom
 
 START = datetime(2026, 1, 1)
 CDP_URL = "ws://127.0.0.1:9222/devtools/browser/abc"

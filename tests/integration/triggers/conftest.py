@@ -1,5 +1,5 @@
-"""Fixtures of the trigger and sensor integration tests (defined in ``../operators/support.py``)."""
+"""Fixtures of the trigger and sensor integration tests (defined in ``support.integration``)."""
 
-from integration.operators.support import api, faults, uid
+from support.integration import api, faults, uid
 
 __all__ = ["api", "faults", "uid"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from integration.operators.support import MixAPI
 from mix_provider.triggers.message import MixMessageTrigger
+from support.integration import MixAPI
 
 
 def _baseline(api: MixAPI, session_id: str) -> dict[str, Any]:

@@ -7,9 +7,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from integration.operators.support import MixAPI
 from mix_provider.sensors.session import MixSessionIdleSensor
 from mix_provider.triggers.session import MixSessionFinishedTrigger
+from support.integration import MixAPI
 
 QUIET = 1.0  # seconds without an event that count as "nothing fired"
 

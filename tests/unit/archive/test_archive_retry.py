@@ -3,7 +3,6 @@ run out, nothing is left. The transport is mocked; the hook, client and writer a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from test_archive_transcript import BODY
 from mix_provider.archive import ExportSpec, export_transcript
 from mix_provider.errors import MixTransportError
 from mix_provider.hooks.mix import MixHook
+from support.fakes import define_conn
 
 CONN = "mix_archive_unit_retry"
 HookFactory = Callable[[list[int | None], list[str]], MixHook]
@@ -44,7 +44,7 @@ def transport(cuts: list[int | None], seen: list[str]) -> httpx.MockTransport:
 @pytest.fixture
 def hook_for(monkeypatch: pytest.MonkeyPatch) -> HookFactory:
     conn = {"conn_type": "mix", "host": "http://mix.invalid:8088", "extra": {"max_retries": 2, "retry_max_wait": 0}}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(conn))
+    define_conn(monkeypatch, CONN, **conn)
 
     def _make(cuts: list[int | None], seen: list[str]) -> MixHook:
         return MixHook(CONN, transport=transport(cuts, seen))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mix_fake import BASE_URL, FakeMix, Runner, answer, error, session_json
 
-from mix_provider.client import ClientConfig, RetryPolicy
+from mix_provider.client import ClientConfig, MessageOptions, RetryPolicy, SessionSpec
 from mix_provider.client import operations as ops
 from mix_provider.errors import (
     MixAPIError,
@@ -17,7 +17,7 @@ from mix_provider.errors import (
     MixServerError,
     MixUnauthorizedError,
 )
-from mix_provider.models import Callback, CallbackType, PromptMode, ThinkingLevel
+from mix_provider.models import BrowserMode, Callback, CallbackType, PromptMode, ThinkingLevel
 
 SID = "0b9f6f2e-1c1d-4d52-9a57-1f7c2c0f1a11"
 SESSION_PATH = f"/api/sessions/{SID}"
@@ -35,12 +35,14 @@ def test_create_with_every_option_has_no_nulls(fake: FakeMix, run: Runner) -> No
     callback = Callback(type=CallbackType.BASH_SCRIPT, tool_name="*", bash_command="echo done")
     run(
         ops.create_session(
-            "t",
-            browser_mode="remote-cdp-websocket",
-            cdp_url="ws://browser:9222",
-            custom_system_prompt="Be brief.",
-            prompt_mode=PromptMode.APPEND,
-            callbacks=[callback],
+            SessionSpec(
+                "t",
+                browser_mode=BrowserMode.REMOTE_CDP_WEBSOCKET,
+                cdp_url="ws://browser:9222",
+                custom_system_prompt="Be brief.",
+                prompt_mode=PromptMode.APPEND,
+                callbacks=(callback,),
+            )
         )
     )
     assert fake.bodies("POST", "/api/sessions") == [
@@ -65,7 +67,9 @@ def test_rewind_always_sends_cleanup_media(fake: FakeMix, run: Runner, cleanup: 
 def test_send_message_bodies(fake: FakeMix, run: Runner) -> None:
     fake.on("POST", f"{SESSION_PATH}/messages", answer(202, {"status": "processing", "sessionId": SID}))
     accepted = run(ops.send_message(SID, "hello"))
-    run(ops.send_message(SID, "again", plan_mode=False, thinking_level=ThinkingLevel.BASIC, max_steps=3))
+    run(
+        ops.send_message(SID, "again", MessageOptions(plan_mode=False, thinking_level=ThinkingLevel.BASIC, max_steps=3))
+    )
     assert accepted.status == "processing" and accepted.session_id == SID
     assert fake.bodies("POST", f"{SESSION_PATH}/messages") == [
         {"text": "hello"},

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from support.fakes import define_conn
 
 ConnFactory = Callable[..., str]
 
@@ -17,8 +18,7 @@ def mix_conn(monkeypatch: pytest.MonkeyPatch) -> ConnFactory:
     """Define a ``mix`` connection in the environment; returns its id."""
 
     def _define(conn_id: str = "mix_unit", *, host: str = "http://mix.test:8088", **fields: Any) -> str:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "mix", "host": host, **fields}))
-        return conn_id
+        return define_conn(monkeypatch, conn_id, host=host, **fields)
 
     return _define
 
@@ -28,6 +28,9 @@ def debug_masked_logging(masked_logging: None) -> Iterator[None]:
     """Airflow's masked task logging at DEBUG, written to file descriptor 1 (read it with ``capfd``)."""
     from airflow.sdk.log import configure_logging
 
-    configure_logging(log_level="DEBUG", output=sys.__stdout__)
+    # Loggers made while at DEBUG are not cached, and the default level is set again afterwards through
+    # the undecorated function: ``configure_logging`` is ``functools.cache``d, so calling it again with
+    # the session's arguments would do nothing and leave later tests logging at DEBUG.
+    configure_logging(log_level="DEBUG", output=sys.__stdout__, cache_logger_on_first_use=False)
     yield
-    configure_logging(output=sys.__stdout__)
+    configure_logging.__wrapped__(output=sys.__stdout__)

@@ -12,6 +12,7 @@ import pytest
 
 from mix_provider.client import operations as ops
 from mix_provider.hooks.mix import MixHook
+from support.fakes import Recorder
 
 HEALTH = {"status": "ok", "version": "1.2.3"}
 
@@ -117,9 +118,10 @@ def test_per_hook_overrides_win(mix_conn: Callable[..., str]) -> None:
 
 
 def test_connection_fields_reach_the_client(mix_conn: Callable[..., str]) -> None:
-    seen: list[httpx.Request] = []
+    recorder = Recorder(handler)
+    seen = recorder.requests
     conn_id = mix_conn(host="mix.internal", port=9001, password="t0ken-abc", extra={"headers": {"X-Org": "acme1"}})
-    hook = MixHook(conn_id, transport=httpx.MockTransport(lambda r: seen.append(r) or handler(r)))
+    hook = MixHook(conn_id, transport=recorder.transport())
     hook.health()
     assert str(seen[0].url) == "http://mix.internal:9001/health"
     assert seen[0].headers["authorization"] == "Bearer t0ken-abc"

@@ -6,9 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException
 
-from mix_provider.errors import MixConfigError, MixReplyCanceledError, MixReplyFailedError, MixReplyTimeoutError
+from mix_provider.errors import (
+    MixConfigError,
+    MixReplyCanceledError,
+    MixReplyFailedError,
+    MixReplyTimeoutError,
+    MixTriggerEventError,
+    MixWaitFailedError,
+)
 from mix_provider.models import ThinkingLevel
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.triggers.payloads import REPLY_XCOM_LIMIT
@@ -91,12 +97,12 @@ def test_no_wait_sends_once_with_every_option(attach: Attach, recorder: Any) -> 
     ids=["none", "string", "empty", "unknown-status", "success-without-reason", "error-without-message"],
 )
 def test_invalid_events_are_rejected(event: Any) -> None:
-    with pytest.raises(AirflowException, match="Invalid event from the Mix trigger"):
+    with pytest.raises(MixTriggerEventError, match="Invalid event from the Mix trigger"):
         _send().execute_complete({}, event)
 
 
 def test_error_event_fails_with_its_message() -> None:
-    with pytest.raises(AirflowException, match="Mix message error: no reply in s1"):
+    with pytest.raises(MixWaitFailedError, match="Mix message error: no reply in s1"):
         _send().execute_complete({}, {"status": "error", "session_id": "s1", "message": "no reply in s1"})
 
 

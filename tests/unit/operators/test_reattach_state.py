@@ -10,6 +10,7 @@ import pytest
 
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
+from support.fakes import FakeTI
 
 Attach = Callable[[Any], Any]
 SID = "22222222-2222-4222-8222-222222222222"
@@ -31,11 +32,6 @@ class FakeStore(dict[str, Any]):
 
     def delete(self, key: str) -> None:
         self.pop(key, None)
-
-
-class FakeTI:
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed = (key, value)
 
 
 def _context(**state: Any) -> dict[str, Any]:
@@ -71,7 +67,7 @@ def test_create_with_a_recorded_id_reattaches(attach: Attach, recorder: Any) -> 
     context = _context(mix_created_session={"session_id": SID})
     assert attach(CreateSessionOperator(task_id="c", title="nightly")).execute(context) == SID
     assert _calls(recorder) == [("GET", f"/api/sessions/{SID}")]
-    assert context["ti"].pushed[1]["id"] == SID
+    assert context["ti"].last[1]["id"] == SID
 
 
 def test_create_whose_session_is_gone_creates_again(attach: Attach, recorder: Any) -> None:

@@ -16,20 +16,11 @@ from mix_provider.operators.session import (
     ListSessionsOperator,
     UpdateSessionCallbacksOperator,
 )
+from support.fakes import FakeTI
 
 Attach = Callable[[Any], Any]
 KIB = 1024
 BASH = {"type": "bash_script", "toolName": "Bash", "bashCommand": "echo hi"}
-
-
-class FakeTI:
-    """Collects XCom pushes."""
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
 
 
 def _create(**kwargs: Any) -> CreateSessionOperator:

@@ -14,6 +14,7 @@ import pytest
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.message import MixMessageTrigger
 from mix_provider.triggers.session import MixSessionFinishedTrigger
+from support.fakes import Recorder, define_conn
 
 PASSWORD = "s3cr3t-token-value-42"
 BASELINE = {"user_messages": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
@@ -40,7 +41,7 @@ def secret_conn(monkeypatch: pytest.MonkeyPatch) -> str:
         "password": PASSWORD,
         "extra": {"max_retries": 0, "headers": {"X-Api-Key": PASSWORD}},
     }
-    monkeypatch.setenv("AIRFLOW_CONN_MIX_SECRET", json.dumps(conn))
+    define_conn(monkeypatch, "mix_secret", **conn)
     return "mix_secret"
 
 
@@ -49,17 +50,13 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[Handler], list[httpx.Req
     """Route the triggers' hooks to ``handler``; returns the list of requests they make."""
 
     def _serve(handler: Handler) -> list[httpx.Request]:
-        seen: list[httpx.Request] = []
-
-        def record(request: httpx.Request) -> httpx.Response:
-            seen.append(request)
-            return handler(request)
+        recorder = Recorder(handler)
 
         def hook(conn_id: str) -> MixHook:
-            return MixHook(conn_id, async_transport=httpx.MockTransport(record))
+            return MixHook(conn_id, async_transport=recorder.transport())
 
         monkeypatch.setattr("mix_provider.triggers.message.MixHook", hook)
-        return seen
+        return recorder.requests
 
     return _serve
 

@@ -1,4 +1,4 @@
-"""A small client of Airflow's public REST API (``/api/v2``) for the e2e test."""
+"""A small client of Airflow's public REST API (``/api/v2``) for the tests that run a real Airflow."""
 
 from __future__ import annotations
 
@@ -134,3 +134,30 @@ class AirflowRest:
         body = self.json("GET", path, params={"full_content": True}, headers={"Accept": "application/json"})
         content = body.get("content") or []
         return [str(line.get("event", "")) if isinstance(line, dict) else str(line) for line in content]
+
+    def run_dag(
+        self, dag_id: str, conf: dict[str, Any] | None = None, *, timeout: float, logical_date: str | None = None
+    ) -> RunWatch:
+        """Wait for ``dag_id`` to be parsed, trigger it and watch the run to its end."""
+        self.wait_dag(dag_id)
+        return self.watch_run(dag_id, self.trigger(dag_id, conf, logical_date), timeout=timeout)
+
+    def failure_report(self, watch: RunWatch, log_lines: int = 40) -> str:
+        """Why a run did not succeed: its state, its timeline and the log tails of its unfinished tasks."""
+        unfinished = watch.unfinished()
+        logs = {
+            ti["task_id"]: self.log_lines(watch.dag_id, watch.run_id, ti["task_id"], ti["try_number"])[-log_lines:]
+            for ti in self.task_instances(watch.dag_id, watch.run_id)
+            if ti["task_id"] in unfinished and ti["try_number"] > 0
+        }
+        timeline = "\n".join(watch.timeline)
+        return f"{watch.dag_id} run {watch.run_id} ended {watch.state}:\n{timeline}\n{logs}"
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        """One task instance (its latest try)."""
+        return dict(self.json("GET", f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}"))
+
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """Every try of one task instance, first try first."""
+        body = self.json("GET", f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/tries")
+        return sorted(body["task_instances"], key=lambda ti: ti["try_number"])

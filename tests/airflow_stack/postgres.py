@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for the e2e Airflow: own data dir, loopback port, trust auth.
+"""A throwaway PostgreSQL cluster for a test Airflow: own data dir, loopback port, trust auth.
 
 Uses Debian's server binaries (``/usr/lib/postgresql/<v>/bin``); as root, every command runs as
 the ``postgres`` user because ``initdb`` refuses to run as root.
@@ -40,15 +40,21 @@ class PostgresCluster:
     """``initdb`` + ``pg_ctl start`` in a temp dir; :meth:`stop` removes everything.
 
     :param port: loopback port to listen on.
+    :param root: the directory to use (created) instead of a new temp dir; :meth:`stop` then removes
+        only the data directory and keeps ``postgres.log`` there.
     """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, root: Path | None = None) -> None:
         bin_dir = pg_bin_dir()
         if bin_dir is None:
             raise RuntimeError("PostgreSQL server binaries not found")
         self.bin_dir = bin_dir
         self.port = port
-        self.root = Path(tempfile.mkdtemp(prefix="mix-e2e-pg-"))
+        self._own_root = root is None
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="mix-test-pg-"))
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
         self.data_dir = self.root / "data"
         self.log_path = self.root / "postgres.log"
         self._started = False
@@ -97,4 +103,4 @@ class PostgresCluster:
             except (RuntimeError, subprocess.TimeoutExpired):
                 self._kill_postmaster()
             self._started = False
-        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.root if self._own_root else self.data_dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The e2e run summary: which metadata DB ran and how long each phase took."""
+"""A run summary: which metadata DB ran and how long each phase took."""
 
 from __future__ import annotations
 

@@ -1,0 +1,7 @@
+"""Helpers shared by the test suites (importable as ``support``: ``tests/`` is on ``sys.path``).
+
+- :mod:`.fakes`: a fake task instance, a recording ``httpx.MockTransport`` handler, and the one way
+  to define a ``mix`` connection in the environment (``AIRFLOW_CONN_*``).
+- :mod:`.integration`: a plain ``httpx`` view of the local Mix server, XCom and state reading, and
+  the fixtures of the operator integration tests.
+"""
