@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mix_provider.client.options import MessageOptions, SessionSpec
 from mix_provider.client.validation import (
     check_browser,
     check_callbacks,
@@ -69,9 +70,11 @@ class TurnOptions:
             max_steps=other.max_steps or self.max_steps,
         )
 
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :meth:`MixHook.send_and_wait`."""
-        return {"plan_mode": self.plan_mode, "thinking_level": self.thinking_level, "max_steps": self.max_steps}
+    def message_options(self) -> MessageOptions:
+        """The :class:`~mix_provider.client.MessageOptions` of :meth:`MixHook.send_and_wait`."""
+        return MessageOptions.checked(
+            plan_mode=self.plan_mode, thinking_level=self.thinking_level, max_steps=self.max_steps
+        )
 
 
 @dataclass(frozen=True)
@@ -88,16 +91,16 @@ class AgentPreset:
     turn: TurnOptions = TurnOptions()
     timeout: float = DEFAULT_TURN_TIMEOUT
 
-    def session_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :meth:`MixHook.create_session` (title included)."""
-        return {
-            "title": self.title or f"{self.name} (Airflow managed agent)",
-            "browser_mode": self.browser_mode,
-            "cdp_url": self.cdp_url,
-            "custom_system_prompt": self.custom_system_prompt,
-            "prompt_mode": self.prompt_mode,
-            "callbacks": list(self.callbacks) or None,
-        }
+    def session_spec(self) -> SessionSpec:
+        """The :class:`~mix_provider.client.SessionSpec` of :meth:`MixHook.create_session` (title included)."""
+        return SessionSpec.checked(
+            self.title or f"{self.name} (Airflow managed agent)",
+            browser_mode=self.browser_mode,
+            cdp_url=self.cdp_url,
+            custom_system_prompt=self.custom_system_prompt,
+            prompt_mode=self.prompt_mode,
+            callbacks=list(self.callbacks) or None,
+        )
 
 
 def json_object(field_name: str, value: object) -> dict[str, Any]:

@@ -147,9 +147,9 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
             if request.session_id:
                 session = hook.get_session(request.session_id)
             else:
-                session = hook.create_session(**preset.session_kwargs())
+                session = hook.create_session(preset.session_spec())
             turn = TurnKey.of(session.user_message_count, text)
-            reply = hook.send_and_wait(session.id, text, turn=turn, timeout=timeout, **options.kwargs())
+            reply = hook.send_and_wait(session.id, text, options.message_options(), turn=turn, timeout=timeout)
             payload = success_payload(session.id, reply, baseline_of(session), hook.get_session(session.id))
         except MixReplyFailedError as exc:
             raise _failed(agent, exc.finish_reason, exc.session_id, str(exc)) from exc

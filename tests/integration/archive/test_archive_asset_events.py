@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG, Asset
 
-from integration.operators.support import states
 from mix_provider.operators.archive import ArchiveSessionsOperator
 from mix_provider.operators.export import ExportSessionOperator
+from support.integration import states
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from integration.operators.support import dag_bundles, run_dag, uid
+from support.integration import dag_bundles, run_dag, uid
 
 __all__ = ["dag_bundles", "run_dag", "uid"]
 

@@ -8,8 +8,8 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-from integration.operators.support import states, xcom
 from mix_provider.hooks.mix import MixHook
+from support.integration import states, xcom
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("airflow.providers.openlineage")
 
-from integration.operators.support import MixAPI, api, uid
 from mix_provider.operators.archive import ArchiveSessionsOperator
 from mix_provider.operators.export import ExportSessionOperator
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
+from support.integration import MixAPI, api, uid
 
 __all__ = ["api", "uid"]
 pytestmark = pytest.mark.integration

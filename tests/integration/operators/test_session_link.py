@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from integration.operators.support import states, xcom
 from mix_provider.errors import MixConfigError
 from mix_provider.links import MixSessionLink, session_url
 from mix_provider.operators.message import SendMessageOperator
 from mix_provider.operators.session import CreateSessionOperator
+from support.integration import states, xcom
 
 pytestmark = pytest.mark.integration
 LINK_KEY = MixSessionLink().xcom_key

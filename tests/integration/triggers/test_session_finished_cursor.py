@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 from typing import Any
 
-from integration.operators.support import MixAPI
 from integration.triggers.test_session_finished_trigger import QUIET, _started
 from mix_provider.triggers.cursor import CURSOR_KEY, WatchCursor
 from mix_provider.triggers.session import MixSessionFinishedTrigger
+from support.integration import MixAPI
 
 
 class FakeAssetState:

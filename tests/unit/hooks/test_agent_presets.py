@@ -19,9 +19,9 @@ def test_presets_parse_from_a_json_string() -> None:
     )
     triage = presets["triage"]
     assert (triage.prompt_mode, triage.turn.max_steps, triage.timeout) == (PromptMode.APPEND, 4, 60.0)
-    kwargs = triage.session_kwargs()
-    assert kwargs["title"] == "triage (Airflow managed agent)"
-    assert kwargs["browser_mode"] is BrowserMode.LOCAL_BROWSER_SERVICE and len(kwargs["callbacks"]) == 1
+    spec = triage.session_spec()
+    assert spec.title == "triage (Airflow managed agent)"
+    assert spec.browser_mode is BrowserMode.LOCAL_BROWSER_SERVICE and len(spec.callbacks or ()) == 1
     assert "Be terse" not in repr(triage)
 
 
