@@ -40,6 +40,16 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": 'Extra HTTP headers as a JSON object, e.g. {"X-Api-Key": "..."}; values are masked',
         "schema": {"type": ["string", "null"], "format": "password"},
     },
+    "agents": {
+        "label": "Managed agents (JSON)",
+        "description": 'Session presets by agent name for common.ai, e.g. {"triage": {"custom_system_prompt": "...", "prompt_mode": "append"}}',
+        "schema": {"type": ["string", "null"]},
+    },
+    "ui_url": {
+        "label": "Mix UI URL",
+        "description": "Base URL of a Mix UI; the Mix session link opens <ui_url>/sessions/<id> ({session_id} may be placed)",
+        "schema": {"type": ["string", "null"]},
+    },
 }
 
 #: How the standard fields look on the ``mix`` form (declarative ``ui-field-behaviour``).
@@ -100,4 +110,6 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [_connection_type()],
+        "extra-links": [f"{_PKG}.links.MixSessionLink"],
+        "task-decorators": [{"name": "mix", "class-name": f"{_PKG}.decorators.mix.mix_task"}],
     }

@@ -29,7 +29,20 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
-EXAMPLE_DAG_IDS = ("mix_session_lifecycle", "mix_parallel_research", "mix_archive_transcripts")
+EXAMPLE_DAG_IDS = (
+    "mix_session_lifecycle",
+    "mix_parallel_research",
+    "mix_archive_transcripts",
+    "mix_typed_triage",
+    "mix_archive_to_asset",
+    "mix_on_new_transcripts",
+    "mix_cost_report",
+)
+#: Example DAG files that need an optional extra the wheel alone does not bring: not run here, and
+#: their import error (the missing extra) is expected. tests/integration/test_example_dags.py runs them.
+OPTIONAL_EXAMPLES = {
+    "mix_managed_agent.py": "needs the common-ai extra (AgentOperator, pydantic-ai)",
+}
 PACKAGE = "airflow-provider-mix"
 
 
@@ -148,10 +161,14 @@ def task_states(dag_run: Any) -> dict[str, str]:
 
 def check_example_dags() -> str:
     """Each example DAG parses (no import errors) and runs to success through ``dag.test()``."""
-    from mix_provider.version_compat import dag_bag_class
+    from mix_provider.version_compat import dag_bag_class, sync_dag_bag_to_db
 
     bag = dag_bag_class()(str(EXAMPLES))
-    expect(not bag.import_errors, f"import errors: {bag.import_errors}")
+    errors = {path: error for path, error in bag.import_errors.items() if Path(path).name not in OPTIONAL_EXAMPLES}
+    expect(not errors, f"import errors: {errors}")
+    # As the DAG processor would: 3.0's dag.test() does not write the DAG, and a task whose outlet
+    # asset was never written (so never activated) fails with AirflowInactiveAssetInInletOrOutletException.
+    sync_dag_bag_to_db(bag, "dags-folder")
     outcomes = {}
     for dag_id in EXAMPLE_DAG_IDS:
         dag_run = bag.get_dag(dag_id).test()

@@ -4,6 +4,7 @@ triggered with the conf its docs show (nothing more: a run that only works with 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import runpy
@@ -26,6 +27,11 @@ RUN_TESTS = {
     "mix_parallel_research": "test_parallel_research_dag_runs_to_success",
     "mix_archive_transcripts": "test_daily_archive_dag_runs_with_no_conf",
     "mix_export_transcript": "test_export_dag_runs_with_only_the_documented_session_id",
+    "mix_managed_agent": "test_managed_agent_dag_consults_mix_through_common_ai",
+    "mix_typed_triage": "test_typed_triage_dag_routes_on_the_parsed_reply",
+    "mix_archive_to_asset": "test_archive_asset_event_schedules_the_consumer_dag",
+    "mix_on_new_transcripts": "test_archive_asset_event_schedules_the_consumer_dag",
+    "mix_cost_report": "test_cost_report_rolls_up_the_archive_by_day_and_model",
 }
 
 
@@ -110,3 +116,85 @@ def test_the_docs_export_snippet_runs_in_a_dag_of_its_own(run_dag: Any, api: Mix
     dr = run_dag(dag, run_conf={"session_id": session_id})
     assert dr.state == "success", states(dr)
     assert (Path(os.environ["AIRFLOW_HOME"]) / "mix-archive" / "by-id" / f"{session_id}.json").exists()
+
+
+def test_managed_agent_dag_consults_mix_through_common_ai(
+    example_bag: Any, run_dag: Any, api: MixAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AgentOperator on pydantic-ai's TestModel calls the ManagedAgentToolset bound to Mix (common-ai extra)."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PYDANTICAI_DEFAULT", json.dumps({"conn_type": "pydanticai", "extra": {"model": "test"}})
+    )
+    before = {s["id"] for s in api.sessions()}
+    dr = run_dag(example_bag.get_dag("mix_managed_agent"))
+    assert dr.state == "success", states(dr)
+    answer = xcom(dr, "triage_tickets")
+    assert "You said:" in str(answer)
+    (session_id,) = {s["id"] for s in api.sessions()} - before
+    messages = api.export(session_id)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert xcom(dr, "triage_tickets", key="usage") is not None
+
+
+def test_typed_triage_dag_routes_on_the_parsed_reply(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    dr = run_dag(example_bag.get_dag("mix_typed_triage"))
+    assert dr.state == "success", states(dr)
+    assert xcom(dr, "triage") == {"priority": "high", "reason": "..."}
+    assert xcom(dr, "triage", key="mix_turn")["attempts"] == 1
+    assert xcom(dr, "route") == "pager"
+
+
+def test_archive_asset_event_schedules_the_consumer_dag(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    """The archive task's asset event carries ids, bytes and sha256, and queues the consumer DAG."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    session_id = api.create_session()["id"]
+    api.converse(session_id, "hello asset")
+    consumer = example_bag.get_dag("mix_on_new_transcripts")
+    run_dag(consumer)  # registers the consumer (its asset schedule) before the event
+    from airflow.models.dag import DagModel
+    from sqlalchemy import update
+
+    with create_session() as db:  # DAGs start paused; a paused DAG is not queued by asset events
+        db.execute(update(DagModel).where(DagModel.dag_id == consumer.dag_id).values(is_paused=False))
+    dr = run_dag(example_bag.get_dag("mix_archive_to_asset"))
+    assert dr.state == "success", states(dr)
+    with create_session() as db:
+        event = db.scalars(select(AssetEvent).order_by(AssetEvent.id.desc()).limit(1)).one()
+        queued = db.scalars(select(AssetDagRunQueue.target_dag_id)).all()
+        extra = dict(event.extra)
+    assert session_id in extra["session_ids"]
+    stored = Path(os.environ["AIRFLOW_HOME"]) / "mix-archive" / "assets" / extra["sessions"][session_id]["path"]
+    assert extra["sessions"][session_id]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert extra["sessions"][session_id]["bytes"] == stored.stat().st_size
+    assert "mix_on_new_transcripts" in queued
+    again = run_dag(consumer)
+    assert again.state == "success", states(again)
+
+
+def test_cost_report_rolls_up_the_archive_by_day_and_model(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    """After the daily archive, the report's CSV sums every archived session's tokens and cost once."""
+    import csv
+
+    session_id = api.create_session()["id"]
+    api.converse(session_id, "cost me something")
+    archived = run_dag(
+        example_bag.get_dag("mix_archive_transcripts"), logical_date=datetime(2026, 2, 4, tzinfo=timezone.utc)
+    )
+    assert archived.state == "success", states(archived)
+    dr = run_dag(example_bag.get_dag("mix_cost_report"))
+    assert dr.state == "success", states(dr)
+    report = xcom(dr, "cost_report")
+    base = Path(os.environ["AIRFLOW_HOME"]) / "mix-archive"
+    rows = list(csv.DictReader((base / "reports" / "costs.csv").read_text().splitlines()))
+    assert len(rows) == report["rows"] and sum(int(r["sessions"]) for r in rows) == report["sessions"]
+    entry = read_manifest(ObjectStoragePath(f"file://{base}/dt=2026-02-04")).entries[session_id]
+    assert entry.model == "devserver-scripted" and entry.cost == api.export(session_id)["cost"] > 0
+    assert entry.created_at is not None and entry.prompt_tokens is not None
+    day = entry.created_at[:10]
+    (row,) = [r for r in rows if (r["day"], r["model"]) == (day, "devserver-scripted")]
+    assert float(row["cost"]) >= entry.cost and int(row["prompt_tokens"]) >= entry.prompt_tokens > 0
+    png = (base / "reports" / "costs.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"

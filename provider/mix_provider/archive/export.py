@@ -65,6 +65,8 @@ class ExportResult:
     sha256: str
     header: dict[str, Any] = field(repr=False)
     written: bool = True
+    #: Assistant messages by model.
+    models: dict[str, int] = field(default_factory=dict)
 
     def xcom(self) -> dict[str, Any]:
         """The small XCom of an export to a file."""
@@ -149,7 +151,8 @@ class TranscriptWriter:
             size, digest = output.finish()
             self._file.close()
         target = str(self._file.target)
-        return ExportResult(self.session_id, target, pipe.parser.messages, size, digest, pipe.parser.header)
+        parser = pipe.parser
+        return ExportResult(self.session_id, target, parser.messages, size, digest, parser.header, models=parser.models)
 
     def commit(self) -> None:
         """Rename the finished file over the target."""

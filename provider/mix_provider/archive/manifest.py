@@ -14,18 +14,25 @@ Document layout (version 1), shared by ``manifest.json`` of older releases and b
           "fingerprint": "<hex>",                 # of the session's list entry, see fingerprint()
           "title": "...", "updated_at": "<the transcript's updatedAt>",
           "archived_at": "2026-01-02T03:04:05.123456+00:00",   # just after the file was renamed in place
-          "checked_at": null                      # or when a later run found the file still current
+          "checked_at": null,                     # or when a later run found the file still current
+          "created_at": "<createdAt>", "prompt_tokens": 120, "completion_tokens": 40, "cost": 0.00096,
+          "model": "<model of most assistant messages>", "models": {"<model>": 2}
         }
       }
     }
+
+The usage fields (``created_at`` to ``models``) were added later: entries written before lack them
+(read as None), and keys a later version adds are ignored when reading.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 from pydantic_core import from_json
@@ -81,6 +88,14 @@ class Entry:
     title: str | None
     updated_at: str | None
     archived_at: str
+    # Usage, for cost reports (absent from manifests written before they were recorded: None).
+    created_at: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: float | None = None
+    #: The model of most assistant messages, and every model's assistant message count.
+    model: str | None = None
+    models: dict[str, int] | None = None
     #: when a later run found the stored file still current (only its fingerprint was refreshed)
     checked_at: str | None = None
 
@@ -102,6 +117,7 @@ class Entry:
             title=result.header.get("title"),
             updated_at=result.header.get("updatedAt"),
             archived_at=_now(),
+            **usage_of(result),
         )
 
     def refreshed(self, fingerprint: str | None) -> Entry:
@@ -138,10 +154,29 @@ class Manifest:
             document = from_json(path.read_bytes())  # faster than json.loads on large parts
             if document.get("version") != VERSION:
                 raise ValueError(f"unsupported version {document.get('version')!r}")
-            entries = {sid: Entry(**fields) for sid, fields in document["sessions"].items()}
+            entries = {sid: entry_of(fields) for sid, fields in document["sessions"].items()}
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ManifestError(f"{path} is not a readable archive manifest ({exc}); fix or move it") from exc
         return cls(path, entries)
+
+
+def usage_of(result: ExportResult) -> dict[str, Any]:
+    """An entry's usage fields from the transcript: its header's totals and its messages' models."""
+    header, models = result.header, dict(result.models)
+    return {
+        "created_at": header.get("createdAt"),
+        "prompt_tokens": header.get("promptTokens"),
+        "completion_tokens": header.get("completionTokens"),
+        "cost": header.get("cost"),
+        "model": max(models, key=lambda name: (models[name], name)) if models else None,
+        "models": models or None,
+    }
+
+
+def entry_of(fields: dict[str, Any]) -> Entry:
+    """An entry from its manifest object; keys a later version added are ignored (read, not kept)."""
+    known = {f.name for f in dataclasses.fields(Entry)}
+    return Entry(**{key: value for key, value in fields.items() if key in known})
 
 
 def _now() -> str:

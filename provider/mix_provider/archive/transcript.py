@@ -25,12 +25,21 @@ _MESSAGES = "messages"
 
 
 class _Discard:
-    """A stand-in for :class:`ijson.ObjectBuilder` that only follows the events (counting mode)."""
+    """A stand-in for :class:`ijson.ObjectBuilder` that only follows the events (counting mode),
+    keeping a message's top-level ``role`` and ``model`` (for the archive manifest)."""
 
-    value: Any = None
+    def __init__(self) -> None:
+        self.value: dict[str, Any] = {}
+        self._depth = 0
+        self._key = ""
 
     def event(self, event: str, value: Any) -> None:
-        """Ignore the event."""
+        """Follow the event; keep top-level ``role`` / ``model`` strings."""
+        self._depth += (event in _OPEN) - (event in _CLOSE)
+        if self._depth == 1 and event == "map_key":
+            self._key = value
+        elif self._depth == 1 and event == "string" and self._key in ("role", "model"):
+            self.value[self._key] = value
 
 
 class TranscriptParser:
@@ -43,6 +52,8 @@ class TranscriptParser:
     def __init__(self, *, keep_messages: bool) -> None:
         self.header: dict[str, Any] = {}
         self.messages = 0
+        #: Assistant messages by ``model`` (what the manifest records as the session's models).
+        self.models: dict[str, int] = {}
         self.complete = False
         self.fields_after_messages = False
         self._keep = keep_messages
@@ -126,6 +137,8 @@ class TranscriptParser:
 
     def _count(self, value: Any, done: list[Any]) -> None:
         self.messages += 1
+        if isinstance(value, dict) and value.get("role") == "assistant" and isinstance(value.get("model"), str):
+            self.models[value["model"]] = self.models.get(value["model"], 0) + 1
         if self._keep:
             done.append(value)
 

@@ -43,6 +43,7 @@ from mix_provider.hooks.connection import (
     connection_form_widgets,
     ui_field_behaviour,
 )
+from mix_provider.hooks.managed_agent import MixManagedAgentMixin
 from mix_provider.models import (
     BackendMessage,
     CancelResult,
@@ -55,7 +56,7 @@ from mix_provider.models import (
 T = TypeVar("T")
 
 
-class MixHook(BaseHook):  # type: ignore[misc]
+class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
     """Talk to a Mix server through an Airflow connection of type ``mix``.
 
     :param mix_conn_id: the connection id (default ``mix_default``).

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from mix_provider import assets
 from mix_provider.archive import (
     ArchiveReport,
     ExportSpec,
@@ -125,6 +126,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
         self.log.info("Archive run: %s", summary)
         if report.failed:
             raise ArchiveFailedError(report.failed)
+        assets.emit(self, context, assets.archive_extra(report.archived, summary))
         return summary
 
     def _ids(self) -> list[str] | None:

@@ -13,6 +13,8 @@ from airflow.sdk.definitions._internal.mixins import ResolveMixin
 from mix_provider.archive import ExportSpec, storage_path
 from mix_provider.errors import MixConfigError
 from mix_provider.hooks.mix import MixHook
+from mix_provider.lineage import facets_on_complete
+from mix_provider.links import MixSessionLink
 
 V = TypeVar("V")
 
@@ -71,6 +73,8 @@ class MixBaseOperator(BaseOperator):  # type: ignore[misc]
 
     template_fields: Sequence[str] = ("mix_conn_id",)
     ui_color = "#e8f0fe"
+    operator_extra_links = (MixSessionLink(),)
+    get_openlineage_facets_on_complete = facets_on_complete
 
     def __init__(self, *, mix_conn_id: str = MixHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)

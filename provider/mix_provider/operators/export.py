@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from mix_provider import assets
 from mix_provider.archive import (
     ExportSpec,
     WriteTracker,
@@ -82,6 +83,7 @@ class ExportSessionOperator(MixBaseOperator):
         if target is None:
             summary = read_summary(self.hook, session_id)
             self.log.info("Mix session %s: %d messages", session_id, summary["messages"])
+            assets.emit(self, context, assets.export_extra(summary))
             return summary
         _check_suffix(target, spec)
         check_destination("output_path", target)
@@ -92,6 +94,7 @@ class ExportSessionOperator(MixBaseOperator):
         self.log.info(
             "Exported session %s: %d messages, %d bytes to %s", session_id, result.messages, result.bytes, target
         )
+        assets.emit(self, context, assets.export_extra(result.xcom()))
         return result.xcom()
 
     def on_kill(self) -> None:

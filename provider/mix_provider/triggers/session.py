@@ -18,6 +18,7 @@ from mix_provider.client.validation import positive_number, require_id
 from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.models import SessionData
+from mix_provider.triggers.cursor import WatchCursor
 
 
 def activity(session: SessionData) -> tuple[int, int, float]:
@@ -57,12 +58,16 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll, and yield ``{session_id, message_id}`` for each newly finished turn (run)."""
         hook = MixHook(self.mix_conn_id)
+        cursor = WatchCursor(getattr(self, "asset_state_store", None), self.session_id or "*")
         try:
-            seen = await self._snapshot(hook)
+            seen, reported = await cursor.load() or (None, {})
             while seen is None:  # "before the start" must be known, or old turns would look new
-                await asyncio.sleep(self.poll_interval)
                 seen = await self._snapshot(hook)
-            reported = {sid: set(await self._finished(hook, sid) or ()) for sid in seen}
+                if seen is None:
+                    await asyncio.sleep(self.poll_interval)
+                else:
+                    reported = {sid: set(await self._finished(hook, sid) or ()) for sid in seen}
+            await cursor.save(seen, reported)
             while True:
                 await asyncio.sleep(self.poll_interval)
                 current = await self._snapshot(hook)
@@ -73,6 +78,7 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
                             done.add(message_id)
                             yield TriggerEvent({"session_id": sid, "message_id": message_id})
                 seen = current if current is not None else seen
+                await cursor.save(seen, reported)
         finally:
             await hook.aclose()
 

@@ -96,6 +96,8 @@ def test_widgets_are_generated_from_conn_fields(fake_fab: None) -> None:
         "max_retries": IntegerField,
         "retry_max_wait": StringField,
         "headers": PasswordField,
+        "agents": StringField,
+        "ui_url": StringField,
     }
     for name, spec in CONN_FIELDS.items():
         widget = widgets[name]

@@ -1,0 +1,57 @@
+"""Asset events of the export and archive tasks: what was stored, for DAGs scheduled on new transcripts.
+
+A task with ``outlets=[Asset(...)]`` emits one asset event per asset on success (Airflow does);
+this module fills each event's ``extra`` with what the task stored, so a consumer DAG
+(``schedule=[asset]``) reads the session ids, sizes and hashes from
+``triggering_asset_events``. Extras stay small: at most :data:`MAX_SESSIONS` sessions are listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.common.compat.sdk import Asset, ObjectStoragePath
+
+from mix_provider.archive.manifest import Manifest
+
+#: Sessions listed in one event's extra; ``truncated`` says when there were more.
+MAX_SESSIONS = 500
+
+
+def asset_outlets(operator: Any) -> list[Any]:
+    """The task's outlets that are assets (aliases and other outlets are left alone)."""
+    return [outlet for outlet in getattr(operator, "outlets", None) or () if isinstance(outlet, Asset)]
+
+
+def emit(operator: Any, context: Mapping[str, Any], extra: dict[str, Any]) -> None:
+    """Set ``extra`` on the event of every asset outlet of ``operator``; kept for OpenLineage too."""
+    operator._mix_stored = extra  # read by mix_provider.lineage
+    outlets = asset_outlets(operator)
+    if not outlets:
+        return
+    events = context["outlet_events"]
+    for asset in outlets:
+        events[asset].extra = dict(extra)
+
+
+def export_extra(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The event extra of one export: ``session_ids``, ``uri``, ``messages``, ``bytes``, ``sha256``."""
+    keys = ("uri", "messages", "bytes", "sha256")
+    return {"session_ids": [result["session_id"]], **{key: result.get(key) for key in keys if key in result}}
+
+
+def archive_extra(archived: list[str], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The event extra of an archive run: the newly archived ``session_ids`` with each file's bytes and sha256."""
+    entries = Manifest.load(ObjectStoragePath(summary["manifest"])).entries if archived else {}
+    listed = archived[:MAX_SESSIONS]
+    return {
+        "session_ids": listed,
+        "sessions": {
+            sid: {"path": entries[sid].path, "bytes": entries[sid].bytes, "sha256": entries[sid].sha256}
+            for sid in listed
+            if sid in entries
+        },
+        "truncated": len(archived) > MAX_SESSIONS,
+        **{key: summary[key] for key in ("archived", "skipped", "bytes", "base_path", "manifest")},
+    }

@@ -1,0 +1,136 @@
+"""``@task.mix``: the decorated function returns the prompt; the task is one Mix turn.
+
+Options are those of :class:`~mix_provider.operators.message.SendMessageOperator` (``session_id``,
+``plan_mode``, ``thinking_level``, ``max_steps``, ``timeout``, ``fail_on_finish_reasons``, ...)::
+
+    @task.mix(session_id=session.output, output_type=Triage, max_output_retries=2)
+    def triage(ticket: str) -> str:
+        return f"Triage this ticket, answer in JSON: {ticket}"
+
+Without ``output_type`` the task returns what ``SendMessageOperator`` returns. With it, the reply
+is parsed as JSON and validated (:mod:`mix_provider.structured`); an invalid reply is rewound
+(when an earlier message of the session remains to rewind to) and the prompt is sent again with
+the validation error, up to ``max_output_retries`` times. The task then returns the parsed value
+as JSON (``model_dump(mode="json")``) and pushes the turn's ids, tokens and cost as XCom
+``mix_turn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from airflow.providers.common.compat.sdk import (
+    DecoratedOperator,
+    TaskDecorator,
+    context_merge,
+    determine_kwargs,
+    task_decorator_factory,
+)
+
+from mix_provider.client.validation import optional_int, require_text
+from mix_provider.errors import MixConfigError
+from mix_provider.operators.message import SendMessageOperator
+from mix_provider.structured import MixOutputValidationError, output_adapter, parse_reply, retry_prompt
+
+#: The ``text`` of the operator until the function has returned the prompt.
+PROMPT_PLACEHOLDER = "(the prompt the @task.mix function returns)"
+#: Keys of the turn result kept in the ``mix_turn`` XCom.
+TURN_KEYS = ("session_id", "message_id", "finish_reason", "prompt_tokens", "completion_tokens", "cost")
+
+
+class _MixDecoratedOperator(DecoratedOperator, SendMessageOperator):  # type: ignore[misc]
+    """Runs the decorated function for the prompt, then one Mix turn (validated when ``output_type`` is set).
+
+    :param output_type: validate the reply as JSON of this type (a pydantic model, ``list[...]``, ...).
+    :param max_output_retries: invalid replies retried with the validation error (>= 0).
+    """
+
+    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *SendMessageOperator.template_fields)
+    template_fields_renderers = {
+        **DecoratedOperator.template_fields_renderers,
+        **SendMessageOperator.template_fields_renderers,
+    }
+    custom_operator_name = "@task.mix"
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        output_type: Any = None,
+        max_output_retries: int = 2,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        retries = optional_int("max_output_retries", max_output_retries, minimum=0)
+        self.output_type = output_type
+        self.max_output_retries = 2 if retries is None else retries
+        if output_type is not None:
+            output_adapter(output_type)
+            if kwargs.get("wait_for_reply") is False:
+                raise MixConfigError("wait_for_reply", "must be True with output_type: the reply is what is validated")
+            if deferrable:
+                raise MixConfigError(
+                    "deferrable", "must be False with output_type: the reply is validated, and retried, in the task"
+                )
+            deferrable = False
+        if deferrable is not None:
+            kwargs["deferrable"] = deferrable
+        super().__init__(
+            python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, text=PROMPT_PLACEHOLDER, **kwargs
+        )
+
+    def execute(self, context: Any) -> Any:
+        """Call the function for the prompt, then run the turn (and validate its reply)."""
+        context_merge(context, self.op_kwargs)
+        kwargs = determine_kwargs(self.python_callable, self.op_args, context)
+        self.text = require_text("the @task.mix function's return value", self.python_callable(*self.op_args, **kwargs))
+        if self.output_type is None:
+            return SendMessageOperator.execute(self, context)
+        return self._typed_turn(context)
+
+    def _typed_turn(self, context: Any) -> Any:
+        adapter = output_adapter(self.output_type)
+        prompt = self.text
+        for attempt in range(1, self.max_output_retries + 2):
+            result: dict[str, Any] = SendMessageOperator.execute(self, context)
+            try:
+                if result.get("reply_truncated"):
+                    raise ValueError("the reply is longer than the XCom limit and was cut")
+                value = parse_reply(result["reply"], adapter)
+            except ValueError as exc:
+                error = str(exc)
+                self.log.warning("Mix reply %s (attempt %d) is not valid: %s", result["message_id"], attempt, error)
+                if attempt > self.max_output_retries:
+                    raise MixOutputValidationError(result["session_id"], attempt, error) from None
+                self._rewind(result)
+                self.text = retry_prompt(prompt, error, adapter)
+                continue
+            context["ti"].xcom_push(
+                key="mix_turn", value={**{k: result.get(k) for k in TURN_KEYS}, "attempts": attempt}
+            )
+            return adapter.dump_python(value, mode="json")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _rewind(self, result: dict[str, Any]) -> None:
+        """Drop the invalid turn: rewind to the message before its user message, when there is one."""
+        session_id = result["session_id"]
+        ids = [message.id for message in self.hook.export_session(session_id).messages]
+        position = ids.index(result["user_message_id"]) if result.get("user_message_id") in ids else -1
+        if position > 0:
+            self.hook.rewind_session(session_id, ids[position - 1])
+            self.log.info("Rewound session %s to %s before retrying", session_id, ids[position - 1])
+        else:
+            self.log.info("The invalid turn opened session %s: retrying after it, without a rewind", session_id)
+
+
+def mix_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
+    """``@task.mix``: wrap a function returning the prompt into a Mix turn (see the module docstring).
+
+    :param python_callable: the decorated function.
+    """
+    return task_decorator_factory(
+        python_callable=python_callable, decorated_operator_class=_MixDecoratedOperator, **kwargs
+    )
