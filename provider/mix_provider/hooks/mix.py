@@ -49,6 +49,7 @@ from mix_provider.models import (
     ExportSession,
     Health,
     MessageAccepted,
+    PermissionAnswer,
     SessionData,
 )
 
@@ -178,6 +179,21 @@ class MixHook(BaseHook):  # type: ignore[misc]
         """Stop the run in progress."""
         return self.client.execute(ops.cancel_session(session_id))
 
+    def grant_permission(self, permission_id: str) -> PermissionAnswer:
+        """Let a tool waiting for permission run (a no-op for an id no longer pending)."""
+        return self.client.execute(ops.grant_permission(permission_id))
+
+    def deny_permission(self, permission_id: str) -> PermissionAnswer:
+        """Refuse a tool its permission: it fails and the turn goes on to its reply."""
+        return self.client.execute(ops.deny_permission(permission_id))
+
+    def respond_to_notification(self, notification_id: str, response_type: str, value: str = "") -> None:
+        """Answer a notification (``acknowledge``, ``text`` or ``choice`` with ``value``).
+
+        :raises MixNotFoundError: nothing waits under that id (answered, timed out, or its run cancelled).
+        """
+        self.client.execute(ops.respond_to_notification(notification_id, response_type, value))
+
     def send_message(
         self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, *, turn: TurnKey | None = None
     ) -> MessageAccepted:
@@ -252,6 +268,18 @@ class MixHook(BaseHook):  # type: ignore[misc]
     async def acancel_session(self, session_id: str) -> CancelResult:
         """Async :meth:`cancel_session`."""
         return await (await self.aclient()).execute(ops.cancel_session(session_id))
+
+    async def agrant_permission(self, permission_id: str) -> PermissionAnswer:
+        """Async :meth:`grant_permission`."""
+        return await (await self.aclient()).execute(ops.grant_permission(permission_id))
+
+    async def adeny_permission(self, permission_id: str) -> PermissionAnswer:
+        """Async :meth:`deny_permission`."""
+        return await (await self.aclient()).execute(ops.deny_permission(permission_id))
+
+    async def arespond_to_notification(self, notification_id: str, response_type: str, value: str = "") -> None:
+        """Async :meth:`respond_to_notification`."""
+        await (await self.aclient()).execute(ops.respond_to_notification(notification_id, response_type, value))
 
     async def await_for_reply(
         self, session_id: str, turn: TurnKey, *, timeout: float = REPLY_TIMEOUT, poll_interval: float = POLL_INTERVAL
