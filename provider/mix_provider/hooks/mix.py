@@ -32,7 +32,9 @@ from mix_provider.client import (
     TurnKey,
 )
 from mix_provider.client import operations as ops
+from mix_provider.client.operations import Call
 from mix_provider.client.options import NO_OPTIONS
+from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
 from mix_provider.errors import MixError
@@ -201,10 +203,23 @@ class MixHook(BaseHook):  # type: ignore[misc]
         return self.client.execute(ops.send_message(session_id, text, options, turn=turn))
 
     def wait_for_reply(
-        self, session_id: str, turn: TurnKey, *, timeout: float = REPLY_TIMEOUT, poll_interval: float = POLL_INTERVAL
+        self,
+        session_id: str,
+        turn: TurnKey,
+        *,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
+        answer: Call[Any] | None = None,
     ) -> Reply:
-        """Wait for the reply to a message already sent (SSE, falling back to polling the transcript)."""
-        return self.client.wait_for_reply(session_id, turn, timeout=timeout, poll_interval=poll_interval)
+        """Wait for the reply to a message already sent (SSE, falling back to polling the transcript).
+
+        :param supervisor: answers permissions and notifications and watches the budget.
+        :param answer: a decision to send once the stream is open (a person's answer).
+        """
+        return self.client.wait_for_reply(
+            session_id, turn, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor, answer=answer
+        )
 
     def send_and_wait(
         self,
@@ -215,15 +230,19 @@ class MixHook(BaseHook):  # type: ignore[misc]
         turn: TurnKey | None = None,
         timeout: float = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
     ) -> Reply:
         """Open the SSE stream, send the message, and wait for its reply (the Mix "turn").
 
         :param turn: our message's key; by default built from the session's user message count now.
+        :param supervisor: answers permissions and notifications and watches the budget.
         """
         if turn is None:
             turn = TurnKey.of(self.get_session(session_id).user_message_count, text)
         send = ops.send_message(session_id, text, options, turn=turn)
-        return self.client.wait_for_reply(session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval)
+        return self.client.wait_for_reply(
+            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
+        )
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
@@ -282,11 +301,20 @@ class MixHook(BaseHook):  # type: ignore[misc]
         await (await self.aclient()).execute(ops.respond_to_notification(notification_id, response_type, value))
 
     async def await_for_reply(
-        self, session_id: str, turn: TurnKey, *, timeout: float = REPLY_TIMEOUT, poll_interval: float = POLL_INTERVAL
+        self,
+        session_id: str,
+        turn: TurnKey,
+        *,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
+        answer: Call[Any] | None = None,
     ) -> Reply:
         """Async :meth:`wait_for_reply` (for a message already sent)."""
         client = await self.aclient()
-        return await client.wait_for_reply(session_id, turn, timeout=timeout, poll_interval=poll_interval)
+        return await client.wait_for_reply(
+            session_id, turn, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor, answer=answer
+        )
 
     @asynccontextmanager
     async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:

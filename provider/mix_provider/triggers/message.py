@@ -10,9 +10,11 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from mix_provider.client import POLL_INTERVAL, TurnKey
-from mix_provider.errors import MixError, MixReplyTimeoutError, is_retryable
+from mix_provider.client.supervision import pending_answer
+from mix_provider.client.supervisor import Supervision
+from mix_provider.errors import MixAskRequired, MixError, MixReplyTimeoutError, MixSupervisionError, is_retryable
 from mix_provider.hooks.mix import MixHook
-from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
+from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload, supervision_payload
 
 #: Seconds ``on_kill`` may spend asking the server to cancel the run.
 CANCEL_BUDGET = 10.0
@@ -33,6 +35,11 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     :param mix_conn_id: the Mix connection id.
     :param poll_interval: seconds between transcript polls when the SSE stream is unavailable.
     :param max_failures: transient failures tolerated before giving up.
+    :param supervision: the policies and budget (:meth:`Supervision.to_json
+        <mix_provider.client.supervisor.Supervision.to_json>`); None: the defaults.
+    :param decisions: decisions counted earlier in this turn.
+    :param answer: a decision to send once the stream is open (:meth:`Decision.pending
+        <mix_provider.client.supervision.Decision.pending>`: a person's answer).
     """
 
     def __init__(
@@ -44,6 +51,9 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         poll_interval: float = POLL_INTERVAL,
         max_failures: int = 5,
         turn: dict[str, Any] | None = None,
+        supervision: dict[str, Any] | None = None,
+        decisions: dict[str, int] | None = None,
+        answer: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.session_id = session_id
@@ -53,6 +63,9 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         self.mix_conn_id = mix_conn_id
         self.poll_interval = poll_interval
         self.max_failures = max_failures
+        self.supervision = supervision
+        self.decisions = decisions
+        self.answer = answer
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -66,6 +79,9 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 "poll_interval": self.poll_interval,
                 "max_failures": self.max_failures,
                 "turn": self.turn,
+                "supervision": self.supervision,
+                "decisions": self.decisions,
+                "answer": self.answer,
             },
         )
 
@@ -80,6 +96,10 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     async def _outcome(self, hook: MixHook) -> dict[str, Any]:
         failures = 0
         turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(int(self.baseline["user_messages"]))
+        supervisor = Supervision.from_json(self.supervision).supervisor(
+            self.session_id, self.baseline, self.log, self.decisions
+        )
+        answer = pending_answer(self.answer) if self.answer else None
         while (remaining := self.deadline - time.time()) > 0:
             try:
                 reply = await hook.await_for_reply(
@@ -87,18 +107,26 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                     turn,
                     timeout=remaining,
                     poll_interval=self.poll_interval,
+                    supervisor=supervisor,
+                    answer=answer,
                 )
                 after = await hook.aget_session(self.session_id)
-                return success_payload(self.session_id, reply, self.baseline, after)
+                payload = success_payload(self.session_id, reply, self.baseline, after)
+                return {**payload, "decisions": supervisor.tally, "baseline": self.baseline}
             except MixReplyTimeoutError:
                 break
+            except (MixAskRequired, MixSupervisionError) as exc:
+                stopped = supervision_payload(self.session_id, exc, supervisor.usage, supervisor.tally)
+                return {**(stopped or {}), "baseline": self.baseline, "turn": turn.to_json()}
             except MixError as exc:
                 failures += 1
                 if not is_retryable(exc) or failures > self.max_failures:
-                    return failure_payload(ERROR, self.session_id, f"{type(exc).__name__}: {exc}")
+                    message = f"{type(exc).__name__}: {exc}"
+                    return {**failure_payload(ERROR, self.session_id, message), "baseline": self.baseline}
                 self.log.warning("Mix wait failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 await asyncio.sleep(min(self.poll_interval * failures, max(self.deadline - time.time(), 0)))
-        return failure_payload(TIMEOUT, self.session_id, f"no reply in session {self.session_id} before the deadline")
+        message = f"no reply in session {self.session_id} before the deadline"
+        return {**failure_payload(TIMEOUT, self.session_id, message), "baseline": self.baseline}
 
     async def on_kill(self) -> None:
         """The task was cancelled by a user: ask the server to cancel the run, within a short budget."""
