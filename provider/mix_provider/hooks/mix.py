@@ -316,6 +316,28 @@ class MixHook(BaseHook):  # type: ignore[misc]
             session_id, turn, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor, answer=answer
         )
 
+    async def asend_and_wait(
+        self,
+        session_id: str,
+        text: str,
+        options: MessageOptions,
+        turn: TurnKey,
+        *,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
+    ) -> Reply:
+        """Async :meth:`send_and_wait` (the stream opens before the message is sent)."""
+        client = await self.aclient()
+        send = ops.send_message(session_id, text, options, turn=turn)
+        return await client.wait_for_reply(
+            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
+        )
+
+    async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
+        """Async :meth:`was_sent`."""
+        return find_turn((await self.aexport_session(session_id)).messages, turn) is not None
+
     @asynccontextmanager
     async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """Async :meth:`open_export`."""

@@ -166,9 +166,8 @@ class SendMessageOperator(MixBaseOperator):
     def _defer(
         self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> None:
-        if not already_sent:
-            self.hook.send_message(session_id, self.text, options, turn=turn)
-        self.defer_wait(session_id, baseline, turn)
+        message = None if already_sent else {"text": self.text, "options": options.to_wire()}
+        self.defer_wait(session_id, baseline, turn, message=message)
 
     def defer_wait(
         self,
@@ -177,8 +176,9 @@ class SendMessageOperator(MixBaseOperator):
         turn: TurnKey,
         decisions: dict[str, int] | None = None,
         answer: dict[str, Any] | None = None,
+        message: dict[str, Any] | None = None,
     ) -> None:
-        """Defer to :class:`MixMessageTrigger` for the turn ``turn`` (sending ``answer`` first, if any)."""
+        """Defer to :class:`MixMessageTrigger` for the turn ``turn``; it sends ``message`` or ``answer``, if any."""
         trigger = MixMessageTrigger(
             session_id=session_id,
             baseline=baseline,
@@ -189,6 +189,7 @@ class SendMessageOperator(MixBaseOperator):
             supervision=self.supervision.to_json(),
             decisions=decisions,
             answer=answer,
+            message=message,
         )
         self.defer(
             trigger=trigger,

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from mix_provider.client import POLL_INTERVAL, TurnKey
+from mix_provider.client import POLL_INTERVAL, MessageOptions, TurnKey
 from mix_provider.client.supervision import pending_answer
 from mix_provider.client.supervisor import Supervision
 from mix_provider.errors import MixAskRequired, MixError, MixReplyTimeoutError, MixSupervisionError, is_retryable
@@ -38,6 +38,9 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     :param supervision: the policies and budget (:meth:`Supervision.to_json
         <mix_provider.client.supervisor.Supervision.to_json>`); None: the defaults.
     :param decisions: decisions counted earlier in this turn.
+    :param message: ``{"text", "options"}`` of a message the trigger sends itself, once the stream is
+        open and unless the transcript already holds it: a permission request can follow a message
+        within milliseconds, and the stream does not replay events sent before it connected.
     :param answer: a decision to send once the stream is open (:meth:`Decision.pending
         <mix_provider.client.supervision.Decision.pending>`: a person's answer).
     """
@@ -54,6 +57,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         supervision: dict[str, Any] | None = None,
         decisions: dict[str, int] | None = None,
         answer: dict[str, Any] | None = None,
+        message: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.session_id = session_id
@@ -66,6 +70,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         self.supervision = supervision
         self.decisions = decisions
         self.answer = answer
+        self.message = message
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -82,6 +87,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 "supervision": self.supervision,
                 "decisions": self.decisions,
                 "answer": self.answer,
+                "message": self.message,
             },
         )
 
@@ -102,14 +108,16 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         answer = pending_answer(self.answer) if self.answer else None
         while (remaining := self.deadline - time.time()) > 0:
             try:
-                reply = await hook.await_for_reply(
-                    self.session_id,
-                    turn,
-                    timeout=remaining,
-                    poll_interval=self.poll_interval,
-                    supervisor=supervisor,
-                    answer=answer,
-                )
+                waits: dict[str, Any] = {"timeout": remaining, "poll_interval": self.poll_interval}
+                if self.message and not await hook.awas_sent(self.session_id, turn):
+                    options = MessageOptions.checked(**self.message.get("options", {}))
+                    reply = await hook.asend_and_wait(
+                        self.session_id, self.message["text"], options, turn, supervisor=supervisor, **waits
+                    )
+                else:
+                    reply = await hook.await_for_reply(
+                        self.session_id, turn, supervisor=supervisor, answer=answer, **waits
+                    )
                 after = await hook.aget_session(self.session_id)
                 payload = success_payload(self.session_id, reply, self.baseline, after)
                 return {**payload, "decisions": supervisor.tally, "baseline": self.baseline}
