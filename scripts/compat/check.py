@@ -29,7 +29,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
-EXAMPLE_DAG_IDS = ("mix_session_lifecycle", "mix_parallel_research", "mix_archive_transcripts")
+EXAMPLE_DAG_IDS = ("mix_session_lifecycle", "mix_parallel_research", "mix_archive_transcripts", "mix_supervised_turn")
 PACKAGE = "airflow-provider-mix"
 
 

@@ -24,6 +24,7 @@ RUN_TESTS = {
     "mix_parallel_research": "test_parallel_research_dag_runs_to_success",
     "mix_archive_transcripts": "test_daily_archive_dag_runs_with_no_conf",
     "mix_export_transcript": "test_export_dag_runs_with_only_the_documented_session_id",
+    "mix_supervised_turn": "test_supervised_dag_decides_every_request_by_rule",
 }
 
 
@@ -70,6 +71,16 @@ def test_parallel_research_dag_runs_to_success(example_bag: Any, run_dag: Any, a
     created = [xcom(dr, "create_sessions", map_index=i) for i in range(3)]
     assert all(xcom(dr, "research", map_index=i)["session_id"] == created[i] for i in range(3))
     assert set(created) <= set(xcom(dr, "list_research_sessions"))
+
+
+def test_supervised_dag_decides_every_request_by_rule(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    dr = run_dag(example_bag.get_dag("mix_supervised_turn"))
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "supervised_turn")
+    for line in ("permission granted: bash", "permission denied: Write", "acknowledged", "answered: no"):
+        assert line in result["reply"]
+    assert result["decisions"] == {"granted": 1, "denied": 1, "answered": 2, "asked": 0}
+    assert xcom(dr, "supervised_turn", key="mix_usage")["turn"]["cost"] == result["cost"]
 
 
 def test_daily_archive_dag_runs_with_no_conf(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
