@@ -14,6 +14,7 @@ Airflow 3.0 has no human-in-the-loop: ``ask`` is refused when the DAG is parsed.
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 from mix_provider.client import TurnKey
@@ -93,13 +94,15 @@ def ask_person(operator: Any, context: Any, result: dict[str, Any]) -> NoReturn:
         "Mix %s request %s: asking a person in Airflow's Required Actions", request.kind, request.summary()
     )
     kwargs = {"mix_ask": {k: result.get(k) for k in ("session_id", "baseline", "turn", "request", "decisions")}}
+    wait = timedelta(seconds=operator.timeout)  # nobody answering within the turn's timeout fails the task
     if AIRFLOW_V_3_3_PLUS:
         from airflow.sdk.exceptions import TaskAwaitingInput
 
-        raise TaskAwaitingInput(method_name="resume_after_answer", kwargs=kwargs)
+        raise TaskAwaitingInput(method_name="resume_after_answer", kwargs=kwargs, timeout=wait)
     from airflow.providers.standard.triggers.hitl import HITLTrigger
 
-    trigger = HITLTrigger(ti_id=ti_id, options=options, params=params, timeout_datetime=None)
+    until = datetime.now(timezone.utc) + wait
+    trigger = HITLTrigger(ti_id=ti_id, options=options, params=params, timeout_datetime=until)
     operator.defer(trigger=trigger, method_name="resume_after_answer", kwargs=kwargs)
     raise AssertionError("defer() returned")  # pragma: no cover
 
@@ -113,18 +116,21 @@ def resume_after_answer(operator: Any, context: Any, event: Any, mix_ask: dict[s
     """Send the person's answer to Mix, then wait for the rest of the turn (here or in the triggerer).
 
     :raises MixTriggerEventError: the resume lacks what the ask saved.
-    :raises MixSupervisionError: no usable answer (the request timed out in Airflow); the run was cancelled.
+    :raises MixSupervisionError: no usable answer (nobody answered within the operator's ``timeout``);
+        the run was cancelled.
     """
     if not mix_ask or not mix_ask.get("request") or not mix_ask.get("baseline"):
         raise MixTriggerEventError("the human-in-the-loop resume lacks the Mix request it answers (mix_ask)")
     session_id, request = mix_ask["session_id"], Request.from_json(mix_ask["request"])
-    chosen = (event or {}).get("chosen_options") if isinstance(event, dict) else None
-    if not chosen or "error" in event:
-        _cancel_and_fail(operator, session_id, f"no answer from a person to {request.summary()}: {event!r}")
-    value = (event.get("params_input") or {}).get(ANSWER_PARAM) if request.response_type == "text" else chosen[0]
+    answer: dict[str, Any] = event if isinstance(event, dict) else {}
+    chosen = answer.get("chosen_options")
+    if not chosen or "error" in answer:
+        why = "nobody answered in time" if answer.get("timedout") or "error" in answer else "no option chosen"
+        _cancel_and_fail(operator, session_id, f"no answer from a person to {request.summary()} ({why}); run cancelled")
+    value = (answer.get("params_input") or {}).get(ANSWER_PARAM) if request.response_type == "text" else chosen[0]
     decision = answer_of(request, str(value or ""))
     operator.log.info(
-        "Mix %s request %s: %s, answered by %s", request.kind, request.summary(), decision.describe(), _who(event)
+        "Mix %s request %s: %s, answered by %s", request.kind, request.summary(), decision.describe(), _who(answer)
     )
     decisions = dict(mix_ask.get("decisions") or {})
     key = {GRANT: "granted", DENY: "denied"}.get(decision.action, "answered")

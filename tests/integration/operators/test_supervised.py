@@ -188,3 +188,24 @@ def test_a_person_decides(
     assert result["decisions"]["asked"] == 1
     assert result["decisions"]["granted" if choice == "Grant" else "denied"] == 1
     assert "answered by Ada" in capfd.readouterr().out
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="dag.test() resumes human-in-the-loop tasks from Airflow 3.3")
+def test_a_person_answers_a_question(run_dag: Any, api: MixAPI, uid: str, person: dict[str, Any]) -> None:
+    person["choices"].append("no")
+    text = "deploy? [[question:Deploy to prod?|yes,no]]"
+    dr, _ = _turn(run_dag, uid, api, text, notification_policy={"on_undecided": "ask"}, deferrable=True)
+    assert dr.state == "success", states(dr)
+    assert person["seen"][0]["options"] == ["yes", "no"]
+    assert "answered: no" in xcom(dr, "turn")["reply"]
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="dag.test() resumes human-in-the-loop tasks from Airflow 3.3")
+def test_a_second_ask_in_one_try_cancels_and_fails(
+    run_dag: Any, api: MixAPI, uid: str, person: dict[str, Any], capfd: Any
+) -> None:
+    person["choices"].append("Grant")
+    text = "two [[permission:bash:ls -la]] [[permission:bash:cat /etc/passwd]]"
+    dr, _ = _turn(run_dag, uid, api, text, permission_policy={"on_undecided": "ask"}, deferrable=False)
+    assert dr.state == "failed", states(dr)
+    assert "a second request needs a person in this task try (bash 'cat /etc/passwd'" in capfd.readouterr().out
