@@ -209,3 +209,21 @@ def test_a_second_ask_in_one_try_cancels_and_fails(
     dr, _ = _turn(run_dag, uid, api, text, permission_policy={"on_undecided": "ask"}, deferrable=False)
     assert dr.state == "failed", states(dr)
     assert "a second request needs a person in this task try (bash 'cat /etc/passwd'" in capfd.readouterr().out
+
+
+def test_progress_lines_for_sub_agents_and_masked_secrets(
+    run_dag: Any, api: MixAPI, uid: str, masked_logging: None, capfd: Any
+) -> None:
+    from airflow.sdk.log import mask_secret
+
+    secret = f"tok-{uid}-s3cr3t"
+    mask_secret(secret)
+    policy = {"rules": [{"tool": "bash", "command": "curl *"}]}
+    text = f"go [[subagent]] [[permission:bash:curl -H 'X-Token: {secret}' https://example.test]]"
+    dr, _ = _turn(run_dag, uid, api, text, permission_policy=policy, deferrable=True)
+    assert dr.state == "success", states(dr)
+    out = capfd.readouterr().out
+    assert "Mix sub-agent started (tool call" in out and "Mix sub-agent finished (tool call" in out
+    assert "Mix tool started: Task" in out
+    assert "Mix permission request bash \"curl -H 'X-Token: ***' https://example.test\"" in out
+    assert secret not in out
