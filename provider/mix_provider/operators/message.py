@@ -6,7 +6,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -242,21 +242,15 @@ class SendMessageOperator(MixBaseOperator):
         :raises MixReplyTimeoutError: no reply before ``timeout``.
         :raises MixReplyFailedError: the reply ended with one of ``fail_on_finish_reasons``
             (:class:`~mix_provider.errors.MixReplyCanceledError` for ``canceled``).
+        :raises MixSupervisionError: a policy cancelled the run (:class:`~mix_provider.errors.MixUndecidedRequestError`,
+            :class:`~mix_provider.errors.MixBudgetExceededError`).
         """
         try:
             result = validate_event(event)
         except ValueError as exc:
             raise MixTriggerEventError(str(exc)) from None
-        if result["status"] == ASK:
-            ask_person(self, context, result)
         if result["status"] != SUCCESS:
-            report_usage(self, context, result)
-        if result["status"] == TIMEOUT:
-            raise MixReplyTimeoutError(result["session_id"], self.timeout)
-        if result["status"] == STOPPED:
-            raise stopped_error(result)
-        if result["status"] != SUCCESS:
-            raise MixWaitFailedError(result["session_id"], result["message"])
+            self._not_a_reply(context, result)
         report_usage(self, context, result)
         if result.get("usage_attributable", True) and (
             breach := self.supervision.budget.breach(result["session_id"], result)
@@ -280,6 +274,17 @@ class SendMessageOperator(MixBaseOperator):
         if reason in self.fail_on_finish_reasons:
             raise reply_failure(result["session_id"], reason, result["message_id"], result["reply"])
         return {k: v for k, v in result.items() if k not in ("status", "baseline", "turn")}
+
+    def _not_a_reply(self, context: Any, result: dict[str, Any]) -> NoReturn:
+        """Ask a person (``ask``), or report the usage and raise the event's typed error."""
+        if result["status"] == ASK:
+            ask_person(self, context, result)
+        report_usage(self, context, result)
+        if result["status"] == TIMEOUT:
+            raise MixReplyTimeoutError(result["session_id"], self.timeout)
+        if result["status"] == STOPPED:
+            raise stopped_error(result)
+        raise MixWaitFailedError(result["session_id"], result["message"])
 
     def resume_after_answer(self, context: Any, event: Any = None, mix_ask: dict[str, Any] | None = None) -> Any:
         """A person answered a request in Airflow: send it to Mix and wait for the rest of the turn."""
