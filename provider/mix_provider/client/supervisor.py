@@ -39,6 +39,11 @@ from mix_provider.models import SessionTotals
 #: Events after which the session's totals may have grown (an assistant round was stored).
 _USAGE_EVENTS = frozenset({"tool_execution_start", "tool_execution_complete"})
 _TOOL_IN_PROGRESS = re.compile(r"(?:Executing|Completed|Failed) (\S+) tool")
+#: The events a supervisor reads (a stream reader that skips decoding others must keep these, and
+#: any event carrying ``parentToolCallId``, for the sub-agent lines).
+SUPERVISED_EVENTS = frozenset(
+    {"permission", "notification", "tool_use_start", "tool_execution_start", "tool_execution_complete", "complete"}
+)
 #: The counters of :attr:`Supervisor.tally`.
 TALLY_KEYS = ("granted", "denied", "answered", "asked")
 
@@ -198,7 +203,7 @@ class Supervisor:
             if parent not in self._subagents:
                 self._subagents.add(parent)
                 self.log.info("Mix sub-agent started (tool call %s)", parent)
-            elif name == "complete":
+            if name == "complete":
                 self.log.info("Mix sub-agent finished (tool call %s)", parent)
             return
         if name in ("tool_use_start", "tool_use_parameter_streaming_complete") and data.get("id"):
