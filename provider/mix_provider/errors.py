@@ -11,6 +11,10 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     ├── MixReplyAmbiguousError      overlapping tool runs: the transcript cannot tell our reply from another's
     ├── MixReplyFailedError         a reply finished with a failing finish reason (``finish_reason``)
     │   └── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
+    ├── MixSupervisionError         a supervision policy stopped the run (it was cancelled)
+    │   ├── MixUndecidedRequestError  no rule decided a permission or notification (``on_undecided='fail'``)
+    │   └── MixBudgetExceededError  a turn spent more than ``max_cost_usd`` / ``max_tokens`` (``limit``, ``spent``)
+    ├── MixAskRequired              a policy hands a request to a person (the operator asks through Airflow)
     ├── MixWaitFailedError          the triggerer's wait for a reply ended in an ``error`` event
     ├── MixTriggerEventError        a trigger event broke the event contract (not trusted)
     ├── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
@@ -248,6 +252,68 @@ class MixWaitFailedError(MixError):
     def __init__(self, session_id: str, message: str) -> None:
         super().__init__(f"Mix message error: {message}")
         self.session_id = session_id
+
+
+class MixSupervisionError(MixError):
+    """A supervision policy stopped the run: it was cancelled, and the task fails.
+
+    :param session_id: the session.
+    """
+
+    def __init__(self, session_id: str, message: str) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class MixUndecidedRequestError(MixSupervisionError):
+    """No rule of the policy decided a permission request or notification, and ``on_undecided`` is ``fail``.
+
+    :param session_id: the session.
+    :param kind: ``permission`` or ``notification``.
+    :param request: the tool and what it wanted (``bash 'rm -rf /tmp/x'``).
+    """
+
+    def __init__(self, session_id: str, kind: str, request: str) -> None:
+        hint = "add a PermissionRule" if kind == "permission" else "add an answer or a default_choice"
+        super().__init__(
+            session_id,
+            f"no rule of {kind}_policy decided the {kind} request {request} in session {session_id}: the run "
+            f"was cancelled (on_undecided='fail'); {hint}, or set on_undecided='ask'",
+        )
+        self.kind = kind
+        self.request = request
+
+
+class MixBudgetExceededError(MixSupervisionError):
+    """A turn spent more than its budget; the run was cancelled.
+
+    :param session_id: the session.
+    :param limit: ``max_cost_usd`` or ``max_tokens``.
+    :param allowed: the limit's value.
+    :param spent: what the turn had spent when the breach was seen.
+    """
+
+    def __init__(self, session_id: str, limit: str, allowed: float, spent: float) -> None:
+        super().__init__(
+            session_id,
+            f"the turn in session {session_id} spent {spent:g} against {limit}={allowed:g}: the run was cancelled",
+        )
+        self.limit = limit
+        self.allowed = allowed
+        self.spent = spent
+
+
+class MixAskRequired(MixError):
+    """A policy hands a request to a person (``on_undecided='ask'``); the run waits for the answer.
+
+    :param session_id: the session.
+    :param request: the request, as :meth:`Request.to_json <mix_provider.client.supervision.Request.to_json>`.
+    """
+
+    def __init__(self, session_id: str, request: dict[str, object]) -> None:
+        super().__init__(f"a person must answer the {request.get('kind')} request {request.get('id')} in {session_id}")
+        self.session_id = session_id
+        self.request = request
 
 
 class MixTriggerEventError(MixError):

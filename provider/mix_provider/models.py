@@ -199,6 +199,14 @@ class CancelResult(MixModel):
     cancelled: bool | None = None
 
 
+class PermissionAnswer(MixModel):
+    """The answer to ``POST /api/permissions/{id}/grant|deny``: 200 for any id, even one not pending."""
+
+    id: str | None = None
+    message: str | None = None
+    status: str | None = None
+
+
 class Health(MixModel):
     """``GET /health``."""
 

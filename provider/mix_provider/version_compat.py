@@ -28,6 +28,10 @@ AIRFLOW_V_3_3_PLUS = _base_version(AIRFLOW_VERSION) >= (3, 3, 0)
 #: ``task_state_store`` (retries re-attach to what an earlier try started) exists from Airflow 3.3.
 HAS_TASK_STATE = AIRFLOW_V_3_3_PLUS
 
+#: Human-in-the-loop (``upsert_hitl_detail``, the UI's Required Actions) exists from Airflow 3.1; from 3.3
+#: a task waits for the answer in ``awaiting_input`` instead of deferring to ``HITLTrigger``.
+HAS_HITL = AIRFLOW_V_3_1_PLUS
+
 #: Airflow reads the declarative ``conn-fields`` of provider info from 3.2; 3.0/3.1 call the hook's
 #: ``get_connection_form_widgets()`` / ``get_ui_field_behaviour()`` instead.
 HAS_DECLARATIVE_CONN_FIELDS = AIRFLOW_V_3_2_PLUS
@@ -68,10 +72,12 @@ def sync_dag_bag_to_db(bag: Any, bundle_name: str = "dags-folder") -> None:
 
 
 __all__ = [
+    "AIRFLOW_VERSION",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "HAS_DECLARATIVE_CONN_FIELDS",
+    "HAS_HITL",
     "HAS_TASK_STATE",
     "dag_bag_class",
     "log_missing_feature_once",

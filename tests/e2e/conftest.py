@@ -31,13 +31,17 @@ from mix_provider.devserver.testing import MixDevServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".artifacts" / "e2e"
-DAGS_FOLDER = REPO / "dags_examples"
+#: The example DAGs, plus the suite's own (``tests/e2e/dags``: DAGs whose runs wait for a person).
+DAG_SOURCES = (REPO / "dags_examples", Path(__file__).parent / "dags")
 USERNAME = "mix_e2e"
 # The scripted agent's reply time. Long enough that the trigger still has to wait when the triggerer
 # picks it up: a trigger that fires at once can beat the scheduler to the executor's "success" event of
 # the deferring process, and Airflow 3.3 then fails the resumed task as "state changed externally"
 # (apache/airflow#72716, #71580). It also lets a REST poll see the task in ``deferred``.
 REPLY_DELAY_MS = 8000
+#: How long the local server's permission requests wait: a person answers them in the browser, after the
+#: task resumed on a worker and wrote its required action (the real server's 30 s is too short for that here).
+PERMISSION_TIMEOUT_S = 600
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -101,7 +105,9 @@ def metadata_db(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture(scope="session")
 def e2e_mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
     """The local Mix server the Airflow connection points at."""
-    with MixDevServer(tmp_path_factory.mktemp("e2e-mix-data"), reply_delay_ms=REPLY_DELAY_MS) as server:
+    data = tmp_path_factory.mktemp("e2e-mix-data")
+    flags = ["--permission-timeout-seconds", str(PERMISSION_TIMEOUT_S)]
+    with MixDevServer(data, reply_delay_ms=REPLY_DELAY_MS, extra_args=flags) as server:
         yield server
 
 
@@ -109,9 +115,14 @@ def e2e_mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevS
 def airflow(metadata_db: str | None, artifacts: Path) -> Iterator[AirflowStandalone]:
     """``airflow standalone`` with this provider, ``dags_examples/`` and a fixed admin password."""
     home = Path(tempfile.mkdtemp(prefix="mix-e2e-airflow-"))
+    dags = home / "dags"
+    dags.mkdir()
+    for source in DAG_SOURCES:
+        for path in source.glob("*.py"):
+            shutil.copyfile(path, dags / path.name)
     ports = (free_port(), free_port(), free_port())
     instance = AirflowStandalone(
-        home, DAGS_FOLDER, ports, db_url=metadata_db, username=USERNAME, password=secrets.token_urlsafe(12)
+        home, dags, ports, db_url=metadata_db, username=USERNAME, password=secrets.token_urlsafe(12)
     )
     try:
         with timed("airflow_start_to_healthy"):

@@ -32,6 +32,7 @@ RUN_TESTS = {
     "mix_archive_to_asset": "test_archive_asset_event_schedules_the_consumer_dag",
     "mix_on_new_transcripts": "test_archive_asset_event_schedules_the_consumer_dag",
     "mix_cost_report": "test_cost_report_rolls_up_the_archive_by_day_and_model",
+    "mix_supervised_turn": "test_supervised_dag_decides_every_request_by_rule",
 }
 
 
@@ -78,6 +79,16 @@ def test_parallel_research_dag_runs_to_success(example_bag: Any, run_dag: Any, a
     created = [xcom(dr, "create_sessions", map_index=i) for i in range(3)]
     assert all(xcom(dr, "research", map_index=i)["session_id"] == created[i] for i in range(3))
     assert set(created) <= set(xcom(dr, "list_research_sessions"))
+
+
+def test_supervised_dag_decides_every_request_by_rule(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    dr = run_dag(example_bag.get_dag("mix_supervised_turn"))
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "supervised_turn")
+    for line in ("permission granted: bash", "permission denied: Write", "acknowledged", "answered: no"):
+        assert line in result["reply"]
+    assert result["decisions"] == {"granted": 1, "denied": 1, "answered": 2, "asked": 0}
+    assert xcom(dr, "supervised_turn", key="mix_usage")["turn"]["cost"] == result["cost"]
 
 
 def test_daily_archive_dag_runs_with_no_conf(example_bag: Any, run_dag: Any, api: MixAPI) -> None:

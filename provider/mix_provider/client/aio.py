@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -17,8 +17,9 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey
-from mix_provider.errors import MixError, MixTransportError
+from mix_provider.errors import MixError, MixNotFoundError, MixTransportError
 
 T = TypeVar("T")
 
@@ -73,15 +74,20 @@ class AsyncMixClient:
         timeout: float = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
         send: Call[Any] | None = None,
+        supervisor: Supervisor | None = None,
+        answer: Call[Any] | None = None,
     ) -> Reply:
         """Await the reply; same contract as :meth:`MixClient.wait_for_reply <.sync.MixClient.wait_for_reply>`."""
-        wait = Wait.start(session_id, turn, timeout, poll_interval)
+        wait = Wait.start(session_id, turn, timeout, poll_interval, supervisor)
         async with AsyncExitStack() as stack:
             events = await self._try_open_events(stack, wait)
             if send is not None:
                 await self.execute(send)
-            elif reply := await self._check(wait):
-                return reply
+            else:
+                if answer is not None:
+                    await self._act(wait, Step(answer=answer))
+                if reply := await self._check(wait):
+                    return reply
             if events is not None and (reply := await self._follow(events, wait)):
                 return reply
         return await self._poll(wait)
@@ -103,6 +109,8 @@ class AsyncMixClient:
             while (
                 event := await asyncio.wait_for(anext(events, None), max(wait.deadline.remaining(), 0.0))
             ) is not None:
+                if (step := wait.supervise(event)) is not None:
+                    await self._act(wait, step)
                 if (ended := wait.run_ended(event)) and (
                     reply := wait.after_event(ended, await self.execute(wait.transcript()))
                 ):
@@ -112,6 +120,22 @@ class AsyncMixClient:
         except (MixTransportError, asyncio.TimeoutError) as exc:
             wait.dropped(exc)
         return None
+
+    async def _act(self, wait: Wait, step: Step) -> None:
+        """Execute a supervisor's step (see :meth:`MixClient._act <.sync.MixClient._act>`)."""
+        if step.usage is not None and wait.supervisor is not None:
+            step = wait.supervisor.after_usage(await self.execute(step.usage))
+        if step.answer is not None:
+            try:
+                await self.execute(step.answer)
+            except MixNotFoundError as exc:
+                if wait.supervisor is not None:
+                    wait.supervisor.not_answered(step.answer.path, exc)
+        if step.error is not None:
+            if step.cancel:
+                with suppress(MixError):
+                    await self.execute(ops.cancel_session(wait.session_id))
+            raise step.error
 
     async def _poll(self, wait: Wait) -> Reply:
         while not (reply := await self._check(wait)):

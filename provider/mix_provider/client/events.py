@@ -12,13 +12,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mix_provider.client.operations import Call, export_session
 from mix_provider.client.turns import Reply, Turn, TurnKey, find_turn, finished_reply, runs_of, settled_reply
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
 from mix_provider.models import ExportMessage, ExportSession, FinishReason
+
+if TYPE_CHECKING:
+    from mix_provider.client.supervisor import Step, Supervisor
 
 log = logging.getLogger("mix_provider.client")
 
@@ -158,18 +161,28 @@ class Wait:
     :param turn: our message's key.
     :param deadline: when the wait gives up.
     :param poll_interval: seconds between transcript polls.
+    :param supervisor: answers permissions and notifications, watches the budget (see
+        :mod:`~mix_provider.client.supervisor`); without one, events are only judged for the end of the run.
     """
 
     session_id: str
     turn: TurnKey
     deadline: Deadline
     poll_interval: float
+    supervisor: Supervisor | None = None
 
     @classmethod
-    def start(cls, session_id: str, turn: TurnKey, timeout: float, poll_interval: float) -> Wait:
+    def start(
+        cls, session_id: str, turn: TurnKey, timeout: float, poll_interval: float, supervisor: Supervisor | None = None
+    ) -> Wait:
         """Check ``timeout`` and ``poll_interval`` and start the clock."""
         timeout = positive_number("timeout", timeout)
-        return cls(session_id, turn, Deadline.after(timeout), positive_number("poll_interval", poll_interval))
+        interval = positive_number("poll_interval", poll_interval)
+        return cls(session_id, turn, Deadline.after(timeout), interval, supervisor)
+
+    def supervise(self, event: StreamEvent) -> Step | None:
+        """What the supervisor makes of ``event`` (an answer to send, totals to read, an error), if any."""
+        return None if self.supervisor is None else self.supervisor.on_event(event)
 
     def stream_read_timeout(self, stream_timeout: float) -> float:
         """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""

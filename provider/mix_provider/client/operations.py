@@ -18,7 +18,7 @@ from mix_provider import models
 from mix_provider.client.options import NO_OPTIONS, MessageOptions, SessionSpec
 from mix_provider.client.turns import TurnKey, find_turn
 from mix_provider.client.validation import CallbackLike, check_callbacks, require_bool, require_id, require_text
-from mix_provider.errors import MixOutcomeUnknownError
+from mix_provider.errors import MixConfigError, MixOutcomeUnknownError
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -190,6 +190,41 @@ def send_message(
         )
     path = _session_path(session_id, "/messages")
     return Call("POST", path, _model(models.MessageAccepted), body=body, idempotent=False, reconcile=reconcile)
+
+
+#: The answers ``POST /api/notifications/{id}/respond`` accepts (its ``type``).
+RESPONSE_TYPES = frozenset({"acknowledge", "text", "choice"})
+
+
+def _permission(permission_id: str, verb: str) -> Call[models.PermissionAnswer]:
+    path = f"/api/permissions/{quote(require_id('permission_id', permission_id), safe='')}/{verb}"
+    return Call("POST", path, _model(models.PermissionAnswer))
+
+
+def grant_permission(permission_id: str) -> Call[models.PermissionAnswer]:
+    """``POST /api/permissions/{id}/grant`` (no body; 200 even for an id no longer pending, a no-op)."""
+    return _permission(permission_id, "grant")
+
+
+def deny_permission(permission_id: str) -> Call[models.PermissionAnswer]:
+    """``POST /api/permissions/{id}/deny``: the tool fails, the turn goes on to its reply."""
+    return _permission(permission_id, "deny")
+
+
+def respond_to_notification(notification_id: str, response_type: str, value: str = "") -> Call[None]:
+    """``POST /api/notifications/{id}/respond`` ``{type, value}`` (204; 404 once answered or timed out).
+
+    A retry that finds it gone (404) after an attempt whose answer was lost counts as answered.
+
+    :param response_type: ``acknowledge``, ``text`` or ``choice``.
+    :param value: the text or the chosen option (ignored by ``acknowledge``).
+    """
+    if response_type not in RESPONSE_TYPES:
+        raise MixConfigError("response_type", f"{response_type!r} is not one of: {', '.join(sorted(RESPONSE_TYPES))}")
+    if not isinstance(value, str):
+        raise MixConfigError("value", f"must be a string, got {type(value).__name__}")
+    path = f"/api/notifications/{quote(require_id('notification_id', notification_id), safe='')}/respond"
+    return Call("POST", path, _none, body={"type": response_type, "value": value}, if_gone=lambda: None)
 
 
 def stream_events(session_id: str) -> Call[None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -17,8 +17,9 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey
-from mix_provider.errors import MixError, MixTransportError
+from mix_provider.errors import MixError, MixNotFoundError, MixTransportError
 
 T = TypeVar("T")
 
@@ -96,6 +97,8 @@ class MixClient:
         send: Call[Any] | None = None,
         timeout: float = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
+        answer: Call[Any] | None = None,
     ) -> Reply:
         """Wait for the reply to our message (``turn``): the end of the turn it started, not the session's.
 
@@ -103,15 +106,24 @@ class MixClient:
         is checked once (the reply may already be there). Events are read until the top-level
         ``complete``; if the stream cannot open or drops, the transcript is polled instead.
 
+        With a ``supervisor``, permission requests and notifications are answered as it decides and
+        the budget is watched (:class:`~mix_provider.client.supervisor.Supervisor`); ``answer`` (a
+        decision made earlier, e.g. by a person) is sent once the stream is open.
+
         :raises MixReplyTimeoutError: when ``timeout`` seconds pass first.
+        :raises MixSupervisionError: the supervisor stopped the run (it was cancelled).
+        :raises MixAskRequired: the supervisor hands a request to a person.
         """
-        wait = Wait.start(session_id, turn, timeout, poll_interval)
+        wait = Wait.start(session_id, turn, timeout, poll_interval, supervisor)
         with ExitStack() as stack:
             events = self._try_open_events(stack, wait)
             if send is not None:
                 self.execute(send)
-            elif reply := self._check(wait):
-                return reply
+            else:
+                if answer is not None:
+                    self._act(wait, Step(answer=answer))
+                if reply := self._check(wait):
+                    return reply
             if events is not None and (reply := self._follow(events, wait)):
                 return reply
         return self._poll(wait)
@@ -134,6 +146,8 @@ class MixClient:
         """
         try:
             for event in events:
+                if (step := wait.supervise(event)) is not None:
+                    self._act(wait, step)
                 if (ended := wait.run_ended(event)) and (
                     reply := wait.after_event(ended, self.execute(wait.transcript()))
                 ):
@@ -143,6 +157,22 @@ class MixClient:
         except MixTransportError as exc:
             wait.dropped(exc)
         return None
+
+    def _act(self, wait: Wait, step: Step) -> None:
+        """Execute a supervisor's step: read totals, send an answer, or cancel the run and raise."""
+        if step.usage is not None and wait.supervisor is not None:
+            step = wait.supervisor.after_usage(self.execute(step.usage))
+        if step.answer is not None:
+            try:
+                self.execute(step.answer)
+            except MixNotFoundError as exc:
+                if wait.supervisor is not None:
+                    wait.supervisor.not_answered(step.answer.path, exc)
+        if step.error is not None:
+            if step.cancel:
+                with suppress(MixError):
+                    self.execute(ops.cancel_session(wait.session_id))
+            raise step.error
 
     def _poll(self, wait: Wait) -> Reply:
         while not (reply := self._check(wait)):

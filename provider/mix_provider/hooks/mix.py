@@ -32,7 +32,9 @@ from mix_provider.client import (
     TurnKey,
 )
 from mix_provider.client import operations as ops
+from mix_provider.client.operations import Call
 from mix_provider.client.options import NO_OPTIONS
+from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
 from mix_provider.errors import MixError
@@ -50,6 +52,7 @@ from mix_provider.models import (
     ExportSession,
     Health,
     MessageAccepted,
+    PermissionAnswer,
     SessionData,
 )
 
@@ -179,6 +182,21 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """Stop the run in progress."""
         return self.client.execute(ops.cancel_session(session_id))
 
+    def grant_permission(self, permission_id: str) -> PermissionAnswer:
+        """Let a tool waiting for permission run (a no-op for an id no longer pending)."""
+        return self.client.execute(ops.grant_permission(permission_id))
+
+    def deny_permission(self, permission_id: str) -> PermissionAnswer:
+        """Refuse a tool its permission: it fails and the turn goes on to its reply."""
+        return self.client.execute(ops.deny_permission(permission_id))
+
+    def respond_to_notification(self, notification_id: str, response_type: str, value: str = "") -> None:
+        """Answer a notification (``acknowledge``, ``text`` or ``choice`` with ``value``).
+
+        :raises MixNotFoundError: nothing waits under that id (answered, timed out, or its run cancelled).
+        """
+        self.client.execute(ops.respond_to_notification(notification_id, response_type, value))
+
     def send_message(
         self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, *, turn: TurnKey | None = None
     ) -> MessageAccepted:
@@ -186,10 +204,23 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         return self.client.execute(ops.send_message(session_id, text, options, turn=turn))
 
     def wait_for_reply(
-        self, session_id: str, turn: TurnKey, *, timeout: float = REPLY_TIMEOUT, poll_interval: float = POLL_INTERVAL
+        self,
+        session_id: str,
+        turn: TurnKey,
+        *,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
+        answer: Call[Any] | None = None,
     ) -> Reply:
-        """Wait for the reply to a message already sent (SSE, falling back to polling the transcript)."""
-        return self.client.wait_for_reply(session_id, turn, timeout=timeout, poll_interval=poll_interval)
+        """Wait for the reply to a message already sent (SSE, falling back to polling the transcript).
+
+        :param supervisor: answers permissions and notifications and watches the budget.
+        :param answer: a decision to send once the stream is open (a person's answer).
+        """
+        return self.client.wait_for_reply(
+            session_id, turn, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor, answer=answer
+        )
 
     def send_and_wait(
         self,
@@ -200,15 +231,19 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         turn: TurnKey | None = None,
         timeout: float = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
     ) -> Reply:
         """Open the SSE stream, send the message, and wait for its reply (the Mix "turn").
 
         :param turn: our message's key; by default built from the session's user message count now.
+        :param supervisor: answers permissions and notifications and watches the budget.
         """
         if turn is None:
             turn = TurnKey.of(self.get_session(session_id).user_message_count, text)
         send = ops.send_message(session_id, text, options, turn=turn)
-        return self.client.wait_for_reply(session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval)
+        return self.client.wait_for_reply(
+            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
+        )
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
@@ -254,12 +289,55 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """Async :meth:`cancel_session`."""
         return await (await self.aclient()).execute(ops.cancel_session(session_id))
 
+    async def agrant_permission(self, permission_id: str) -> PermissionAnswer:
+        """Async :meth:`grant_permission`."""
+        return await (await self.aclient()).execute(ops.grant_permission(permission_id))
+
+    async def adeny_permission(self, permission_id: str) -> PermissionAnswer:
+        """Async :meth:`deny_permission`."""
+        return await (await self.aclient()).execute(ops.deny_permission(permission_id))
+
+    async def arespond_to_notification(self, notification_id: str, response_type: str, value: str = "") -> None:
+        """Async :meth:`respond_to_notification`."""
+        await (await self.aclient()).execute(ops.respond_to_notification(notification_id, response_type, value))
+
     async def await_for_reply(
-        self, session_id: str, turn: TurnKey, *, timeout: float = REPLY_TIMEOUT, poll_interval: float = POLL_INTERVAL
+        self,
+        session_id: str,
+        turn: TurnKey,
+        *,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
+        answer: Call[Any] | None = None,
     ) -> Reply:
         """Async :meth:`wait_for_reply` (for a message already sent)."""
         client = await self.aclient()
-        return await client.wait_for_reply(session_id, turn, timeout=timeout, poll_interval=poll_interval)
+        return await client.wait_for_reply(
+            session_id, turn, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor, answer=answer
+        )
+
+    async def asend_and_wait(
+        self,
+        session_id: str,
+        text: str,
+        options: MessageOptions,
+        turn: TurnKey,
+        *,
+        timeout: float = REPLY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        supervisor: Supervisor | None = None,
+    ) -> Reply:
+        """Async :meth:`send_and_wait` (the stream opens before the message is sent)."""
+        client = await self.aclient()
+        send = ops.send_message(session_id, text, options, turn=turn)
+        return await client.wait_for_reply(
+            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
+        )
+
+    async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
+        """Async :meth:`was_sent`."""
+        return find_turn((await self.aexport_session(session_id)).messages, turn) is not None
 
     @asynccontextmanager
     async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.providers.common.compat.sdk import conf
 
 from mix_provider.client import POLL_INTERVAL, REPLY_TIMEOUT, MessageOptions, TurnKey
 from mix_provider.client.options import check_known
+from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, pending_answer
+from mix_provider.client.supervisor import Supervision
 from mix_provider.client.validation import (
     choices,
     positive_number,
@@ -19,17 +21,31 @@ from mix_provider.client.validation import (
     require_id,
     require_text,
 )
-from mix_provider.errors import MixError, MixReplyTimeoutError, MixTriggerEventError, MixWaitFailedError, reply_failure
+from mix_provider.errors import (
+    MixAskRequired,
+    MixError,
+    MixReplyTimeoutError,
+    MixSupervisionError,
+    MixTriggerEventError,
+    MixWaitFailedError,
+    reply_failure,
+)
 from mix_provider.models import FinishReason, ThinkingLevel
+from mix_provider.operators._hitl import ask_person, check_supervision, resume_after_answer
 from mix_provider.operators._state import TaskState
+from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
 from mix_provider.triggers.message import MixMessageTrigger
 from mix_provider.triggers.payloads import (
+    ASK,
+    STOPPED,
     SUCCESS,
     TIMEOUT,
     baseline_of,
     failure_payload,
+    stopped_error,
     success_payload,
+    supervision_payload,
     validate_event,
 )
 
@@ -63,6 +79,14 @@ class SendMessageOperator(MixBaseOperator):
     :param poll_interval: seconds between transcript polls when the stream is unavailable.
     :param fail_on_finish_reasons: finish reasons that fail the task (default: error,
         permission_denied, max_tokens, canceled); pass ``()`` to succeed with any reply.
+    :param permission_policy: how the agent's permission requests are answered
+        (:class:`~mix_provider.client.supervision.PermissionPolicy` or a dict of its fields); by
+        default none is granted: the run is cancelled and the task fails naming the tool.
+    :param notification_policy: how notifications are answered
+        (:class:`~mix_provider.client.supervision.NotificationPolicy` or a dict); by default info,
+        warning and error are acknowledged and a question fails the task.
+    :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task.
+    :param max_tokens: the turn's token limit (prompt + completion), likewise.
     """
 
     template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level")
@@ -81,6 +105,10 @@ class SendMessageOperator(MixBaseOperator):
         timeout: float = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
         fail_on_finish_reasons: Collection[str] = DEFAULT_FAILING_FINISH_REASONS,
+        permission_policy: PermissionPolicy | Mapping[str, Any] | None = None,
+        notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
+        max_cost_usd: float | None = None,
+        max_tokens: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +122,9 @@ class SendMessageOperator(MixBaseOperator):
         self.timeout = positive_number("timeout", timeout)
         self.poll_interval = positive_number("poll_interval", poll_interval)
         self.fail_on_finish_reasons = choices("fail_on_finish_reasons", fail_on_finish_reasons, FINISH_REASONS)
+        self.supervision = check_supervision(
+            Supervision.checked(permission_policy, notification_policy, max_cost_usd, max_tokens)
+        )
         self._waiting_on: str | None = None
         check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
         check_literal(partial(require_id, "session_id"), session_id)
@@ -135,8 +166,19 @@ class SendMessageOperator(MixBaseOperator):
     def _defer(
         self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> None:
-        if not already_sent:
-            self.hook.send_message(session_id, self.text, options, turn=turn)
+        message = None if already_sent else {"text": self.text, "options": options.to_wire()}
+        self.defer_wait(session_id, baseline, turn, message=message)
+
+    def defer_wait(
+        self,
+        session_id: str,
+        baseline: dict[str, Any],
+        turn: TurnKey,
+        decisions: dict[str, int] | None = None,
+        answer: dict[str, Any] | None = None,
+        message: dict[str, Any] | None = None,
+    ) -> None:
+        """Defer to :class:`MixMessageTrigger` for the turn ``turn``; it sends ``message`` or ``answer``, if any."""
         trigger = MixMessageTrigger(
             session_id=session_id,
             baseline=baseline,
@@ -144,6 +186,10 @@ class SendMessageOperator(MixBaseOperator):
             deadline=time.time() + self.timeout,
             mix_conn_id=self.mix_conn_id,
             poll_interval=self.poll_interval,
+            supervision=self.supervision.to_json(),
+            decisions=decisions,
+            answer=answer,
+            message=message,
         )
         self.defer(
             trigger=trigger,
@@ -154,21 +200,39 @@ class SendMessageOperator(MixBaseOperator):
     def _wait_here(
         self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> dict[str, Any]:
+        if already_sent:
+            return self.wait_here(session_id, baseline, turn)
+        return self.wait_here(session_id, baseline, turn, send=(self.text, options))
+
+    def wait_here(
+        self,
+        session_id: str,
+        baseline: dict[str, Any],
+        turn: TurnKey,
+        decisions: dict[str, int] | None = None,
+        answer: dict[str, Any] | None = None,
+        send: tuple[str, MessageOptions] | None = None,
+    ) -> dict[str, Any]:
+        """Wait in this process for the turn's reply (sending the message or ``answer`` first); the event."""
+        supervisor = self.supervision.supervisor(session_id, baseline, self.log, decisions)
+        waits: dict[str, Any] = {"timeout": self.timeout, "poll_interval": self.poll_interval, "supervisor": supervisor}
         self._waiting_on = session_id
         try:
-            if already_sent:
-                reply = self.hook.wait_for_reply(
-                    session_id, turn, timeout=self.timeout, poll_interval=self.poll_interval
-                )
+            if send is not None:
+                reply = self.hook.send_and_wait(session_id, send[0], send[1], turn=turn, **waits)
             else:
-                reply = self.hook.send_and_wait(
-                    session_id, self.text, options, turn=turn, timeout=self.timeout, poll_interval=self.poll_interval
-                )
+                call = pending_answer(answer) if answer else None
+                reply = self.hook.wait_for_reply(session_id, turn, answer=call, **waits)
         except MixReplyTimeoutError as exc:
-            return failure_payload(TIMEOUT, session_id, str(exc))
+            return {**failure_payload(TIMEOUT, session_id, str(exc)), "baseline": baseline}
+        except (MixAskRequired, MixSupervisionError) as exc:
+            stopped = supervision_payload(session_id, exc, supervisor.usage, supervisor.tally)
+            return {**(stopped or {}), "baseline": baseline, "turn": turn.to_json()}
         finally:
             self._waiting_on = None
-        return success_payload(session_id, reply, baseline, self.hook.get_session(session_id))
+        after = self.hook.get_session(session_id)
+        payload = success_payload(session_id, reply, baseline, after)
+        return {**payload, "decisions": supervisor.tally, "baseline": baseline}
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         """The one completion handler of both modes: check the event, apply the finish-reason policy.
@@ -178,15 +242,20 @@ class SendMessageOperator(MixBaseOperator):
         :raises MixReplyTimeoutError: no reply before ``timeout``.
         :raises MixReplyFailedError: the reply ended with one of ``fail_on_finish_reasons``
             (:class:`~mix_provider.errors.MixReplyCanceledError` for ``canceled``).
+        :raises MixSupervisionError: a policy cancelled the run (:class:`~mix_provider.errors.MixUndecidedRequestError`,
+            :class:`~mix_provider.errors.MixBudgetExceededError`).
         """
         try:
             result = validate_event(event)
         except ValueError as exc:
             raise MixTriggerEventError(str(exc)) from None
-        if result["status"] == TIMEOUT:
-            raise MixReplyTimeoutError(result["session_id"], self.timeout)
         if result["status"] != SUCCESS:
-            raise MixWaitFailedError(result["session_id"], result["message"])
+            self._not_a_reply(context, result)
+        report_usage(self, context, result)
+        if result.get("usage_attributable", True) and (
+            breach := self.supervision.budget.breach(result["session_id"], result)
+        ):
+            raise breach
         TaskState(context, "mix_sent_message").clear()
         if result.get("overlapped"):
             self.log.warning(
@@ -204,7 +273,22 @@ class SendMessageOperator(MixBaseOperator):
         reason = result["finish_reason"]
         if reason in self.fail_on_finish_reasons:
             raise reply_failure(result["session_id"], reason, result["message_id"], result["reply"])
-        return {k: v for k, v in result.items() if k != "status"}
+        return {k: v for k, v in result.items() if k not in ("status", "baseline", "turn")}
+
+    def _not_a_reply(self, context: Any, result: dict[str, Any]) -> NoReturn:
+        """Ask a person (``ask``), or report the usage and raise the event's typed error."""
+        if result["status"] == ASK:
+            ask_person(self, context, result)
+        report_usage(self, context, result)
+        if result["status"] == TIMEOUT:
+            raise MixReplyTimeoutError(result["session_id"], self.timeout)
+        if result["status"] == STOPPED:
+            raise stopped_error(result)
+        raise MixWaitFailedError(result["session_id"], result["message"])
+
+    def resume_after_answer(self, context: Any, event: Any = None, mix_ask: dict[str, Any] | None = None) -> Any:
+        """A person answered a request in Airflow: send it to Mix and wait for the rest of the turn."""
+        return resume_after_answer(self, context, event, mix_ask)
 
     def on_kill(self) -> None:
         """Cancel the run on the server if this task was waiting for it."""

@@ -9,11 +9,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from mix_provider.client import POLL_INTERVAL, TurnKey
+from mix_provider.client import POLL_INTERVAL, MessageOptions, TurnKey
+from mix_provider.client.supervision import pending_answer
+from mix_provider.client.supervisor import Supervision
 from mix_provider.client.validation import positive_number, require_id, require_int
-from mix_provider.errors import MixError, MixReplyTimeoutError, is_retryable
+from mix_provider.errors import MixAskRequired, MixError, MixReplyTimeoutError, MixSupervisionError, is_retryable
 from mix_provider.hooks.mix import MixHook
-from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
+from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload, supervision_payload
 
 #: Seconds ``on_kill`` may spend asking the server to cancel the run.
 CANCEL_BUDGET = 10.0
@@ -34,6 +36,14 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     :param mix_conn_id: the Mix connection id.
     :param poll_interval: seconds between transcript polls when the SSE stream is unavailable.
     :param max_failures: transient failures tolerated before giving up.
+    :param supervision: the policies and budget (:meth:`Supervision.to_json
+        <mix_provider.client.supervisor.Supervision.to_json>`); None: the defaults.
+    :param decisions: decisions counted earlier in this turn.
+    :param message: ``{"text", "options"}`` of a message the trigger sends itself, once the stream is
+        open and unless the transcript already holds it: a permission request can follow a message
+        within milliseconds, and the stream does not replay events sent before it connected.
+    :param answer: a decision to send once the stream is open (:meth:`Decision.pending
+        <mix_provider.client.supervision.Decision.pending>`: a person's answer).
     """
 
     def __init__(
@@ -45,6 +55,10 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         poll_interval: float = POLL_INTERVAL,
         max_failures: int = 5,
         turn: dict[str, Any] | None = None,
+        supervision: dict[str, Any] | None = None,
+        decisions: dict[str, int] | None = None,
+        answer: dict[str, Any] | None = None,
+        message: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.session_id = require_id("session_id", session_id)
@@ -54,6 +68,10 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         self.mix_conn_id = mix_conn_id
         self.poll_interval = positive_number("poll_interval", poll_interval)
         self.max_failures = require_int("max_failures", max_failures, minimum=0)
+        self.supervision = supervision
+        self.decisions = decisions
+        self.answer = answer
+        self.message = message
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -67,6 +85,10 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 "poll_interval": self.poll_interval,
                 "max_failures": self.max_failures,
                 "turn": self.turn,
+                "supervision": self.supervision,
+                "decisions": self.decisions,
+                "answer": self.answer,
+                "message": self.message,
             },
         )
 
@@ -81,25 +103,39 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     async def _outcome(self, hook: MixHook) -> dict[str, Any]:
         failures = 0
         turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(int(self.baseline["user_messages"]))
+        supervisor = Supervision.from_json(self.supervision).supervisor(
+            self.session_id, self.baseline, self.log, self.decisions
+        )
+        answer = pending_answer(self.answer) if self.answer else None
         while (remaining := self.deadline - time.time()) > 0:
             try:
-                reply = await hook.await_for_reply(
-                    self.session_id,
-                    turn,
-                    timeout=remaining,
-                    poll_interval=self.poll_interval,
-                )
+                waits: dict[str, Any] = {"timeout": remaining, "poll_interval": self.poll_interval}
+                if self.message and not await hook.awas_sent(self.session_id, turn):
+                    options = MessageOptions.checked(**self.message.get("options", {}))
+                    reply = await hook.asend_and_wait(
+                        self.session_id, self.message["text"], options, turn, supervisor=supervisor, **waits
+                    )
+                else:
+                    reply = await hook.await_for_reply(
+                        self.session_id, turn, supervisor=supervisor, answer=answer, **waits
+                    )
                 after = await hook.aget_session(self.session_id)
-                return success_payload(self.session_id, reply, self.baseline, after)
+                payload = success_payload(self.session_id, reply, self.baseline, after)
+                return {**payload, "decisions": supervisor.tally, "baseline": self.baseline}
             except MixReplyTimeoutError:
                 break
+            except (MixAskRequired, MixSupervisionError) as exc:
+                stopped = supervision_payload(self.session_id, exc, supervisor.usage, supervisor.tally)
+                return {**(stopped or {}), "baseline": self.baseline, "turn": turn.to_json()}
             except MixError as exc:
                 failures += 1
                 if not is_retryable(exc) or failures > self.max_failures:
-                    return failure_payload(ERROR, self.session_id, f"{type(exc).__name__}: {exc}")
+                    message = f"{type(exc).__name__}: {exc}"
+                    return {**failure_payload(ERROR, self.session_id, message), "baseline": self.baseline}
                 self.log.warning("Mix wait failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 await asyncio.sleep(min(self.poll_interval * failures, max(self.deadline - time.time(), 0)))
-        return failure_payload(TIMEOUT, self.session_id, f"no reply in session {self.session_id} before the deadline")
+        message = f"no reply in session {self.session_id} before the deadline"
+        return {**failure_payload(TIMEOUT, self.session_id, message), "baseline": self.baseline}
 
     async def on_kill(self) -> None:
         """The task was cancelled by a user: ask the server to cancel the run, within a short budget."""

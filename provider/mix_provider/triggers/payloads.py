@@ -9,10 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from mix_provider.client import Reply
+from mix_provider.errors import (
+    MixAskRequired,
+    MixBudgetExceededError,
+    MixError,
+    MixSupervisionError,
+    MixUndecidedRequestError,
+)
 from mix_provider.models import SessionData
 
 SUCCESS, TIMEOUT, ERROR = "success", "timeout", "error"
-STATUSES = frozenset({SUCCESS, TIMEOUT, ERROR})
+#: A policy handed a request to a person (``request``), or stopped the run (``error``: the typed error's fields).
+ASK, STOPPED = "ask", "stopped"
+STATUSES = frozenset({SUCCESS, TIMEOUT, ERROR, ASK, STOPPED})
 #: Longest reply text put into XCom; longer replies are cut and flagged ``reply_truncated``.
 REPLY_XCOM_LIMIT = 100_000
 
@@ -69,6 +78,41 @@ def failure_payload(status: str, session_id: str, message: str) -> dict[str, Any
     return {"status": status, "session_id": session_id, "message": message}
 
 
+def supervision_payload(
+    session_id: str, exc: MixError, usage: dict[str, Any] | None, tally: dict[str, int]
+) -> dict[str, Any] | None:
+    """The event of a wait a supervisor ended: ``ask`` (a person decides) or ``stopped`` (run cancelled).
+
+    None for any other error. Both carry the decisions counted so far (``decisions``).
+    """
+    if isinstance(exc, MixAskRequired):
+        return {"status": ASK, "session_id": session_id, "request": exc.request, "decisions": tally}
+    if isinstance(exc, MixBudgetExceededError):
+        error = {"type": "budget", "limit": exc.limit, "allowed": exc.allowed, "spent": exc.spent}
+    elif isinstance(exc, MixUndecidedRequestError):
+        error = {"type": "undecided", "kind": exc.kind, "request": exc.request}
+    else:
+        return None
+    return {
+        "status": STOPPED,
+        "session_id": session_id,
+        "message": str(exc),
+        "error": error,
+        "usage": usage,
+        "decisions": tally,
+    }
+
+
+def stopped_error(payload: dict[str, Any]) -> MixSupervisionError:
+    """The typed error a ``stopped`` event stands for."""
+    error, session_id = payload.get("error") or {}, payload["session_id"]
+    if error.get("type") == "budget":
+        return MixBudgetExceededError(session_id, error["limit"], error["allowed"], error["spent"])
+    if error.get("type") == "undecided":
+        return MixUndecidedRequestError(session_id, error["kind"], error["request"])
+    return MixSupervisionError(session_id, payload["message"])
+
+
 def validate_event(event: Any) -> dict[str, Any]:
     """Check a trigger event before trusting it; raises ValueError naming what is wrong."""
     if not isinstance(event, dict):
@@ -76,7 +120,7 @@ def validate_event(event: Any) -> dict[str, Any]:
     status = event.get("status")
     if status not in STATUSES:
         raise ValueError(f"Mix trigger event status {status!r} is not one of {sorted(STATUSES)}")
-    required = _SUCCESS_KEYS if status == SUCCESS else {"session_id", "message"}
+    required = {SUCCESS: _SUCCESS_KEYS, ASK: {"session_id", "request"}}.get(status, {"session_id", "message"})
     missing = sorted(required - event.keys())
     if missing:
         raise ValueError(f"Mix trigger event ({status}) lacks {', '.join(missing)}")

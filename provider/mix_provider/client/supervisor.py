@@ -1,0 +1,291 @@
+"""The supervisor of one wait: reads each SSE event, says what to answer, what to read, when to stop.
+
+It holds the policies (:mod:`.supervision`), the turn's budget and its baseline, counts decisions and
+writes one progress line per tool, sub-agent, request and decision. It does no I/O: it returns a
+:class:`Step`, which the blocking and the asyncio waiters execute (decide once, do I/O twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mix_provider.client import operations as ops
+from mix_provider.client.events import StreamEvent
+from mix_provider.client.operations import Call
+from mix_provider.client.supervision import (
+    ASK,
+    DENY,
+    FAIL,
+    GRANT,
+    NotificationPolicy,
+    PermissionPolicy,
+    Request,
+    decide,
+)
+from mix_provider.errors import (
+    MixAskRequired,
+    MixBudgetExceededError,
+    MixConfigError,
+    MixError,
+    MixUndecidedRequestError,
+)
+from mix_provider.models import SessionTotals
+
+#: Events after which the session's totals may have grown (an assistant round was stored).
+_USAGE_EVENTS = frozenset({"tool_execution_start", "tool_execution_complete"})
+_TOOL_IN_PROGRESS = re.compile(r"(?:Executing|Completed|Failed) (\S+) tool")
+#: The events a supervisor reads (a stream reader that skips decoding others must keep these, and
+#: any event carrying ``parentToolCallId``, for the sub-agent lines).
+SUPERVISED_EVENTS = frozenset(
+    {"permission", "notification", "tool_use_start", "tool_execution_start", "tool_execution_complete", "complete"}
+)
+#: The counters of :attr:`Supervisor.tally`.
+TALLY_KEYS = ("granted", "denied", "answered", "asked")
+
+
+class Logger(Protocol):
+    """What the supervisor logs to: a stdlib logger, or an operator's / trigger's ``self.log``."""
+
+    def info(self, msg: str, *args: Any) -> None: ...
+
+    def warning(self, msg: str, *args: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one turn: cost in US dollars and tokens (prompt + completion); None is no limit."""
+
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+
+    @classmethod
+    def checked(cls, max_cost_usd: object = None, max_tokens: object = None) -> Budget:
+        """Validate both limits (positive numbers, ``max_tokens`` an int).
+
+        :raises MixConfigError: naming the limit.
+        """
+        cost = max_cost_usd
+        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0):
+            raise MixConfigError("max_cost_usd", f"must be a positive number of US dollars or None; got {cost!r}")
+        tokens = max_tokens
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+            raise MixConfigError("max_tokens", f"must be a positive int or None; got {tokens!r}")
+        return cls(None if cost is None else float(cost), tokens)
+
+    @property
+    def active(self) -> bool:
+        """Whether any limit is set."""
+        return self.max_cost_usd is not None or self.max_tokens is not None
+
+    def breach(self, session_id: str, usage: Mapping[str, Any]) -> MixBudgetExceededError | None:
+        """The error when ``usage`` (prompt_tokens, completion_tokens, cost) passes a limit, else None."""
+        tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+        if self.max_tokens is not None and tokens > self.max_tokens:
+            return MixBudgetExceededError(session_id, "max_tokens", self.max_tokens, tokens)
+        cost = float(usage.get("cost") or 0.0)
+        if self.max_cost_usd is not None and cost > self.max_cost_usd:
+            return MixBudgetExceededError(session_id, "max_cost_usd", self.max_cost_usd, round(cost, 6))
+        return None
+
+
+def usage_since(baseline: Mapping[str, Any], totals: SessionTotals) -> dict[str, Any]:
+    """The turn's usage: the session's totals minus the baseline's (see ``payloads.baseline_of``)."""
+    return {
+        "prompt_tokens": totals.prompt_tokens - int(baseline.get("prompt_tokens") or 0),
+        "completion_tokens": totals.completion_tokens - int(baseline.get("completion_tokens") or 0),
+        "cost": round(totals.cost - float(baseline.get("cost") or 0.0), 10),
+    }
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a waiter does after one event: send ``answer``, read ``usage`` (then
+    :meth:`Supervisor.after_usage`), or raise ``error`` (cancelling the run first when ``cancel``)."""
+
+    answer: Call[Any] | None = None
+    usage: Call[Any] | None = None
+    error: MixError | None = None
+    cancel: bool = False
+
+
+NOTHING = Step()
+
+
+class Supervisor:
+    """Judges the events of one wait (see the module docstring); not shared between waits.
+
+    :param session_id: the session.
+    :param permissions: the permission policy.
+    :param notifications: the notification policy.
+    :param budget: the turn's limits.
+    :param baseline: the session's totals before the turn (for the budget).
+    :param log: where progress lines go (default: the ``mix_provider.client`` logger).
+    :param tally: decisions counted so far in this turn (an earlier wait's :attr:`tally`).
+    :param usage_every: at least this many seconds between two reads of the session's totals.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        permissions: PermissionPolicy | None = None,
+        notifications: NotificationPolicy | None = None,
+        budget: Budget | None = None,
+        baseline: Mapping[str, Any] | None = None,
+        log: Logger | None = None,
+        tally: Mapping[str, int] | None = None,
+        usage_every: float = 1.0,
+    ) -> None:
+        self.session_id = session_id
+        self.permissions = permissions or PermissionPolicy()
+        self.notifications = notifications or NotificationPolicy()
+        self.budget = budget or Budget()
+        self.baseline = dict(baseline or {})
+        self.log: Logger = log or logging.getLogger("mix_provider.client")
+        self.tally = {key: int((tally or {}).get(key, 0)) for key in TALLY_KEYS}
+        self.usage: dict[str, Any] | None = None
+        self._usage_every = usage_every
+        self._usage_read_at = float("-inf")
+        self._tools: dict[str, str] = {}
+        self._subagents: set[str] = set()
+
+    def on_event(self, event: StreamEvent) -> Step:
+        """Log the event's progress and return what to do about it."""
+        self._progress(event)
+        request = Request.of(event.event, event.data)
+        if request is not None:
+            return self._decide(request)
+        if self.budget.active and event.event in _USAGE_EVENTS and not event.nested:
+            now = time.monotonic()
+            if now - self._usage_read_at >= self._usage_every:
+                self._usage_read_at = now
+                return Step(usage=ops.get_session(self.session_id))
+        return NOTHING
+
+    def after_usage(self, totals: SessionTotals) -> Step:
+        """Compare the session's totals with the budget; a breach cancels the run."""
+        self.usage = usage_since(self.baseline, totals)
+        breach = self.budget.breach(self.session_id, self.usage)
+        if breach is None:
+            return NOTHING
+        self.log.warning("Mix budget exceeded in session %s: %s; cancelling the run", self.session_id, breach)
+        return Step(error=breach, cancel=True)
+
+    def not_answered(self, request_id: str, exc: MixError) -> None:
+        """An answer found nothing waiting (answered elsewhere, timed out, or its run cancelled)."""
+        self.log.warning("Mix request %s was no longer waiting for an answer (%s); the turn goes on", request_id, exc)
+
+    def _decide(self, request: Request) -> Step:
+        decision = decide(request, self.permissions, self.notifications)
+        self.log.info("Mix %s request %s: %s", request.kind, request.summary(), decision.describe())
+        if decision.action == FAIL:
+            return Step(error=MixUndecidedRequestError(self.session_id, request.kind, request.summary()), cancel=True)
+        if decision.action == ASK:
+            self.tally["asked"] += 1
+            return Step(error=MixAskRequired(self.session_id, request.to_json()))
+        self.count(decision.action)
+        return Step(answer=decision.answer(request))
+
+    def count(self, action: str) -> None:
+        """Count one decision sent to Mix (``grant``, ``deny`` or ``respond``)."""
+        key = {GRANT: "granted", DENY: "denied"}.get(action, "answered")
+        self.tally[key] += 1
+
+    def _progress(self, event: StreamEvent) -> None:
+        data, name = event.data, event.event
+        parent = data.get("parentToolCallId")
+        if parent:
+            if parent not in self._subagents:
+                self._subagents.add(parent)
+                self.log.info("Mix sub-agent started (tool call %s)", parent)
+            if name == "complete":
+                self.log.info("Mix sub-agent finished (tool call %s)", parent)
+            return
+        if name in ("tool_use_start", "tool_use_parameter_streaming_complete") and data.get("id"):
+            self._tools[str(data["id"])] = str(data.get("name") or "")
+        elif name == "tool_execution_start":
+            self.log.info("Mix tool started: %s", self._tool_name(data))
+        elif name == "tool_execution_complete":
+            outcome = "finished" if data.get("success", True) else "failed"
+            self.log.info("Mix tool %s: %s (%s)", outcome, self._tool_name(data), str(data.get("progress") or "")[:200])
+
+    def _tool_name(self, data: Mapping[str, Any]) -> str:
+        named = data.get("toolName") or self._tools.get(str(data.get("toolCallId")))
+        if not named and (found := _TOOL_IN_PROGRESS.search(str(data.get("progress") or ""))):
+            named = found.group(1)
+        return str(named or "tool")
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """The policies and budget of a turn, checked once; travels as JSON in a trigger's kwargs.
+
+    :param permissions: the permission policy.
+    :param notifications: the notification policy.
+    :param budget: the turn's limits.
+    """
+
+    permissions: PermissionPolicy = field(default_factory=PermissionPolicy)
+    notifications: NotificationPolicy = field(default_factory=NotificationPolicy)
+    budget: Budget = field(default_factory=Budget)
+
+    @classmethod
+    def checked(
+        cls,
+        permission_policy: PermissionPolicy | Mapping[str, Any] | None = None,
+        notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
+        max_cost_usd: object = None,
+        max_tokens: object = None,
+    ) -> Supervision:
+        """Validate everything (see each policy's ``checked``).
+
+        :raises MixConfigError: naming the field and the accepted values.
+        """
+        return cls(
+            PermissionPolicy.checked(permission_policy),
+            NotificationPolicy.checked(notification_policy),
+            Budget.checked(max_cost_usd, max_tokens),
+        )
+
+    @property
+    def asks(self) -> tuple[str, ...]:
+        """The policies that may hand a request to a person (``on_undecided='ask'``)."""
+        named = (("permission_policy", self.permissions), ("notification_policy", self.notifications))
+        return tuple(name for name, policy in named if policy.on_undecided == ASK)
+
+    def to_json(self) -> dict[str, Any]:
+        """Small JSON form, read back by :meth:`from_json`."""
+        return {
+            "permission_policy": self.permissions.to_json(),
+            "notification_policy": self.notifications.to_json(),
+            "max_cost_usd": self.budget.max_cost_usd,
+            "max_tokens": self.budget.max_tokens,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Supervision:
+        """Inverse of :meth:`to_json` (None: the defaults)."""
+        return cls.checked(**(data or {}))
+
+    def supervisor(
+        self,
+        session_id: str,
+        baseline: Mapping[str, Any],
+        log: Logger | None = None,
+        tally: Mapping[str, int] | None = None,
+    ) -> Supervisor:
+        """A fresh supervisor for one wait of the turn whose session looked like ``baseline`` before it."""
+        return Supervisor(
+            session_id,
+            permissions=self.permissions,
+            notifications=self.notifications,
+            budget=self.budget,
+            baseline=baseline,
+            log=log,
+            tally=tally,
+        )

@@ -1,0 +1,229 @@
+"""SendMessageOperator supervised through dag.test(): every policy path and the budget, in both modes.
+
+The local server asks for permission on ``[[permission:...]]`` and notifies on ``[[question:...]]`` /
+``[[notify:...]]``; its final reply names each answer (``permission granted: bash``, ``answered: no``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import DAG
+
+from mix_provider.errors import MixConfigError
+from mix_provider.operators.message import SendMessageOperator
+from mix_provider.version_compat import AIRFLOW_V_3_3_PLUS
+from support.integration import MixAPI, states, xcom
+
+START = datetime(2026, 1, 1)
+MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
+
+
+def _turn(run_dag: Any, uid: str, api: MixAPI, text: str, **supervision: Any) -> tuple[Any, str]:
+    session_id = api.create_session(f"supervised {uid}")["id"]
+    with DAG(f"supervised_{uid}", schedule=None, start_date=START) as dag:
+        SendMessageOperator(
+            task_id="turn", session_id=session_id, text=text, timeout=60, poll_interval=0.2, **supervision
+        )
+    return run_dag(dag), session_id
+
+
+@MODES
+def test_a_rule_grants_bash(run_dag: Any, api: MixAPI, uid: str, deferrable: bool, capfd: Any) -> None:
+    policy = {"rules": [{"tool": "bash", "command": "ls *", "action": "grant"}]}
+    dr, _ = _turn(run_dag, uid, api, "list [[permission:bash:ls -la]]", permission_policy=policy, deferrable=deferrable)
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "turn")
+    assert "permission granted: bash" in result["reply"]
+    assert result["decisions"] == {"granted": 1, "denied": 0, "answered": 0, "asked": 0}
+    out = capfd.readouterr().out
+    assert "Mix permission request bash 'ls -la'" in out and "permission_policy.rules[0]" in out
+    assert "Mix tool started: bash" in out and "Mix tool finished: bash" in out
+    assert xcom(dr, "turn", key="mix_usage")["turn"]["cost"] == result["cost"]
+
+
+@MODES
+def test_a_rule_denies_a_write(run_dag: Any, api: MixAPI, uid: str, deferrable: bool) -> None:
+    policy = {"rules": [{"tool": "bash", "action": "grant"}, {"tool": "write", "path": "/etc/*", "action": "deny"}]}
+    text = "edit [[permission:write:/etc/hosts]]"
+    dr, _ = _turn(run_dag, uid, api, text, permission_policy=policy, deferrable=deferrable)
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "turn")
+    assert "permission denied: Write" in result["reply"]
+    assert result["decisions"]["denied"] == 1
+
+
+@MODES
+def test_an_undecided_permission_cancels_and_fails(
+    run_dag: Any, api: MixAPI, uid: str, deferrable: bool, capfd: Any
+) -> None:
+    dr, session_id = _turn(run_dag, uid, api, "wipe [[permission:bash:rm -rf /tmp/x]]", deferrable=deferrable)
+    assert dr.state == "failed", states(dr)
+    out = capfd.readouterr().out
+    assert "MixUndecidedRequestError" in out and "bash 'rm -rf /tmp/x'" in out and "was cancelled" in out
+    # cancelled during its tools: the tool message holds error results and no final answer follows
+    deadline = time.monotonic() + 10
+    while api.export(session_id)["messages"][-1]["role"] != "tool" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [m["role"] for m in api.export(session_id)["messages"]] == ["user", "assistant", "tool"]
+
+
+@MODES
+def test_notifications_acknowledged_and_answered(run_dag: Any, api: MixAPI, uid: str, deferrable: bool) -> None:
+    text = "go [[notify:warning:disk almost full]] [[question:Deploy to prod?|yes,no]] [[question:Colour?|red,blue]]"
+    policy = {"answers": {"Deploy to prod?": "no"}, "default_choice": "blue"}
+    dr, _ = _turn(run_dag, uid, api, text, notification_policy=policy, deferrable=deferrable)
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "turn")
+    assert (
+        "acknowledged" in result["reply"] and "answered: no" in result["reply"] and "answered: blue" in result["reply"]
+    )
+    assert result["decisions"]["answered"] == 3
+
+
+def test_an_undecided_question_fails(run_dag: Any, api: MixAPI, uid: str, capfd: Any) -> None:
+    dr, _ = _turn(run_dag, uid, api, "ask [[question:Deploy to prod?|yes,no]]", deferrable=True)
+    assert dr.state == "failed", states(dr)
+    assert "no rule of notification_policy decided" in capfd.readouterr().out
+
+
+@MODES
+def test_the_token_budget_cancels_the_run(run_dag: Any, api: MixAPI, uid: str, deferrable: bool, capfd: Any) -> None:
+    dr, session_id = _turn(run_dag, uid, api, "tools [[tool]] [[delay:1500]]", max_tokens=1, deferrable=deferrable)
+    assert dr.state == "failed", states(dr)
+    out = capfd.readouterr().out
+    assert "MixBudgetExceededError" in out and "max_tokens=1" in out
+    usage = xcom(dr, "turn", key="mix_usage")
+    assert usage["turn"]["prompt_tokens"] + usage["turn"]["completion_tokens"] > 1
+    time.sleep(0.5)  # the cancelled run stores its tool message, and no final answer
+    assert "end_turn" not in [m.get("finishReason") for m in api.export(session_id)["messages"]]
+    assert usage["all_tries"]["cost"] == usage["turn"]["cost"]
+
+
+def test_the_cost_budget_is_checked_at_the_end_too(run_dag: Any, api: MixAPI, uid: str, capfd: Any) -> None:
+    dr, _ = _turn(run_dag, uid, api, "no tools here", max_cost_usd=1e-9, deferrable=False)
+    assert dr.state == "failed", states(dr)
+    assert "max_cost_usd=1e-09" in capfd.readouterr().out
+    assert xcom(dr, "turn", key="mix_usage")["turn"]["cost"] > 1e-9
+
+
+def test_policies_are_checked_at_parse_time() -> None:
+    with pytest.raises(MixConfigError, match=r"permission_policy.rules.action: 'allow' is not one of: grant, deny"):
+        SendMessageOperator(task_id="t", session_id="s", text="x", permission_policy={"rules": [{"action": "allow"}]})
+    with pytest.raises(
+        MixConfigError, match=r"notification_policy.reply: is not a known key; accepted: acknowledge, answers"
+    ):
+        SendMessageOperator(task_id="t", session_id="s", text="x", notification_policy={"reply": "no"})
+    with pytest.raises(MixConfigError, match="max_tokens"):
+        SendMessageOperator(task_id="t", session_id="s", text="x", max_tokens=0)
+
+
+def test_ask_is_refused_without_hitl(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mix_provider.operators._hitl as hitl
+
+    monkeypatch.setattr(hitl, "HAS_HITL", False)
+    with pytest.raises(MixConfigError, match=r"permission_policy.on_undecided: 'ask' needs Airflow >= 3.1"):
+        SendMessageOperator(task_id="t", session_id="s", text="x", permission_policy={"on_undecided": "ask"})
+
+
+@pytest.fixture
+def person() -> Iterator[dict[str, Any]]:
+    """A person answering Airflow's required actions from another thread, as the UI's API does."""
+    answers: dict[str, Any] = {"choices": [], "seen": []}
+    stop = threading.Event()
+
+    def respond() -> None:
+        from airflow.models.hitl import HITLDetail
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.trigger import handle_event_submit
+        from airflow.triggers.base import TriggerEvent
+        from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
+        from sqlalchemy import select
+
+        while not stop.wait(0.3):
+            with create_session() as session:
+                query = select(HITLDetail).join(TaskInstance, TaskInstance.id == HITLDetail.ti_id)
+                query = query.where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)
+                for detail in session.scalars(query):
+                    if detail.response_received or not answers["choices"]:
+                        continue
+                    answers["seen"].append({"subject": detail.subject, "options": list(detail.options)})
+                    detail.chosen_options = [answers["choices"].pop(0)]
+                    detail.responded_by = {"id": "ada", "name": "Ada"}
+                    detail.responded_at = datetime.now().astimezone()
+                    detail.params_input = {}
+                    ti = session.get(TaskInstance, detail.ti_id)
+                    handle_event_submit(
+                        TriggerEvent(detail.as_resume_event_payload()), task_instance=ti, session=session
+                    )
+
+    thread = threading.Thread(target=respond, daemon=True)
+    thread.start()
+    yield answers
+    stop.set()
+    thread.join(5)
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="dag.test() resumes human-in-the-loop tasks from Airflow 3.3")
+@MODES
+@pytest.mark.parametrize("choice", ["Grant", "Deny"])
+def test_a_person_decides(
+    run_dag: Any, api: MixAPI, uid: str, deferrable: bool, choice: str, person: dict[str, Any], capfd: Any
+) -> None:
+    person["choices"].append(choice)
+    policy = {"on_undecided": "ask"}
+    dr, _ = _turn(run_dag, uid, api, "list [[permission:bash:ls -la]]", permission_policy=policy, deferrable=deferrable)
+    assert dr.state == "success", states(dr)
+    assert person["seen"] == [
+        {"subject": "Mix agent asks: bash 'ls -la' (Execute command: ls -la)", "options": ["Grant", "Deny"]}
+    ]
+    result = xcom(dr, "turn")
+    assert f"permission {'granted' if choice == 'Grant' else 'denied'}: bash" in result["reply"]
+    assert result["decisions"]["asked"] == 1
+    assert result["decisions"]["granted" if choice == "Grant" else "denied"] == 1
+    assert "answered by Ada" in capfd.readouterr().out
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="dag.test() resumes human-in-the-loop tasks from Airflow 3.3")
+def test_a_person_answers_a_question(run_dag: Any, api: MixAPI, uid: str, person: dict[str, Any]) -> None:
+    person["choices"].append("no")
+    text = "deploy? [[question:Deploy to prod?|yes,no]]"
+    dr, _ = _turn(run_dag, uid, api, text, notification_policy={"on_undecided": "ask"}, deferrable=True)
+    assert dr.state == "success", states(dr)
+    assert person["seen"][0]["options"] == ["yes", "no"]
+    assert "answered: no" in xcom(dr, "turn")["reply"]
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="dag.test() resumes human-in-the-loop tasks from Airflow 3.3")
+def test_a_second_ask_in_one_try_cancels_and_fails(
+    run_dag: Any, api: MixAPI, uid: str, person: dict[str, Any], capfd: Any
+) -> None:
+    person["choices"].append("Grant")
+    text = "two [[permission:bash:ls -la]] [[permission:bash:cat /etc/passwd]]"
+    dr, _ = _turn(run_dag, uid, api, text, permission_policy={"on_undecided": "ask"}, deferrable=False)
+    assert dr.state == "failed", states(dr)
+    assert "a second request needs a person in this task try (bash 'cat /etc/passwd'" in capfd.readouterr().out
+
+
+def test_progress_lines_for_sub_agents_and_masked_secrets(
+    run_dag: Any, api: MixAPI, uid: str, masked_logging: None, capfd: Any
+) -> None:
+    from airflow.sdk.log import mask_secret
+
+    secret = f"tok-{uid}-s3cr3t"
+    mask_secret(secret)
+    policy = {"rules": [{"tool": "bash", "command": "curl *"}]}
+    text = f"go [[subagent]] [[permission:bash:curl -H 'X-Token: {secret}' https://example.test]]"
+    dr, _ = _turn(run_dag, uid, api, text, permission_policy=policy, deferrable=True)
+    assert dr.state == "success", states(dr)
+    out = capfd.readouterr().out
+    assert "Mix sub-agent started (tool call" in out and "Mix sub-agent finished (tool call" in out
+    assert "Mix tool started: Task" in out
+    assert "Mix permission request bash \"curl -H 'X-Token: ***' https://example.test\"" in out
+    assert secret not in out
