@@ -15,9 +15,8 @@ from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink
 
-from mix_provider.client.validation import require_id
+from mix_provider.client.validation import json_object, require_id
 from mix_provider.errors import MixConfigError
-from mix_provider.hooks.agent_presets import json_object
 from mix_provider.hooks.connection import UI_PREFIX
 
 log = logging.getLogger(__name__)

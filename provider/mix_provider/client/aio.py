@@ -123,14 +123,13 @@ class AsyncMixClient:
 
     async def _act(self, wait: Wait, step: Step) -> None:
         """Execute a supervisor's step (see :meth:`MixClient._act <.sync.MixClient._act>`)."""
-        if step.usage is not None and wait.supervisor is not None:
-            step = wait.supervisor.after_usage(await self.execute(step.usage))
+        if step.usage is not None:
+            step = wait.after_usage(await self.execute(step.usage))
         if step.answer is not None:
             try:
                 await self.execute(step.answer)
             except MixNotFoundError as exc:
-                if wait.supervisor is not None:
-                    wait.supervisor.not_answered(step.answer.path, exc)
+                wait.not_answered(step.answer, exc)
         if step.error is not None:
             if step.cancel:
                 with suppress(MixError):

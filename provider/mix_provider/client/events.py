@@ -12,13 +12,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from mix_provider.client.operations import Call, export_session
 from mix_provider.client.turns import Reply, Turn, TurnKey, find_turn, finished_reply, runs_of, settled_reply
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
-from mix_provider.models import ExportMessage, ExportSession, FinishReason
+from mix_provider.models import ExportMessage, ExportSession, FinishReason, SessionTotals
 
 if TYPE_CHECKING:
     from mix_provider.client.supervisor import Step, Supervisor
@@ -153,6 +153,15 @@ class Deadline:
         return self.remaining() <= 0
 
 
+class WaitOptions(TypedDict, total=False):
+    """The keyword options of a reply wait, named once for the hook's sync and async twins."""
+
+    timeout: float
+    poll_interval: float
+    supervisor: Supervisor | None
+    answer: Call[Any] | None
+
+
 @dataclass(frozen=True)
 class Wait:
     """The budget of one wait for a reply, its arguments checked once for both clients.
@@ -183,6 +192,15 @@ class Wait:
     def supervise(self, event: StreamEvent) -> Step | None:
         """What the supervisor makes of ``event`` (an answer to send, totals to read, an error), if any."""
         return None if self.supervisor is None else self.supervisor.on_event(event)
+
+    def after_usage(self, totals: SessionTotals) -> Step:
+        """The supervisor's next step once the session totals it asked for are read."""
+        return cast("Supervisor", self.supervisor).after_usage(totals)  # only a supervisor asks for them
+
+    def not_answered(self, answer: Call[Any], exc: MixError) -> None:
+        """An answer found nothing waiting for it: the supervisor logs it and the turn goes on."""
+        if self.supervisor is not None:
+            self.supervisor.not_answered(answer.path, exc)
 
     def stream_read_timeout(self, stream_timeout: float) -> float:
         """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""

@@ -160,14 +160,13 @@ class MixClient:
 
     def _act(self, wait: Wait, step: Step) -> None:
         """Execute a supervisor's step: read totals, send an answer, or cancel the run and raise."""
-        if step.usage is not None and wait.supervisor is not None:
-            step = wait.supervisor.after_usage(self.execute(step.usage))
+        if step.usage is not None:
+            step = wait.after_usage(self.execute(step.usage))
         if step.answer is not None:
             try:
                 self.execute(step.answer)
             except MixNotFoundError as exc:
-                if wait.supervisor is not None:
-                    wait.supervisor.not_answered(step.answer.path, exc)
+                wait.not_answered(step.answer, exc)
         if step.error is not None:
             if step.cancel:
                 with suppress(MixError):

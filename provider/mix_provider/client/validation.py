@@ -220,3 +220,17 @@ def check_callbacks(callbacks: Iterable[CallbackLike] | str) -> list[Callback]:
             raise MixConfigError(f"{field}.exclude_from_context", "must not be true for send_message")
         parsed.append(callback)
     return parsed
+
+
+def json_object(field_name: str, value: object, *, example: str = '{"key": "value"}') -> dict[str, Any]:
+    """``value`` as a dict: a mapping, a JSON object string, or None/"" (empty); ``example`` shows the shape."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise MixConfigError(field_name, f"is not valid JSON; expected an object, e.g. {example}") from None
+    if not isinstance(value, Mapping):
+        raise MixConfigError(field_name, f"must be a JSON object, got {type(value).__name__}")
+    return dict(value)

@@ -10,7 +10,6 @@ its field and the accepted values.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from mix_provider.client.validation import (
     check_callbacks,
     check_system_prompt,
     coerce_enum,
+    json_object,
     known_keys,
     optional_int,
     optional_text,
@@ -103,20 +103,6 @@ class AgentPreset:
         )
 
 
-def json_object(field_name: str, value: object) -> dict[str, Any]:
-    """``value`` as a dict: a mapping, a JSON object string, or None/"" (empty)."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise MixConfigError(field_name, 'is not valid JSON; expected an object, e.g. {"triage": {...}}') from None
-    if not isinstance(value, Mapping):
-        raise MixConfigError(field_name, f"must be a JSON object, got {type(value).__name__}")
-    return dict(value)
-
-
 def turn_options(
     field_name: str, values: Mapping[str, Any], accepted: frozenset[str] = TURN_OPTION_KEYS
 ) -> TurnOptions:
@@ -162,7 +148,7 @@ def parse_preset(name: str, values: Mapping[str, Any], field_name: str) -> Agent
 def parse_presets(value: object, field_name: str = "extra.agents") -> dict[str, AgentPreset]:
     """All presets of the connection's ``extra.agents`` (an object of name -> preset)."""
     presets = {}
-    for name, values in json_object(field_name, value).items():
+    for name, values in json_object(field_name, value, example='{"triage": {...}}').items():
         if not isinstance(name, str) or not name.strip():
             raise MixConfigError(field_name, f"agent names must be non-empty strings, got {name!r}")
         presets[name] = parse_preset(name, values, f"{field_name}.{name}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mix_provider.client import ClientConfig, RetryPolicy, build_base_url
-from mix_provider.client.validation import check_verify_ssl, known_keys
+from mix_provider.client.validation import check_verify_ssl, json_object, known_keys
 from mix_provider.defaults import CONNECT_TIMEOUT
 from mix_provider.errors import MixConfigError
 from mix_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
@@ -110,15 +110,9 @@ def _number(name: str, override: float | None, value: Any) -> float:
     return number
 
 
-def _headers(value: Any) -> dict[str, str]:
-    if value is None or value == "":
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise MixConfigError("extra.headers", 'must be a JSON object of strings, e.g. {"X-Key": "..."}') from None
-    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+def _headers(raw: Any) -> dict[str, str]:
+    value = json_object("extra.headers", raw, example='{"X-Key": "..."}')
+    if not all(isinstance(v, str) for v in value.values()):
         raise MixConfigError("extra.headers", 'must be a JSON object of strings, e.g. {"X-Key": "..."}')
     return {str(k): v for k, v in value.items()}
 

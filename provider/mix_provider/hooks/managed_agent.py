@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
 
 from mix_provider.client import TurnKey
-from mix_provider.client.validation import positive_number
+from mix_provider.client.validation import json_object, positive_number
 from mix_provider.errors import MixConfigError, MixError, MixReplyFailedError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.agent_presets import (
     AgentPreset,
-    json_object,
     parse_preset,
     parse_presets,
     pick_preset,

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import cached_property
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 from airflow.providers.common.compat.connection import get_async_connection
@@ -32,7 +32,7 @@ from mix_provider.client import (
     TurnKey,
 )
 from mix_provider.client import operations as ops
-from mix_provider.client.operations import Call
+from mix_provider.client.events import WaitOptions
 from mix_provider.client.options import NO_OPTIONS
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
@@ -203,24 +203,14 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """Send a message (the reply streams); see :func:`~mix_provider.client.operations.send_message`."""
         return self.client.execute(ops.send_message(session_id, text, options, turn=turn))
 
-    def wait_for_reply(
-        self,
-        session_id: str,
-        turn: TurnKey,
-        *,
-        timeout: float = REPLY_TIMEOUT,
-        poll_interval: float = POLL_INTERVAL,
-        supervisor: Supervisor | None = None,
-        answer: Call[Any] | None = None,
-    ) -> Reply:
+    def wait_for_reply(self, session_id: str, turn: TurnKey, **options: Unpack[WaitOptions]) -> Reply:
         """Wait for the reply to a message already sent (SSE, falling back to polling the transcript).
 
-        :param supervisor: answers permissions and notifications and watches the budget.
-        :param answer: a decision to send once the stream is open (a person's answer).
+        :param options: ``timeout``, ``poll_interval``, ``supervisor`` (answers permissions and
+            notifications, watches the budget) and ``answer`` (a decision to send once the stream is
+            open: a person's answer); see :meth:`MixClient.wait_for_reply <mix_provider.client.MixClient.wait_for_reply>`.
         """
-        return self.client.wait_for_reply(
-            session_id, turn, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor, answer=answer
-        )
+        return self.client.wait_for_reply(session_id, turn, **options)
 
     def send_and_wait(
         self,
@@ -301,21 +291,9 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """Async :meth:`respond_to_notification`."""
         await (await self.aclient()).execute(ops.respond_to_notification(notification_id, response_type, value))
 
-    async def await_for_reply(
-        self,
-        session_id: str,
-        turn: TurnKey,
-        *,
-        timeout: float = REPLY_TIMEOUT,
-        poll_interval: float = POLL_INTERVAL,
-        supervisor: Supervisor | None = None,
-        answer: Call[Any] | None = None,
-    ) -> Reply:
+    async def await_for_reply(self, session_id: str, turn: TurnKey, **options: Unpack[WaitOptions]) -> Reply:
         """Async :meth:`wait_for_reply` (for a message already sent)."""
-        client = await self.aclient()
-        return await client.wait_for_reply(
-            session_id, turn, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor, answer=answer
-        )
+        return await (await self.aclient()).wait_for_reply(session_id, turn, **options)
 
     async def asend_and_wait(
         self,

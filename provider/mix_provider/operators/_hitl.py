@@ -138,5 +138,7 @@ def resume_after_answer(operator: Any, context: Any, event: Any, mix_ask: dict[s
     baseline, turn = mix_ask["baseline"], TurnKey.from_json(mix_ask["turn"])
     pending = decision.pending(request)
     if operator.deferrable:
-        operator.defer_wait(session_id, baseline, turn, decisions, pending)
-    return operator.execute_complete(context, operator.wait_here(session_id, baseline, turn, decisions, pending))
+        operator.defer_wait(session_id, baseline, turn, decisions=decisions, answer=pending)
+    return operator.execute_complete(
+        context, operator.wait_here(session_id, baseline, turn, decisions=decisions, answer=pending)
+    )

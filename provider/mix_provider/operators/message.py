@@ -6,7 +6,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict, Unpack
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -55,6 +55,15 @@ DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "c
 FINISH_REASONS = frozenset(reason.value for reason in FinishReason)
 #: Extra seconds the task's defer timeout allows beyond the trigger's own deadline.
 DEFER_MARGIN = 60
+
+
+class Resumption(TypedDict, total=False):
+    """What a wait resumed after a person's answer carries: decisions so far, the answer to send; and,
+    for the trigger, the message it sends once its stream is open."""
+
+    decisions: dict[str, int] | None
+    answer: dict[str, Any] | None
+    message: dict[str, Any] | None
 
 
 class SendMessageOperator(MixBaseOperator):
@@ -170,15 +179,9 @@ class SendMessageOperator(MixBaseOperator):
         self.defer_wait(session_id, baseline, turn, message=message)
 
     def defer_wait(
-        self,
-        session_id: str,
-        baseline: dict[str, Any],
-        turn: TurnKey,
-        decisions: dict[str, int] | None = None,
-        answer: dict[str, Any] | None = None,
-        message: dict[str, Any] | None = None,
+        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, **resume: Unpack[Resumption]
     ) -> None:
-        """Defer to :class:`MixMessageTrigger` for the turn ``turn``; it sends ``message`` or ``answer``, if any."""
+        """Defer to :class:`MixMessageTrigger` for the turn ``turn``; it sends the message or the answer, if any."""
         trigger = MixMessageTrigger(
             session_id=session_id,
             baseline=baseline,
@@ -187,9 +190,7 @@ class SendMessageOperator(MixBaseOperator):
             mix_conn_id=self.mix_conn_id,
             poll_interval=self.poll_interval,
             supervision=self.supervision.to_json(),
-            decisions=decisions,
-            answer=answer,
-            message=message,
+            **resume,
         )
         self.defer(
             trigger=trigger,
@@ -209,12 +210,12 @@ class SendMessageOperator(MixBaseOperator):
         session_id: str,
         baseline: dict[str, Any],
         turn: TurnKey,
-        decisions: dict[str, int] | None = None,
-        answer: dict[str, Any] | None = None,
         send: tuple[str, MessageOptions] | None = None,
+        **resume: Unpack[Resumption],
     ) -> dict[str, Any]:
-        """Wait in this process for the turn's reply (sending the message or ``answer`` first); the event."""
-        supervisor = self.supervision.supervisor(session_id, baseline, self.log, decisions)
+        """Wait in this process for the turn's reply (sending the message or the answer first); the event."""
+        answer = resume.get("answer")
+        supervisor = self.supervision.supervisor(session_id, baseline, self.log, resume.get("decisions"))
         waits: dict[str, Any] = {"timeout": self.timeout, "poll_interval": self.poll_interval, "supervisor": supervisor}
         self._waiting_on = session_id
         try:
