@@ -158,6 +158,24 @@ class ExportMessage(MixModel):
     reasoning: str | None = None
     tool_calls: list[ToolCall] | None = None
 
+    @property
+    def tool_call_count(self) -> int:
+        """How many tool calls the message made."""
+        return len(self.tool_calls or ())
+
+
+class MessageRecord(MixModel):
+    """The fields of an export message that reply detection reads: its tool calls only counted, its
+    content kept only where the reply or our message's fingerprint needs it (else ``""``)."""
+
+    id: str
+    role: str
+    content: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finish_reason: str | None = None
+    tool_call_count: int = 0
+
 
 class ExportSession(SessionTotals):
     """A whole transcript: session totals and every message."""

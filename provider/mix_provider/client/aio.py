@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -17,8 +17,10 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.scan import ascan_chunks
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixTransportError
+from mix_provider.models import MessageRecord
 
 T = TypeVar("T")
 
@@ -56,6 +58,28 @@ class AsyncMixClient:
         """Open ``call`` (e.g. ``ops.export_session``) and yield its body as byte chunks, unparsed."""
         async with self._http.stream(call) as chunks:
             yield chunks
+
+    async def consume_stream(self, call: Call[Any], consume: Callable[[AsyncIterator[bytes]], Awaitable[T]]) -> T:
+        """Async :meth:`MixClient.consume_stream <.sync.MixClient.consume_stream>`: a transient failure retries it all."""
+
+        async def once() -> T:
+            async with self._http.stream(call) as chunks:
+                return await consume(chunks)
+
+        try:
+            return await once()
+        except MixError as exc:
+            plan = RetryPlan(call, self.config.retry, exc)
+        async for attempt in plan.retrying(tenacity.AsyncRetrying):
+            with attempt:
+                plan.replay_initial()
+                return await once()
+        raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    async def scan_messages(self, session_id: str, key: TurnKey | None = None) -> list[MessageRecord]:
+        """Async :meth:`MixClient.scan_messages <.sync.MixClient.scan_messages>`."""
+        call = ops.export_session(session_id)
+        return await self.consume_stream(call, lambda chunks: ascan_chunks(call, chunks, key))
 
     @asynccontextmanager
     async def open_events(
@@ -104,7 +128,7 @@ class AsyncMixClient:
                 event := await asyncio.wait_for(anext(events, None), max(wait.deadline.remaining(), 0.0))
             ) is not None:
                 if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, await self.execute(wait.transcript()))
+                    reply := wait.after_event(ended, await self.scan_messages(wait.session_id, wait.turn))
                 ):
                     return reply
                 if wait.deadline.passed:
@@ -120,7 +144,7 @@ class AsyncMixClient:
         return reply
 
     async def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(await self.execute(wait.transcript()))
+        return wait.checked(await self.scan_messages(wait.session_id, wait.turn))
 
     async def close(self) -> None:
         """Close the pooled connections."""

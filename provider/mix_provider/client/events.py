@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from mix_provider.client.operations import Call, export_session
-from mix_provider.client.turns import Reply, Turn, TurnKey, find_turn, finished_reply, runs_of, settled_reply
+from mix_provider.client.turns import (
+    Reply,
+    Turn,
+    TurnKey,
+    TurnMessage,
+    find_turn,
+    finished_reply,
+    runs_of,
+    settled_reply,
+    tool_calls_of,
+)
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
-from mix_provider.models import ExportMessage, ExportSession, FinishReason
+from mix_provider.models import ExportSession, FinishReason
 
 log = logging.getLogger("mix_provider.client")
 
@@ -105,7 +114,7 @@ CANCELLED_PREFIXES = ("request cancelled", "context canceled")
 
 
 def reply_after(
-    verdict: StreamVerdict, messages: Sequence[ExportMessage], key: TurnKey, session_id: str = ""
+    verdict: StreamVerdict, messages: Sequence[TurnMessage], key: TurnKey, session_id: str = ""
 ) -> Reply | None:
     """The reply once the stream said a run ended: from the transcript, or the stream's error.
 
@@ -122,7 +131,7 @@ def reply_after(
             message_id=verdict.message_id or "",
             text=verdict.error,
             finish_reason=(FinishReason.CANCELED if cancelled else FinishReason.ERROR).value,
-            tool_calls=sum(len(m.tool_calls or ()) for m in turn.messages if m.role == "assistant"),
+            tool_calls=tool_calls_of(turn),
             user_message_id=turn.user_message_id,
         )
     return reply
@@ -175,13 +184,9 @@ class Wait:
         """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""
         return min(self.deadline.total, stream_timeout)
 
-    def transcript(self) -> Call[ExportSession]:
-        """The call that reads the session's transcript (polls, and after a run ended)."""
-        return export_session(self.session_id)
-
-    def checked(self, export: ExportSession) -> Reply | None:
-        """Our reply in a polled transcript, if it finished."""
-        return finished_reply(export.messages, self.turn, self.session_id)
+    def checked(self, messages: Sequence[TurnMessage]) -> Reply | None:
+        """Our reply in a polled transcript (its scanned records), if it finished."""
+        return finished_reply(messages, self.turn, self.session_id)
 
     def connected(self, event: StreamEvent) -> bool:
         """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
@@ -203,9 +208,9 @@ class Wait:
         verdict = judge_event(event)
         return verdict if verdict.done else None
 
-    def after_event(self, verdict: StreamVerdict, export: ExportSession) -> Reply | None:
+    def after_event(self, verdict: StreamVerdict, messages: Sequence[TurnMessage]) -> Reply | None:
         """Our reply once the stream said a run ended (see :func:`reply_after`)."""
-        return reply_after(verdict, export.messages, self.turn, self.session_id)
+        return reply_after(verdict, messages, self.turn, self.session_id)
 
     def dropped(self, exc: BaseException) -> None:
         """Following the stream stopped (dropped, or the deadline passed): the transcript decides."""
@@ -232,7 +237,7 @@ def has_ended(run: Turn, now: datetime) -> bool:
     return bool(last and last.role == "tool" and stored and now - stored >= STALLED_AFTER)
 
 
-def finished_turns(messages: Sequence[ExportMessage]) -> list[str]:
+def finished_turns(messages: Sequence[TurnMessage]) -> list[str]:
     """The final assistant message ids of the transcript's finished runs, in the order runs started.
 
     Runs are rebuilt as :func:`~mix_provider.client.turns.runs_of` does, so a run that finishes after

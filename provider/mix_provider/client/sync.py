@@ -17,8 +17,10 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.scan import scan_chunks
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixTransportError
+from mix_provider.models import MessageRecord
 
 T = TypeVar("T")
 
@@ -82,6 +84,14 @@ class MixClient:
                 return once()
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
+    def scan_messages(self, session_id: str, key: TurnKey | None = None) -> list[MessageRecord]:
+        """The transcript's messages as light records, read from the streamed export (see :mod:`.scan`).
+
+        :param key: our message's key: which texts to keep (None keeps none).
+        """
+        call = ops.export_session(session_id)
+        return self.consume_stream(call, lambda chunks: scan_chunks(call, chunks, key))
+
     @contextmanager
     def open_events(self, session_id: str, read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
         """Open the session's SSE stream; the first event is ``connected``."""
@@ -135,7 +145,7 @@ class MixClient:
         try:
             for event in events:
                 if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, self.execute(wait.transcript()))
+                    reply := wait.after_event(ended, self.scan_messages(wait.session_id, wait.turn))
                 ):
                     return reply
                 if wait.deadline.passed:
@@ -151,7 +161,7 @@ class MixClient:
         return reply
 
     def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(self.execute(wait.transcript()))
+        return wait.checked(self.scan_messages(wait.session_id, wait.turn))
 
     def close(self) -> None:
         """Close the pooled connections."""
