@@ -35,9 +35,25 @@ log = logging.getLogger("mix_provider.client")
 REPLY_TIMEOUT, POLL_INTERVAL = 3600.0, 1.0
 
 
+#: The events a waiter acts on: only their data is decoded; the others (content and thinking deltas,
+#: the bulk of a stream, heartbeats) are told apart by name and keep ``{}``.
+DECODED_EVENTS = frozenset(
+    {
+        "connected",
+        "complete",
+        "error",
+        "user_message_created",
+        "permission",
+        "notification",
+        "tool_execution_start",
+        "tool_execution_complete",
+    }
+)
+
+
 @dataclass(frozen=True)
 class StreamEvent:
-    """One SSE event: its name, its JSON data (``{}`` when not JSON) and its id."""
+    """One SSE event: its name, its JSON data (``{}`` when not JSON, or not in :data:`DECODED_EVENTS`) and its id."""
 
     event: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -46,6 +62,8 @@ class StreamEvent:
     @classmethod
     def parse(cls, event: str, data: str, event_id: str | None) -> StreamEvent:
         """Build an event from the wire fields; non-object data is kept under ``"raw"``."""
+        if event not in DECODED_EVENTS:
+            return cls(event=event or "message", id=event_id or None)
         try:
             payload = json.loads(data) if data else {}
         except ValueError:
