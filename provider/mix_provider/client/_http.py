@@ -28,6 +28,9 @@ log = logging.getLogger("mix_provider.client")
 #: Failures that happen before the request could reach the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+#: An async pool has no cap on connections: shared by every wait of a triggerer (:mod:`.shared`), it
+#: holds one per open SSE stream for the whole wait, plus one per transcript read; idle ones are capped.
+ASYNC_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
 
 
 def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTransportError:
@@ -139,7 +142,7 @@ class AsyncHTTP:
 
     def __init__(self, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        self._client = httpx.AsyncClient(transport=transport, **_client_options(config))
+        self._client = httpx.AsyncClient(transport=transport, limits=ASYNC_LIMITS, **_client_options(config))
 
     async def request(self, call: Call[T]) -> T:
         """Make one attempt of ``call`` and parse its answer."""

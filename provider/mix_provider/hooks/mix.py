@@ -30,6 +30,7 @@ from mix_provider.client import (
     RetryPolicy,
     SessionSpec,
     TurnKey,
+    shared,
 )
 from mix_provider.client import operations as ops
 from mix_provider.client.options import NO_OPTIONS
@@ -124,12 +125,19 @@ class MixHook(BaseHook):  # type: ignore[misc]
         return self.client
 
     async def aclient(self) -> AsyncMixClient:
-        """The asyncio client; the connection is fetched asynchronously the first time."""
+        """The asyncio client; the connection is fetched asynchronously the first time.
+
+        Hooks of one connection in one event loop (a triggerer's waits) share one client and its
+        connection pool (:mod:`mix_provider.client.shared`); :meth:`aclose` lets go of it.
+        """
         if "config" not in self.__dict__:
             connection = await get_async_connection(self.mix_conn_id, self)
             self.__dict__.setdefault("config", self._configure(connection))
         if self._async_client is None:  # no await since the check: concurrent first calls share one client
-            self._async_client = AsyncMixClient(self.config, transport=self._async_transport)
+            transport = self._async_transport
+            self._async_client = (
+                shared.acquire(self.config) if transport is None else AsyncMixClient(self.config, transport=transport)
+            )
         return self._async_client
 
     # -- the Sessions API --------------------------------------------------------------------------
@@ -291,8 +299,8 @@ class MixHook(BaseHook):  # type: ignore[misc]
         """Close both clients, if they were opened."""
         self.close()
         if self._async_client is not None:
-            await self._async_client.close()
-            self._async_client = None
+            client, self._async_client = self._async_client, None
+            await shared.release(client)
 
     def __enter__(self) -> MixHook:
         return self
