@@ -11,9 +11,11 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +102,42 @@ def machine() -> str:
 def loadavg() -> str:
     """The 1, 5 and 15 minute load averages."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def status_kib(field: str) -> int:
+    """A ``VmRSS``/``VmHWM`` figure of this process from ``/proc/self/status``, in KiB."""
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no {field} in /proc/self/status")
+    return int(match.group(1))
+
+
+class PeakRSS:
+    """The peak resident set size while the ``with`` block runs, in bytes (``.peak``)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    def __enter__(self) -> PeakRSS:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        except OSError:
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, status_kib("VmRSS") * 1024)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+        else:
+            self.peak = status_kib("VmHWM") * 1024
 
 
 class Sample(NamedTuple):
