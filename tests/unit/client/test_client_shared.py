@@ -8,7 +8,7 @@ import pytest
 
 from mix_provider.client import ClientConfig, shared
 from mix_provider.client import operations as ops
-from mix_provider.client._http import ASYNC_LIMITS
+from mix_provider.client._http import STREAMS_PER_POOL, AsyncHTTP
 
 CONFIG = ClientConfig("http://mix.test:8088", token="t0ken-abc")
 
@@ -47,5 +47,14 @@ def test_the_fingerprint_hides_the_secrets() -> None:
     assert "t0ken" not in digest and len(digest) == 64
 
 
-def test_async_pools_do_not_cap_connections() -> None:
-    assert ASYNC_LIMITS.max_connections is None, "each of a triggerer's SSE streams holds a connection"
+async def test_streams_are_spread_over_small_pools_apart_from_requests() -> None:
+    http = AsyncHTTP(CONFIG)
+    pools = http._streams
+    held = [pools.client() for _ in range(STREAMS_PER_POOL + 1)]
+    clients = [await opened.__aenter__() for opened in held]
+    assert len(set(clients)) == 2 and http._client not in clients
+    for opened in held:
+        await opened.__aexit__(None, None, None)
+    async with pools.client() as again:
+        assert again is clients[0], "a pool with room is reused"
+    await http.close()
