@@ -29,14 +29,15 @@ log = logging.getLogger("mix_provider.client")
 #: Failures that happen before the request could reach the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
-#: Requests (JSON calls and downloads) in flight at once on one async client; more wait their turn in
-#: an asyncio semaphore rather than in httpcore's queue, whose bookkeeping grows with queued requests
-#: times connections (a shared client serves every wait of a triggerer, :mod:`.shared`).
-REQUEST_SLOTS = 32
+#: Requests (JSON calls and downloads) in flight at once on one async client, and its idle connections;
+#: more wait their turn in an asyncio semaphore rather than in httpcore's queue. At every request's
+#: start and end httpcore checks each connection of the pool (a socket poll for each idle one, and a
+#: pass over all of them per idle one), so a shared client (:mod:`.shared`) keeps its pool small.
+REQUEST_SLOTS = 8
 #: SSE streams per stream pool. Each stream holds its connection for the whole wait, and httpcore
 #: scans every connection of a pool whenever a request starts or ends, so streams are spread over
 #: small pools, apart from the requests' pool.
-STREAMS_PER_POOL = 50
+STREAMS_PER_POOL = 16
 
 
 def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTransportError:
