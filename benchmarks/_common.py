@@ -48,6 +48,21 @@ def airflow_home(prefix: str) -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@contextmanager
+def server_data_dir(home: Path, room: int) -> Iterator[Path]:
+    """Where the server keeps its SQLite file: in memory (``/dev/shm``) when it has ``room`` bytes
+    free (seeding is quicker, and no disk write slows the server), else under ``home``."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shutil.disk_usage(shm).free < room:
+        yield home / "mix-data"
+        return
+    path = Path(tempfile.mkdtemp(prefix="mix-bench-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with the module docstring as help and the common ``--quick`` flag."""
     result = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

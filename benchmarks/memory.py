@@ -20,20 +20,28 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from _common import MIX_CONN_ID, PeakRSS, airflow_home, execute, machine, mix_server, parser, print_table, status_kib
+from _common import (
+    MIX_CONN_ID,
+    PeakRSS,
+    airflow_home,
+    execute,
+    machine,
+    mix_server,
+    parser,
+    print_table,
+    server_data_dir,
+    status_kib,
+)
 
 MIB = 1 << 20
 #: Bytes per seeded message (a 1 GiB transcript has 16,384 of them).
@@ -128,21 +136,6 @@ def sdk_rows(base_url: str, warmup: str, sessions: dict[int, str], home: Path) -
     return [row(SDK, mib, spawn("sdk", base_url, warmup, [sid], home)[0]) for mib, sid in sessions.items()]
 
 
-@contextmanager
-def server_data_dir(home: Path) -> Iterator[Path]:
-    """Where the server keeps its SQLite file: in memory (``/dev/shm``) when it has room for the
-    transcripts (seeding 1.3 GiB is the slowest part of this script), else under ``home``."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or shutil.disk_usage(shm).free < 4 << 30:
-        yield home / "mix-data"
-        return
-    path = Path(tempfile.mkdtemp(prefix="mix-bench-memory-", dir=shm))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def main(argv: list[str]) -> int:
     """Seed each size, export it with each contender in its own process, print the table."""
     if argv[:1] == ["--child"]:
@@ -159,7 +152,7 @@ def main(argv: list[str]) -> int:
 
     print(f"memory on large transcripts; {machine()}", flush=True)
     rows: list[tuple[str, ...]] = []
-    with airflow_home("mix-bench-memory-") as home, server_data_dir(home) as data, mix_server(data) as server:
+    with airflow_home("mix-bench-memory-") as home, server_data_dir(home, 4 << 30) as data, mix_server(data) as server:
         warmup = seed(server.base_url, 1)
         seeded: dict[int, str] = {}
         for mib in sizes:

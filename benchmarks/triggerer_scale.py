@@ -7,7 +7,8 @@ triggerer runs them, against the local server on loopback; and one wait on a 50 
 N triggers on N fresh sessions (connection ``mix_default`` from ``AIRFLOW_CONN_MIX_DEFAULT``) and
 timestamps each one's event (``time.monotonic()``). Once they are following, this process sends the
 N messages from 8 threads, each with a scripted delay (``[[delay:MS]]``) chosen at send time so the
-replies end at planned moments: spread evenly over ``--spread`` seconds, or all at once (burst). The
+replies end at planned moments, after every message was sent: spread evenly over ``--spread``
+seconds, or all at once (burst). The
 server records when it published each run's end (``GET /_devserver/run-ends``, CLOCK_MONOTONIC,
 shared by the processes); lateness = the trigger's event time - that time. RSS growth is the child's
 peak resident set while the waits run minus its resident set before they start.
@@ -32,7 +33,18 @@ from typing import Any
 
 import httpx
 
-from _common import PeakRSS, airflow_home, loadavg, machine, mix_server, parser, percentile, print_table, status_kib
+from _common import (
+    PeakRSS,
+    airflow_home,
+    loadavg,
+    machine,
+    mix_server,
+    parser,
+    percentile,
+    print_table,
+    server_data_dir,
+    status_kib,
+)
 
 MIB = 1 << 20
 LARGE_MESSAGE_BYTES = 64 * 1024
@@ -113,7 +125,9 @@ def scenario(server: Any, waits: int, spread_s: float, warmup: str) -> dict[str,
     """Run ``waits`` triggers in one child while their replies end over ``spread_s`` seconds (0: at once)."""
     import psutil
 
+    created = time.monotonic()
     session_ids = create_sessions(server.base_url, waits)
+    lead = 1.0 + 2 * (time.monotonic() - created)  # sending them all takes about as long as creating them
     command = [sys.executable, __file__, "--triggerer", warmup, "0", *session_ids]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     assert child.stdout is not None
@@ -121,9 +135,9 @@ def scenario(server: Any, waits: int, spread_s: float, warmup: str) -> dict[str,
         raise RuntimeError("the triggerer child did not start its waits")
     server_process = psutil.Process(server.pid)
     server_cpu = sum(server_process.cpu_times()[:2])
-    lead = 1.0 + waits / 250  # time to send them all before the first reply ends
-    start = time.monotonic() + lead
+    start = time.monotonic() + lead  # every message sent before the first reply ends
     send_all(server.base_url, session_ids, lambda i: start + spread_s * i / max(waits - 1, 1))
+    sent_late = time.monotonic() > start
     report = json.loads(child.stdout.read())
     child.wait()
     ends = server.run_ends()
@@ -136,6 +150,7 @@ def scenario(server: Any, waits: int, spread_s: float, warmup: str) -> dict[str,
         "growth": report["rss_peak"] - report["rss_before"],
         "cpu": report["cpu"],
         "server_cpu": sum(server_process.cpu_times()[:2]) - server_cpu,
+        "sent_late": sent_late,
     }
 
 
@@ -204,7 +219,11 @@ def main(argv: list[str]) -> int:
 
     print(f"triggerer at scale; {machine()}", flush=True)
     rows = []
-    with airflow_home("mix-bench-triggerer-") as home, mix_server(home / "mix-data") as server:
+    with (
+        airflow_home("mix-bench-triggerer-") as home,
+        server_data_dir(home, 1 << 30) as data,
+        mix_server(data) as server,
+    ):
         os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = json.dumps({"conn_type": "mix", "host": server.base_url})
         warmup = create_sessions(server.base_url, 1)[0]
         for name, spread in ((f"spread over {args.spread:g} s", args.spread), ("burst (all at once)", 0.0)):
@@ -221,6 +240,8 @@ def main(argv: list[str]) -> int:
                     loadavg().split()[0],
                 )
             )
+            if got["sent_late"]:
+                print(f"{name}: the sends outlasted the lead time: the first replies ended while sending", flush=True)
             if got["failed"]:
                 print(f"{name}: failed waits, e.g. {got['failed']}", flush=True)
         large = large_rows(server, large_mib, warmup)

@@ -17,10 +17,9 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.scan import ascan_chunks
+from mix_provider.client.scan import ScannedTranscript, ascan_chunks
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixTransportError
-from mix_provider.models import MessageRecord
 
 T = TypeVar("T")
 
@@ -76,8 +75,8 @@ class AsyncMixClient:
                 return await once()
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
-    async def scan_messages(self, session_id: str, key: TurnKey | None = None) -> list[MessageRecord]:
-        """Async :meth:`MixClient.scan_messages <.sync.MixClient.scan_messages>`."""
+    async def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
+        """Async :meth:`MixClient.scan_transcript <.sync.MixClient.scan_transcript>`."""
         call = ops.export_session(session_id)
         return await self.consume_stream(call, lambda chunks: ascan_chunks(call, chunks, key))
 
@@ -128,7 +127,7 @@ class AsyncMixClient:
                 event := await asyncio.wait_for(anext(events, None), max(wait.deadline.remaining(), 0.0))
             ) is not None:
                 if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, await self.scan_messages(wait.session_id, wait.turn))
+                    reply := wait.after_event(ended, await self.scan_transcript(wait.session_id, wait.turn))
                 ):
                     return reply
                 if wait.deadline.passed:
@@ -144,7 +143,7 @@ class AsyncMixClient:
         return reply
 
     async def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(await self.scan_messages(wait.session_id, wait.turn))
+        return wait.checked(await self.scan_transcript(wait.session_id, wait.turn))
 
     async def close(self) -> None:
         """Close the pooled connections."""

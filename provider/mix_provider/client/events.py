@@ -6,6 +6,7 @@ verdict; neither decides anything by itself.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.turns import (
     Reply,
     Turn,
@@ -202,9 +204,9 @@ class Wait:
         """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""
         return min(self.deadline.total, stream_timeout)
 
-    def checked(self, messages: Sequence[TurnMessage]) -> Reply | None:
-        """Our reply in a polled transcript (its scanned records), if it finished."""
-        return finished_reply(messages, self.turn, self.session_id)
+    def checked(self, transcript: ScannedTranscript) -> Reply | None:
+        """Our reply in a polled transcript, if it finished (with the session's totals read with it)."""
+        return _with_totals(finished_reply(transcript.messages, self.turn, self.session_id), transcript)
 
     def connected(self, event: StreamEvent) -> bool:
         """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
@@ -226,9 +228,9 @@ class Wait:
         verdict = judge_event(event)
         return verdict if verdict.done else None
 
-    def after_event(self, verdict: StreamVerdict, messages: Sequence[TurnMessage]) -> Reply | None:
+    def after_event(self, verdict: StreamVerdict, transcript: ScannedTranscript) -> Reply | None:
         """Our reply once the stream said a run ended (see :func:`reply_after`)."""
-        return reply_after(verdict, messages, self.turn, self.session_id)
+        return _with_totals(reply_after(verdict, transcript.messages, self.turn, self.session_id), transcript)
 
     def dropped(self, exc: BaseException) -> None:
         """Following the stream stopped (dropped, or the deadline passed): the transcript decides."""
@@ -238,6 +240,10 @@ class Wait:
         """Raise :class:`~mix_provider.errors.MixReplyTimeoutError` when another poll would end past the deadline."""
         if self.deadline.remaining() < self.poll_interval:
             raise MixReplyTimeoutError(self.session_id, self.deadline.total)
+
+
+def _with_totals(reply: Reply | None, transcript: ScannedTranscript) -> Reply | None:
+    return reply if reply is None else dataclasses.replace(reply, totals=transcript.totals)
 
 
 #: How long a run may wait for the assistant message after its tool results before it counts as ended.

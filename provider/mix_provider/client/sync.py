@@ -17,10 +17,9 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.scan import scan_chunks
+from mix_provider.client.scan import ScannedTranscript, scan_chunks
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixTransportError
-from mix_provider.models import MessageRecord
 
 T = TypeVar("T")
 
@@ -84,8 +83,8 @@ class MixClient:
                 return once()
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
-    def scan_messages(self, session_id: str, key: TurnKey | None = None) -> list[MessageRecord]:
-        """The transcript's messages as light records, read from the streamed export (see :mod:`.scan`).
+    def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
+        """The transcript as light message records and the session's totals, read from the streamed export (:mod:`.scan`).
 
         :param key: our message's key: which texts to keep (None keeps none).
         """
@@ -145,7 +144,7 @@ class MixClient:
         try:
             for event in events:
                 if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, self.scan_messages(wait.session_id, wait.turn))
+                    reply := wait.after_event(ended, self.scan_transcript(wait.session_id, wait.turn))
                 ):
                     return reply
                 if wait.deadline.passed:
@@ -161,7 +160,7 @@ class MixClient:
         return reply
 
     def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(self.scan_messages(wait.session_id, wait.turn))
+        return wait.checked(self.scan_transcript(wait.session_id, wait.turn))
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mix_provider.errors import MixReplyAmbiguousError
-from mix_provider.models import FinishReason
+from mix_provider.models import FinishReason, SessionTotals
 
 #: Finish reasons that leave the turn unfinished (the agent goes on after a tool).
 NON_TERMINAL_FINISH = frozenset({FinishReason.TOOL_USE.value})
@@ -176,6 +176,7 @@ class Reply:
     :param user_message_id: the user message that started the turn.
     :param overlapped: another run was in progress during this one, so its messages were told apart
         by the order the server stored them in (see the module docstring).
+    :param totals: the session's counts and usage, read with the reply (None when not read).
     """
 
     message_id: str
@@ -184,6 +185,7 @@ class Reply:
     tool_calls: int
     user_message_id: str = ""
     overlapped: bool = False
+    totals: SessionTotals | None = None
 
 
 def tool_calls_of(turn: Turn) -> int:

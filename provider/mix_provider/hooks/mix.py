@@ -219,7 +219,7 @@ class MixHook(BaseHook):  # type: ignore[misc]
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
-        return find_turn(self.client.scan_messages(session_id, turn), turn) is not None
+        return find_turn(self.client.scan_transcript(session_id, turn).messages, turn) is not None
 
     def find_created_session(self, title: str, sent_at: datetime) -> SessionData | None:
         """The one session titled ``title`` a create sent at ``sent_at`` made (None if none; error if several).

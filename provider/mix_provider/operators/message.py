@@ -168,7 +168,7 @@ class SendMessageOperator(MixBaseOperator):
             return failure_payload(TIMEOUT, session_id, str(exc))
         finally:
             self._waiting_on = None
-        return success_payload(session_id, reply, baseline, self.hook.get_session(session_id))
+        return success_payload(session_id, reply, baseline, reply.totals or self.hook.get_session(session_id))
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         """The one completion handler of both modes: check the event, apply the finish-reason policy.

@@ -88,7 +88,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                     timeout=remaining,
                     poll_interval=self.poll_interval,
                 )
-                after = await hook.aget_session(self.session_id)
+                after = reply.totals or await hook.aget_session(self.session_id)
                 return success_payload(self.session_id, reply, self.baseline, after)
             except MixReplyTimeoutError:
                 break

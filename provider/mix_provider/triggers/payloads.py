@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mix_provider.client import Reply
-from mix_provider.models import SessionData
+from mix_provider.models import SessionData, SessionTotals
 
 SUCCESS, TIMEOUT, ERROR = "success", "timeout", "error"
 STATUSES = frozenset({SUCCESS, TIMEOUT, ERROR})
@@ -30,7 +30,7 @@ def baseline_of(session: SessionData) -> dict[str, Any]:
     }
 
 
-def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], after: SessionData) -> dict[str, Any]:
+def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], after: SessionTotals) -> dict[str, Any]:
     """The result of a finished turn: reply text and ids, finish reason, tool calls, tokens and cost.
 
     The server reports usage per session only (neither the export nor ``/messages`` carries tokens or

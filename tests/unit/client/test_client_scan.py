@@ -41,7 +41,7 @@ ROWS = (
     [TurnKey.of(1, "run the checks"), TurnKey(1), TurnKey.of(0, "run the checks"), TurnKey.of(2, "later")],
 )
 def test_records_give_the_verdicts_the_whole_models_give(key: TurnKey) -> None:
-    records = scan_chunks(CALL, chunked(body(*ROWS)), key)
+    records = scan_chunks(CALL, chunked(body(*ROWS)), key).messages
     whole = messages(*ROWS)
     assert finished_reply(records, key) == finished_reply(whole, key)
     assert finished_turns(records) == finished_turns(whole)
@@ -49,16 +49,16 @@ def test_records_give_the_verdicts_the_whole_models_give(key: TurnKey) -> None:
 
 
 def test_only_our_fingerprint_and_the_reply_candidates_keep_text() -> None:
-    records = scan_chunks(CALL, [body(*ROWS)], TurnKey.of(1, "run the checks"))
+    records = scan_chunks(CALL, [body(*ROWS)], TurnKey.of(1, "run the checks")).messages
     kept = {r.id: r.content for r in records}
     assert kept["u0"] == "earlier question"[: len("run the checks")] and kept["u1"] == "run the checks"
     assert kept["a0"] == "", "an answer before our message is never our reply"
     assert kept["a3"] == "All green."
-    assert scan_chunks(CALL, [body(*ROWS)])[1].content == "", "without a key no text is kept"
+    assert scan_chunks(CALL, [body(*ROWS)]).messages[1].content == "", "without a key no text is kept"
 
 
 def test_user_text_is_cut_to_the_fingerprint_length() -> None:
-    records = scan_chunks(CALL, [body(*ROWS)], TurnKey.of(1, "run"))
+    records = scan_chunks(CALL, [body(*ROWS)], TurnKey.of(1, "run")).messages
     assert [r.content for r in records if r.role == "user"] == ["ear", "run", "lat"]
 
 
@@ -79,3 +79,13 @@ def test_a_malformed_body_is_a_retryable_malformed_response(data: bytes) -> None
             scan.feed(chunk)
         scan.close()
     assert caught.value.path == CALL.path
+
+
+def test_the_session_totals_come_with_the_records_only_when_all_are_there() -> None:
+    totals = {"userMessageCount": 3, "assistantMessageCount": 5, "toolCallCount": 4}
+    usage = {"promptTokens": 10, "completionTokens": 20, "cost": 0.25}
+    whole = json.dumps({"id": "s1", "messages": [user("u", "x")], **totals, **usage}).encode()
+    scanned = scan_chunks(CALL, chunked(whole, 5), TurnKey(0))
+    assert scanned.totals is not None
+    assert (scanned.totals.user_message_count, scanned.totals.prompt_tokens, scanned.totals.cost) == (3, 10, 0.25)
+    assert scan_chunks(CALL, [json.dumps({"messages": [], **totals}).encode()]).totals is None, "usage missing"
