@@ -2,14 +2,14 @@
 triggerer runs them, against the local server on loopback; and one wait on a 50 MiB transcript.
 
     .venv/bin/python benchmarks/triggerer_scale.py [--quick] [--waits 1000] [--spread 10] [--large-mib 50]
+        [--provider DIR]   # the waits on other sources, e.g. ``git archive main provider | tar -x -C DIR``
 
 **Waits.** A child process (the "triggerer") imports everything, runs one warm-up wait, then starts
 N triggers on N fresh sessions (connection ``mix_default`` from ``AIRFLOW_CONN_MIX_DEFAULT``) and
 timestamps each one's event (``time.monotonic()``). Once they are following, this process sends the
 N messages from 8 threads, each with a scripted delay (``[[delay:MS]]``) chosen at send time so the
 replies end at planned moments, after every message was sent: spread evenly over ``--spread``
-seconds, or all at once (burst). The
-server records when it published each run's end (``GET /_devserver/run-ends``, CLOCK_MONOTONIC,
+seconds, or all at once (burst). The server records when it published each run's end (``GET /_devserver/run-ends``, CLOCK_MONOTONIC,
 shared by the processes); lateness = the trigger's event time - that time. RSS growth is the child's
 peak resident set while the waits run minus its resident set before they start.
 
@@ -121,7 +121,7 @@ def send_all(base_url: str, session_ids: list[str], end_at: Callable[[int], floa
         list(pool.map(one, range(len(session_ids))))
 
 
-def scenario(server: Any, waits: int, spread_s: float, warmup: str) -> dict[str, Any]:
+def scenario(server: Any, waits: int, spread_s: float, warmup: str, env: dict[str, str]) -> dict[str, Any]:
     """Run ``waits`` triggers in one child while their replies end over ``spread_s`` seconds (0: at once)."""
     import psutil
 
@@ -129,7 +129,7 @@ def scenario(server: Any, waits: int, spread_s: float, warmup: str) -> dict[str,
     session_ids = create_sessions(server.base_url, waits)
     lead = 1.0 + 2 * (time.monotonic() - created)  # sending them all takes about as long as creating them
     command = [sys.executable, __file__, "--triggerer", warmup, "0", *session_ids]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert child.stdout is not None
     if json.loads(child.stdout.readline() or "{}").get("ready") is not True:
         raise RuntimeError("the triggerer child did not start its waits")
@@ -178,7 +178,7 @@ def _large_wait(contender: str, session_id: str) -> dict[str, int]:
     return {"before": before, "peak": peak.peak}
 
 
-def large_rows(server: Any, mib: int, warmup: str) -> list[tuple[str, ...]]:
+def large_rows(server: Any, mib: int, warmup: str, env: dict[str, str]) -> list[tuple[str, ...]]:
     """One fresh child per contender, each waiting once on the seeded transcript (after a warm-up)."""
     seeded = server.seed_large_session(
         title=f"{mib} MiB", messages=mib * MIB // LARGE_MESSAGE_BYTES, message_bytes=LARGE_MESSAGE_BYTES
@@ -187,7 +187,7 @@ def large_rows(server: Any, mib: int, warmup: str) -> list[tuple[str, ...]]:
     names = {"scan": "MixMessageTrigger (streamed scan)", "models": "before: whole export into models, twice"}
     for contender, name in names.items():
         command = [sys.executable, __file__, "--large", contender, warmup, str(seeded["id"])]
-        done = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ.copy())
+        done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
         got = json.loads(done.stdout.strip().splitlines()[-1])
         growth = (got["peak"] - got["before"]) / MIB
         rows.append((name, f"{mib}", f"{got['before'] / MIB:.0f}", f"{got['peak'] / MIB:.0f}", f"{growth:.1f}"))
@@ -214,10 +214,11 @@ def main(argv: list[str]) -> int:
     options.add_argument("--waits", type=int, default=1000)
     options.add_argument("--spread", type=float, default=10.0, help="seconds over which replies end")
     options.add_argument("--large-mib", type=int, default=50)
+    options.add_argument("--provider", help="run the waiting children on the mix_provider sources in this directory")
     args = options.parse_args(argv)
     waits, large_mib = (100, 8) if args.quick else (args.waits, args.large_mib)
 
-    print(f"triggerer at scale; {machine()}", flush=True)
+    print(f"triggerer at scale; {machine()}; provider {args.provider or 'this checkout'}", flush=True)
     rows = []
     with (
         airflow_home("mix-bench-triggerer-") as home,
@@ -225,9 +226,10 @@ def main(argv: list[str]) -> int:
         mix_server(data) as server,
     ):
         os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = json.dumps({"conn_type": "mix", "host": server.base_url})
+        env = os.environ | ({"PYTHONPATH": os.path.abspath(args.provider)} if args.provider else {})
         warmup = create_sessions(server.base_url, 1)[0]
         for name, spread in ((f"spread over {args.spread:g} s", args.spread), ("burst (all at once)", 0.0)):
-            got = scenario(server, waits, spread, warmup)
+            got = scenario(server, waits, spread, warmup, env)
             late = got["late"] or [float("nan")]
             rows.append(
                 (
@@ -244,7 +246,7 @@ def main(argv: list[str]) -> int:
                 print(f"{name}: the sends outlasted the lead time: the first replies ended while sending", flush=True)
             if got["failed"]:
                 print(f"{name}: failed waits, e.g. {got['failed']}", flush=True)
-        large = large_rows(server, large_mib, warmup)
+        large = large_rows(server, large_mib, warmup, env)
     print_table(
         f"{waits} MixMessageTrigger waits in one asyncio loop; lateness = trigger event - server's run end",
         [
