@@ -270,7 +270,7 @@ def finished_turns(messages: Sequence[TurnMessage]) -> list[str]:
     return [run.messages[-1].id for run in runs_of(messages) if run.finished]
 
 
-def is_idle(export: ExportSession, now: datetime | None = None) -> bool:
+def is_idle(export: ExportSession | ScannedTranscript, now: datetime | None = None) -> bool:
     """Whether no run is in progress: every run of the transcript has ended (see :func:`has_ended`)."""
     moment = now or datetime.now(timezone.utc)
     return all(has_ended(run, moment) for run in runs_of(export.messages))

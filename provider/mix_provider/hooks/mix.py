@@ -34,6 +34,7 @@ from mix_provider.client import (
 )
 from mix_provider.client import operations as ops
 from mix_provider.client.options import NO_OPTIONS
+from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
 from mix_provider.errors import MixError
@@ -174,6 +175,11 @@ class MixHook(BaseHook):  # type: ignore[misc]
         """The whole transcript, parsed (see :meth:`open_export` for large ones)."""
         return self.client.execute(ops.export_session(session_id))
 
+    def scan_transcript(self, session_id: str, turn: TurnKey | None = None) -> ScannedTranscript:
+        """The transcript streamed into light message records and the session's totals, text kept only
+        where ``turn``'s verdict reads it (:mod:`mix_provider.client.scan`): for verdicts on large ones."""
+        return self.client.scan_transcript(session_id, turn)
+
     def rewind_session(self, session_id: str, message_id: str, *, cleanup_media: bool = False) -> SessionData:
         """Keep messages up to and including ``message_id``; ``cleanupMedia`` is always sent explicitly."""
         return self.client.execute(ops.rewind_session(session_id, message_id, cleanup_media=cleanup_media))
@@ -219,7 +225,7 @@ class MixHook(BaseHook):  # type: ignore[misc]
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
-        return find_turn(self.client.scan_transcript(session_id, turn).messages, turn) is not None
+        return find_turn(self.scan_transcript(session_id, turn).messages, turn) is not None
 
     def find_created_session(self, title: str, sent_at: datetime) -> SessionData | None:
         """The one session titled ``title`` a create sent at ``sent_at`` made (None if none; error if several).
@@ -256,6 +262,10 @@ class MixHook(BaseHook):  # type: ignore[misc]
     async def aexport_session(self, session_id: str) -> ExportSession:
         """Async :meth:`export_session`."""
         return await (await self.aclient()).execute(ops.export_session(session_id))
+
+    async def ascan_transcript(self, session_id: str, turn: TurnKey | None = None) -> ScannedTranscript:
+        """Async :meth:`scan_transcript`."""
+        return await (await self.aclient()).scan_transcript(session_id, turn)
 
     async def acancel_session(self, session_id: str) -> CancelResult:
         """Async :meth:`cancel_session`."""
