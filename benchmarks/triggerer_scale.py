@@ -184,7 +184,7 @@ def large_rows(server: Any, mib: int, warmup: str, env: dict[str, str]) -> list[
         title=f"{mib} MiB", messages=mib * MIB // LARGE_MESSAGE_BYTES, message_bytes=LARGE_MESSAGE_BYTES
     )
     rows = []
-    names = {"scan": "MixMessageTrigger (streamed scan)", "models": "before: whole export into models, twice"}
+    names = {"scan": "MixMessageTrigger (streamed scan)", "models": "whole export into models, twice (emulated)"}
     for contender, name in names.items():
         command = [sys.executable, __file__, "--large", contender, warmup, str(seeded["id"])]
         done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from dataclasses import dataclass
 
 from mix_provider.client.aio import AsyncMixClient
@@ -26,6 +27,7 @@ class _Entry:
 
 
 _SHARED: dict[tuple[int, str], _Entry] = {}
+_LOCK = threading.Lock()  # loops in other threads (tests, embedded runners) use the registry too
 
 
 def fingerprint(config: ClientConfig) -> str:
@@ -46,25 +48,27 @@ def fingerprint(config: ClientConfig) -> str:
 def acquire(config: ClientConfig) -> AsyncMixClient:
     """The running loop's client for ``config``, created on first use; :func:`release` it when done."""
     loop = asyncio.get_running_loop()
-    for key in [key for key, entry in _SHARED.items() if entry.loop.is_closed()]:
-        del _SHARED[key]  # its client cannot be closed any more; its sockets went with the loop
     key = (id(loop), fingerprint(config))
-    entry = _SHARED.get(key)
-    if entry is None:
-        entry = _SHARED[key] = _Entry(loop, AsyncMixClient(config))
-    entry.users += 1
-    return entry.client
+    with _LOCK:
+        for stale in [key for key, entry in _SHARED.items() if entry.loop.is_closed()]:
+            del _SHARED[stale]  # its client cannot be closed any more; its sockets went with the loop
+        entry = _SHARED.get(key)
+        if entry is None:
+            entry = _SHARED[key] = _Entry(loop, AsyncMixClient(config))
+        entry.users += 1
+        return entry.client
 
 
 async def release(client: AsyncMixClient) -> None:
     """Let go of ``client``: the last user of a shared client closes it; a client not shared is closed."""
-    for key, entry in _SHARED.items():
-        if entry.client is client:
-            entry.users -= 1
-            if entry.users > 0:
-                return
-            del _SHARED[key]
-            break
+    with _LOCK:
+        for key, entry in _SHARED.items():
+            if entry.client is client:
+                entry.users -= 1
+                if entry.users > 0:
+                    return
+                del _SHARED[key]
+                break
     await client.close()
 
 
