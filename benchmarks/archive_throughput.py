@@ -2,7 +2,8 @@
 a sequential loop with mix-python-sdk that writes one JSON file per session.
 
     .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 4] [--budget 120]
-                                                      [--latency-ms 20] [--latency-sessions 30] [--profile]
+                                                      [--latency-ms 20] [--latency-sessions 1000]
+                                                      [--latency-rounds 3] [--sdk-sessions 100] [--profile]
 
 The sessions are split into ``--rounds`` equal slices; in each round every contender archives the
 same slice into a fresh directory (the order rotating; no round starts after ``--budget`` seconds,
@@ -14,7 +15,11 @@ variable). A ceiling line shows what the server allows any client: 8 threads of 
 downloading the exports and dropping them.
 
 Two scenarios: the server on loopback as it is, and the same server answering every API request
-``--latency-ms`` later (the devserver's ``hang`` fault), as a remote Mix server would.
+``--latency-ms`` later (the devserver's ``hang`` fault), as a remote Mix server would. With latency,
+every round archives the same ``--latency-sessions`` (one operator run each, into a fresh
+directory) except the sequential SDK loop, which archives the first ``--sdk-sessions`` of them (its
+rate does not depend on the batch size, and 1,000 sequential exports would take most of the
+budget). The last column is each contender's rate over the ceiling's, measured in the same rounds.
 ``--profile`` first prints a cProfile of the operator's per-session work, one session at a time.
 """
 
@@ -39,18 +44,19 @@ from _common import (
     mix_server,
     parser,
     print_table,
-    seed_sessions,
 )
 
 SDK_LOOP = "mix-python-sdk, sequential loop (json)"
 CEILING = "(ceiling: raw httpx, 8 threads, download only)"
+OPERATOR = "ArchiveSessionsOperator, jsonl.gz (default)"
+OLD_DEFAULT = "ArchiveSessionsOperator, jsonl.gz, max_concurrency=8"
 
 
 #: A contender archives the given sessions into a directory and returns how many files it wrote.
 Contender = Callable[[Path, list[str]], int]
 
 
-def operator(format: str, compression: str | None, concurrency: int = 8) -> Contender:
+def operator(format: str, compression: str | None, concurrency: int | None = None) -> Contender:
     """Contender: ``ArchiveSessionsOperator(...).execute()`` over every listed session."""
     from mix_provider.operators.archive import ArchiveSessionsOperator
 
@@ -62,7 +68,7 @@ def operator(format: str, compression: str | None, concurrency: int = 8) -> Cont
             session_ids=ids,
             format=format,
             compression=compression,
-            max_concurrency=concurrency,
+            **({} if concurrency is None else {"max_concurrency": concurrency}),
         )
         try:
             archived = int(execute(task)["archived"])
@@ -104,26 +110,36 @@ def ceiling(base_url: str, concurrency: int = 8) -> Contender:
 
 
 def scenario(
-    home: Path, server_pid: int, contenders: dict[str, Contender], ids: list[str], rounds: int, budget_s: float
+    home: Path,
+    server_pid: int,
+    contenders: dict[str, Contender],
+    ids: list[str],
+    rounds: int,
+    budget_s: float,
+    *,
+    repeat: bool = False,
+    caps: dict[str, int] | None = None,
 ) -> tuple[list[tuple[str, ...]], int]:
     """Time every contender over ``ids`` split into ``rounds`` equal slices, one slice per interleaved
     round (after a short warm-up; no round starts after ``budget_s``); the table rows and the rounds run.
 
     Every contender archives the same slice in the same round; figures are medians over rounds, so a
-    host stall during one run moves one sample, not the result.
+    host stall during one run moves one sample, not the result. With ``repeat``, every round archives
+    all of ``ids`` (a fresh directory each time); ``caps`` limits some contenders to the first sessions.
     """
     import psutil
 
     runs = iter(range(10**6))
     server = psutil.Process(server_pid)
     server_cpu: dict[str, list[float]] = {name: [] for name in contenders}
-    size = len(ids) // rounds
-    slices = [ids[index * size : (index + 1) * size] for index in range(rounds)]
+    size = len(ids) if repeat else len(ids) // rounds
+    slices = [ids[index * size : (index + 1) * size] for index in range(rounds)] if not repeat else [ids] * rounds
     done = dict.fromkeys(contenders, 0)
+    sizes = {name: min(size, (caps or {}).get(name, size)) for name in contenders}
 
     def timed(name: str, only: list[str] | None = None) -> Callable[[], None]:
         def run() -> None:
-            batch = only if only is not None else slices[done[name]]
+            batch = only if only is not None else slices[done[name]][: sizes[name]]
             out = home / f"out-{next(runs)}"
             before = sum(server.cpu_times()[:2])
             archived = contenders[name](out, batch)
@@ -140,16 +156,17 @@ def scenario(
         timed(name, ids[:10])()
         server_cpu[name].clear()
     samples = interleave({name: timed(name) for name in contenders}, rounds, budget_s=budget_s)
-    wall = {name: median([s.wall for s in runs_]) / size for name, runs_ in samples.items()}
-    cpu = {name: median([s.cpu for s in runs_]) / size for name, runs_ in samples.items()}
+    wall = {name: median([s.wall for s in runs_]) / sizes[name] for name, runs_ in samples.items()}
+    cpu = {name: median([s.cpu for s in runs_]) / sizes[name] for name, runs_ in samples.items()}
     rows = [
         (
             name,
             f"{1 / t:.0f}",
             f"{sum(s.wall for s in samples[name]):.2f}",
             f"{cpu[name] * 1000:.2f}",
-            f"{median(server_cpu[name]) / size * 1000:.2f}",
+            f"{median(server_cpu[name]) / sizes[name] * 1000:.2f}",
             f"{wall[SDK_LOOP] / t:.2f}x",
+            f"{wall[CEILING] / t:.0%}",
         )
         for name, t in wall.items()
     ]
@@ -182,40 +199,54 @@ def main(argv: list[str]) -> int:
     options.add_argument("--bytes", type=int, default=512, help="bytes per message")
     options.add_argument("--rounds", type=int, default=4, help="rounds the sessions are split into")
     options.add_argument("--latency-ms", type=int, default=20, help="added server latency of the second scenario")
-    options.add_argument("--latency-sessions", type=int, default=30, help="sessions of the second scenario")
+    options.add_argument("--latency-sessions", type=int, default=1000, help="sessions per run with latency")
+    options.add_argument("--latency-rounds", type=int, default=3, help="rounds of the latency scenario")
+    options.add_argument("--sdk-sessions", type=int, default=100, help="sessions of the SDK loop per latency round")
     options.add_argument(
         "--budget", type=float, default=120, help="seconds after which no loopback round starts (a third for latency)"
     )
     options.add_argument("--profile", action="store_true", help="first cProfile the operator's per-session work")
     args = options.parse_args(argv)
     sessions, rounds = (100, 2) if args.quick else (args.sessions, args.rounds)
-    slow_sessions = 30 if args.quick else args.latency_sessions
+    slow_sessions, slow_rounds_max = (100, 2) if args.quick else (args.latency_sessions, args.latency_rounds)
+    sdk_cap = min(args.sdk_sessions, slow_sessions)
 
     print(f"archiving throughput; {machine()}", flush=True)
     rows: list[tuple[str, ...]] = []
     with airflow_home("mix-bench-archive-") as home, mix_server(home / "mix-data") as server:
         began = time.perf_counter()
-        ids = seed_sessions(server, sessions, args.messages, args.bytes)
-        print(f"seeded {sessions} sessions in {time.perf_counter() - began:.0f} s", flush=True)
+        ids = server.seed_sessions(max(sessions, slow_sessions), messages=args.messages, message_bytes=args.bytes)
+        print(f"seeded {len(ids)} sessions in {time.perf_counter() - began:.0f} s", flush=True)
         contenders: dict[str, Contender] = {
-            "ArchiveSessionsOperator, jsonl.gz (default)": operator("jsonl", "gzip"),
+            OPERATOR: operator("jsonl", "gzip"),
+            OLD_DEFAULT: operator("jsonl", "gzip", 8),
             SDK_LOOP: sdk_loop(server.base_url),
             CEILING: ceiling(server.base_url),
         }
         if args.profile:
             profile(ids[:200])
-        fast, fast_rounds = scenario(home, server.pid, contenders, ids, rounds, args.budget)
+        loopback = {name: run for name, run in contenders.items() if name != OLD_DEFAULT}
+        fast, fast_rounds = scenario(home, server.pid, loopback, ids[:sessions], rounds, args.budget)
         rows += [(f"loopback: {name}", *rest) for name, *rest in fast]
         server.add_fault("hang", path="/api/.*", count=10**9, delay_ms=args.latency_ms)
-        slow, slow_rounds = scenario(home, server.pid, contenders, ids[:slow_sessions], 2, args.budget / 3)
+        slow, slow_rounds = scenario(
+            home,
+            server.pid,
+            contenders,
+            ids[:slow_sessions],
+            slow_rounds_max,
+            args.budget / 3,
+            repeat=True,
+            caps={SDK_LOOP: sdk_cap},
+        )
         rows += [(f"+{args.latency_ms} ms/request: {name}", *rest) for name, *rest in slow]
         server.clear_faults()
     kib = args.messages * args.bytes / 1024
     print_table(
         f"sessions of {args.messages} messages x {args.bytes} B (~{kib:.0f} KiB), per contender: "
-        f"{fast_rounds * (sessions // rounds)} on loopback in {fast_rounds} interleaved rounds of {sessions // rounds}, "
-        f"{slow_rounds * (slow_sessions // 2)} with +{args.latency_ms} ms per request in {slow_rounds} of "
-        f"{slow_sessions // 2}; medians over rounds",
+        f"{fast_rounds * (sessions // rounds)} on loopback in {fast_rounds} interleaved rounds of {sessions // rounds}; "
+        f"with +{args.latency_ms} ms per request {slow_rounds} rounds of {slow_sessions} (SDK loop: {sdk_cap}); "
+        "medians over rounds",
         [
             "contender",
             "sessions/s",
@@ -223,6 +254,7 @@ def main(argv: list[str]) -> int:
             "client CPU ms/session",
             "server CPU ms/session",
             "speed-up vs SDK loop",
+            "of ceiling",
         ],
         rows,
     )

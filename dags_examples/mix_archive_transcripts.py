@@ -1,7 +1,7 @@
 """Archive Mix transcripts every day, partitioned by date, with a manifest; and export one on demand.
 
 ``mix_archive_transcripts`` (``@daily``) writes ``<base>/dt=<day>/<session id>.jsonl.gz`` and
-``<base>/dt=<day>/manifest.json``, where the day is the run's logical date (``ds``), or the day it was
+a manifest part under ``<base>/dt=<day>/manifest.d/``, where the day is the run's logical date (``ds``), or the day it was
 due for a manual run without one. The base is the ``base_path`` param, else the Airflow Variable
 ``mix_archive_base_path``, else ``file://$AIRFLOW_HOME/mix-archive``; any location Airflow's
 object storage reaches works (``s3://bucket/prefix`` with ``aws_default``, ``gs://...``). With

@@ -6,7 +6,6 @@ The environment is set at import time, before anything imports Airflow.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support.fakes import conn_env
 
 REPO = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="mix-airflow-home-"))
@@ -32,14 +33,9 @@ os.environ.update(
 (_HOME / "dags").mkdir()
 
 
-def mix_conn_uri(base_url: str, **extra: Any) -> str:
-    """A JSON ``AIRFLOW_CONN_*`` value for the server at ``base_url``."""
-    return json.dumps({"conn_type": "mix", "host": base_url, "extra": extra})
-
-
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """Migrate the Airflow metadata DB of this test session once (about 6 s)."""
+    """Migrate the Airflow metadata DB of this test session once."""
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         check=True,
@@ -58,7 +54,7 @@ def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from mix_provider.devserver.testing import MixDevServer
 
     with MixDevServer(tmp_path_factory.mktemp("mix-data"), reply_delay_ms=30) as server:
-        os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = mix_conn_uri(server.base_url, max_retries=2, retry_max_wait=1)
+        os.environ.update(conn_env("mix_default", host=server.base_url, extra={"max_retries": 2, "retry_max_wait": 1}))
         yield server
         os.environ.pop("AIRFLOW_CONN_MIX_DEFAULT", None)
 
@@ -70,7 +66,7 @@ def fresh_mix_server(tmp_path: Path) -> Iterator[Any]:
 
     previous = os.environ.get("AIRFLOW_CONN_MIX_DEFAULT")
     with MixDevServer(tmp_path / "mix-data", reply_delay_ms=30) as server:
-        os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = mix_conn_uri(server.base_url, max_retries=3, retry_max_wait=1)
+        os.environ.update(conn_env("mix_default", host=server.base_url, extra={"max_retries": 3, "retry_max_wait": 1}))
         yield server
     if previous is None:
         os.environ.pop("AIRFLOW_CONN_MIX_DEFAULT", None)

@@ -186,8 +186,8 @@ def test_archive_dag_writes_transcripts_and_manifest(
     run_dag(rest, ARCHIVE_DAG, {"base_path": str(tmp_path)}, logical_date=logical_date.isoformat())
 
     partition = tmp_path / f"dt={logical_date.date().isoformat()}"
-    manifest = json.loads((partition / "manifest.json").read_text())
-    entry = manifest["sessions"][session_id]
+    parts = [json.loads(part.read_text())["sessions"] for part in sorted((partition / "manifest.d").glob("*.json"))]
+    entry = next(sessions[session_id] for sessions in reversed(parts) if session_id in sessions)
     transcript = partition / entry["path"]
     data = transcript.read_bytes()
     assert (entry["sha256"], entry["bytes"]) == (hashlib.sha256(data).hexdigest(), len(data))

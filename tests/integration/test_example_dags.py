@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from mix_provider.archive import read_manifest
 from support.integration import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
 
 __all__ = ["api", "dag_bundles", "run_dag", "uid"]
@@ -79,7 +81,7 @@ def test_daily_archive_dag_runs_with_no_conf(example_bag: Any, run_dag: Any, api
     assert dr.state == "success", states(dr)
     partition = Path(os.environ["AIRFLOW_HOME"]) / "mix-archive" / "dt=2026-02-03"
     assert xcom(dr, "archive_transcripts")["base_path"] == f"file://{partition}"
-    assert session_id in json.loads((partition / "manifest.json").read_bytes())["sessions"]
+    assert session_id in read_manifest(ObjectStoragePath(f"file://{partition}")).entries
 
 
 def test_export_dag_runs_with_only_the_documented_session_id(example_bag: Any, run_dag: Any, api: MixAPI) -> None:

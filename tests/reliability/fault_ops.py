@@ -17,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
-from mix_provider.archive import PARTIAL_SUFFIX, read_summary
+from mix_provider.archive import PARTIAL_SUFFIX, read_manifest, read_summary
 from mix_provider.client import TurnKey
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.archive import ArchiveSessionsOperator
@@ -300,7 +300,7 @@ def _archive_operator(t: Target, **common: Any) -> Any:
 
 def _archived(t: Target, result: Any) -> None:
     assert (result["archived"], result["failed"]) == (1, 0)
-    assert (t.out / "archive" / "manifest.json").exists()
+    assert t.session_id in read_manifest(ObjectStoragePath(f"file://{t.out}/archive")).entries
 
 
 SESSION = "/api/sessions/{sid}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
@@ -32,6 +33,7 @@ from mix_provider.operators.session import (
     ListSessionsOperator,
     UpdateSessionCallbacksOperator,
 )
+from mix_provider.sensors.session import MixSessionIdleSensor
 from support.fakes import FakeTI, Recorder, define_conn, refuse
 
 CONN = "mix_bad_input"
@@ -302,6 +304,48 @@ AT_PARSE_TIME: list[Any] = [
         ["ignores custom_system_prompt", "append", "replace"],
         id="create-prompt-without-mode",
     ),
+    # the same classes elsewhere: non-string texts, one half of a pair templated, other operators' rules
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", prompt_mode="append", custom_system_prompt=5),
+        "custom_system_prompt",
+        ["must be a string or None", "int"],
+        id="create-prompt-not-text",
+    ),
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", browser_mode="remote-cdp-websocket", cdp_url=5),
+        "cdp_url",
+        ["must be a string or None"],
+        id="create-cdp_url-not-text",
+    ),
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", browser_mode="chrome", cdp_url="{{ params.url }}"),
+        "browser_mode",
+        ["'chrome'", "remote-cdp-websocket"],
+        id="create-browser_mode-with-templated-cdp_url",
+    ),
+    pytest.param(
+        lambda: CREATE(task_id="t", title="t", prompt_mode="prepend", custom_system_prompt="{{ params.p }}"),
+        "prompt_mode",
+        ["'prepend'", "append", "replace"],
+        id="create-prompt_mode-with-templated-prompt",
+    ),
+    pytest.param(lambda: MixSessionIdleSensor(task_id="t", session_id="."), "session_id", ["'.'"], id="sensor-dot"),
+    pytest.param(
+        lambda: ArchiveSessionsOperator(
+            task_id="t", base_path="file:///tmp/a", session_ids=["s1"], created_after="2026-01-01"
+        ),
+        "session_ids",
+        ["not both"],
+        id="archive-ids-and-dates",
+    ),
+    pytest.param(
+        lambda: ExportSessionOperator(
+            task_id="t", session_id="s1", output_path="file:///tmp/t.json", compression="gzip"
+        ),
+        "output_path",
+        ["'t.json'", "compression='gzip'", ".gz"],
+        id="export-gzip-without-gz",
+    ),
     pytest.param(
         lambda: CREATE(task_id="t", title="t", callbacks=[{"type": "bash_script", "toolName": "Bash"}]),
         "callbacks[0].bash_command",
@@ -447,7 +491,7 @@ def test_bad_literal_is_refused_when_the_dag_is_parsed(build: Build, field: str,
 
 
 #: The same mistakes arriving through a template: accepted when parsed, refused once rendered, before any request.
-RENDERED_PARAMS = {"dot": ".", "dotdot": "..", "num": 5}
+RENDERED_PARAMS = {"dot": ".", "dotdot": ".."}
 WHEN_RENDERED: list[Any] = [
     pytest.param(lambda: GetSessionOperator(task_id="t", session_id="{{ params.dot }}"), "session_id", id="get"),
     pytest.param(
@@ -480,6 +524,8 @@ HOOK_CALLS: list[Any] = [
     pytest.param(lambda h: h.delete_session(".."), "session_id", id="delete-dotdot"),
     pytest.param(lambda h: h.rewind_session("s1", ".."), "message_id", id="rewind-dotdot"),
     pytest.param(_async(lambda h: h.aget_session("..")), "session_id", id="aget-dotdot"),
+    # bools are bools on the hook too: "no" would have been sent as true
+    pytest.param(lambda h: h.list_sessions(include_subagents="no"), "include_subagents", id="list-subagents-no"),
     # 3. a bad poll_interval is refused before the message is sent (no run is left behind)
     pytest.param(
         lambda h: h.send_and_wait("s1", "hi", turn=TurnKey.of(0, "hi"), poll_interval=-1),
@@ -558,9 +604,12 @@ DESTINATIONS: list[Any] = [
 
 @pytest.mark.parametrize(("case", "field", "says"), DESTINATIONS)
 def test_bad_destination_is_refused_before_the_export(
-    recorder: Recorder, tmp_path: Any, case: str, field: str, says: list[str]
+    recorder: Recorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, case: str, field: str, says: list[str]
 ) -> None:
     """7. Checked before ``GET /export`` starts, naming the argument and the path."""
+    if case == "s3":  # s3fs unimportable here even where it is installed (the amazon provider brings it)
+        monkeypatch.setitem(sys.modules, "s3fs", None)
+        monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "s3", raising=False)
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     (tmp_path / "a-dir.json").mkdir()
@@ -660,3 +709,21 @@ def test_retry_policy_numbers(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(MixConfigError) as info:
         RetryPolicy(**kwargs)
     assert info.value.field == field
+
+
+def test_message_trigger_refuses_bad_arguments_when_built() -> None:
+    """3 (elsewhere): a trigger built with a bad poll or deadline fails at once, not after the send."""
+    from mix_provider.triggers.message import MixMessageTrigger
+
+    good: dict[str, Any] = {"session_id": "s1", "baseline": {}, "deadline": 2e9, "poll_interval": 1.0}
+    for field, value in (("poll_interval", 0), ("deadline", 0), ("max_failures", -1), ("session_id", "..")):
+        with pytest.raises(MixConfigError) as info:
+            MixMessageTrigger(**{**good, field: value})
+        assert info.value.field == field
+
+
+@pytest.mark.parametrize("text", ["{% if params.x %}a{% endif %}", "{# a comment #}"], ids=["block", "comment"])
+def test_jinja_statements_and_comments_are_templates(text: str) -> None:
+    """A literal check at parse time would refuse what only rendering decides."""
+    CREATE(task_id="t", title="t", browser_mode=text)
+    GetSessionOperator(task_id="g", session_id=text)

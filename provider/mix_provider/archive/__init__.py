@@ -3,7 +3,9 @@
 - :mod:`.transcript`: incremental ExportSession parsing and the JSON Lines encoder (no I/O).
 - :mod:`.storage`: storage paths, atomic temp-then-rename writes, hashed/gzipped output.
 - :mod:`.export`: one transcript into one file, streamed through the hook (retried from the start).
-- :mod:`.manifest`: ``manifest.json`` of an archive directory and the change fingerprint.
+- :mod:`.manifest`: manifest entries, the version-1 document and the change fingerprint.
+- :mod:`.parts`: the manifest as append-only parts under ``manifest.d/``, merged on read.
+- :mod:`.shards`: which shard (mapped task) archives which session.
 - :mod:`.batch`: many transcripts, concurrently, skipping unchanged ones.
 
 Its errors (:class:`ArchiveFailedError`, :class:`ArchiveCancelledError`, :class:`ManifestError`,
@@ -22,6 +24,8 @@ from mix_provider.archive.export import (
     read_summary,
 )
 from mix_provider.archive.manifest import Entry, Manifest, fingerprint
+from mix_provider.archive.parts import PARTS_DIR, MergedManifest, read_manifest
+from mix_provider.archive.shards import Shard, shard_indices, shard_of
 from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, check_destination, storage_path
 from mix_provider.errors import ArchiveCancelledError, ArchiveFailedError, ManifestError
 
@@ -29,6 +33,7 @@ __all__ = [
     "COMPRESSIONS",
     "FORMATS",
     "PARTIAL_SUFFIX",
+    "PARTS_DIR",
     "ArchiveCancelledError",
     "ArchiveFailedError",
     "ArchiveReport",
@@ -39,12 +44,17 @@ __all__ = [
     "ExportSpec",
     "Manifest",
     "ManifestError",
+    "MergedManifest",
     "SessionArchiver",
+    "Shard",
     "WriteTracker",
     "candidates",
     "check_destination",
     "export_transcript",
     "fingerprint",
+    "read_manifest",
     "read_summary",
+    "shard_indices",
+    "shard_of",
     "storage_path",
 ]

@@ -3,8 +3,10 @@
 :class:`SessionArchiver` runs at most ``max_concurrency`` exports at once on a thread pool; each
 worker streams one transcript through the (thread-safe, pooled) sync client into its file, so the
 download and the storage writes of a session happen in the same thread. Every transcript is
-written atomically and the manifest is merged and written last. A failed session does not stop the
-others; the caller decides what a partial failure means (the operator fails the task).
+written atomically, then the run records its entries in a new manifest part (:mod:`.parts`), last.
+Sessions found unchanged are decided before the pool starts (no task per skipped session: at
+100,000 sessions a daily run is mostly skips). A failed session does not stop the others; the
+caller decides what a partial failure means (the operator fails the task).
 
 Why threads and not asyncio: the asyncio variant (``httpx.AsyncClient`` plus storage calls handed
 to threads) archived fewer sessions per second than this pool, mostly in anyio's per-read socket
@@ -14,14 +16,17 @@ overhead; the measurements are in ``benchmarks/README.md``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mix_provider.archive.export import ExportResult, ExportSpec, export_transcript
-from mix_provider.archive.manifest import Entry, Manifest, fingerprint, manifest_path
-from mix_provider.archive.storage import WriteTracker
+from mix_provider.archive.manifest import Entry, fingerprint
+from mix_provider.archive.parts import read_manifest, write_part
+from mix_provider.archive.shards import WHOLE, Shard
+from mix_provider.archive.storage import LOCAL_PROTOCOLS, WriteTracker
 from mix_provider.errors import ArchiveCancelledError
 from mix_provider.models import SessionData
 
@@ -54,7 +59,8 @@ class ArchiveReport:
     """What a run did; ``skipped`` holds sessions found unchanged (by fingerprint or by hash)."""
 
     base_path: str
-    manifest: str
+    manifest: str | None = None
+    shard: Shard = WHOLE
     archived: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
@@ -69,6 +75,8 @@ class ArchiveReport:
             "bytes": self.bytes,
             "base_path": self.base_path,
             "manifest": self.manifest,
+            "shard": self.shard.index,
+            "shards": self.shard.count,
         }
 
 
@@ -91,6 +99,7 @@ class SessionArchiver:
     :param spec: format and compression of every transcript.
     :param max_concurrency: exports streaming at once.
     :param tracker: the task's registry of open temporary files (for ``on_kill``).
+    :param shard: which manifest parts this run writes and compacts (``todo`` is already this shard's).
     """
 
     def __init__(
@@ -100,25 +109,28 @@ class SessionArchiver:
         spec: ExportSpec,
         max_concurrency: int,
         tracker: WriteTracker | None = None,
+        shard: Shard = WHOLE,
     ) -> None:
         self.hook = hook
         self.base = base
         self.spec = spec
         self.max_concurrency = max_concurrency
         self.tracker = tracker or WriteTracker()
+        self.shard = shard
 
     def run(self, todo: Sequence[Candidate]) -> ArchiveReport:
-        """Archive ``todo``, then merge the successes into the manifest (written last)."""
-        manifest = Manifest.load(manifest_path(self.base))
-        stored = self._stored_sizes()
+        """Archive ``todo``, then record the successes in a new manifest part (written last)."""
+        manifest = read_manifest(self.base, self.shard)
+        stored = self._stored_sizes({f"{c.session_id}{self.spec.extension}" for c in todo})
+        report = ArchiveReport(str(self.base), shard=self.shard)
+        work = self._changed(todo, manifest.entries, stored, report)
         self.hook.get_conn()  # create the one shared client before the workers race for it
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="mix-archive") as pool:
             try:
-                outcomes = list(pool.map(lambda c: self._archive(c, manifest.entries.get(c.session_id), stored), todo))
+                outcomes = list(pool.map(lambda item: self._archive(item[0], item[1], stored), work))
             except BaseException:  # an interrupt or a kill: stop the other workers at their next chunk
                 self.tracker.cancel()
                 raise
-        report = ArchiveReport(str(self.base), str(manifest.path))
         for outcome in outcomes:
             if outcome.error is not None:
                 report.failed[outcome.session_id] = outcome.error
@@ -126,15 +138,27 @@ class SessionArchiver:
                 (report.archived if outcome.written else report.skipped).append(outcome.session_id)
                 report.bytes += outcome.bytes
         updates = {o.session_id: o.entry for o in outcomes if o.entry is not None}
-        if updates or not manifest.entries:
-            manifest.merge_and_save(updates)
+        part = write_part(self.base, self.shard, updates, manifest)
+        report.manifest = str(part) if part is not None else None
         return report
+
+    def _changed(
+        self, todo: Sequence[Candidate], entries: dict[str, Entry], stored: dict[str, int], report: ArchiveReport
+    ) -> list[tuple[Candidate, Entry | None]]:
+        """The sessions to export, with their entries; the unchanged ones go to ``report.skipped``."""
+        work = []
+        for candidate in todo:
+            entry = entries.get(candidate.session_id)
+            name = f"{candidate.session_id}{self.spec.extension}"
+            if entry is not None and entry.matches(self.spec, name, candidate.fingerprint, stored.get(name)):
+                report.skipped.append(candidate.session_id)
+            else:
+                work.append((candidate, entry))
+        return work
 
     def _archive(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> _Outcome:
         """Archive one session (in a worker thread)."""
         name = f"{todo.session_id}{self.spec.extension}"
-        if entry is not None and entry.matches(self.spec, name, todo.fingerprint, stored.get(name)):
-            return _Outcome(todo.session_id, None)
 
         def unchanged(result: ExportResult) -> bool:
             return entry is not None and entry.sha256 == result.sha256 and stored.get(name) == result.bytes
@@ -151,13 +175,25 @@ class SessionArchiver:
         if result.written:
             return _Outcome(todo.session_id, Entry.of(result, self.spec, name, todo.fingerprint), True, result.bytes)
         assert entry is not None
-        refreshed = None if entry.fingerprint == todo.fingerprint else replace(entry, fingerprint=todo.fingerprint)
+        refreshed = None if entry.fingerprint == todo.fingerprint else entry.refreshed(todo.fingerprint)
         return _Outcome(todo.session_id, refreshed)
 
-    def _stored_sizes(self) -> dict[str, int]:
-        """Sizes of the files already in the archive directory, by name (one listing call)."""
+    def _stored_sizes(self, wanted: set[str]) -> dict[str, int]:
+        """Sizes of the ``wanted`` files already in the archive directory, by name (one listing call).
+
+        On the local disk ``os.scandir`` and a ``stat`` of the wanted names only: fsspec's listing
+        stats every entry through Python, and a shard wants a fraction of them (figures in
+        ``benchmarks/README.md``, "Archives at scale").
+        """
+        if self.base.protocol in LOCAL_PROTOCOLS:
+            try:
+                with os.scandir(str(self.base.path)) as listing:
+                    return {item.name: item.stat().st_size for item in listing if item.name in wanted}
+            except FileNotFoundError:
+                return {}
         try:
             listing = self.base.fs.ls(self.base.path, detail=True)
         except FileNotFoundError:
             return {}
-        return {str(item["name"]).rstrip("/").rsplit("/", 1)[-1]: int(item.get("size") or 0) for item in listing}
+        sizes = ((str(item["name"]).rstrip("/").rsplit("/", 1)[-1], int(item.get("size") or 0)) for item in listing)
+        return {name: size for name, size in sizes if name in wanted}

@@ -1,36 +1,36 @@
-"""The archive manifest: ``<base_path>/manifest.json``, what was archived and how to tell it changed.
+"""Manifest entries: what was archived and how to tell it changed; the version-1 document they live in.
 
-Layout (version 1)::
+Document layout (version 1), shared by ``manifest.json`` of older releases and by the parts under
+``manifest.d/`` (see :mod:`.parts`, which adds ``shard`` and ``shards``)::
 
     {
       "version": 1,
-      "updated_at": "2026-01-02T03:04:05+00:00",
+      "updated_at": "2026-01-02T03:04:05.123456+00:00",
       "sessions": {
         "<session id>": {
-          "path": "<session id>.jsonl.gz",        # relative to the manifest's directory
+          "path": "<session id>.jsonl.gz",        # relative to the archive directory
           "format": "jsonl", "compression": "gzip",
           "sha256": "<hex of the stored file>", "bytes": 1234, "messages": 12,
           "fingerprint": "<hex>",                 # of the session's list entry, see fingerprint()
           "title": "...", "updated_at": "<the transcript's updatedAt>",
-          "archived_at": "2026-01-02T03:04:05+00:00"
+          "archived_at": "2026-01-02T03:04:05.123456+00:00",   # just after the file was renamed in place
+          "checked_at": null                      # or when a later run found the file still current
         }
       }
     }
-
-The manifest is merged, never truncated: entries of sessions not archived by a run stay as they were.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
+from pydantic_core import from_json
 
 from mix_provider.archive.export import ExportResult, ExportSpec
-from mix_provider.archive.storage import AtomicFile
 from mix_provider.errors import ManifestError
 from mix_provider.models import SessionData
 
@@ -56,8 +56,15 @@ def fingerprint(session: SessionData) -> str:
     transcript's hash (compared after exporting) has the last word.
     """
     fields = {name: getattr(session, name) for name in _FINGERPRINT_FIELDS}
-    canonical = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+    if fields["created_at"] is not None:  # what default=str did, without a Python callback per session
+        fields["created_at"] = str(fields["created_at"])
+    canonical = _CANONICAL.encode(fields)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+#: ``json.dumps(..., sort_keys=True, default=str, separators=(",", ":"))``, built once: the same bytes
+#: (fingerprints stored by earlier runs stay valid), without a new encoder per session.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,12 @@ class Entry:
     title: str | None
     updated_at: str | None
     archived_at: str
+    #: when a later run found the stored file still current (only its fingerprint was refreshed)
+    checked_at: str | None = None
+
+    def recorded_at(self) -> datetime:
+        """When this entry was recorded: merged manifest parts keep each session's latest entry."""
+        return datetime.fromisoformat(self.checked_at or self.archived_at)
 
     @classmethod
     def of(cls, result: ExportResult, spec: ExportSpec, name: str, fingerprint: str | None) -> Entry:
@@ -90,6 +103,10 @@ class Entry:
             updated_at=result.header.get("updatedAt"),
             archived_at=_now(),
         )
+
+    def refreshed(self, fingerprint: str | None) -> Entry:
+        """This entry with a new fingerprint, re-checked now (the stored file was found current)."""
+        return replace(self, fingerprint=fingerprint, checked_at=_now())
 
     def matches(self, spec: ExportSpec, name: str, fingerprint: str | None, stored_size: int | None) -> bool:
         """Whether the stored file is this entry's and the session has not changed since."""
@@ -118,7 +135,7 @@ class Manifest:
         if not path.exists():
             return cls(path)
         try:
-            document = json.loads(path.read_bytes())
+            document = from_json(path.read_bytes())  # faster than json.loads on large parts
             if document.get("version") != VERSION:
                 raise ValueError(f"unsupported version {document.get('version')!r}")
             entries = {sid: Entry(**fields) for sid, fields in document["sessions"].items()}
@@ -126,29 +143,9 @@ class Manifest:
             raise ManifestError(f"{path} is not a readable archive manifest ({exc}); fix or move it") from exc
         return cls(path, entries)
 
-    def merge_and_save(self, updates: dict[str, Entry]) -> None:
-        """Re-read the manifest, apply ``updates`` over it and write it atomically.
-
-        Re-reading keeps entries another run wrote since this one started.
-        """
-        merged = Manifest.load(self.path).entries | updates
-        self.entries = merged
-        document = {
-            "version": VERSION,
-            "updated_at": _now(),
-            "sessions": {sid: asdict(entry) for sid, entry in sorted(merged.items())},
-        }
-        file = AtomicFile(self.path)
-        try:
-            file.open().write(json.dumps(document, indent=1, ensure_ascii=False).encode() + b"\n")
-            file.commit()
-        except BaseException:
-            file.abort()
-            raise
-
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def manifest_path(base: ObjectStoragePath) -> ObjectStoragePath:

@@ -87,7 +87,7 @@ def health() -> Call[models.Health]:
 
 def list_sessions(include_subagents: bool = False) -> Call[list[models.SessionData]]:
     """``GET /api/sessions``, subagent sessions only when asked."""
-    params = {"includeSubagents": "true"} if include_subagents else None
+    params = {"includeSubagents": "true"} if require_bool("include_subagents", include_subagents) else None
     return Call("GET", "/api/sessions", models.SESSION_LIST.validate_json, params=params)
 
 

@@ -21,7 +21,9 @@ from mix_provider.client.validation import (
     check_callbacks,
     check_system_prompt,
     coerce_enum,
+    optional_enum,
     optional_int,
+    optional_text,
     require_bool,
     require_text,
 )
@@ -87,6 +89,11 @@ class SessionSpec:
         :raises MixConfigError: naming the first invalid field.
         """
         name = _checked(("title",), partial(require_text, "title"), title)
+        # Each argument of a pair alone first, so a literal is checked even when its partner is templated.
+        _checked(("browser_mode",), partial(coerce_enum, "browser_mode", BrowserMode), browser_mode)
+        _checked(("cdp_url",), partial(optional_text, "cdp_url"), cdp_url)
+        _checked(("prompt_mode",), partial(optional_enum, "prompt_mode", PromptMode), prompt_mode)
+        _checked(("custom_system_prompt",), partial(optional_text, "custom_system_prompt"), custom_system_prompt)
         browser = _checked(("browser_mode", "cdp_url"), check_browser, browser_mode, cdp_url)
         prompt = ("prompt_mode", "custom_system_prompt")
         mode = _checked(prompt, check_system_prompt, prompt_mode, custom_system_prompt)

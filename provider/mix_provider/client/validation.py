@@ -8,7 +8,7 @@ import math
 import os
 from collections.abc import Collection, Iterable, Mapping
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -130,8 +130,11 @@ def check_verify_ssl(field: str, value: object) -> bool | str:
 
 def optional_int(field: str, value: object, *, minimum: int) -> int | None:
     """Return ``value`` as an int >= ``minimum``, or None when it is None."""
-    if value is None:
-        return None
+    return None if value is None else require_int(field, value, minimum=minimum)
+
+
+def require_int(field: str, value: object, *, minimum: int) -> int:
+    """Return ``value`` as an int >= ``minimum`` (bools, floats and strings are refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise MixConfigError(field, f"must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
@@ -139,9 +142,15 @@ def optional_int(field: str, value: object, *, minimum: int) -> int | None:
     return value
 
 
+def optional_enum(field: str, enum: type[E], value: object) -> E | None:
+    """``value`` as a member of ``enum``, or None when it is None (see :func:`coerce_enum`)."""
+    return None if value is None else coerce_enum(field, enum, cast(Any, value))
+
+
 def check_browser(mode: BrowserMode | str, cdp_url: str | None) -> BrowserMode:
     """Validate the browser mode and, for ``remote-cdp-websocket``, its ``cdp_url``."""
     browser = coerce_enum("browser_mode", BrowserMode, mode)
+    cdp_url = optional_text("cdp_url", cdp_url)
     if browser is BrowserMode.REMOTE_CDP_WEBSOCKET:
         if not cdp_url or not cdp_url.startswith(("ws://", "wss://")):
             raise MixConfigError("cdp_url", "is required with remote-cdp-websocket and must start ws:// or wss://")
@@ -155,7 +164,8 @@ def check_system_prompt(mode: PromptMode | str | None, prompt: str | None) -> Pr
 
     A custom prompt needs ``append`` or ``replace``: the server silently ignores it otherwise.
     """
-    prompt_mode = None if mode is None else coerce_enum("prompt_mode", PromptMode, mode)
+    prompt_mode = optional_enum("prompt_mode", PromptMode, mode)
+    prompt = optional_text("custom_system_prompt", prompt)
     if prompt and prompt_mode in (None, PromptMode.DEFAULT):
         raise MixConfigError(
             "prompt_mode",

@@ -5,6 +5,8 @@
 ``GET/DELETE /_devserver/requests``     request counts per method and path / reset them
 ``POST /_devserver/seed/large-session`` create a big session directly in SQLite
 ``GET /_devserver/run-ends``            when each run's end was published (CLOCK_MONOTONIC seconds)
+``POST /_devserver/seed/sessions``      create many small sessions at once (scale tests)
+``POST /_devserver/seed/touch``         append one exchange to each given session (they "changed")
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mix_provider.devserver.backend import MixBackend
+from mix_provider.devserver.backend import MixBackend, blocking
 from mix_provider.devserver.errors import ApiError
 from mix_provider.devserver.faults import FaultState, parse_fault
+from mix_provider.devserver.seed import seed_sessions, touch_sessions
 
 
 def _faults(request: Request) -> FaultState:
@@ -99,6 +102,19 @@ async def run_ends(request: Request) -> Response:
     CLOCK_MONOTONIC (comparable with other processes' ``time.monotonic()``)."""
     backend: MixBackend = request.app.state.backend
     return JSONResponse({"clock": "monotonic", "ends": dict(backend.runner.ended_at)})
+async def seed_many(request: Request) -> Response:
+    """Create ``count`` sessions of ``messages`` (default 2) messages of ``messageBytes`` (default 64)
+    bytes, titled ``<titlePrefix> <n>``; 201 ``{"ids": [...]}`` in creation (and list) order."""
+    body = await _json_object(request)
+    backend: MixBackend = request.app.state.backend
+    return JSONResponse({"ids": await blocking(seed_sessions, backend.store, body)}, status_code=201)
+
+
+async def touch(request: Request) -> Response:
+    """Append a user message and an answer to each session of ``ids``; ``{"touched": n}``."""
+    body = await _json_object(request)
+    backend: MixBackend = request.app.state.backend
+    return JSONResponse({"touched": await blocking(touch_sessions, backend.store, body)})
 
 
 CONTROL_ROUTES = [
@@ -110,4 +126,6 @@ CONTROL_ROUTES = [
     Route("/_devserver/requests", reset_request_counts, methods=["DELETE"]),
     Route("/_devserver/seed/large-session", seed_large_session, methods=["POST"]),
     Route("/_devserver/run-ends", run_ends, methods=["GET"]),
+    Route("/_devserver/seed/sessions", seed_many, methods=["POST"]),
+    Route("/_devserver/seed/touch", touch, methods=["POST"]),
 ]

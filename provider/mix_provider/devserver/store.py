@@ -253,6 +253,16 @@ class Store:
             conn.executemany(_INSERT_MESSAGE, messages)
             conn.execute(_RECOUNT, {"id": session_id})
 
+    def bulk_insert(self, sessions: list[Row], messages: list[Row]) -> None:
+        """Insert session rows (totals already set, same columns each) and their messages, in one transaction."""
+        if not sessions:
+            return
+        columns = ", ".join(sessions[0])
+        values = ", ".join(f":{key}" for key in sessions[0])
+        with self._transaction() as conn:
+            conn.executemany(f"INSERT INTO sessions ({columns}) VALUES ({values})", sessions)
+            conn.executemany(_INSERT_MESSAGE, messages)
+
     def reset(self) -> None:
         """Delete every session, message and run."""
         with self._transaction() as conn:

@@ -184,6 +184,17 @@ class MixDevServer:
         """Return when each run's end was published (``time.monotonic()`` seconds), by final message id."""
         ends: dict[str, float] = self._control("GET", "run-ends").json()["ends"]
         return ends
+    def seed_sessions(
+        self, count: int, *, messages: int = 2, message_bytes: int = 64, title_prefix: str = "seeded"
+    ) -> list[str]:
+        """Create ``count`` small sessions in one request; their ids, in list order."""
+        body = {"count": count, "messages": messages, "messageBytes": message_bytes, "titlePrefix": title_prefix}
+        ids: list[str] = self._control("POST", "seed/sessions", json=body, timeout=600).json()["ids"]
+        return ids
+
+    def touch_sessions(self, ids: list[str]) -> int:
+        """Append one exchange to each session (its list entry changes); how many were touched."""
+        return int(self._control("POST", "seed/touch", json={"ids": ids}, timeout=600).json()["touched"])
 
     def close(self) -> None:
         """Stop the server and release the control-plane HTTP client."""

@@ -17,23 +17,30 @@ from mix_provider.archive import (
     candidates,
     check_destination,
 )
+from mix_provider.archive.shards import Shard
 from mix_provider.client.validation import optional_int, require_bool, require_ids
 from mix_provider.errors import ArchiveFailedError, MixConfigError
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec
+from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec, is_template
 
 
 class ArchiveSessionsOperator(MixBaseOperator):
-    """Archive transcripts under ``base_path`` as ``<session id>.<format>[.gz]`` plus ``manifest.json``.
+    """Archive transcripts under ``base_path`` as ``<session id>.<format>[.gz]`` plus ``manifest.d/`` parts.
 
     Exports run concurrently (at most ``max_concurrency`` at once, on a thread pool). A
     session whose list entry is unchanged since the manifest recorded it (same counts, tokens, cost
     and title) and whose file is still there is skipped without a download; an export whose hash
     equals the archived one keeps the existing file. Each transcript is written atomically and the
-    manifest, merged with what it held, is written last. If some sessions fail, the others are
+    run's manifest part (its new entries only) is written last. If some sessions fail, the others are
     archived and recorded, then the task fails naming the failed ids: a re-run finishes the rest.
 
-    Returns ``{archived, skipped, failed, bytes, base_path, manifest}``.
+    With ``shards=N``, the task archives only the sessions whose id hashes (SHA-256) to ``shard``:
+    ``ArchiveSessionsOperator.partial(..., shards=N).expand(shard=shard_indices(N))`` splits the
+    work across N mapped tasks, on any workers, each writing its own manifest parts under
+    ``manifest.d/`` (runs and shards never overwrite each other's files; readers merge them).
+
+    Returns ``{archived, skipped, failed, bytes, base_path, manifest, shard, shards}``
+    (``manifest``: the part this run wrote, None if nothing changed).
 
     :param base_path: the archive directory, an ``ObjectStoragePath`` or URI (templated).
     :param session_ids: sessions to archive (templated); default: every listed session.
@@ -43,7 +50,10 @@ class ArchiveSessionsOperator(MixBaseOperator):
     :param include_subagents: also archive subagent sessions when listing.
     :param format: ``jsonl`` (default) or ``json`` (templated).
     :param compression: ``gzip`` (default) or ``None`` (templated).
-    :param max_concurrency: exports streaming at once (>= 1).
+    :param max_concurrency: exports streaming at once (>= 1; the default, 16, was chosen by
+        measurement with a latency added to every request: see ``benchmarks/README.md``).
+    :param shard: which shard this task archives, ``0 <= shard < shards`` (int; templated).
+    :param shards: how many shards the sessions are split into (int >= 1; templated).
     """
 
     template_fields: Sequence[str] = (
@@ -54,6 +64,8 @@ class ArchiveSessionsOperator(MixBaseOperator):
         "created_before",
         "format",
         "compression",
+        "shard",
+        "shards",
     )
 
     def __init__(
@@ -66,7 +78,9 @@ class ArchiveSessionsOperator(MixBaseOperator):
         include_subagents: bool = False,
         format: str = "jsonl",
         compression: str | None = "gzip",
-        max_concurrency: int = 8,
+        max_concurrency: int = 16,
+        shard: int | str = 0,
+        shards: int | str = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,13 +95,18 @@ class ArchiveSessionsOperator(MixBaseOperator):
         if concurrency is None:
             raise MixConfigError("max_concurrency", "must be an integer >= 1, got None")
         self.max_concurrency = concurrency
+        self.shard = shard
+        self.shards = shards
         self._tracker: WriteTracker | None = None
         check_spec(format, compression)
         check_location("base_path", base_path)
+        if not is_template(shard) and not is_template(shards):
+            Shard.of(shard, shards)
         if session_ids is not None:
             check_literal(partial(require_ids, "session_ids"), session_ids)
         check_literal(partial(as_datetime, "created_after"), created_after)
         check_literal(partial(as_datetime, "created_before"), created_before)
+        check_literal(_one_selection, session_ids, created_after, created_before)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Validate the rendered arguments, archive, and fail if any session failed."""
@@ -95,13 +114,13 @@ class ArchiveSessionsOperator(MixBaseOperator):
         assert base is not None
         check_destination("base_path", base, directory=True)
         spec = ExportSpec(self.format, self.compression)
+        shard = Shard.of(self.shard, self.shards)
         ids = self._ids()
         after = as_datetime("created_after", self.created_after)
         before = as_datetime("created_before", self.created_before)
-        if ids is not None and (after or before):
-            raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
+        _one_selection(ids, after, before)
         self._tracker = WriteTracker()
-        report = self._archive(base, spec, ids, after, before)
+        report = self._archive(base, spec, ids, after, before, shard)
         summary = report.xcom()
         self.log.info("Archive run: %s", summary)
         if report.failed:
@@ -118,13 +137,22 @@ class ArchiveSessionsOperator(MixBaseOperator):
         ids: list[str] | None,
         after: datetime | None,
         before: datetime | None,
+        shard: Shard,
     ) -> ArchiveReport:
         listed = self.hook.list_sessions(include_subagents=self.include_subagents or ids is not None)
         todo = candidates((s for s in listed if created_within(s.created_at, after, before)), ids)
-        self.log.info("Archiving %d Mix sessions to %s (%s)", len(todo), base, spec.extension)
-        return SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker).run(todo)
+        todo = [candidate for candidate in todo if shard.owns(candidate.session_id)]
+        self.log.info("Archiving %d Mix sessions (%s) to %s (%s)", len(todo), shard.tag, base, spec.extension)
+        archiver = SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker, shard)
+        return archiver.run(todo)
 
     def on_kill(self) -> None:
         """Stop every export and delete the temporary files (archived files and the manifest stay)."""
         if self._tracker is not None:
             self._tracker.cancel()
+
+
+def _one_selection(ids: object, after: object, before: object) -> None:
+    """Sessions are chosen by id or by creation time, not both."""
+    if ids is not None and (after or before):
+        raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")

@@ -17,10 +17,14 @@ from mix_provider.hooks.mix import MixHook
 V = TypeVar("V")
 
 
+#: What starts a Jinja expression, statement or comment: a string holding one is rendered before use.
+JINJA_OPENINGS = ("{{", "{%", "{#")
+
+
 def is_template(value: object) -> bool:
     """Whether ``value`` is only known once rendered: a string holding Jinja, an XComArg, or a list/dict of them."""
     if isinstance(value, str):
-        return "{{" in value
+        return any(opening in value for opening in JINJA_OPENINGS)
     if isinstance(value, ResolveMixin):
         return True
     if isinstance(value, Mapping):

@@ -68,8 +68,10 @@ class ExportSessionOperator(MixBaseOperator):
         self.compression = compression
         self.overwrite = require_bool("overwrite", overwrite)
         self._tracker: WriteTracker | None = None
-        check_spec(format, compression)
-        check_location("output_path", output_path, optional=True)
+        spec = check_spec(format, compression)
+        target = check_location("output_path", output_path, optional=True)
+        if spec is not None and target is not None:
+            _check_suffix(target, spec)
         check_literal(partial(require_id, "session_id"), session_id)
 
     def execute(self, context: Any) -> dict[str, Any]:

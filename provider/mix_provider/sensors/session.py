@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator
 
 from mix_provider.client.events import is_idle
+from mix_provider.client.validation import require_id
 from mix_provider.hooks.mix import MixHook
+from mix_provider.operators.base import check_literal
 
 
 class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
@@ -31,6 +33,7 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
         super().__init__(**kwargs)
         self.session_id = session_id
         self.mix_conn_id = mix_conn_id
+        check_literal(partial(require_id, "session_id"), session_id)
 
     @cached_property
     def hook(self) -> MixHook:

@@ -10,6 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from mix_provider.client import POLL_INTERVAL, TurnKey
+from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload
@@ -46,13 +47,13 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         turn: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.session_id = session_id
+        self.session_id = require_id("session_id", session_id)
         self.baseline = baseline
         self.turn = turn
-        self.deadline = deadline
+        self.deadline = positive_number("deadline", deadline, unit="seconds since the epoch")
         self.mix_conn_id = mix_conn_id
-        self.poll_interval = poll_interval
-        self.max_failures = max_failures
+        self.poll_interval = positive_number("poll_interval", poll_interval)
+        self.max_failures = require_int("max_failures", max_failures, minimum=0)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cache
@@ -12,7 +11,9 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from mix_provider.archive import PARTS_DIR, read_manifest
 from support.integration import MixAPI, states, xcom
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "dags_examples" / "mix_archive_transcripts.py"
@@ -41,15 +42,16 @@ def test_the_daily_archive_partitions_by_date(
     result = xcom(dr, "archive_transcripts")
     assert result["base_path"] == f"file://{partition}" and result["failed"] == 0
     assert result["archived"] + result["skipped"] == len(listed)
-    assert set(json.loads((partition / "manifest.json").read_bytes())["sessions"]) == listed
-    assert {p.name for p in partition.iterdir()} == {"manifest.json"} | {f"{sid}.jsonl.gz" for sid in listed}
+    assert set(read_manifest(ObjectStoragePath(f"file://{partition}")).entries) == listed
+    assert {p.name for p in partition.iterdir()} == {PARTS_DIR} | {f"{sid}.jsonl.gz" for sid in listed}
 
     next_day = datetime(2026, 3, 5, tzinfo=timezone.utc)
     conf = {"base_path": f"file://{archive_dir}/interval", "only_data_interval": True}
     only_that_day = run_dag(dag, logical_date=next_day, run_conf=conf)
     assert only_that_day.state == "success", states(only_that_day)
     assert xcom(only_that_day, "archive_transcripts")["archived"] == 0  # no session was created that day
-    assert json.loads((archive_dir / "interval" / "dt=2026-03-05" / "manifest.json").read_bytes())["sessions"] == {}
+    empty = ObjectStoragePath(f"file://{archive_dir}/interval/dt=2026-03-05")
+    assert read_manifest(empty).entries == {} and xcom(only_that_day, "archive_transcripts")["manifest"] is None
 
 
 def test_a_run_without_logical_date_partitions_by_run_after(

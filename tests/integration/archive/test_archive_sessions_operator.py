@@ -8,14 +8,15 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
-from mix_provider.archive import PARTIAL_SUFFIX
+from mix_provider.archive import PARTIAL_SUFFIX, PARTS_DIR, read_manifest
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.archive import ArchiveSessionsOperator
 from support.integration import MixAPI, states, xcom
@@ -31,8 +32,8 @@ def archive_dag(dag_id: str, base: Path, ids: list[str], **kwargs: Any) -> DAG:
 
 
 def manifest(base: Path) -> dict[str, Any]:
-    sessions: dict[str, Any] = json.loads((base / "manifest.json").read_bytes())["sessions"]
-    return sessions
+    """The merged manifest (every part under ``manifest.d/``), entries as dicts."""
+    return {sid: asdict(entry) for sid, entry in read_manifest(ObjectStoragePath(f"file://{base}")).entries.items()}
 
 
 def inodes(base: Path) -> dict[str, tuple[int, int]]:
@@ -60,13 +61,16 @@ def test_unchanged_sessions_are_skipped_and_changed_ones_archived_again(
     ids = conversations(3)
     first = run_dag(archive_dag(f"archive_first_{uid}", archive_dir, ids))
     assert first.state == "success", states(first)
+    (part,) = (archive_dir / PARTS_DIR).iterdir()
     assert xcom(first, "archive") == {
         "archived": 3,
         "skipped": 0,
         "failed": 0,
         "bytes": sum((archive_dir / f"{sid}.jsonl.gz").stat().st_size for sid in ids),
         "base_path": f"file://{archive_dir}",
-        "manifest": f"file://{archive_dir}/manifest.json",
+        "manifest": f"file://{part}",
+        "shard": 0,
+        "shards": 1,
     }
     check_files(archive_dir, api, ids)
     before = inodes(archive_dir)
@@ -75,8 +79,9 @@ def test_unchanged_sessions_are_skipped_and_changed_ones_archived_again(
     again = run_dag(archive_dag(f"archive_again_{uid}", archive_dir, ids))
     assert (xcom(again, "archive")["archived"], xcom(again, "archive")["skipped"]) == (0, 3)
     assert mix_server.request_count("GET", EXPORTS) == 0  # decided from the list entries alone
-    assert {k: v for k, v in inodes(archive_dir).items() if k != "manifest.json"} == {
-        k: v for k, v in before.items() if k != "manifest.json"
+    assert xcom(again, "archive")["manifest"] is None  # nothing changed: no part written
+    assert {k: v for k, v in inodes(archive_dir).items() if k != PARTS_DIR} == {
+        k: v for k, v in before.items() if k != PARTS_DIR
     }
 
     api.converse(ids[1], "one more turn")
@@ -96,10 +101,11 @@ def test_an_unknown_fingerprint_falls_back_to_the_hash(
 ) -> None:
     ids = conversations(2)
     assert run_dag(archive_dag(f"archive_hash_{uid}", archive_dir, ids)).state == "success"
-    document = json.loads((archive_dir / "manifest.json").read_bytes())
+    (part,) = (archive_dir / PARTS_DIR).iterdir()
+    document = json.loads(part.read_bytes())
     real = document["sessions"][ids[0]]["fingerprint"]
     document["sessions"][ids[0]]["fingerprint"] = "stale"
-    (archive_dir / "manifest.json").write_text(json.dumps(document))
+    part.write_text(json.dumps(document))
     before = inodes(archive_dir)
 
     mix_server.reset_request_counts()
@@ -129,7 +135,7 @@ def test_partial_failure_then_a_rerun_completes_the_rest(
     assert (xcom(rerun, "archive")["archived"], xcom(rerun, "archive")["skipped"]) == (1, 3)
     check_files(archive_dir, api, ids)
     after = inodes(archive_dir)
-    assert all(after[name] == before[name] for name in before if name != "manifest.json")
+    assert all(after[name] == before[name] for name in before if name != PARTS_DIR)
 
 
 def test_concurrency_is_bounded(

@@ -1,15 +1,15 @@
-"""The manifest (merge, never truncate; refuse to overwrite an unreadable one), fingerprints, selection."""
+"""The version-1 manifest (refuse an unreadable one), fingerprints, selection."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from mix_provider.archive import Entry, ExportSpec, Manifest, ManifestError, candidates, fingerprint
+from mix_provider.archive import Entry, ExportSpec, Manifest, ManifestError, candidates, fingerprint, read_manifest
+from mix_provider.archive.manifest import _FINGERPRINT_FIELDS
 from mix_provider.models import SessionData
 
 SPEC = ExportSpec("jsonl", "gzip")
@@ -29,19 +29,6 @@ def test_a_missing_manifest_is_empty(path: ObjectStoragePath) -> None:
     assert Manifest.load(path).entries == {}
 
 
-def test_save_merges_with_what_is_on_disk(path: ObjectStoragePath) -> None:
-    Manifest(path).merge_and_save({"a": entry("a"), "b": entry("b")})
-    stale = Manifest.load(path)
-    Manifest(path).merge_and_save({"c": entry("c")})  # another run, meanwhile
-    stale.merge_and_save({"a": entry("a", bytes=99)})
-    loaded = Manifest.load(path).entries
-    assert sorted(loaded) == ["a", "b", "c"]
-    assert loaded["a"].bytes == 99 and loaded["b"] == entry("b")
-    document = json.loads(path.read_bytes())
-    assert document["version"] == 1 and document["sessions"]["c"]["path"] == "c.jsonl.gz"
-    assert [p.name for p in path.parent.iterdir()] == ["manifest.json"]
-
-
 @pytest.mark.parametrize(
     "content", [b"{not json", b'{"version": 2, "sessions": {}}', b'{"version": 1, "sessions": {"a": {"x": 1}}}']
 )
@@ -51,7 +38,7 @@ def test_an_unreadable_manifest_is_refused_not_overwritten(path: ObjectStoragePa
     with pytest.raises(ManifestError, match="not a readable archive manifest"):
         Manifest.load(path)
     with pytest.raises(ManifestError):
-        Manifest(path).merge_and_save({"a": entry("a")})
+        read_manifest(path.parent)
     assert path.read_bytes() == content
 
 
@@ -83,3 +70,15 @@ def test_candidates_keep_order_drop_duplicates_and_know_listed_fingerprints() ->
     assert [c.session_id for c in candidates(listed)] == ["a", "b"]
     chosen = candidates(listed, ["b", "x", "b"])
     assert [(c.session_id, c.fingerprint) for c in chosen] == [("b", fingerprint(listed[1])), ("x", None)]
+
+
+def test_the_fingerprint_is_the_digest_of_the_canonical_json_of_earlier_releases() -> None:
+    """Fingerprints stored by earlier runs must stay valid (else every session is downloaded once more)."""
+    import hashlib
+    import json
+
+    for data in ({}, {"title": 'naïve 日本 "q"', "createdAt": "2026-01-02T03:04:05.123Z", "cost": 1e-7}):
+        s = session(**data)
+        fields = {name: getattr(s, name) for name in _FINGERPRINT_FIELDS}
+        canonical = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+        assert fingerprint(s) == hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -50,9 +50,9 @@ def test_templated_arguments_wait_for_rendering() -> None:
     [("t.json.gz", None), ("t.json", "gzip")],
 )
 def test_gz_names_must_match_the_compression(tmp_path: Path, name: str, compression: str | None) -> None:
-    op = export_op(output_path=f"file://{tmp_path}/{name}", compression=compression)
+    """Refused when the DAG is parsed (both literal), before any request."""
     with pytest.raises(MixConfigError, match=r"^output_path: .* does not match compression"):
-        op.execute({})
+        export_op(output_path=f"file://{tmp_path}/{name}", compression=compression)
 
 
 def test_bad_session_id_is_refused_before_any_request() -> None:

@@ -28,6 +28,9 @@ def debug_masked_logging(masked_logging: None) -> Iterator[None]:
     """Airflow's masked task logging at DEBUG, written to file descriptor 1 (read it with ``capfd``)."""
     from airflow.sdk.log import configure_logging
 
-    configure_logging(log_level="DEBUG", output=sys.__stdout__)
+    # Loggers made while at DEBUG are not cached, and the default level is set again afterwards through
+    # the undecorated function: ``configure_logging`` is ``functools.cache``d, so calling it again with
+    # the session's arguments would do nothing and leave later tests logging at DEBUG.
+    configure_logging(log_level="DEBUG", output=sys.__stdout__, cache_logger_on_first_use=False)
     yield
-    configure_logging(output=sys.__stdout__)
+    configure_logging.__wrapped__(output=sys.__stdout__)

@@ -47,9 +47,9 @@ def hook(mix_conn: Callable[..., str]) -> Iterator[MixHook]:
 
 
 def test_secrets_stay_out_of_logs_and_errors(
-    hook: MixHook, debug_masked_logging: None, capfd: pytest.CaptureFixture[str]
+    hook: MixHook, debug_masked_logging: None, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    logging.getLogger("mix_provider").setLevel(logging.DEBUG)
+    monkeypatch.setattr(logging.getLogger("mix_provider"), "level", logging.DEBUG)
     errors: list[MixError] = []
     assert hook.health().status == "ok"
     for call in (lambda: hook.get_session("s-1"), hook.list_sessions):
