@@ -102,6 +102,8 @@ async def run_ends(request: Request) -> Response:
     CLOCK_MONOTONIC (comparable with other processes' ``time.monotonic()``)."""
     backend: MixBackend = request.app.state.backend
     return JSONResponse({"clock": "monotonic", "ends": dict(backend.runner.ended_at)})
+
+
 async def seed_many(request: Request) -> Response:
     """Create ``count`` sessions of ``messages`` (default 2) messages of ``messageBytes`` (default 64)
     bytes, titled ``<titlePrefix> <n>``; 201 ``{"ids": [...]}`` in creation (and list) order."""
