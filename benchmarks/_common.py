@@ -11,9 +11,11 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,21 @@ def airflow_home(prefix: str) -> Iterator[Path]:
         yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def server_data_dir(home: Path, room: int) -> Iterator[Path]:
+    """Where the server keeps its SQLite file: in memory (``/dev/shm``) when it has ``room`` bytes
+    free (seeding is quicker, and no disk write slows the server), else under ``home``."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shutil.disk_usage(shm).free < room:
+        yield home / "mix-data"
+        return
+    path = Path(tempfile.mkdtemp(prefix="mix-bench-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -100,6 +117,42 @@ def machine() -> str:
 def loadavg() -> str:
     """The 1, 5 and 15 minute load averages."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def status_kib(field: str) -> int:
+    """A ``VmRSS``/``VmHWM`` figure of this process from ``/proc/self/status``, in KiB."""
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no {field} in /proc/self/status")
+    return int(match.group(1))
+
+
+class PeakRSS:
+    """The peak resident set size while the ``with`` block runs, in bytes (``.peak``)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    def __enter__(self) -> PeakRSS:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        except OSError:
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, status_kib("VmRSS") * 1024)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+        else:
+            self.peak = status_kib("VmHWM") * 1024
 
 
 class Sample(NamedTuple):

@@ -20,22 +20,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from _common import MIX_CONN_ID, airflow_home, execute, machine, mix_server, parser, print_table
+from _common import (
+    MIX_CONN_ID,
+    PeakRSS,
+    airflow_home,
+    execute,
+    machine,
+    mix_server,
+    parser,
+    print_table,
+    server_data_dir,
+    status_kib,
+)
 
 MIB = 1 << 20
 #: Bytes per seeded message (a 1 GiB transcript has 16,384 of them).
@@ -45,42 +51,6 @@ SDK = "mix-python-sdk export -> jsonl"
 
 
 # -- the child: one export, measured ----------------------------------------------------------------
-
-
-def _status_kib(field: str) -> int:
-    """A ``VmRSS``/``VmHWM`` figure of this process from ``/proc/self/status``, in KiB."""
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"no {field} in /proc/self/status")
-    return int(match.group(1))
-
-
-class PeakRSS:
-    """The peak resident set size while the ``with`` block runs, in bytes (``.peak``)."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._sampler: threading.Thread | None = None
-
-    def __enter__(self) -> PeakRSS:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        except OSError:
-            self._sampler = threading.Thread(target=self._sample, daemon=True)
-            self._sampler.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, _status_kib("VmRSS") * 1024)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._sampler is not None:
-            self._sampler.join()
-        else:
-            self.peak = _status_kib("VmHWM") * 1024
 
 
 def export_ours(session_id: str, out: Path) -> None:
@@ -119,7 +89,7 @@ def child(contender: str, base_url: str, warmup: str, session_ids: list[str], ou
     out.unlink()
     figures = []
     for session_id in session_ids:
-        baseline = _status_kib("VmRSS") * 1024
+        baseline = status_kib("VmRSS") * 1024
         with PeakRSS() as peak:
             export(session_id, out)
         figures.append({"baseline": baseline, "peak": peak.peak})
@@ -166,21 +136,6 @@ def sdk_rows(base_url: str, warmup: str, sessions: dict[int, str], home: Path) -
     return [row(SDK, mib, spawn("sdk", base_url, warmup, [sid], home)[0]) for mib, sid in sessions.items()]
 
 
-@contextmanager
-def server_data_dir(home: Path) -> Iterator[Path]:
-    """Where the server keeps its SQLite file: in memory (``/dev/shm``) when it has room for the
-    transcripts (seeding 1.3 GiB is the slowest part of this script), else under ``home``."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or shutil.disk_usage(shm).free < 4 << 30:
-        yield home / "mix-data"
-        return
-    path = Path(tempfile.mkdtemp(prefix="mix-bench-memory-", dir=shm))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def main(argv: list[str]) -> int:
     """Seed each size, export it with each contender in its own process, print the table."""
     if argv[:1] == ["--child"]:
@@ -197,7 +152,7 @@ def main(argv: list[str]) -> int:
 
     print(f"memory on large transcripts; {machine()}", flush=True)
     rows: list[tuple[str, ...]] = []
-    with airflow_home("mix-bench-memory-") as home, server_data_dir(home) as data, mix_server(data) as server:
+    with airflow_home("mix-bench-memory-") as home, server_data_dir(home, 4 << 30) as data, mix_server(data) as server:
         warmup = seed(server.base_url, 1)
         seeded: dict[int, str] = {}
         for mib in sizes:

@@ -144,9 +144,8 @@ class ToolCall(MixModel):
     is_error: bool | None = None
 
 
-class ExportMessage(MixModel):
-    """One message of an exported transcript; ``role`` is ``user``, ``assistant`` or ``tool`` (tool
-    results: the real server's export shows them with empty content)."""
+class MessageBase(MixModel):
+    """The fields every view of an exported message has; ``role`` is ``user``, ``assistant`` or ``tool``."""
 
     id: str
     role: str
@@ -154,9 +153,27 @@ class ExportMessage(MixModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finish_reason: str | None = None
+
+
+class ExportMessage(MessageBase):
+    """One message of an exported transcript (tool results: the real server's export shows them with
+    empty content)."""
+
     model: str | None = None
     reasoning: str | None = None
     tool_calls: list[ToolCall] | None = None
+
+    @property
+    def tool_call_count(self) -> int:
+        """How many tool calls the message made."""
+        return len(self.tool_calls or ())
+
+
+class MessageRecord(MessageBase):
+    """The fields of an export message that reply detection reads: its tool calls only counted, its
+    content kept only where the reply or our message's fingerprint needs it (else ``""``)."""
+
+    tool_call_count: int = 0
 
 
 class ExportSession(SessionTotals):

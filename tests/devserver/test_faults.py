@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from mix_provider.devserver.testing import MixDevServer
+
+from .devserver_sse import create_session, send_and_wait
 
 CREATE = {"title": "faults", "browserMode": "local-browser-service"}
 
@@ -117,3 +120,13 @@ def test_status_fault_can_echo_the_request_headers(fresh_mix_server: MixDevServe
     assert answer.status_code == 502
     assert "authorization: Bearer tok-echoed" in answer.json()["error"]["message"]
     assert http.get("/health").status_code == 200
+
+
+async def test_run_ends_are_published_on_the_shared_monotonic_clock(fresh_mix_server: MixDevServer) -> None:
+    with httpx.Client(base_url=fresh_mix_server.base_url, timeout=30) as client:
+        session_id = create_session(client)
+    before = time.monotonic()
+    events = await send_and_wait(fresh_mix_server.base_url, session_id, "hello")
+    after = time.monotonic()
+    [message_id] = [data["messageId"] for name, data in events if name == "complete"]
+    assert before <= fresh_mix_server.run_ends()[message_id] <= after

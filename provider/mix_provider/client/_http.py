@@ -5,11 +5,12 @@ Swapping the HTTP library means rewriting this file only. Errors leave it as :mo
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
@@ -28,6 +29,15 @@ log = logging.getLogger("mix_provider.client")
 #: Failures that happen before the request could reach the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+#: Requests (JSON calls and downloads) in flight at once on one async client, and its idle connections;
+#: more wait their turn in an asyncio semaphore rather than in httpcore's queue. At every request's
+#: start and end httpcore checks each connection of the pool (a socket poll for each idle one, and a
+#: pass over all of them per idle one), so a shared client (:mod:`.shared`) keeps its pool small.
+REQUEST_SLOTS = 8
+#: SSE streams per stream pool. Each stream holds its connection for the whole wait, and httpcore
+#: scans every connection of a pool whenever a request starts or ends, so streams are spread over
+#: small pools, apart from the requests' pool.
+STREAMS_PER_POOL = 16
 
 
 def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTransportError:
@@ -139,13 +149,17 @@ class AsyncHTTP:
 
     def __init__(self, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        self._client = httpx.AsyncClient(transport=transport, **_client_options(config))
+        slots = httpx.Limits(max_connections=REQUEST_SLOTS, max_keepalive_connections=REQUEST_SLOTS)
+        self._client = httpx.AsyncClient(transport=transport, limits=slots, **_client_options(config))
+        self._slots = asyncio.Semaphore(REQUEST_SLOTS)
+        self._streams = _StreamPools(lambda: httpx.AsyncClient(transport=transport, **_client_options(config)))
 
     async def request(self, call: Call[T]) -> T:
         """Make one attempt of ``call`` and parse its answer."""
         started = time.perf_counter()
         try:
-            response = await self._client.request(call.method, call.path, params=call.params, json=call.body)
+            async with self._slots:
+                response = await self._client.request(call.method, call.path, params=call.params, json=call.body)
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
         return _finish(call, response, started, self.config)
@@ -154,7 +168,10 @@ class AsyncHTTP:
     async def stream(self, call: Call[Any]) -> AsyncIterator[AsyncIterator[bytes]]:
         """Open ``call`` and yield an async iterator over its body chunks (error statuses raise first)."""
         try:
-            async with self._client.stream(call.method, call.path, params=call.params, json=call.body) as response:
+            async with (
+                self._slots,
+                self._client.stream(call.method, call.path, params=call.params, json=call.body) as response,
+            ):
                 if response.status_code >= 400:
                     await response.aread()
                     _finish(call, response, time.perf_counter(), self.config)
@@ -168,9 +185,10 @@ class AsyncHTTP:
     ) -> AsyncIterator[AsyncIterator[StreamEvent]]:
         """Open the SSE ``call`` and yield an async iterator of parsed events (silence limit ``read_timeout``)."""
         try:
-            async with self._client.stream(
-                "GET", call.path, **_sse_options(self.config, call, read_timeout)
-            ) as response:
+            async with (
+                self._streams.client() as client,
+                client.stream("GET", call.path, **_sse_options(self.config, call, read_timeout)) as response,
+            ):
                 if response.status_code >= 400:
                     await response.aread()
                     _finish(call, response, time.perf_counter(), self.config)
@@ -181,6 +199,34 @@ class AsyncHTTP:
     async def close(self) -> None:
         """Close the pooled connections."""
         await self._client.aclose()
+        await self._streams.close()
+
+
+class _StreamPools:
+    """Async clients for SSE streams, at most :data:`STREAMS_PER_POOL` streams open on each.
+
+    :param make: builds one more client.
+    """
+
+    def __init__(self, make: Callable[[], httpx.AsyncClient]) -> None:
+        self._make = make
+        self._open: dict[httpx.AsyncClient, int] = {}
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A client with room for one more stream, held for the stream's life."""
+        client = next((c for c, streams in self._open.items() if streams < STREAMS_PER_POOL), None) or self._make()
+        self._open[client] = self._open.get(client, 0) + 1
+        try:
+            yield client
+        finally:
+            self._open[client] -= 1
+
+    async def close(self) -> None:
+        """Close every client."""
+        clients, self._open = list(self._open), {}
+        for client in clients:
+            await client.aclose()
 
 
 async def _aparse(source: EventSource) -> AsyncIterator[StreamEvent]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.scan import ScannedTranscript, ascan_chunks
 from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixNotFoundError, MixTransportError
@@ -57,6 +58,28 @@ class AsyncMixClient:
         """Open ``call`` (e.g. ``ops.export_session``) and yield its body as byte chunks, unparsed."""
         async with self._http.stream(call) as chunks:
             yield chunks
+
+    async def consume_stream(self, call: Call[Any], consume: Callable[[AsyncIterator[bytes]], Awaitable[T]]) -> T:
+        """Async :meth:`MixClient.consume_stream <.sync.MixClient.consume_stream>`: a transient failure retries it all."""
+
+        async def once() -> T:
+            async with self._http.stream(call) as chunks:
+                return await consume(chunks)
+
+        try:
+            return await once()
+        except MixError as exc:
+            plan = RetryPlan(call, self.config.retry, exc)
+        async for attempt in plan.retrying(tenacity.AsyncRetrying):
+            with attempt:
+                plan.replay_initial()
+                return await once()
+        raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    async def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
+        """Async :meth:`MixClient.scan_transcript <.sync.MixClient.scan_transcript>`."""
+        call = ops.export_session(session_id)
+        return await self.consume_stream(call, lambda chunks: ascan_chunks(call, chunks, key))
 
     @asynccontextmanager
     async def open_events(
@@ -112,7 +135,7 @@ class AsyncMixClient:
                 if (step := wait.supervise(event)) is not None:
                     await self._act(wait, step)
                 if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, await self.execute(wait.transcript()))
+                    reply := wait.after_event(ended, await self.scan_transcript(wait.session_id, wait.turn))
                 ):
                     return reply
                 if wait.deadline.passed:
@@ -143,7 +166,7 @@ class AsyncMixClient:
         return reply
 
     async def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(await self.execute(wait.transcript()))
+        return wait.checked(await self.scan_transcript(wait.session_id, wait.turn))
 
     async def close(self) -> None:
         """Close the pooled connections."""

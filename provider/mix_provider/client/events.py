@@ -6,6 +6,7 @@ verdict; neither decides anything by itself.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -14,11 +15,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from mix_provider.client.operations import Call, export_session
-from mix_provider.client.turns import Reply, Turn, TurnKey, find_turn, finished_reply, runs_of, settled_reply
+from mix_provider.client.operations import Call
+from mix_provider.client.scan import ScannedTranscript
+from mix_provider.client.turns import (
+    Reply,
+    Turn,
+    TurnKey,
+    TurnMessage,
+    find_turn,
+    finished_reply,
+    runs_of,
+    settled_reply,
+    tool_calls_of,
+)
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
-from mix_provider.models import ExportMessage, ExportSession, FinishReason, SessionTotals
+from mix_provider.models import ExportSession, FinishReason, SessionTotals
 
 if TYPE_CHECKING:
     from mix_provider.client.supervisor import Step, Supervisor
@@ -29,9 +41,18 @@ log = logging.getLogger("mix_provider.client")
 REPLY_TIMEOUT, POLL_INTERVAL = 3600.0, 1.0
 
 
+#: The events a supervisor reads (:mod:`~mix_provider.client.supervisor`): requests, tool progress, the end.
+SUPERVISED_EVENTS = frozenset(
+    {"permission", "notification", "tool_use_start", "tool_execution_start", "tool_execution_complete", "complete"}
+)
+#: The events a waiter acts on: only their data is decoded; the others (content and thinking deltas,
+#: the bulk of a stream, heartbeats) are told apart by name and keep ``{}``.
+DECODED_EVENTS = frozenset({"connected", "complete", "error", "user_message_created"}) | SUPERVISED_EVENTS
+
+
 @dataclass(frozen=True)
 class StreamEvent:
-    """One SSE event: its name, its JSON data (``{}`` when not JSON) and its id."""
+    """One SSE event: its name, its JSON data (``{}`` when not JSON, or not in :data:`DECODED_EVENTS`) and its id."""
 
     event: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -40,6 +61,8 @@ class StreamEvent:
     @classmethod
     def parse(cls, event: str, data: str, event_id: str | None) -> StreamEvent:
         """Build an event from the wire fields; non-object data is kept under ``"raw"``."""
+        if event not in DECODED_EVENTS:
+            return cls(event=event or "message", id=event_id or None)
         try:
             payload = json.loads(data) if data else {}
         except ValueError:
@@ -108,7 +131,7 @@ CANCELLED_PREFIXES = ("request cancelled", "context canceled")
 
 
 def reply_after(
-    verdict: StreamVerdict, messages: Sequence[ExportMessage], key: TurnKey, session_id: str = ""
+    verdict: StreamVerdict, messages: Sequence[TurnMessage], key: TurnKey, session_id: str = ""
 ) -> Reply | None:
     """The reply once the stream said a run ended: from the transcript, or the stream's error.
 
@@ -125,7 +148,7 @@ def reply_after(
             message_id=verdict.message_id or "",
             text=verdict.error,
             finish_reason=(FinishReason.CANCELED if cancelled else FinishReason.ERROR).value,
-            tool_calls=sum(len(m.tool_calls or ()) for m in turn.messages if m.role == "assistant"),
+            tool_calls=tool_calls_of(turn),
             user_message_id=turn.user_message_id,
         )
     return reply
@@ -206,13 +229,9 @@ class Wait:
         """The silence tolerated on the stream: the client's stream timeout, at most the whole wait."""
         return min(self.deadline.total, stream_timeout)
 
-    def transcript(self) -> Call[ExportSession]:
-        """The call that reads the session's transcript (polls, and after a run ended)."""
-        return export_session(self.session_id)
-
-    def checked(self, export: ExportSession) -> Reply | None:
-        """Our reply in a polled transcript, if it finished."""
-        return finished_reply(export.messages, self.turn, self.session_id)
+    def checked(self, transcript: ScannedTranscript) -> Reply | None:
+        """Our reply in a polled transcript, if it finished (with the session's totals read with it)."""
+        return _with_totals(finished_reply(transcript.messages, self.turn, self.session_id), transcript)
 
     def connected(self, event: StreamEvent) -> bool:
         """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
@@ -234,9 +253,9 @@ class Wait:
         verdict = judge_event(event)
         return verdict if verdict.done else None
 
-    def after_event(self, verdict: StreamVerdict, export: ExportSession) -> Reply | None:
+    def after_event(self, verdict: StreamVerdict, transcript: ScannedTranscript) -> Reply | None:
         """Our reply once the stream said a run ended (see :func:`reply_after`)."""
-        return reply_after(verdict, export.messages, self.turn, self.session_id)
+        return _with_totals(reply_after(verdict, transcript.messages, self.turn, self.session_id), transcript)
 
     def dropped(self, exc: BaseException) -> None:
         """Following the stream stopped (dropped, or the deadline passed): the transcript decides."""
@@ -246,6 +265,10 @@ class Wait:
         """Raise :class:`~mix_provider.errors.MixReplyTimeoutError` when another poll would end past the deadline."""
         if self.deadline.remaining() < self.poll_interval:
             raise MixReplyTimeoutError(self.session_id, self.deadline.total)
+
+
+def _with_totals(reply: Reply | None, transcript: ScannedTranscript) -> Reply | None:
+    return reply if reply is None else dataclasses.replace(reply, totals=transcript.totals)
 
 
 #: How long a run may wait for the assistant message after its tool results before it counts as ended.
@@ -263,7 +286,7 @@ def has_ended(run: Turn, now: datetime) -> bool:
     return bool(last and last.role == "tool" and stored and now - stored >= STALLED_AFTER)
 
 
-def finished_turns(messages: Sequence[ExportMessage]) -> list[str]:
+def finished_turns(messages: Sequence[TurnMessage]) -> list[str]:
     """The final assistant message ids of the transcript's finished runs, in the order runs started.
 
     Runs are rebuilt as :func:`~mix_provider.client.turns.runs_of` does, so a run that finishes after
@@ -272,7 +295,7 @@ def finished_turns(messages: Sequence[ExportMessage]) -> list[str]:
     return [run.messages[-1].id for run in runs_of(messages) if run.finished]
 
 
-def is_idle(export: ExportSession, now: datetime | None = None) -> bool:
+def is_idle(export: ExportSession | ScannedTranscript, now: datetime | None = None) -> bool:
     """Whether no run is in progress: every run of the transcript has ended (see :func:`has_ended`)."""
     moment = now or datetime.now(timezone.utc)
     return all(has_ended(run, moment) for run in runs_of(export.messages))

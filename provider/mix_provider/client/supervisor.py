@@ -39,11 +39,6 @@ from mix_provider.models import SessionTotals
 #: Events after which the session's totals may have grown (an assistant round was stored).
 _USAGE_EVENTS = frozenset({"tool_execution_start", "tool_execution_complete"})
 _TOOL_IN_PROGRESS = re.compile(r"(?:Executing|Completed|Failed) (\S+) tool")
-#: The events a supervisor reads (a stream reader that skips decoding others must keep these, and
-#: any event carrying ``parentToolCallId``, for the sub-agent lines).
-SUPERVISED_EVENTS = frozenset(
-    {"permission", "notification", "tool_use_start", "tool_execution_start", "tool_execution_complete", "complete"}
-)
 #: The counters of :attr:`Supervisor.tally`.
 TALLY_KEYS = ("granted", "denied", "answered", "asked")
 

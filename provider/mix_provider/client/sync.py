@@ -17,6 +17,7 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
+from mix_provider.client.scan import ScannedTranscript, scan_chunks
 from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.errors import MixError, MixNotFoundError, MixTransportError
@@ -82,6 +83,14 @@ class MixClient:
                 plan.replay_initial()
                 return once()
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
+        """The transcript as light message records and the session's totals, read from the streamed export (:mod:`.scan`).
+
+        :param key: our message's key: which texts to keep (None keeps none).
+        """
+        call = ops.export_session(session_id)
+        return self.consume_stream(call, lambda chunks: scan_chunks(call, chunks, key))
 
     @contextmanager
     def open_events(self, session_id: str, read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
@@ -149,7 +158,7 @@ class MixClient:
                 if (step := wait.supervise(event)) is not None:
                     self._act(wait, step)
                 if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, self.execute(wait.transcript()))
+                    reply := wait.after_event(ended, self.scan_transcript(wait.session_id, wait.turn))
                 ):
                     return reply
                 if wait.deadline.passed:
@@ -180,7 +189,7 @@ class MixClient:
         return reply
 
     def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(self.execute(wait.transcript()))
+        return wait.checked(self.scan_transcript(wait.session_id, wait.turn))
 
     def close(self) -> None:
         """Close the pooled connections."""

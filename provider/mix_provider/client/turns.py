@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from mix_provider.errors import MixReplyAmbiguousError
-from mix_provider.models import ExportMessage, FinishReason
+from mix_provider.models import FinishReason, SessionTotals
 
 #: Finish reasons that leave the turn unfinished (the agent goes on after a tool).
 NON_TERMINAL_FINISH = frozenset({FinishReason.TOOL_USE.value})
@@ -32,7 +33,33 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def is_final(message: ExportMessage) -> bool:
+class TurnMessage(Protocol):
+    """What the turn logic reads of a message: an :class:`~mix_provider.models.ExportMessage`, or the
+    light :class:`~mix_provider.models.MessageRecord` a streamed scan keeps."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def finish_reason(self) -> str | None: ...
+
+    @property
+    def tool_call_count(self) -> int: ...
+
+    @property
+    def created_at(self) -> datetime | None: ...
+
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+def is_final(message: TurnMessage) -> bool:
     """An assistant message with a terminal finish reason (anything but ``tool_use``)."""
     return (
         message.role == "assistant" and bool(message.finish_reason) and message.finish_reason not in NON_TERMINAL_FINISH
@@ -80,7 +107,7 @@ class Turn:
 
     user_message_id: str
     user_content: str
-    messages: list[ExportMessage] = field(default_factory=list)
+    messages: list[TurnMessage] = field(default_factory=list)
     overlapped: bool = False
     ambiguous: bool = False
     stored_last: int = 0
@@ -101,7 +128,7 @@ class Turn:
         return None
 
 
-def runs_of(messages: Sequence[ExportMessage]) -> list[Turn]:
+def runs_of(messages: Sequence[TurnMessage]) -> list[Turn]:
     """The runs of a transcript, one per user message.
 
     An assistant message goes to the waiting run whose user or tool message was stored last: the
@@ -130,7 +157,7 @@ def runs_of(messages: Sequence[ExportMessage]) -> list[Turn]:
     return runs
 
 
-def find_turn(messages: Sequence[ExportMessage], key: TurnKey) -> Turn | None:
+def find_turn(messages: Sequence[TurnMessage], key: TurnKey) -> Turn | None:
     """Our run in ``messages``, or None while our user message is not stored."""
     for index, run in enumerate(runs_of(messages)):
         if index >= key.after_user_messages and key.matches(run.user_content):
@@ -149,6 +176,7 @@ class Reply:
     :param user_message_id: the user message that started the turn.
     :param overlapped: another run was in progress during this one, so its messages were told apart
         by the order the server stored them in (see the module docstring).
+    :param totals: the session's counts and usage, read with the reply (None when not read).
     """
 
     message_id: str
@@ -157,6 +185,12 @@ class Reply:
     tool_calls: int
     user_message_id: str = ""
     overlapped: bool = False
+    totals: SessionTotals | None = None
+
+
+def tool_calls_of(turn: Turn) -> int:
+    """Tool calls made over the whole turn (by its assistant messages)."""
+    return sum(m.tool_call_count for m in turn.messages if m.role == "assistant")
 
 
 def reply_of(turn: Turn) -> Reply | None:
@@ -168,7 +202,7 @@ def reply_of(turn: Turn) -> Reply | None:
         message_id=last.id,
         text=last.content,
         finish_reason=last.finish_reason,
-        tool_calls=sum(len(m.tool_calls or ()) for m in turn.messages if m.role == "assistant"),
+        tool_calls=tool_calls_of(turn),
         user_message_id=turn.user_message_id,
         overlapped=turn.overlapped,
     )
@@ -185,7 +219,7 @@ def settled_reply(turn: Turn, session_id: str = "") -> Reply | None:
     return reply_of(turn)
 
 
-def finished_reply(messages: Sequence[ExportMessage], key: TurnKey, session_id: str = "") -> Reply | None:
+def finished_reply(messages: Sequence[TurnMessage], key: TurnKey, session_id: str = "") -> Reply | None:
     """The reply to our message once its turn has finished, else None (see :func:`settled_reply`)."""
     turn = find_turn(messages, key)
     return None if turn is None else settled_reply(turn, session_id)

@@ -4,6 +4,7 @@
 ``POST /_devserver/reset``              drop all sessions, runs, faults and request counts
 ``GET/DELETE /_devserver/requests``     request counts per method and path / reset them
 ``POST /_devserver/seed/large-session`` create a big session directly in SQLite
+``GET /_devserver/run-ends``            when each run's end was published (CLOCK_MONOTONIC seconds)
 ``POST /_devserver/seed/sessions``      create many small sessions at once (scale tests)
 ``POST /_devserver/seed/touch``         append one exchange to each given session (they "changed")
 """
@@ -95,6 +96,14 @@ async def seed_large_session(request: Request) -> Response:
     return JSONResponse(await backend.seed_large_session(title, messages, size), status_code=201)
 
 
+async def run_ends(request: Request) -> Response:
+    """Return ``{"clock": "monotonic", "ends": {messageId: seconds}}``: when the server published the
+    end (``complete`` or the final ``error``) of each run, by its final message id, on the machine's
+    CLOCK_MONOTONIC (comparable with other processes' ``time.monotonic()``)."""
+    backend: MixBackend = request.app.state.backend
+    return JSONResponse({"clock": "monotonic", "ends": dict(backend.runner.ended_at)})
+
+
 async def seed_many(request: Request) -> Response:
     """Create ``count`` sessions of ``messages`` (default 2) messages of ``messageBytes`` (default 64)
     bytes, titled ``<titlePrefix> <n>``; 201 ``{"ids": [...]}`` in creation (and list) order."""
@@ -118,6 +127,7 @@ CONTROL_ROUTES = [
     Route("/_devserver/requests", request_counts, methods=["GET"]),
     Route("/_devserver/requests", reset_request_counts, methods=["DELETE"]),
     Route("/_devserver/seed/large-session", seed_large_session, methods=["POST"]),
+    Route("/_devserver/run-ends", run_ends, methods=["GET"]),
     Route("/_devserver/seed/sessions", seed_many, methods=["POST"]),
     Route("/_devserver/seed/touch", touch, methods=["POST"]),
 ]

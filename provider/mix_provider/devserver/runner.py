@@ -59,6 +59,8 @@ CANCELLED = "request cancelled by user"
 CONTEXT_CANCELED = "context canceled"
 """Go's ``context.Canceled``: a run cancelled while its tools run (checked at the next turn)."""
 SCRIPTED_ERROR = "Scripted agent error (devserver directive [[finish:error]])"
+ENDED_KEPT = 100_000
+"""How many run end times :attr:`Runner.ended_at` keeps (the oldest go first)."""
 UNASKED_TOOLS = ("Task", "Notify")
 """Tools that never ask for permission, even with ``--require-permissions`` (the real ``Task``
 and ``Notify`` tools have no permission check)."""
@@ -118,6 +120,8 @@ class Runner:
         self._session_of: dict[str, str] = {}
         self._active: dict[str, str] = {}
         self._cancel_requested: set[str] = set()
+        self.ended_at: dict[str, float] = {}
+        """When each run's end was published (``time.monotonic()``), by final message id (benchmarks)."""
 
     def start(self, run: Row, resumed: bool = False) -> None:
         """Start the run described by an ``agent_runs`` row; it becomes the session's cancellable run.
@@ -322,6 +326,9 @@ class Runner:
     def _announce_end(self, session_id: str, message: Row) -> None:
         """Publish the end of a turn (``BroadcastAgentEventToSSE`` and ``processAgentEvents``)."""
         reason = message["finish_reason"]
+        if len(self.ended_at) >= ENDED_KEPT:
+            del self.ended_at[next(iter(self.ended_at))]
+        self.ended_at[message["id"]] = time.monotonic()
         if reason == "permission_denied":
             self._bus.publish(session_id, "error", {"error": "Permission denied"})
         elif reason == "error":

@@ -180,6 +180,11 @@ class MixDevServer:
         result: dict[str, object] = self._control("POST", "seed/large-session", json=body).json()
         return result
 
+    def run_ends(self) -> dict[str, float]:
+        """Return when each run's end was published (``time.monotonic()`` seconds), by final message id."""
+        ends: dict[str, float] = self._control("GET", "run-ends").json()["ends"]
+        return ends
+
     def seed_sessions(
         self, count: int, *, messages: int = 2, message_bytes: int = 64, title_prefix: str = "seeded"
     ) -> list[str]:

@@ -30,10 +30,12 @@ from mix_provider.client import (
     RetryPolicy,
     SessionSpec,
     TurnKey,
+    shared,
 )
 from mix_provider.client import operations as ops
 from mix_provider.client.events import WaitOptions
 from mix_provider.client.options import NO_OPTIONS
+from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
@@ -128,12 +130,19 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         return self.client
 
     async def aclient(self) -> AsyncMixClient:
-        """The asyncio client; the connection is fetched asynchronously the first time."""
+        """The asyncio client; the connection is fetched asynchronously the first time.
+
+        Hooks of one connection in one event loop (a triggerer's waits) share one client and its
+        connection pool (:mod:`mix_provider.client.shared`); :meth:`aclose` lets go of it.
+        """
         if "config" not in self.__dict__:
             connection = await get_async_connection(self.mix_conn_id, self)
             self.__dict__.setdefault("config", self._configure(connection))
         if self._async_client is None:  # no await since the check: concurrent first calls share one client
-            self._async_client = AsyncMixClient(self.config, transport=self._async_transport)
+            transport = self._async_transport
+            self._async_client = (
+                shared.acquire(self.config) if transport is None else AsyncMixClient(self.config, transport=transport)
+            )
         return self._async_client
 
     # -- the Sessions API --------------------------------------------------------------------------
@@ -169,6 +178,11 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
     def export_session(self, session_id: str) -> ExportSession:
         """The whole transcript, parsed (see :meth:`open_export` for large ones)."""
         return self.client.execute(ops.export_session(session_id))
+
+    def scan_transcript(self, session_id: str, turn: TurnKey | None = None) -> ScannedTranscript:
+        """The transcript streamed into light message records and the session's totals, text kept only
+        where ``turn``'s verdict reads it (:mod:`mix_provider.client.scan`): for verdicts on large ones."""
+        return self.client.scan_transcript(session_id, turn)
 
     def rewind_session(self, session_id: str, message_id: str, *, cleanup_media: bool = False) -> SessionData:
         """Keep messages up to and including ``message_id``; ``cleanupMedia`` is always sent explicitly."""
@@ -237,7 +251,7 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
-        return find_turn(self.export_session(session_id).messages, turn) is not None
+        return find_turn(self.scan_transcript(session_id, turn).messages, turn) is not None
 
     def find_created_session(self, title: str, sent_at: datetime) -> SessionData | None:
         """The one session titled ``title`` a create sent at ``sent_at`` made (None if none; error if several).
@@ -274,6 +288,10 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
     async def aexport_session(self, session_id: str) -> ExportSession:
         """Async :meth:`export_session`."""
         return await (await self.aclient()).execute(ops.export_session(session_id))
+
+    async def ascan_transcript(self, session_id: str, turn: TurnKey | None = None) -> ScannedTranscript:
+        """Async :meth:`scan_transcript`."""
+        return await (await self.aclient()).scan_transcript(session_id, turn)
 
     async def acancel_session(self, session_id: str) -> CancelResult:
         """Async :meth:`cancel_session`."""
@@ -348,8 +366,8 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """Close both clients, if they were opened."""
         self.close()
         if self._async_client is not None:
-            await self._async_client.close()
-            self._async_client = None
+            client, self._async_client = self._async_client, None
+            await shared.release(client)
 
     def __enter__(self) -> MixHook:
         return self

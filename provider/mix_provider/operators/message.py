@@ -231,7 +231,7 @@ class SendMessageOperator(MixBaseOperator):
             return {**(stopped or {}), "baseline": baseline, "turn": turn.to_json()}
         finally:
             self._waiting_on = None
-        after = self.hook.get_session(session_id)
+        after = reply.totals or self.hook.get_session(session_id)
         payload = success_payload(session_id, reply, baseline, after)
         return {**payload, "decisions": supervisor.tally, "baseline": baseline}
 

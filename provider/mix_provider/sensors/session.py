@@ -42,6 +42,6 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
 
     def poke(self, context: Any) -> bool:
         """One check of the transcript."""
-        idle = is_idle(self.hook.export_session(self.session_id))
+        idle = is_idle(self.hook.scan_transcript(self.session_id))
         self.log.info("Mix session %s is %s", self.session_id, "idle" if idle else "busy")
         return idle

@@ -119,7 +119,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                     reply = await hook.await_for_reply(
                         self.session_id, turn, supervisor=supervisor, answer=answer, **waits
                     )
-                after = await hook.aget_session(self.session_id)
+                after = reply.totals or await hook.aget_session(self.session_id)
                 payload = success_payload(self.session_id, reply, self.baseline, after)
                 return {**payload, "decisions": supervisor.tally, "baseline": self.baseline}
             except MixReplyTimeoutError:

@@ -16,7 +16,7 @@ from mix_provider.errors import (
     MixSupervisionError,
     MixUndecidedRequestError,
 )
-from mix_provider.models import SessionData
+from mix_provider.models import SessionData, SessionTotals
 
 SUCCESS, TIMEOUT, ERROR = "success", "timeout", "error"
 #: A policy handed a request to a person (``request``), or stopped the run (``error``: the typed error's fields).
@@ -39,7 +39,7 @@ def baseline_of(session: SessionData) -> dict[str, Any]:
     }
 
 
-def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], after: SessionData) -> dict[str, Any]:
+def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], after: SessionTotals) -> dict[str, Any]:
     """The result of a finished turn: reply text and ids, finish reason, tool calls, tokens and cost.
 
     The server reports usage per session only (neither the export nor ``/messages`` carries tokens or

@@ -97,7 +97,7 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
     async def _finished(self, hook: MixHook, session_id: str) -> list[str] | None:
         """The final message ids of the session's finished runs; None when it could not be read."""
         try:
-            return finished_turns((await hook.aexport_session(session_id)).messages)
+            return finished_turns((await hook.ascan_transcript(session_id)).messages)
         except MixError as exc:
             self.log.warning("Could not read session %s (%s)", session_id, exc)
             return None

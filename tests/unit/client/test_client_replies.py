@@ -229,9 +229,12 @@ def test_judge_event(event: str, data: dict[str, Any], done: bool, error_text: s
     ("event", "data", "expected"),
     [
         ("complete", '{"messageId": "m"}', StreamEvent("complete", {"messageId": "m"}, "7")),
-        ("", "not json", StreamEvent("message", {"raw": "not json"}, "7")),
-        ("x", "[1, 2]", StreamEvent("x", {"raw": [1, 2]}, "7")),
-        ("x", "", StreamEvent("x", {}, "7")),
+        ("error", "not json", StreamEvent("error", {"raw": "not json"}, "7")),
+        ("error", "[1, 2]", StreamEvent("error", {"raw": [1, 2]}, "7")),
+        ("complete", "", StreamEvent("complete", {}, "7")),
+        ("", '{"a": 1}', StreamEvent("message", {}, "7")),
+        ("content", '{"content": "not decoded"}', StreamEvent("content", {}, "7")),
+        ("content", "not json either", StreamEvent("content", {}, "7")),
     ],
 )
 def test_stream_event_parse(event: str, data: str, expected: StreamEvent) -> None:

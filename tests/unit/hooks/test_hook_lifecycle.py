@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from mix_provider.client import operations as ops
+from mix_provider.client import shared
 from mix_provider.hooks.mix import MixHook
 from support.fakes import Recorder
 
@@ -152,3 +153,14 @@ def test_test_connection_reports_bad_settings(mix_conn: Callable[..., str]) -> N
     ok, message = make_hook(mix_conn(host="ftp://mix")).test_connection()
     assert ok is False
     assert "host" in message
+
+
+async def test_hooks_of_one_connection_share_one_async_client(mix_conn: Callable[..., str]) -> None:
+    conn_id = mix_conn()
+    first, second, other = MixHook(conn_id), MixHook(conn_id), MixHook(mix_conn("mix_other", password="s3cret-other"))
+    client = await first.aclient()
+    assert await second.aclient() is client, "a triggerer's waits share one pool"
+    assert await other.aclient() is not client
+    for hook in (first, second, other):
+        await hook.aclose()
+    assert shared.shared_count() == 0, "the last user closed it"

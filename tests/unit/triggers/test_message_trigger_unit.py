@@ -138,3 +138,14 @@ async def test_the_request_carries_the_connection_headers(serve: Any, secret_con
     [event] = await _events(_trigger(secret_conn))
     assert event["status"] == "success"
     assert all(r.headers.get("X-Api-Key") == PASSWORD for r in seen)
+
+
+@pytest.mark.parametrize("totals", [True, False], ids=["export-with-totals", "export-without"])
+async def test_the_usage_comes_with_the_transcript_when_it_has_the_totals(
+    serve: Any, secret_conn: str, totals: bool
+) -> None:
+    export = {**FINISHED, "assistantMessageCount": 1, "toolCallCount": 0} if totals else FINISHED
+    seen = serve(lambda request: httpx.Response(200, json=export if request.url.path.endswith("/export") else FINISHED))
+    [event] = await _events(_trigger(secret_conn))
+    assert event["status"] == "success" and event["prompt_tokens"] == 7 and event["cost"] == 0.5
+    assert any(r.url.path == "/api/sessions/s1" for r in seen) is not totals, "a session read only when needed"

@@ -1,0 +1,145 @@
+"""Reply detection from the streamed export: one light record per message, built as the body arrives.
+
+The transcript is never held whole nor parsed into models: ijson's push parser hands over one message
+at a time, and :class:`TranscriptScan` keeps a :class:`~mix_provider.models.MessageRecord` of it (id,
+role, finish reason, tool call count, times) with text only where the turn logic reads it: the first
+``text_length`` characters of a user message (our message's fingerprint, :meth:`TurnKey.matches
+<mix_provider.client.turns.TurnKey.matches>`) and the content of assistant messages stored after our
+user message (the reply candidates). The session's totals at the top level are kept too, so a
+finished wait needs no other call for its usage. Memory is bounded by the largest message plus the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import ijson
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from mix_provider.client.operations import Call
+from mix_provider.client.turns import TurnKey
+from mix_provider.errors import MixMalformedResponseError
+from mix_provider.models import MessageRecord, SessionTotals
+
+#: The wire fields a record is validated from (content and tool calls are handled apart).
+_FIELDS = ("id", "role", "createdAt", "updatedAt", "finishReason")
+#: The session totals of the export's top level, all of which must be there to be used.
+_TOTALS = frozenset(to_camel(name) for name in SessionTotals.model_fields)
+_SCALARS = frozenset({"number", "integer", "double"})
+_ITEM = "messages.item"
+
+
+@dataclass(frozen=True)
+class ScannedTranscript:
+    """What a scan keeps of an export: a record per message and the session's totals.
+
+    :param messages: the records, in stored order.
+    :param totals: the session's counts, tokens and cost, read with the messages (None when the
+        export did not carry them all).
+    """
+
+    messages: list[MessageRecord]
+    totals: SessionTotals | None = None
+
+
+class TranscriptScan:
+    """Push parser of one export body into message records.
+
+    :param call: the export call (named in the error of a malformed body).
+    :param key: our message's key; None keeps no text at all (idle and finished-run verdicts).
+    """
+
+    def __init__(self, call: Call[Any], key: TurnKey | None = None) -> None:
+        self.records: list[MessageRecord] = []
+        self._call = call
+        self._key = key
+        self._users = 0
+        self._ours = False
+        self._totals: dict[str, Any] = {}
+        self._message: ijson.ObjectBuilder | None = None
+        self._events = ijson.sendable_list()
+        self._coro = ijson.parse_coro(self._events, use_float=True)
+
+    def feed(self, chunk: bytes) -> None:
+        """Parse the next chunk of the body."""
+        try:
+            self._coro.send(chunk)
+        except ijson.JSONError as exc:
+            raise self._malformed(f"invalid JSON: {exc}") from None
+        self._take()
+
+    def close(self) -> ScannedTranscript:
+        """Check that the body ended where it should; the records and the totals.
+
+        :raises MixMalformedResponseError: the body stopped early or a message is not one (retryable).
+        """
+        try:
+            self._coro.close()
+        except ijson.JSONError as exc:
+            raise self._malformed(f"the body ends early: {exc}") from None
+        self._take()
+        totals = SessionTotals.model_validate(self._totals) if self._totals.keys() >= _TOTALS else None
+        return ScannedTranscript(self.records, totals)
+
+    def _take(self) -> None:
+        for prefix, event, value in self._events:
+            if self._message is not None:
+                self._message.event(event, value)
+                if prefix == _ITEM and event == "end_map":
+                    self.records.append(self._record(self._message.value))
+                    self._message = None
+            elif prefix == _ITEM:
+                if event != "start_map":
+                    raise self._malformed(f"messages.{len(self.records)}: not an object")
+                self._message = ijson.ObjectBuilder()
+                self._message.event(event, value)
+            elif prefix in _TOTALS and event in _SCALARS:
+                self._totals[prefix] = value
+        del self._events[:]
+
+    def _record(self, item: dict[str, Any]) -> MessageRecord:
+        wire = {name: item[name] for name in _FIELDS if name in item}
+        calls = item.get("toolCalls")
+        wire["toolCallCount"] = len(calls) if isinstance(calls, list) else 0
+        wire["content"] = self._kept(item.get("role"), item.get("content", ""))
+        try:
+            return MessageRecord.model_validate(wire)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise self._malformed(f"messages.{len(self.records)}.{where}: {first['msg']}") from None
+
+    def _kept(self, role: Any, content: Any) -> Any:
+        """The part of ``content`` the turn logic will read (non-text is left to validation)."""
+        key = self._key
+        if key is None or not isinstance(content, str):
+            return "" if key is None else content
+        if role == "user":
+            index, self._users = self._users, self._users + 1
+            head = content[: key.text_length] if key.text_length is not None else ""
+            self._ours = self._ours or (index >= key.after_user_messages and key.matches(head))
+            return head
+        return content if role == "assistant" and self._ours else ""
+
+    def _malformed(self, reason: str) -> MixMalformedResponseError:
+        return MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, reason)
+
+
+def scan_chunks(call: Call[Any], chunks: Iterable[bytes], key: TurnKey | None = None) -> ScannedTranscript:
+    """Scan a whole export body read from ``chunks`` (see :class:`TranscriptScan`)."""
+    scan = TranscriptScan(call, key)
+    for chunk in chunks:
+        scan.feed(chunk)
+    return scan.close()
+
+
+async def ascan_chunks(call: Call[Any], chunks: AsyncIterable[bytes], key: TurnKey | None = None) -> ScannedTranscript:
+    """Async :func:`scan_chunks`."""
+    scan = TranscriptScan(call, key)
+    async for chunk in chunks:
+        scan.feed(chunk)
+    return scan.close()
