@@ -222,6 +222,25 @@ def check_deferred_turn() -> str:
     return f"deferred, trigger ran once, resumed with status success, try {turn.try_number}"
 
 
+def check_ask_gate() -> str:
+    """``on_undecided="ask"`` is refused when the DAG is parsed on an Airflow without human-in-the-loop (3.0)."""
+    from airflow import __version__ as version
+    from packaging.version import Version
+
+    from mix_provider.errors import MixConfigError
+    from mix_provider.operators.message import SendMessageOperator
+
+    has_hitl = Version(Version(version).base_version) >= Version("3.1")
+    try:
+        SendMessageOperator(task_id="ask", session_id="s1", text="hi", permission_policy={"on_undecided": "ask"})
+    except MixConfigError as exc:
+        expect(not has_hitl, f"refused on Airflow {version}, which has human-in-the-loop: {exc}")
+        expect("needs Airflow >= 3.1" in str(exc), f"the refusal does not say why: {exc}")
+        return f"refused at parse time: {exc.field}"
+    expect(has_hitl, f"accepted on Airflow {version}, which has no human-in-the-loop")
+    return "accepted (human-in-the-loop available)"
+
+
 def run_check(name: str, fn: Callable[[], str], results: dict[str, dict[str, str]]) -> None:
     """Run one check, record PASS/FAIL with its detail, print a line."""
     began = time.monotonic()
@@ -263,6 +282,7 @@ def main() -> int:
     # flask_appbuilder only apply while nothing initialised the ProvidersManager with the real ones.
     run_check("conn-form", check_conn_form, results)
     run_check("providers-cli", check_providers_cli, results)
+    run_check("ask-gate", check_ask_gate, results)
     migrate(home)
     from airflow.sdk.log import configure_logging
 

@@ -27,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 WORK = REPO / ".compat"
-CHECKS = ("import", "conn-form", "providers-cli", "example-dags", "deferred-turn")
+CHECKS = ("import", "conn-form", "providers-cli", "ask-gate", "example-dags", "deferred-turn")
 
 
 @dataclass(frozen=True)
