@@ -146,18 +146,29 @@ def person() -> Iterator[dict[str, Any]]:
         from airflow.utils.state import TaskInstanceState
         from sqlalchemy import select
 
+        # A person reads before clicking: answer a request seen waiting for a second, so the answer
+        # does not race dag.test() settling the task into AWAITING_INPUT (its write could undo ours).
+        # Should a recorded answer still find the task waiting two seconds later, submit it again.
+        first_seen: dict[Any, float] = {}
+        submitted: dict[Any, float] = {}
         while not stop.wait(0.3):
+            now = time.monotonic()
             with create_session() as session:
                 query = select(HITLDetail).join(TaskInstance, TaskInstance.id == HITLDetail.ti_id)
                 query = query.where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)
                 for detail in session.scalars(query):
-                    if detail.response_received or not answers["choices"]:
+                    if detail.response_received:
+                        if now - submitted.get(detail.ti_id, now) < 2:
+                            continue
+                    elif not answers["choices"] or now - first_seen.setdefault(detail.ti_id, now) < 1:
                         continue
-                    answers["seen"].append({"subject": detail.subject, "options": list(detail.options)})
-                    detail.chosen_options = [answers["choices"].pop(0)]
-                    detail.responded_by = {"id": "ada", "name": "Ada"}
-                    detail.responded_at = datetime.now().astimezone()
-                    detail.params_input = {}
+                    else:
+                        answers["seen"].append({"subject": detail.subject, "options": list(detail.options)})
+                        detail.chosen_options = [answers["choices"].pop(0)]
+                        detail.responded_by = {"id": "ada", "name": "Ada"}
+                        detail.responded_at = datetime.now().astimezone()
+                        detail.params_input = {}
+                    submitted[detail.ti_id] = now
                     ti = session.get(TaskInstance, detail.ti_id)
                     handle_event_submit(
                         TriggerEvent(detail.as_resume_event_payload()), task_instance=ti, session=session
