@@ -9,7 +9,7 @@ task and split across shards, counting the exports the server served.
    (read as the oldest part): exporting 100,000 sessions here would take minutes, and that first
    run is not what is measured.
 3. Day 1: touches ``--changed`` of the sessions (``POST /_devserver/seed/touch``: one more
-   exchange each, so their list entries change) and runs ``ArchiveSessionsOperator.execute()`` as
+   exchange each, so their list entries change) and runs ``MixArchiveSessionsOperator.execute()`` as
    one task. Day 2: touches another ``--changed`` and runs ``--shards`` tasks one after another (as
    mapped tasks on separate workers would, each listing every session and archiving its own).
    Day 3: nothing changed, one task. For each: the exports the server counted
@@ -56,9 +56,9 @@ def synthesize(base: Path, listed: list[Any]) -> None:
 
 def archive(server: Any, base: Path, shard: int = 0, shards: int = 1) -> dict[str, Any]:
     """One task's ``execute()``; its XCom plus the wall time and the exports and lists the server counted."""
-    from mix_provider.operators.archive import ArchiveSessionsOperator
+    from mix_provider.operators.archive import MixArchiveSessionsOperator
 
-    task = ArchiveSessionsOperator(
+    task = MixArchiveSessionsOperator(
         task_id="archive", mix_conn_id=MIX_CONN_ID, base_path=f"file://{base}", shard=shard, shards=shards
     )
     server.reset_request_counts()
@@ -140,7 +140,7 @@ def main(argv: list[str]) -> int:
         changed = day1
     print_table(
         f"incremental archive of {total:,} sessions ({len(changed):,} changed a day), "
-        f"ArchiveSessionsOperator defaults (jsonl.gz, max_concurrency 16), loopback",
+        f"MixArchiveSessionsOperator defaults (jsonl.gz, max_concurrency 16), loopback",
         [
             "run",
             "tasks",

@@ -1,4 +1,4 @@
-"""Archiving throughput: small sessions archived to a local directory by ArchiveSessionsOperator versus
+"""Archiving throughput: small sessions archived to a local directory by MixArchiveSessionsOperator versus
 a sequential loop with mix-python-sdk that writes one JSON file per session.
 
     .venv/bin/python benchmarks/archive_throughput.py [--quick] [--sessions 1000] [--rounds 4] [--budget 120]
@@ -48,8 +48,8 @@ from _common import (
 
 SDK_LOOP = "mix-python-sdk, sequential loop (json)"
 CEILING = "(ceiling: raw httpx, 8 threads, download only)"
-OPERATOR = "ArchiveSessionsOperator, jsonl.gz (default)"
-OLD_DEFAULT = "ArchiveSessionsOperator, jsonl.gz, max_concurrency=8"
+OPERATOR = "MixArchiveSessionsOperator, jsonl.gz (default)"
+OLD_DEFAULT = "MixArchiveSessionsOperator, jsonl.gz, max_concurrency=8"
 
 
 #: A contender archives the given sessions into a directory and returns how many files it wrote.
@@ -57,11 +57,11 @@ Contender = Callable[[Path, list[str]], int]
 
 
 def operator(format: str, compression: str | None, concurrency: int | None = None) -> Contender:
-    """Contender: ``ArchiveSessionsOperator(...).execute()`` over every listed session."""
-    from mix_provider.operators.archive import ArchiveSessionsOperator
+    """Contender: ``MixArchiveSessionsOperator(...).execute()`` over every listed session."""
+    from mix_provider.operators.archive import MixArchiveSessionsOperator
 
     def run(out: Path, ids: list[str]) -> int:
-        task = ArchiveSessionsOperator(
+        task = MixArchiveSessionsOperator(
             task_id="archive",
             mix_conn_id=MIX_CONN_ID,
             base_path=out.as_uri(),

@@ -1,4 +1,4 @@
-"""Archive throughput: one ArchiveSessionsOperator versus mapped ExportSessionOperator tasks, and
+"""Archive throughput: one MixArchiveSessionsOperator versus mapped MixExportSessionOperator tasks, and
 the archiver's thread pool versus an asyncio design, measured side by side against the local server.
 
     .venv/bin/python benchmarks/archive_vs_mapped.py [--quick] [--sessions 200] [--messages 20] [--bytes 2048] [--rounds 3]
@@ -47,27 +47,27 @@ def run_dag(dag: Any) -> None:
 
 
 def archive_operator(ids: list[str], out: Path, tag: str) -> None:
-    """Variant: one ArchiveSessionsOperator task (asyncio, bounded concurrency 8)."""
+    """Variant: one MixArchiveSessionsOperator task (asyncio, bounded concurrency 8)."""
     from airflow.providers.common.compat.sdk import DAG
 
-    from mix_provider.operators.archive import ArchiveSessionsOperator
+    from mix_provider.operators.archive import MixArchiveSessionsOperator
 
     with DAG(f"bench_archive_{tag}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        ArchiveSessionsOperator(
+        MixArchiveSessionsOperator(
             task_id="archive", mix_conn_id=MIX_CONN_ID, base_path=f"file://{out}", session_ids=ids, max_concurrency=8
         )
     run_dag(dag)
 
 
 def mapped_exports(ids: list[str], out: Path, tag: str) -> None:
-    """Variant: ``ExportSessionOperator.partial(...).expand_kwargs(...)``, one mapped task per session."""
+    """Variant: ``MixExportSessionOperator.partial(...).expand_kwargs(...)``, one mapped task per session."""
     from airflow.providers.common.compat.sdk import DAG
 
-    from mix_provider.operators.export import ExportSessionOperator
+    from mix_provider.operators.export import MixExportSessionOperator
 
     kwargs = [{"session_id": sid, "output_path": f"file://{out}/{sid}.jsonl.gz"} for sid in ids]
     with DAG(f"bench_mapped_{tag}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        ExportSessionOperator.partial(
+        MixExportSessionOperator.partial(
             task_id="export", mix_conn_id=MIX_CONN_ID, format="jsonl", compression="gzip"
         ).expand_kwargs(kwargs)
     run_dag(dag)
@@ -127,14 +127,14 @@ def asyncio_engine(ids: list[str], out: Path, *, inline: bool) -> None:
 
 VARIANTS: dict[str, Callable[[list[str], Path, str], None]] = {
     "archive operator (8 threads)": archive_operator,
-    "mapped ExportSessionOperator": mapped_exports,
+    "mapped MixExportSessionOperator": mapped_exports,
     "archiver alone, 8 threads": lambda ids, out, tag: archiver(ids, out),
     "archiver alone, 1 thread": lambda ids, out, tag: archiver(ids, out, concurrency=1),
     "asyncio 8, storage to_thread": lambda ids, out, tag: asyncio_engine(ids, out, inline=False),
     "asyncio 8, storage inline": lambda ids, out, tag: asyncio_engine(ids, out, inline=True),
 }
 REFERENCE = "archive operator (8 threads)"
-MAPPED = "mapped ExportSessionOperator"
+MAPPED = "mapped MixExportSessionOperator"
 
 
 def measure(home: Path, ids: list[str], mapped_ids: list[str], rounds: int) -> dict[str, float]:

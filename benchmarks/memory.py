@@ -1,5 +1,5 @@
 """Memory on large transcripts: peak RSS growth while exporting 64 MiB, 256 MiB and 1 GiB transcripts
-to JSON Lines, ExportSessionOperator (streamed) versus mix-python-sdk (whole transcript in memory).
+to JSON Lines, MixExportSessionOperator (streamed) versus mix-python-sdk (whole transcript in memory).
 
     .venv/bin/python benchmarks/memory.py [--quick] [--sizes 64,256,1024] [--sdk-max 256]
 
@@ -7,7 +7,7 @@ Exports run in fresh subprocesses that import everything and export a tiny sessi
 Then, before each measured export, the child reads its resident set size (the baseline) and resets
 the kernel's peak-RSS mark (``/proc/self/clear_refs``; a 5 ms sampling thread where that is not
 allowed), exports the large transcript to a local ``.jsonl`` file and reports the peak minus the
-baseline. ExportSessionOperator exports the sizes one after another in one child (what a long-lived
+baseline. MixExportSessionOperator exports the sizes one after another in one child (what a long-lived
 worker does; each row still has its own baseline and peak); the SDK gets a fresh child per size, since
 memory freed after one parsed transcript may stay with the process and hide the next one's growth. The
 SDK contender calls ``sessions.export_session`` (the parsed ``ExportSession``) and writes the same
@@ -46,7 +46,7 @@ from _common import (
 MIB = 1 << 20
 #: Bytes per seeded message (a 1 GiB transcript has 16,384 of them).
 MESSAGE_BYTES = 64 * 1024
-OURS = "ExportSessionOperator -> jsonl"
+OURS = "MixExportSessionOperator -> jsonl"
 SDK = "mix-python-sdk export -> jsonl"
 
 
@@ -54,10 +54,10 @@ SDK = "mix-python-sdk export -> jsonl"
 
 
 def export_ours(session_id: str, out: Path) -> None:
-    """ExportSessionOperator, jsonl to a local path (streamed through the hook)."""
-    from mix_provider.operators.export import ExportSessionOperator
+    """MixExportSessionOperator, jsonl to a local path (streamed through the hook)."""
+    from mix_provider.operators.export import MixExportSessionOperator
 
-    task = ExportSessionOperator(
+    task = MixExportSessionOperator(
         task_id="export", mix_conn_id=MIX_CONN_ID, session_id=session_id, output_path=out.as_uri(), format="jsonl"
     )
     execute(task)

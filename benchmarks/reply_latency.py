@@ -1,4 +1,4 @@
-"""Reply latency: from the server's ``complete`` event to the waiting SendMessageOperator returning,
+"""Reply latency: from the server's ``complete`` event to the waiting MixSendMessageOperator returning,
 over SSE versus the polling fallback, and versus a peer that polls the messages every second.
 
     .venv/bin/python benchmarks/reply_latency.py [--quick] [--rounds 8]
@@ -36,8 +36,8 @@ from _common import (
     print_table,
 )
 
-SSE = "SendMessageOperator, SSE"
-POLL = "SendMessageOperator, polling fallback (1 s)"
+SSE = "MixSendMessageOperator, SSE"
+POLL = "MixSendMessageOperator, polling fallback (1 s)"
 PEER = "peer: mix-python-sdk polling messages every 1 s"
 LISTEN_TIMEOUT_S = 30.0
 
@@ -111,10 +111,10 @@ class Listener:
 
 
 def operator_turn(session_id: str, text: str) -> tuple[str, float]:
-    """SendMessageOperator, blocking (not deferred): send, wait, return."""
-    from mix_provider.operators.message import SendMessageOperator
+    """MixSendMessageOperator, blocking (not deferred): send, wait, return."""
+    from mix_provider.operators.message import MixSendMessageOperator
 
-    task = SendMessageOperator(
+    task = MixSendMessageOperator(
         task_id="turn", mix_conn_id=MIX_CONN_ID, session_id=session_id, text=text, deferrable=False
     )
     try:

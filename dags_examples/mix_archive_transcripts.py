@@ -22,8 +22,8 @@ from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param
 
-from mix_provider.operators.archive import ArchiveSessionsOperator
-from mix_provider.operators.export import ExportSessionOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
+from mix_provider.operators.export import MixExportSessionOperator
 
 # [START howto_mix_archive_base_path]
 AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
@@ -48,7 +48,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     # [START howto_operator_mix_archive]
-    archive = ArchiveSessionsOperator(
+    archive = MixArchiveSessionsOperator(
         task_id="archive_transcripts",
         base_path=BASE_PATH + "/dt=" + RUN_DAY,
         created_after="{{ (dag_run.data_interval_start or '') if params.only_data_interval else '' }}",
@@ -72,7 +72,7 @@ with DAG(
     doc_md=__doc__,
 ) as export_dag:
     # [START howto_operator_mix_export_to_file]
-    export = ExportSessionOperator(
+    export = MixExportSessionOperator(
         task_id="export_transcript",
         session_id="{{ params.session_id }}",
         output_path=BASE_PATH + "/by-id/{{ params.session_id }}.json",

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG
 
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator, ListSessionsOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator, MixListSessionsOperator
 
 TOPICS = ["pricing pages", "churn signals", "onboarding emails"]
 
@@ -22,10 +22,10 @@ with DAG(
     tags=["mix", "example"],
 ) as dag:
     # [START howto_operator_mix_mapped_sessions]
-    sessions = CreateSessionOperator.partial(task_id="create_sessions").expand(
+    sessions = MixCreateSessionOperator.partial(task_id="create_sessions").expand(
         title=[f"Research: {topic}" for topic in TOPICS]
     )
-    replies = SendMessageOperator.partial(
+    replies = MixSendMessageOperator.partial(
         task_id="research",
         text="Research this topic and list three findings. [[tool]]",
         timeout=600,
@@ -34,7 +34,9 @@ with DAG(
 
     # [START howto_operator_mix_list_sessions]
     # Titles are not stable keys: the server renames a session after its first message.
-    research_sessions = ListSessionsOperator(task_id="list_research_sessions", created_after="{{ dag_run.start_date }}")
+    research_sessions = MixListSessionsOperator(
+        task_id="list_research_sessions", created_after="{{ dag_run.start_date }}"
+    )
     # [END howto_operator_mix_list_sessions]
 
     replies >> research_sessions

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG
 
-from mix_provider.operators.export import ExportSessionOperator
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.rewind import RewindSessionOperator
-from mix_provider.operators.session import CreateSessionOperator, DeleteSessionOperator, GetSessionOperator
+from mix_provider.operators.export import MixExportSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.rewind import MixRewindSessionOperator
+from mix_provider.operators.session import MixCreateSessionOperator, MixDeleteSessionOperator, MixGetSessionOperator
 
 SESSION_ID = "{{ ti.xcom_pull(task_ids='create_session') }}"
 
@@ -26,7 +26,7 @@ with DAG(
     params={"topic": "the quarterly sales report"},
 ) as dag:
     # [START howto_operator_mix_create_session]
-    create_session = CreateSessionOperator(
+    create_session = MixCreateSessionOperator(
         task_id="create_session",
         title="Lifecycle demo: {{ params.topic }} ({{ run_id }})",
         browser_mode="local-browser-service",
@@ -42,7 +42,7 @@ with DAG(
     # [END howto_operator_mix_create_session]
 
     # [START howto_operator_mix_send_message]
-    first_turn = SendMessageOperator(
+    first_turn = MixSendMessageOperator(
         task_id="first_turn",
         session_id=SESSION_ID,
         text="Summarise {{ params.topic }} in three bullet points. [[tool]]",
@@ -52,7 +52,7 @@ with DAG(
     )
     # [END howto_operator_mix_send_message]
 
-    second_turn = SendMessageOperator(
+    second_turn = MixSendMessageOperator(
         task_id="second_turn",
         session_id=SESSION_ID,
         text="Now draft an email announcing it.",
@@ -61,7 +61,7 @@ with DAG(
     )
 
     # [START howto_operator_mix_rewind_session]
-    rewind = RewindSessionOperator(
+    rewind = MixRewindSessionOperator(
         task_id="rewind_second_turn",
         session_id=SESSION_ID,
         drop_last_turns=1,
@@ -70,15 +70,15 @@ with DAG(
     # [END howto_operator_mix_rewind_session]
 
     # [START howto_operator_mix_get_session]
-    summary = GetSessionOperator(task_id="session_summary", session_id=SESSION_ID)
+    summary = MixGetSessionOperator(task_id="session_summary", session_id=SESSION_ID)
     # [END howto_operator_mix_get_session]
 
     # [START howto_operator_mix_export_session]
-    export = ExportSessionOperator(task_id="export_transcript", session_id=SESSION_ID)
+    export = MixExportSessionOperator(task_id="export_transcript", session_id=SESSION_ID)
     # [END howto_operator_mix_export_session]
 
     # [START howto_operator_mix_delete_session]
-    delete = DeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True)
+    delete = MixDeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True)
     # [END howto_operator_mix_delete_session]
 
     create_session >> first_turn >> second_turn >> rewind >> summary >> export >> delete

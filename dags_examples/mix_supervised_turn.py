@@ -15,8 +15,8 @@ from datetime import datetime
 from airflow.providers.common.compat.sdk import DAG
 
 from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, PermissionRule
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator, DeleteSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator, MixDeleteSessionOperator
 from mix_provider.version_compat import HAS_HITL
 
 with DAG(
@@ -26,11 +26,11 @@ with DAG(
     catchup=False,
     tags=["mix", "example"],
 ) as dag:
-    create_session = CreateSessionOperator(task_id="create_session", title="Supervised turn ({{ run_id }})")
+    create_session = MixCreateSessionOperator(task_id="create_session", title="Supervised turn ({{ run_id }})")
 
     # [START howto_operator_mix_supervised_turn]
     undecided = "ask" if HAS_HITL else "fail"  # Airflow 3.0 has no human-in-the-loop
-    supervised_turn = SendMessageOperator(
+    supervised_turn = MixSendMessageOperator(
         task_id="supervised_turn",
         session_id=create_session.output,
         text=(
@@ -53,7 +53,7 @@ with DAG(
     )
     # [END howto_operator_mix_supervised_turn]
 
-    delete_session = DeleteSessionOperator(
+    delete_session = MixDeleteSessionOperator(
         task_id="delete_session", session_id=create_session.output, trigger_rule="all_done"
     )
 

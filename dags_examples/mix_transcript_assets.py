@@ -16,7 +16,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import DAG, Asset
 from airflow.sdk import task
 
-from mix_provider.operators.archive import ArchiveSessionsOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
 
 AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
 BASE_PATH = "{{ var.value.get('mix_archive_base_path', 'file://" + AIRFLOW_HOME + "/mix-archive') }}"
@@ -31,7 +31,7 @@ with DAG(
     catchup=False,
     tags=["mix", "example", "assets"],
 ) as producer:
-    ArchiveSessionsOperator(task_id="archive", base_path=BASE_PATH + "/assets", outlets=[MIX_TRANSCRIPTS])
+    MixArchiveSessionsOperator(task_id="archive", base_path=BASE_PATH + "/assets", outlets=[MIX_TRANSCRIPTS])
 
 with DAG(
     dag_id="mix_on_new_transcripts",

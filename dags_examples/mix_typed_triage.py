@@ -12,7 +12,7 @@ from airflow.providers.common.compat.sdk import DAG
 from airflow.sdk import task
 from pydantic import BaseModel
 
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 
 
 class Triage(BaseModel):
@@ -29,7 +29,7 @@ with DAG(
     catchup=False,
     tags=["mix", "example"],
 ) as dag:
-    session = CreateSessionOperator(task_id="create_session", title="Ticket triage")
+    session = MixCreateSessionOperator(task_id="create_session", title="Ticket triage")
 
     # [START howto_decorator_mix]
     @task.mix(session_id=session.output, output_type=Triage, max_output_retries=2, thinking_level="off")

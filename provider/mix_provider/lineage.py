@@ -20,8 +20,8 @@ from mix_provider.links import task_session_id
 
 #: Where the export and archive tasks leave what they stored (set by :func:`mix_provider.assets.emit`).
 STORED_ATTR = "_mix_stored"
-_READS = ("ExportSessionOperator", "GetSessionOperator")
-_WRITES = ("CreateSessionOperator", "UpdateSessionCallbacksOperator")
+_READS = ("MixExportSessionOperator", "MixGetSessionOperator")
+_WRITES = ("MixCreateSessionOperator", "MixUpdateSessionCallbacksOperator")
 
 
 def mix_namespace(base_url: str) -> str:
@@ -59,7 +59,7 @@ def _datasets(operator: Any, task_instance: Any) -> tuple[list[Any], list[Any]]:
         return sessions, outputs
     if kind in _WRITES:
         return [], sessions
-    return sessions, sessions  # a turn (SendMessageOperator, @task.mix), a rewind, a delete
+    return sessions, sessions  # a turn (MixSendMessageOperator, @task.mix), a rewind, a delete
 
 
 def facets_on_complete(operator: Any, task_instance: Any) -> Any:

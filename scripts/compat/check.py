@@ -5,7 +5,7 @@ Writes ``{check: {"status": "PASS" | "FAIL", "detail": ...}}`` to ``--out``. Che
 get/hooks/behaviours/widgets/triggers -o json`` list the provider, its form and triggers),
 ``conn-form`` (the form the UI renders: what the API server's hook metadata says),
 ``example-dags`` (each example DAG through ``dag.test()`` against the local Mix server) and
-``deferred-turn`` (a deferrable ``SendMessageOperator`` defers, its trigger runs, it succeeds).
+``deferred-turn`` (a deferrable ``MixSendMessageOperator`` defers, its trigger runs, it succeeds).
 """
 
 from __future__ import annotations
@@ -179,16 +179,16 @@ def check_example_dags() -> str:
 
 
 def check_deferred_turn() -> str:
-    """A deferrable ``SendMessageOperator``: it defers, the trigger runs (in-process here), it succeeds."""
+    """A deferrable ``MixSendMessageOperator``: it defers, the trigger runs (in-process here), it succeeds."""
     from airflow.providers.common.compat.sdk import DAG
 
-    from mix_provider.operators.message import SendMessageOperator
-    from mix_provider.operators.session import CreateSessionOperator
+    from mix_provider.operators.message import MixSendMessageOperator
+    from mix_provider.operators.session import MixCreateSessionOperator
     from mix_provider.triggers.message import MixMessageTrigger
     from mix_provider.version_compat import dag_bag_class, sync_dag_bag_to_db
 
     seen: dict[str, list[Any]] = {"trigger_runs": [], "completions": []}
-    original_run, original_complete = MixMessageTrigger.run, SendMessageOperator.execute_complete
+    original_run, original_complete = MixMessageTrigger.run, MixSendMessageOperator.execute_complete
 
     async def counting_run(self: Any) -> Any:
         seen["trigger_runs"].append(self.session_id)
@@ -200,18 +200,18 @@ def check_deferred_turn() -> str:
         return original_complete(self, context, event)
 
     with DAG(dag_id="compat_deferred_turn", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
-        session = CreateSessionOperator(task_id="create", title="compat deferred turn")
-        SendMessageOperator(
+        session = MixCreateSessionOperator(task_id="create", title="compat deferred turn")
+        MixSendMessageOperator(
             task_id="turn", session_id=session.output, text="Hello", deferrable=True, poll_interval=0.2, timeout=120
         )
     bag = dag_bag_class()(collect_dags=False)
     bag.bag_dag(dag)
     sync_dag_bag_to_db(bag, "dags-folder")
-    MixMessageTrigger.run, SendMessageOperator.execute_complete = counting_run, recording_complete  # type: ignore[method-assign]
+    MixMessageTrigger.run, MixSendMessageOperator.execute_complete = counting_run, recording_complete  # type: ignore[method-assign]
     try:
         dag_run = dag.test()
     finally:
-        MixMessageTrigger.run, SendMessageOperator.execute_complete = original_run, original_complete  # type: ignore[method-assign]
+        MixMessageTrigger.run, MixSendMessageOperator.execute_complete = original_run, original_complete  # type: ignore[method-assign]
     expect(dag_run.state == "success", f"ended {dag_run.state}: {task_states(dag_run)}")
     expect(len(seen["trigger_runs"]) == 1, f"trigger runs: {seen['trigger_runs']}")
     (event,) = seen["completions"] or [None]
@@ -228,11 +228,11 @@ def check_ask_gate() -> str:
     from packaging.version import Version
 
     from mix_provider.errors import MixConfigError
-    from mix_provider.operators.message import SendMessageOperator
+    from mix_provider.operators.message import MixSendMessageOperator
 
     has_hitl = Version(Version(version).base_version) >= Version("3.1")
     try:
-        SendMessageOperator(task_id="ask", session_id="s1", text="hi", permission_policy={"on_undecided": "ask"})
+        MixSendMessageOperator(task_id="ask", session_id="s1", text="hi", permission_policy={"on_undecided": "ask"})
     except MixConfigError as exc:
         expect(not has_hitl, f"refused on Airflow {version}, which has human-in-the-loop: {exc}")
         expect("needs Airflow >= 3.1" in str(exc), f"the refusal does not say why: {exc}")

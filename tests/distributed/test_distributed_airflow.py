@@ -121,7 +121,7 @@ def test_lifecycle_dag_on_celery_workers_and_triggerers(
     """``mix_session_lifecycle`` succeeds through the scheduler; both turns waited in a triggerer."""
     watch = run_example(rest, LIFECYCLE_DAG)
     instances = {ti["task_id"]: ti for ti in rest.task_instances(LIFECYCLE_DAG, watch.run_id)}
-    senders = sorted(task for task, ti in instances.items() if ti["operator"] == "SendMessageOperator")
+    senders = sorted(task for task, ti in instances.items() if ti["operator"] == "MixSendMessageOperator")
     events = rest.task_events(LIFECYCLE_DAG, watch.run_id)
     SUMMARY["celery_workloads_received_after_lifecycle"] = celery_tasks_received(cluster)
 

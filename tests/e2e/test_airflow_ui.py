@@ -152,14 +152,14 @@ def test_lifecycle_dag_defers_through_the_triggerer(
     """``mix_session_lifecycle`` succeeds, and both message waits really went through the triggerer."""
     watch = run_dag(rest, LIFECYCLE_DAG)
     instances = {ti["task_id"]: ti for ti in rest.task_instances(LIFECYCLE_DAG, watch.run_id)}
-    senders = sorted(task for task, ti in instances.items() if ti["operator"] == "SendMessageOperator")
+    senders = sorted(task for task, ti in instances.items() if ti["operator"] == "MixSendMessageOperator")
     events = rest.task_events(LIFECYCLE_DAG, watch.run_id)
     SUMMARY["deferred_seen_by_polling"] = sorted(t for t, states in watch.task_states.items() if "deferred" in states)
 
     run_page = f"{airflow.base_url}/dags/{LIFECYCLE_DAG}/runs/{watch.run_id}"
     open_signed_in(page, run_page, airflow.username, airflow.password)
     expect(page.get_by_text(watch.run_id).first).to_be_visible()
-    expect(page.get_by_text("SendMessageOperator").first).to_be_visible()
+    expect(page.get_by_text("MixSendMessageOperator").first).to_be_visible()
     screenshot(page, artifacts, "04-lifecycle-run-success", full_page=True)
 
     assert len(senders) == 2, f"expected the two message turns, got {sorted(instances)}"

@@ -116,13 +116,13 @@ def test_the_docs_export_snippet_runs_in_a_dag_of_its_own(run_dag: Any, api: Mix
     """The snippets of docs/archive.md, pasted into a DAG that declares only ``session_id``, run as shown."""
     from airflow.providers.common.compat.sdk import DAG, Param
 
-    from mix_provider.operators.export import ExportSessionOperator
+    from mix_provider.operators.export import MixExportSessionOperator
 
     snippets = runpy.run_path(str(EXAMPLES.parent / "scripts" / "sync_docs.py"))["regions"]()
     session_id = api.create_session()["id"]
     params = {"session_id": Param(type="string")}
     with DAG(f"docs_export_{uid}", schedule=None, start_date=datetime(2026, 1, 1), params=params) as dag:
-        namespace: dict[str, Any] = {"os": os, "ExportSessionOperator": ExportSessionOperator}
+        namespace: dict[str, Any] = {"os": os, "MixExportSessionOperator": MixExportSessionOperator}
         exec(snippets["howto_mix_archive_base_path"] + snippets["howto_operator_mix_export_to_file"], namespace)
     dr = run_dag(dag, run_conf={"session_id": session_id})
     assert dr.state == "success", states(dr)

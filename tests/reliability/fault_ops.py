@@ -22,10 +22,10 @@ from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 from mix_provider.archive import PARTIAL_SUFFIX, read_manifest, read_summary
 from mix_provider.client import TurnKey
 from mix_provider.hooks.mix import MixHook
-from mix_provider.operators.archive import ArchiveSessionsOperator
-from mix_provider.operators.export import ExportSessionOperator
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
+from mix_provider.operators.export import MixExportSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 from support.integration import MixAPI, xcom
 
 T = TypeVar("T")
@@ -266,7 +266,7 @@ def run_tasks(run_dag: Callable[..., Any], cells: dict[str, tuple[Task, Target]]
 
 
 def _create_operator(t: Target, **common: Any) -> Any:
-    return CreateSessionOperator(title=t.title, **common)
+    return MixCreateSessionOperator(title=t.title, **common)
 
 
 def _created(t: Target, session_id: Any) -> None:
@@ -274,7 +274,7 @@ def _created(t: Target, session_id: Any) -> None:
 
 
 def _send_operator(t: Target, **common: Any) -> Any:
-    return SendMessageOperator(
+    return MixSendMessageOperator(
         session_id=t.session_id, text=TEXT, deferrable=False, poll_interval=0.1, timeout=30, **common
     )
 
@@ -284,7 +284,9 @@ def _replied(t: Target, result: Any) -> None:
 
 
 def _export_operator(t: Target, **common: Any) -> Any:
-    return ExportSessionOperator(session_id=t.session_id, output_path=f"file://{t.out}/{t.session_id}.json", **common)
+    return MixExportSessionOperator(
+        session_id=t.session_id, output_path=f"file://{t.out}/{t.session_id}.json", **common
+    )
 
 
 def _exported(t: Target, result: Any) -> None:
@@ -293,7 +295,7 @@ def _exported(t: Target, result: Any) -> None:
 
 def _archive_operator(t: Target, **common: Any) -> Any:
     base = f"file://{t.out}/archive"
-    return ArchiveSessionsOperator(
+    return MixArchiveSessionsOperator(
         base_path=base, session_ids=[t.session_id], format="json", compression=None, **common
     )
 
@@ -325,9 +327,17 @@ OPS = [
     Op("send_and_wait", "POST", SESSION + "/messages", _send_and_wait, invariant=one_message),
     Op("wait_for_reply (stream)", "GET", "/stream", _wait, _message_sent, one_message),
     Op("await_for_reply (stream)", "GET", "/stream", _await, _message_sent, one_message),
-    Op("CreateSessionOperator", "POST", "/api/sessions", None, _nothing, one_session, Task(_create_operator, _created)),
     Op(
-        "SendMessageOperator",
+        "MixCreateSessionOperator",
+        "POST",
+        "/api/sessions",
+        None,
+        _nothing,
+        one_session,
+        Task(_create_operator, _created),
+    ),
+    Op(
+        "MixSendMessageOperator",
         "POST",
         SESSION + "/messages",
         None,
@@ -335,7 +345,7 @@ OPS = [
         task=Task(_send_operator, _replied),
     ),
     Op(
-        "ExportSessionOperator",
+        "MixExportSessionOperator",
         "GET",
         SESSION + "/export",
         None,
@@ -344,7 +354,7 @@ OPS = [
         Task(_export_operator, _exported),
     ),
     Op(
-        "ArchiveSessionsOperator",
+        "MixArchiveSessionsOperator",
         "GET",
         SESSION + "/export",
         None,

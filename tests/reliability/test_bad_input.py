@@ -22,16 +22,16 @@ from mix_provider.client import TurnKey
 from mix_provider.errors import MixConfigError, MixNotFoundError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.models import BrowserMode, PromptMode, ThinkingLevel
-from mix_provider.operators.archive import ArchiveSessionsOperator
-from mix_provider.operators.export import ExportSessionOperator
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.rewind import RewindSessionOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
+from mix_provider.operators.export import MixExportSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.rewind import MixRewindSessionOperator
 from mix_provider.operators.session import (
-    CreateSessionOperator,
-    DeleteSessionOperator,
-    GetSessionOperator,
-    ListSessionsOperator,
-    UpdateSessionCallbacksOperator,
+    MixCreateSessionOperator,
+    MixDeleteSessionOperator,
+    MixGetSessionOperator,
+    MixListSessionsOperator,
+    MixUpdateSessionCallbacksOperator,
 )
 from mix_provider.sensors.session import MixSessionIdleSensor
 from support.fakes import FakeTI, Recorder, define_conn, refuse
@@ -91,7 +91,7 @@ def test_bad_connection(
 
 
 Build = Callable[[], Any]
-CREATE = CreateSessionOperator
+CREATE = MixCreateSessionOperator
 BAD_ARGUMENTS: list[Any] = [
     pytest.param(
         lambda: CREATE(task_id="t", title="t", browser_mode="{{ params.browser }}"),
@@ -133,44 +133,44 @@ BAD_ARGUMENTS: list[Any] = [
         id="callbacks-rendered-not-json",
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", thinking_level="{{ params.level }}"),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", thinking_level="{{ params.level }}"),
         "thinking_level",
         ["'extreme'", *(m.value for m in ThinkingLevel)],
         id="thinking_level-rendered",
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="{{ params.blank }}", text="hi"),
+        lambda: MixSendMessageOperator(task_id="t", session_id="{{ params.blank }}", text="hi"),
         "session_id",
         ["must not be empty"],
         id="session_id-rendered",
     ),
     pytest.param(
         # max_steps is not a template field: a Jinja string is refused when the DAG is parsed.
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", max_steps="{{ params.steps }}"),  # type: ignore[arg-type]
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", max_steps="{{ params.steps }}"),  # type: ignore[arg-type]
         "max_steps",
         ["integer >= 1", "'{{ params.steps }}'"],
         id="max_steps-templated",
     ),
     pytest.param(
-        lambda: ExportSessionOperator(task_id="t", session_id="s1", compression="{{ params.compression }}"),
+        lambda: MixExportSessionOperator(task_id="t", session_id="s1", compression="{{ params.compression }}"),
         "compression",
         ["'bz2'", "None, gzip"],
         id="compression-rendered",
     ),
     pytest.param(
-        lambda: ArchiveSessionsOperator(task_id="t", base_path="file:///tmp/a", session_ids="{{ params.ids }}"),
+        lambda: MixArchiveSessionsOperator(task_id="t", base_path="file:///tmp/a", session_ids="{{ params.ids }}"),
         "session_ids",
         ["must be a list of session ids", "str"],
         id="session_ids-rendered-as-text",
     ),
     pytest.param(
-        lambda: ListSessionsOperator(task_id="t", created_after="{{ params.when }}"),
+        lambda: MixListSessionsOperator(task_id="t", created_after="{{ params.when }}"),
         "created_after",
         ["'last tuesday'", "ISO 8601"],
         id="created_after-rendered",
     ),
     pytest.param(
-        lambda: RewindSessionOperator(task_id="t", session_id="s1", message_id="{{ params.blank }}"),
+        lambda: MixRewindSessionOperator(task_id="t", session_id="s1", message_id="{{ params.blank }}"),
         "message_id",
         ["must not be empty"],
         id="message_id-rendered",
@@ -331,7 +331,7 @@ AT_PARSE_TIME: list[Any] = [
     ),
     pytest.param(lambda: MixSessionIdleSensor(task_id="t", session_id="."), "session_id", ["'.'"], id="sensor-dot"),
     pytest.param(
-        lambda: ArchiveSessionsOperator(
+        lambda: MixArchiveSessionsOperator(
             task_id="t", base_path="file:///tmp/a", session_ids=["s1"], created_after="2026-01-01"
         ),
         "session_ids",
@@ -339,7 +339,7 @@ AT_PARSE_TIME: list[Any] = [
         id="archive-ids-and-dates",
     ),
     pytest.param(
-        lambda: ExportSessionOperator(
+        lambda: MixExportSessionOperator(
             task_id="t", session_id="s1", output_path="file:///tmp/t.json", compression="gzip"
         ),
         "output_path",
@@ -364,7 +364,7 @@ AT_PARSE_TIME: list[Any] = [
         id="callback-key-typo",
     ),
     pytest.param(
-        lambda: UpdateSessionCallbacksOperator(
+        lambda: MixUpdateSessionCallbacksOperator(
             task_id="t", session_id="s1", callbacks=[{"type": "send_message", "toolName": "x", "mesage": "hi"}]
         ),
         "callbacks[0].mesage",
@@ -373,109 +373,109 @@ AT_PARSE_TIME: list[Any] = [
     ),
     # 2. fail_on_finish_reasons: a list of known finish reasons
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", fail_on_finish_reasons="error"),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", fail_on_finish_reasons="error"),
         "fail_on_finish_reasons",
         ["must be a list", "'error'", "max_tokens", "permission_denied"],
         id="finish-reasons-a-string",
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", fail_on_finish_reasons=["eror"]),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", fail_on_finish_reasons=["eror"]),
         "fail_on_finish_reasons",
         ["'eror' is not one of", "error", "canceled"],
         id="finish-reasons-typo",
     ),
     # 3. poll_interval and timeout: positive numbers
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", poll_interval=-1),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", poll_interval=-1),
         "poll_interval",
         ["positive number of seconds", "-1"],
         id="poll_interval-negative",
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", poll_interval=0),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", poll_interval=0),
         "poll_interval",
         ["positive number of seconds", "0"],
         id="poll_interval-zero",
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", timeout=float("nan")),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", timeout=float("nan")),
         "timeout",
         ["positive number of seconds"],
         id="timeout-nan",
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", wait_for_reply="no"),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", wait_for_reply="no"),
         "wait_for_reply",
         ["true or false", "'no'"],
         id="wait_for_reply-not-bool",
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id="s1", text="hi", thinking_level="extreme"),
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", thinking_level="extreme"),
         "thinking_level",
         ["'extreme'", *(m.value for m in ThinkingLevel)],
         id="send-thinking_level",
     ),
     # 4. ids that are not one path segment
-    pytest.param(lambda: GetSessionOperator(task_id="t", session_id="."), "session_id", ["'.'"], id="get-dot"),
+    pytest.param(lambda: MixGetSessionOperator(task_id="t", session_id="."), "session_id", ["'.'"], id="get-dot"),
     pytest.param(
-        lambda: DeleteSessionOperator(task_id="t", session_id="..", ignore_missing=True),
+        lambda: MixDeleteSessionOperator(task_id="t", session_id="..", ignore_missing=True),
         "session_id",
         ["'..'", "one path segment"],
         id="delete-dotdot",
     ),
     pytest.param(
-        lambda: ExportSessionOperator(task_id="t", session_id=".."), "session_id", ["'..'"], id="export-dotdot"
+        lambda: MixExportSessionOperator(task_id="t", session_id=".."), "session_id", ["'..'"], id="export-dotdot"
     ),
     pytest.param(
-        lambda: SendMessageOperator(task_id="t", session_id=".", text="hi"), "session_id", ["'.'"], id="send-dot"
+        lambda: MixSendMessageOperator(task_id="t", session_id=".", text="hi"), "session_id", ["'.'"], id="send-dot"
     ),
     pytest.param(
-        lambda: RewindSessionOperator(task_id="t", session_id="s1", message_id=".."),
+        lambda: MixRewindSessionOperator(task_id="t", session_id="s1", message_id=".."),
         "message_id",
         ["'..'"],
         id="rewind-message-dotdot",
     ),
     pytest.param(
-        lambda: ArchiveSessionsOperator(task_id="t", base_path="file:///tmp/a", session_ids=["s1", ".."]),
+        lambda: MixArchiveSessionsOperator(task_id="t", base_path="file:///tmp/a", session_ids=["s1", ".."]),
         "session_ids",
         ["'..'"],
         id="archive-ids-dotdot",
     ),
     # string-or-list elsewhere: session_ids given as one string
     pytest.param(
-        lambda: ArchiveSessionsOperator(task_id="t", base_path="file:///tmp/a", session_ids="s1"),
+        lambda: MixArchiveSessionsOperator(task_id="t", base_path="file:///tmp/a", session_ids="s1"),
         "session_ids",
         ["must be a list of session ids", "str"],
         id="archive-ids-a-string",
     ),
     # 6. title_contains
     pytest.param(
-        lambda: ListSessionsOperator(task_id="t", title_contains=5),
+        lambda: MixListSessionsOperator(task_id="t", title_contains=5),
         "title_contains",
         ["must be a string or None", "int 5"],
         id="list-title_contains-int",
     ),
     pytest.param(
-        lambda: ListSessionsOperator(task_id="t", created_after="last tuesday"),
+        lambda: MixListSessionsOperator(task_id="t", created_after="last tuesday"),
         "created_after",
         ["'last tuesday'", "ISO 8601"],
         id="list-created_after",
     ),
     pytest.param(
-        lambda: ListSessionsOperator(task_id="t", include_subagents="yes"),
+        lambda: MixListSessionsOperator(task_id="t", include_subagents="yes"),
         "include_subagents",
         ["true or false"],
         id="list-include_subagents",
     ),
     # 7. an export destination whose scheme no filesystem handles
     pytest.param(
-        lambda: ExportSessionOperator(task_id="t", session_id="s1", output_path="foo://bucket/t.json"),
+        lambda: MixExportSessionOperator(task_id="t", session_id="s1", output_path="foo://bucket/t.json"),
         "output_path",
         ["'foo://bucket/t.json'", "no known filesystem", "file://", "s3://"],
         id="export-unknown-scheme",
     ),
     pytest.param(
-        lambda: ArchiveSessionsOperator(task_id="t", base_path="foo://bucket/archive"),
+        lambda: MixArchiveSessionsOperator(task_id="t", base_path="foo://bucket/archive"),
         "base_path",
         ["no known filesystem"],
         id="archive-unknown-scheme",
@@ -493,9 +493,9 @@ def test_bad_literal_is_refused_when_the_dag_is_parsed(build: Build, field: str,
 #: The same mistakes arriving through a template: accepted when parsed, refused once rendered, before any request.
 RENDERED_PARAMS = {"dot": ".", "dotdot": ".."}
 WHEN_RENDERED: list[Any] = [
-    pytest.param(lambda: GetSessionOperator(task_id="t", session_id="{{ params.dot }}"), "session_id", id="get"),
+    pytest.param(lambda: MixGetSessionOperator(task_id="t", session_id="{{ params.dot }}"), "session_id", id="get"),
     pytest.param(
-        lambda: DeleteSessionOperator(task_id="t", session_id="{{ params.dotdot }}", ignore_missing=True),
+        lambda: MixDeleteSessionOperator(task_id="t", session_id="{{ params.dotdot }}", ignore_missing=True),
         "session_id",
         id="delete-ignore-missing",
     ),
@@ -565,7 +565,7 @@ def test_bad_hook_argument_sends_nothing(
 
 def test_finish_reason_list_fails_the_task_on_error() -> None:
     """2. ``["error"]`` (not the letters of ``"error"``) fails a reply that finished with ``error``."""
-    operator = SendMessageOperator(task_id="t", session_id="s1", text="hi", fail_on_finish_reasons=["error"])
+    operator = MixSendMessageOperator(task_id="t", session_id="s1", text="hi", fail_on_finish_reasons=["error"])
     event = {
         "status": "success",
         "session_id": "s1",
@@ -615,14 +615,14 @@ def test_bad_destination_is_refused_before_the_export(
     (tmp_path / "a-dir.json").mkdir()
     operator: Any
     if case == "base-is-a-file":
-        operator = ArchiveSessionsOperator(task_id="t", base_path=f"file://{blocker}", session_ids=["s1"])
+        operator = MixArchiveSessionsOperator(task_id="t", base_path=f"file://{blocker}", session_ids=["s1"])
     else:
         path = {
             "parent-is-a-file": f"file://{blocker}/sub/t.json",
             "target-is-a-dir": f"file://{tmp_path}/a-dir.json",
             "s3": "s3://bucket/t.json",
         }[case]
-        operator = ExportSessionOperator(task_id="t", session_id="s1", output_path=path)
+        operator = MixExportSessionOperator(task_id="t", session_id="s1", output_path=path)
     operator.__dict__["hook"] = MixHook(CONN, max_retries=0, transport=recorder.transport())
     with pytest.raises(MixConfigError) as info:
         operator.execute({"ti": FakeTI(frozen=True)})
@@ -726,4 +726,4 @@ def test_message_trigger_refuses_bad_arguments_when_built() -> None:
 def test_jinja_statements_and_comments_are_templates(text: str) -> None:
     """A literal check at parse time would refuse what only rendering decides."""
     CREATE(task_id="t", title="t", browser_mode=text)
-    GetSessionOperator(task_id="g", session_id=text)
+    MixGetSessionOperator(task_id="g", session_id=text)

@@ -84,10 +84,10 @@ send_message, no baseline | {_UNRECONCILED}
 send_and_wait             | {_RECONCILED}
 wait_for_reply (stream)   | {_STREAM}
 await_for_reply (stream)  | {_STREAM}
-CreateSessionOperator     | {_RECONCILED}
-SendMessageOperator       | {_RECONCILED}
-ExportSessionOperator     | {_RETRIED}
-ArchiveSessionsOperator   | {_ARCHIVE}
+MixCreateSessionOperator     | {_RECONCILED}
+MixSendMessageOperator       | {_RECONCILED}
+MixExportSessionOperator     | {_RETRIED}
+MixArchiveSessionsOperator   | {_ARCHIVE}
 """
 
 

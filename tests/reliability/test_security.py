@@ -32,9 +32,9 @@ from cryptography.x509.oid import NameOID
 from mix_provider.client import TurnKey
 from mix_provider.errors import MixTransportError
 from mix_provider.hooks.mix import MixHook
-from mix_provider.operators.export import ExportSessionOperator
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator, ListSessionsOperator
+from mix_provider.operators.export import MixExportSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator, MixListSessionsOperator
 from mix_provider.triggers.message import MixMessageTrigger
 from support.fakes import define_conn
 from support.integration import states, xcom
@@ -91,8 +91,8 @@ def test_secrets_stay_out_of_everything(
     fresh_mix_server.add_fault("status", method="POST", path="/api/sessions/.+/messages", status=503, echo_headers=True)
     fresh_mix_server.add_fault("status", method="GET", path="/api/sessions", status=502, count=10, echo_headers=True)
     with DAG(f"secure_{uid}", schedule=None, start_date=dt.datetime(2026, 1, 1), params={"who": "Ada"}) as dag:
-        create = CreateSessionOperator(task_id="create", title="secure {{ params.who }} " + uid, mix_conn_id=CONN)
-        send = SendMessageOperator(
+        create = MixCreateSessionOperator(task_id="create", title="secure {{ params.who }} " + uid, mix_conn_id=CONN)
+        send = MixSendMessageOperator(
             task_id="send",
             session_id=create.output,
             text="hello {{ params.who }}",
@@ -100,13 +100,13 @@ def test_secrets_stay_out_of_everything(
             poll_interval=0.1,
             mix_conn_id=CONN,
         )
-        export = ExportSessionOperator(
+        export = MixExportSessionOperator(
             task_id="export",
             session_id=create.output,
             output_path=f"file://{tmp_path}/transcript.json",
             mix_conn_id=CONN,
         )
-        listing = ListSessionsOperator(
+        listing = MixListSessionsOperator(
             task_id="list", mix_conn_id=CONN, on_failure_callback=lambda ctx: failures.append(ctx["exception"])
         )
         create >> send >> export >> listing

@@ -1,7 +1,7 @@
 """Split an archive across mapped tasks: session ``s`` belongs to shard ``sha256(s) mod N``.
 
 The hash is SHA-256, not Python's ``hash()`` (salted per process), so every worker of every run
-puts a session in the same shard. ``ArchiveSessionsOperator.partial(..., shards=N)
+puts a session in the same shard. ``MixArchiveSessionsOperator.partial(..., shards=N)
 .expand(shard=shard_indices(N))`` archives the whole set in N tasks that can run on different
 workers; each writes only its own manifest parts (see :mod:`.parts`).
 """

@@ -1,13 +1,13 @@
 """``@task.mix``: the decorated function returns the prompt; the task is one Mix turn.
 
-Options are those of :class:`~mix_provider.operators.message.SendMessageOperator` (``session_id``,
+Options are those of :class:`~mix_provider.operators.message.MixSendMessageOperator` (``session_id``,
 ``plan_mode``, ``thinking_level``, ``max_steps``, ``timeout``, ``fail_on_finish_reasons``, ...)::
 
     @task.mix(session_id=session.output, output_type=Triage, max_output_retries=2)
     def triage(ticket: str) -> str:
         return f"Triage this ticket, answer in JSON: {ticket}"
 
-Without ``output_type`` the task returns what ``SendMessageOperator`` returns. With it, the reply
+Without ``output_type`` the task returns what ``MixSendMessageOperator`` returns. With it, the reply
 is parsed as JSON and validated (:mod:`mix_provider.structured`); an invalid reply is rewound
 (when an earlier message of the session remains to rewind to) and the prompt is sent again with
 the validation error, up to ``max_output_retries`` times. The task then returns the parsed value
@@ -30,7 +30,7 @@ from airflow.providers.common.compat.sdk import (
 
 from mix_provider.client.validation import optional_int, require_text
 from mix_provider.errors import MixConfigError
-from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.structured import MixOutputValidationError, output_adapter, parse_reply, retry_prompt
 
 #: The ``text`` of the operator until the function has returned the prompt.
@@ -39,17 +39,17 @@ PROMPT_PLACEHOLDER = "(the prompt the @task.mix function returns)"
 TURN_KEYS = ("session_id", "message_id", "finish_reason", "prompt_tokens", "completion_tokens", "cost")
 
 
-class _MixDecoratedOperator(DecoratedOperator, SendMessageOperator):  # type: ignore[misc]
+class _MixDecoratedOperator(DecoratedOperator, MixSendMessageOperator):  # type: ignore[misc]
     """Runs the decorated function for the prompt, then one Mix turn (validated when ``output_type`` is set).
 
     :param output_type: validate the reply as JSON of this type (a pydantic model, ``list[...]``, ...).
     :param max_output_retries: invalid replies retried with the validation error (>= 0).
     """
 
-    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *SendMessageOperator.template_fields)
+    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *MixSendMessageOperator.template_fields)
     template_fields_renderers = {
         **DecoratedOperator.template_fields_renderers,
-        **SendMessageOperator.template_fields_renderers,
+        **MixSendMessageOperator.template_fields_renderers,
     }
     custom_operator_name = "@task.mix"
 
@@ -88,14 +88,14 @@ class _MixDecoratedOperator(DecoratedOperator, SendMessageOperator):  # type: ig
         kwargs = determine_kwargs(self.python_callable, self.op_args, context)
         self.text = require_text("the @task.mix function's return value", self.python_callable(*self.op_args, **kwargs))
         if self.output_type is None:
-            return SendMessageOperator.execute(self, context)
+            return MixSendMessageOperator.execute(self, context)
         return self._typed_turn(context)
 
     def _typed_turn(self, context: Any) -> Any:
         adapter = output_adapter(self.output_type)
         prompt = self.text
         for attempt in range(1, self.max_output_retries + 2):
-            result: dict[str, Any] = SendMessageOperator.execute(self, context)
+            result: dict[str, Any] = MixSendMessageOperator.execute(self, context)
             try:
                 if result.get("reply_truncated"):
                     raise ValueError("the reply is longer than the XCom limit and was cut")

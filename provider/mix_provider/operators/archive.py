@@ -1,4 +1,4 @@
-"""ArchiveSessionsOperator: many transcripts into one directory, concurrently, with a manifest."""
+"""MixArchiveSessionsOperator: many transcripts into one directory, concurrently, with a manifest."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ from mix_provider.archive import (
 from mix_provider.archive.shards import Shard
 from mix_provider.client.validation import optional_int, require_bool, require_ids
 from mix_provider.errors import ArchiveFailedError, MixConfigError
+from mix_provider.operators._renamed import renamed
 from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec, is_template
 
 
-class ArchiveSessionsOperator(MixBaseOperator):
+class MixArchiveSessionsOperator(MixBaseOperator):
     """Archive transcripts under ``base_path`` as ``<session id>.<format>[.gz]`` plus ``manifest.d/`` parts.
 
     Exports run concurrently (at most ``max_concurrency`` at once, on a thread pool). A
@@ -36,7 +37,7 @@ class ArchiveSessionsOperator(MixBaseOperator):
     archived and recorded, then the task fails naming the failed ids: a re-run finishes the rest.
 
     With ``shards=N``, the task archives only the sessions whose id hashes (SHA-256) to ``shard``:
-    ``ArchiveSessionsOperator.partial(..., shards=N).expand(shard=shard_indices(N))`` splits the
+    ``MixArchiveSessionsOperator.partial(..., shards=N).expand(shard=shard_indices(N))`` splits the
     work across N mapped tasks, on any workers, each writing its own manifest parts under
     ``manifest.d/`` (runs and shards never overwrite each other's files; readers merge them).
 
@@ -158,3 +159,6 @@ def _one_selection(ids: object, after: object, before: object) -> None:
     """Sessions are chosen by id or by creation time, not both."""
     if ids is not None and (after or before):
         raise MixConfigError("session_ids", "give session_ids or created_after/created_before, not both")
+
+
+__getattr__ = renamed(__name__, MixArchiveSessionsOperator)

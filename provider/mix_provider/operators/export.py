@@ -1,4 +1,4 @@
-"""ExportSessionOperator: one transcript, summarised or streamed into a file (json / jsonl, gzip)."""
+"""MixExportSessionOperator: one transcript, summarised or streamed into a file (json / jsonl, gzip)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from mix_provider.archive import (
 )
 from mix_provider.client.validation import require_bool, require_id
 from mix_provider.errors import MixConfigError, MixTargetExistsError
+from mix_provider.operators._renamed import renamed
 from mix_provider.operators.base import MixBaseOperator, check_literal, check_location, check_spec
 
 
@@ -31,7 +32,7 @@ def _check_suffix(target: ObjectStoragePath, spec: ExportSpec) -> None:
         )
 
 
-class ExportSessionOperator(MixBaseOperator):
+class MixExportSessionOperator(MixBaseOperator):
     """Export a session's transcript.
 
     Without ``output_path``, returns a summary ``{session_id, title, messages, *_count, prompt_tokens,
@@ -101,3 +102,6 @@ class ExportSessionOperator(MixBaseOperator):
         """Stop writing and delete the temporary file (the target is left as it was)."""
         if self._tracker is not None:
             self._tracker.cancel()
+
+
+__getattr__ = renamed(__name__, MixExportSessionOperator)

@@ -1,4 +1,4 @@
-"""SendMessageOperator: one Mix "turn" (send a message, wait for the reply), deferrable or blocking."""
+"""MixSendMessageOperator: one Mix "turn" (send a message, wait for the reply), deferrable or blocking."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from mix_provider.errors import (
 )
 from mix_provider.models import FinishReason, ThinkingLevel
 from mix_provider.operators._hitl import ask_person, check_supervision, resume_after_answer
+from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
@@ -66,7 +67,7 @@ class Resumption(TypedDict, total=False):
     message: dict[str, Any] | None
 
 
-class SendMessageOperator(MixBaseOperator):
+class MixSendMessageOperator(MixBaseOperator):
     """Send a message to a session and, by default, wait for the agent's reply.
 
     Returns ``{session_id, message_id, reply, reply_truncated, finish_reason, tool_calls,
@@ -299,3 +300,6 @@ class SendMessageOperator(MixBaseOperator):
                 self.log.info("Cancelled the Mix run in session %s", self._waiting_on)
             except MixError as exc:
                 self.log.warning("Could not cancel the Mix run in session %s: %s", self._waiting_on, exc)
+
+
+__getattr__ = renamed(__name__, MixSendMessageOperator)

@@ -1,4 +1,4 @@
-"""RewindSessionOperator: cut a session back to a message, to the first N messages, or by whole turns."""
+"""MixRewindSessionOperator: cut a session back to a message, to the first N messages, or by whole turns."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from mix_provider.client.validation import optional_int, require_bool, require_id
 from mix_provider.errors import MixConfigError
 from mix_provider.models import ExportMessage
+from mix_provider.operators._renamed import renamed
 from mix_provider.operators.base import MixBaseOperator, check_literal
 
 _TARGETS = ("message_id", "keep_messages", "drop_last_turns")
@@ -32,7 +33,7 @@ def message_to_keep(messages: Sequence[ExportMessage], *, keep: int | None, drop
     return messages[starts[-turns] - 1].id
 
 
-class RewindSessionOperator(MixBaseOperator):
+class MixRewindSessionOperator(MixBaseOperator):
     """Rewind a session; give exactly one of ``message_id``, ``keep_messages`` or ``drop_last_turns``.
 
     ``cleanupMedia`` is always sent explicitly (the server treats an omitted field as false, the
@@ -86,3 +87,6 @@ class RewindSessionOperator(MixBaseOperator):
         )
         self.log.info("Rewound Mix session %s to message %s", session_id, target)
         return {**session.summary(), "rewound_to": target}
+
+
+__getattr__ = renamed(__name__, MixRewindSessionOperator)

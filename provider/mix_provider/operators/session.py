@@ -12,16 +12,17 @@ from mix_provider.client.options import check_known
 from mix_provider.client.validation import CallbackLike, check_callbacks, optional_text, require_bool, require_id
 from mix_provider.errors import MixNotFoundError
 from mix_provider.models import BrowserMode, PromptMode, SessionData
+from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
 
 CallbackSpec = Sequence[CallbackLike]
-#: The arguments of ``CreateSessionOperator`` that make its :class:`~mix_provider.client.SessionSpec`.
+#: The arguments of ``MixCreateSessionOperator`` that make its :class:`~mix_provider.client.SessionSpec`.
 SPEC_FIELDS = ("title", "browser_mode", "cdp_url", "custom_system_prompt", "prompt_mode", "callbacks")
 
 
-class CreateSessionOperator(MixBaseOperator):
+class MixCreateSessionOperator(MixBaseOperator):
     """Create a Mix session; returns its id and pushes its summary as XCom ``session``.
 
     A retried try returns the session an earlier try created (Airflow >= 3.3), and a create whose
@@ -100,7 +101,7 @@ class CreateSessionOperator(MixBaseOperator):
         return found
 
 
-class GetSessionOperator(MixBaseOperator):
+class MixGetSessionOperator(MixBaseOperator):
     """Return a session's summary (ids, counts, tokens, cost).
 
     :param session_id: the session (templated).
@@ -118,7 +119,7 @@ class GetSessionOperator(MixBaseOperator):
         return self.hook.get_session(require_id("session_id", self.session_id)).summary()
 
 
-class ListSessionsOperator(MixBaseOperator):
+class MixListSessionsOperator(MixBaseOperator):
     """List sessions, filtered client-side; returns ids by default, ready for ``.expand(session_id=...)``.
 
     :param include_subagents: include subagent sessions.
@@ -164,7 +165,7 @@ class ListSessionsOperator(MixBaseOperator):
         return [s.id if self.return_ids else s.summary() for s in sessions]
 
 
-class DeleteSessionOperator(MixBaseOperator):
+class MixDeleteSessionOperator(MixBaseOperator):
     """Delete a session and its storage; returns whether it existed.
 
     :param session_id: the session (templated).
@@ -191,7 +192,7 @@ class DeleteSessionOperator(MixBaseOperator):
         return True
 
 
-class UpdateSessionCallbacksOperator(MixBaseOperator):
+class MixUpdateSessionCallbacksOperator(MixBaseOperator):
     """Replace a session's callbacks (``[]`` clears them); returns the session summary and callback count.
 
     :param session_id: the session (templated).
@@ -213,3 +214,13 @@ class UpdateSessionCallbacksOperator(MixBaseOperator):
         callbacks = check_callbacks(self.callbacks)
         session = self.hook.update_callbacks(require_id("session_id", self.session_id), callbacks)
         return {**session.summary(), "callbacks": len(session.callbacks or [])}
+
+
+__getattr__ = renamed(
+    __name__,
+    MixCreateSessionOperator,
+    MixGetSessionOperator,
+    MixListSessionsOperator,
+    MixDeleteSessionOperator,
+    MixUpdateSessionCallbacksOperator,
+)

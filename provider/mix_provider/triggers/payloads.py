@@ -1,7 +1,7 @@
 """The message trigger's event contract: built here, validated here, trusted nowhere else.
 
 The same payload is produced by the trigger (deferrable mode) and by the operator's blocking wait, so
-``SendMessageOperator.execute_complete`` is the single completion handler of both modes.
+``MixSendMessageOperator.execute_complete`` is the single completion handler of both modes.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import DAG
 
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 
 TURNS = 3
 DELAY = "[[delay:{{ params.delay_ms }}]]"
@@ -27,8 +27,10 @@ with DAG(
     params={"delay_ms": 45000},
 ) as triggerer_drill:
     for i in range(1, TURNS + 1):
-        session = CreateSessionOperator(task_id=f"create_session_{i}", title=f"triggerer drill {i} ({{{{ run_id }}}})")
-        session >> SendMessageOperator(
+        session = MixCreateSessionOperator(
+            task_id=f"create_session_{i}", title=f"triggerer drill {i} ({{{{ run_id }}}})"
+        )
+        session >> MixSendMessageOperator(
             task_id=f"turn_{i}",
             session_id=session.output,
             text=f"Triggerer drill turn {i}. {DELAY}",
@@ -45,8 +47,8 @@ with DAG(
     tags=["mix", "drill"],
     params={"delay_ms": 60000},
 ) as worker_drill:
-    session = CreateSessionOperator(task_id="create_session", title="worker drill ({{ run_id }})")
-    session >> SendMessageOperator(
+    session = MixCreateSessionOperator(task_id="create_session", title="worker drill ({{ run_id }})")
+    session >> MixSendMessageOperator(
         task_id="turn",
         session_id=session.output,
         text=f"Worker drill turn. {DELAY}",

@@ -9,12 +9,12 @@ from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG
 
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 
 with DAG(dag_id="mix_e2e_supervised", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
-    create_session = CreateSessionOperator(task_id="create_session", title="e2e supervised ({{ run_id }})")
-    supervised_turn = SendMessageOperator(
+    create_session = MixCreateSessionOperator(task_id="create_session", title="e2e supervised ({{ run_id }})")
+    supervised_turn = MixSendMessageOperator(
         task_id="supervised_turn",
         session_id=create_session.output,
         text="List the release folder. [[permission:bash:ls -la]]",

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG, Asset
 
-from mix_provider.operators.archive import ArchiveSessionsOperator
-from mix_provider.operators.export import ExportSessionOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
+from mix_provider.operators.export import MixExportSessionOperator
 from support.integration import states
 
 pytestmark = pytest.mark.integration
@@ -34,11 +34,11 @@ def test_export_and_archive_events_carry_ids_bytes_and_hashes(
     first, second = conversations(2)
     exported, archived = Asset(name=f"exported_{uid}"), Asset(name=f"archived_{uid}")
     with DAG(f"mix_asset_events_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        ExportSessionOperator(
+        MixExportSessionOperator(
             task_id="export", session_id=first, output_path=f"file://{archive_dir}/one.json", outlets=[exported]
         )
-        ExportSessionOperator(task_id="summary", session_id=first, outlets=[exported])
-        ArchiveSessionsOperator(
+        MixExportSessionOperator(task_id="summary", session_id=first, outlets=[exported])
+        MixArchiveSessionsOperator(
             task_id="archive", base_path=f"file://{archive_dir}/all", session_ids=[first, second], outlets=[archived]
         )
     dr = run_dag(dag)

@@ -1,4 +1,4 @@
-"""ExportSessionOperator through ``dag.test()`` against the local server: exact bytes, exact lines,
+"""MixExportSessionOperator through ``dag.test()`` against the local server: exact bytes, exact lines,
 gzip, the summary, and cut-off transcripts that must leave nothing behind."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import httpx
 from airflow.providers.common.compat.sdk import DAG
 
 from mix_provider.archive import PARTIAL_SUFFIX
-from mix_provider.operators.export import ExportSessionOperator
+from mix_provider.operators.export import MixExportSessionOperator
 from support.integration import MixAPI, states, xcom
 
 START = datetime(2026, 1, 1)
@@ -31,7 +31,7 @@ def export_dag(dag_id: str, session_id: str, out: Path, variants: dict[str, tupl
     """One export task per variant, writing ``<out>/<session id>.<variant>`` (templated paths)."""
     with DAG(dag_id, schedule=None, start_date=START, params={"out": str(out), "sid": session_id}) as dag:
         for name, (fmt, compression) in variants.items():
-            ExportSessionOperator(
+            MixExportSessionOperator(
                 task_id=f"export_{name.replace('.', '_')}",
                 session_id="{{ params.sid }}",
                 output_path="file://{{ params.out }}/{{ params.sid }}." + name,
@@ -51,7 +51,7 @@ def test_every_format_is_exact(
 ) -> None:
     (session_id,) = conversations(1)
     dag = export_dag(f"export_formats_{uid}", session_id, archive_dir, VARIANTS)
-    ExportSessionOperator(task_id="summary", session_id=session_id, dag=dag)
+    MixExportSessionOperator(task_id="summary", session_id=session_id, dag=dag)
     dr = run_dag(dag)
     assert dr.state == "success", states(dr)
 
@@ -103,7 +103,7 @@ def test_cut_transcripts_leave_no_file_and_keep_the_previous_one(
     with DAG(f"export_cut_{uid}", schedule=None, start_date=START) as dag:
         for sid, name in cases:
             fmt, compression = VARIANTS[name]
-            ExportSessionOperator(
+            MixExportSessionOperator(
                 task_id=f"{sid[:8]}_{name.replace('.', '_')}",
                 session_id=sid,
                 output_path=f"file://{archive_dir}/{sid}.{name}",

@@ -21,7 +21,7 @@ from airflow.providers.common.compat.sdk import DAG
 
 from mix_provider.archive import ArchiveCancelledError
 from mix_provider.hooks.mix import MixHook
-from mix_provider.operators.export import ExportSessionOperator
+from mix_provider.operators.export import MixExportSessionOperator
 from support.integration import states, xcom
 
 MESSAGE_BYTES = 64 * 1024
@@ -77,7 +77,7 @@ def test_memory_stays_flat_whatever_the_size(
 ) -> None:
     with TaskMemory() as memory, DAG(f"export_large_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         for fmt in ("jsonl", "json"):
-            ExportSessionOperator(
+            MixExportSessionOperator(
                 task_id=fmt,
                 session_id=large_session,
                 output_path=f"file://{archive_dir}/large.{fmt}",
@@ -103,7 +103,7 @@ def test_memory_stays_flat_whatever_the_size(
 
 
 def test_on_kill_mid_stream_leaves_nothing(large_session: str, tmp_path: Path) -> None:
-    op = ExportSessionOperator(
+    op = MixExportSessionOperator(
         task_id="killed", session_id=large_session, output_path=f"file://{tmp_path}/killed.jsonl", format="jsonl"
     )
     op.hook = MixHook(max_retries=0)

@@ -13,7 +13,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
 from mix_provider.archive import read_manifest, shard_indices
-from mix_provider.operators.archive import ArchiveSessionsOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
 from support.integration import states, xcom
 
 SESSIONS = int(os.environ.get("MIX_ARCHIVE_SCALE_SESSIONS", "2000"))
@@ -24,9 +24,9 @@ EXPORTS = "/api/sessions/[^/]+/export"
 def daily(dag_id: str, base: Path, shards: int) -> DAG:
     with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         if shards == 1:
-            ArchiveSessionsOperator(task_id="archive", base_path=f"file://{base}", retries=0)
+            MixArchiveSessionsOperator(task_id="archive", base_path=f"file://{base}", retries=0)
         else:
-            ArchiveSessionsOperator.partial(
+            MixArchiveSessionsOperator.partial(
                 task_id="archive", base_path=f"file://{base}", shards=shards, retries=0
             ).expand(shard=shard_indices(shards))
     return dag

@@ -1,4 +1,4 @@
-"""ArchiveSessionsOperator through ``dag.test()``: skip unchanged, re-export changed, bounded
+"""MixArchiveSessionsOperator through ``dag.test()``: skip unchanged, re-export changed, bounded
 concurrency, partial failure then a re-run that completes the rest without touching what is there."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
 from mix_provider.archive import PARTIAL_SUFFIX, PARTS_DIR, read_manifest
 from mix_provider.hooks.mix import MixHook
-from mix_provider.operators.archive import ArchiveSessionsOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
 from support.integration import MixAPI, states, xcom
 
 START = datetime(2026, 1, 1)
@@ -27,7 +27,7 @@ EXPORTS = "/api/sessions/[^/]+/export"
 
 def archive_dag(dag_id: str, base: Path, ids: list[str], **kwargs: Any) -> DAG:
     with DAG(dag_id, schedule=None, start_date=START) as dag:
-        ArchiveSessionsOperator(task_id="archive", base_path=f"file://{base}", session_ids=ids, retries=0, **kwargs)
+        MixArchiveSessionsOperator(task_id="archive", base_path=f"file://{base}", session_ids=ids, retries=0, **kwargs)
     return dag
 
 

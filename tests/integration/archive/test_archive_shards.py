@@ -18,7 +18,7 @@ from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
 from mix_provider.archive import PARTS_DIR, Shard, read_manifest, shard_indices
 from mix_provider.errors import MixConfigError
-from mix_provider.operators.archive import ArchiveSessionsOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
 from support.integration import MixAPI, states, xcom
 
 START = datetime(2026, 1, 1)
@@ -28,7 +28,7 @@ SHARDS = 3
 
 def sharded_dag(dag_id: str, base: Path, ids: list[str]) -> DAG:
     with DAG(dag_id, schedule=None, start_date=START) as dag:
-        ArchiveSessionsOperator.partial(
+        MixArchiveSessionsOperator.partial(
             task_id="archive", base_path=f"file://{base}", session_ids=ids, shards=SHARDS, retries=0
         ).expand(shard=shard_indices(SHARDS))
     return dag
@@ -83,7 +83,7 @@ def test_a_manifest_json_of_an_older_release_is_read_and_left_alone(
 ) -> None:
     ids = conversations(3)
     with DAG(f"archive_legacy_{uid}", schedule=None, start_date=START) as dag:
-        ArchiveSessionsOperator(task_id="archive", base_path=f"file://{archive_dir}", session_ids=ids)
+        MixArchiveSessionsOperator(task_id="archive", base_path=f"file://{archive_dir}", session_ids=ids)
     assert run_dag(dag).state == "success"
     (part,) = (archive_dir / PARTS_DIR).iterdir()
     legacy = json.loads(part.read_bytes())
@@ -111,7 +111,7 @@ def test_overlapping_runs_lose_no_entry_and_no_transcript(
     results: list[Any] = []
 
     def run(batch: list[str]) -> None:
-        task = ArchiveSessionsOperator(
+        task = MixArchiveSessionsOperator(
             task_id="archive", base_path=f"file://{archive_dir}", session_ids=batch, max_concurrency=2
         )
         barrier.wait()
@@ -133,11 +133,11 @@ def test_overlapping_runs_lose_no_entry_and_no_transcript(
 )
 def test_shard_arguments_are_refused_before_any_request(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(MixConfigError, match=f"^{field}: "):
-        ArchiveSessionsOperator(task_id="archive", base_path="file:///tmp/a", **kwargs)
+        MixArchiveSessionsOperator(task_id="archive", base_path="file:///tmp/a", **kwargs)
 
 
 def test_templated_shards_are_checked_once_rendered() -> None:
-    task = ArchiveSessionsOperator(
+    task = MixArchiveSessionsOperator(
         task_id="archive", base_path="file:///tmp/a", shard="{{ params.shard }}", shards="{{ params.n }}"
     )
     task.shard, task.shards = "5", "4"  # as rendered

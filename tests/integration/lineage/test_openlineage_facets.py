@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("airflow.providers.openlineage")
 
-from mix_provider.operators.archive import ArchiveSessionsOperator
-from mix_provider.operators.export import ExportSessionOperator
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
+from mix_provider.operators.export import MixExportSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 from support.integration import MixAPI, api, uid
 
 __all__ = ["api", "uid"]
@@ -34,7 +34,9 @@ def test_export_archive_turn_and_create_lineage(api: MixAPI, mix_server: Any, tm
     session_id = api.create_session(f"lineage {uid}")["id"]
     api.converse(session_id, "hello lineage")
 
-    export = ExportSessionOperator(task_id="export", session_id=session_id, output_path=f"file://{tmp_path}/one.json")
+    export = MixExportSessionOperator(
+        task_id="export", session_id=session_id, output_path=f"file://{tmp_path}/one.json"
+    )
     stored = export.execute({})
     lineage = export.get_openlineage_facets_on_complete(_ti("export"))
     assert _names(lineage.inputs) == [(namespace, f"sessions/{session_id}")]
@@ -42,7 +44,9 @@ def test_export_archive_turn_and_create_lineage(api: MixAPI, mix_server: Any, tm
     stats = lineage.outputs[0].facets["outputStatistics"]
     assert (stats.rowCount, stats.size) == (stored["messages"], stored["bytes"])
 
-    archive = ArchiveSessionsOperator(task_id="archive", base_path=f"file://{tmp_path}/all", session_ids=[session_id])
+    archive = MixArchiveSessionsOperator(
+        task_id="archive", base_path=f"file://{tmp_path}/all", session_ids=[session_id]
+    )
     archive.execute({})
     lineage = archive.get_openlineage_facets_on_complete(_ti("archive"))
     assert _names(lineage.inputs) == [(namespace, f"sessions/{session_id}")]
@@ -51,11 +55,11 @@ def test_export_archive_turn_and_create_lineage(api: MixAPI, mix_server: Any, tm
     assert lineage.outputs[0].facets["outputStatistics"].size == Path(name).stat().st_size
     assert hashlib.sha256(Path(name).read_bytes()).hexdigest()
 
-    turn = SendMessageOperator(task_id="turn", session_id=session_id, text="again")
+    turn = MixSendMessageOperator(task_id="turn", session_id=session_id, text="again")
     lineage = turn.get_openlineage_facets_on_complete(_ti("turn"))
     assert _names(lineage.inputs) == _names(lineage.outputs) == [(namespace, f"sessions/{session_id}")]
 
-    create = CreateSessionOperator(task_id="create", title="t")
+    create = MixCreateSessionOperator(task_id="create", title="t")
     lineage = create.get_openlineage_facets_on_complete(_ti("create", value=session_id))
     assert (lineage.inputs, _names(lineage.outputs)) == ([], [(namespace, f"sessions/{session_id}")])
     assert create.get_openlineage_facets_on_complete(_ti("create", value=None)) is None

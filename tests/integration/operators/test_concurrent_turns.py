@@ -16,7 +16,7 @@ from typing import Any
 
 from mix_provider.client import TurnKey
 from mix_provider.errors import MixReplyAmbiguousError
-from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.triggers.message import MixMessageTrigger
 from support.integration import MixAPI, user_messages
 
@@ -44,12 +44,14 @@ def _check_own_replies(api: MixAPI, session_id: str, results: dict[str, dict[str
 
 
 def _run_at_once(session_id: str, texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, BaseException]]:
-    """Run one blocking SendMessageOperator per text, all at once, as three workers would."""
+    """Run one blocking MixSendMessageOperator per text, all at once, as three workers would."""
     results: dict[str, Any] = {}
     errors: dict[str, BaseException] = {}
 
     def turn(word: str) -> None:
-        op = SendMessageOperator(task_id=word, session_id=session_id, text=texts[word], timeout=60, poll_interval=0.2)
+        op = MixSendMessageOperator(
+            task_id=word, session_id=session_id, text=texts[word], timeout=60, poll_interval=0.2
+        )
         try:
             results[word] = op.execute({})
         except BaseException as exc:  # asserted by the callers

@@ -1,4 +1,4 @@
-"""Killing a blocking SendMessageOperator cancels the run on the server."""
+"""Killing a blocking MixSendMessageOperator cancels the run on the server."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import time
 from typing import Any
 
 from mix_provider.errors import MixReplyCanceledError
-from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.message import MixSendMessageOperator
 from support.integration import MixAPI
 
 
 def test_on_kill_cancels_the_run(mix_server: Any, api: MixAPI) -> None:
     session_id = api.create_session("killed while waiting")["id"]
-    op = SendMessageOperator(task_id="long", session_id=session_id, text="slow [[delay:10000]]", timeout=60)
+    op = MixSendMessageOperator(task_id="long", session_id=session_id, text="slow [[delay:10000]]", timeout=60)
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -38,6 +38,6 @@ def test_on_kill_cancels_the_run(mix_server: Any, api: MixAPI) -> None:
 
 def test_on_kill_before_waiting_sends_nothing(mix_server: Any, api: MixAPI) -> None:
     session_id = api.create_session("killed before sending")["id"]
-    op = SendMessageOperator(task_id="idle", session_id=session_id, text="never sent")
+    op = MixSendMessageOperator(task_id="idle", session_id=session_id, text="never sent")
     op.on_kill()
     assert mix_server.request_count("POST", f"/api/sessions/{session_id}/cancel") == 0

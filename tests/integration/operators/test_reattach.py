@@ -15,8 +15,8 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 
 from mix_provider.client import MessageOptions, TurnKey
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 from support.fakes import define_conn
 from support.integration import MixAPI, states, user_messages, xcom
 
@@ -41,7 +41,7 @@ class _DiesOnPush:
         return getattr(self._ti, name)
 
 
-class CreateThenDie(CreateSessionOperator):
+class CreateThenDie(MixCreateSessionOperator):
     """Try 1 dies after the create succeeded."""
 
     def execute(self, context: Any) -> str:
@@ -50,7 +50,7 @@ class CreateThenDie(CreateSessionOperator):
         return super().execute(context)
 
 
-class SendThenDie(SendMessageOperator):
+class SendThenDie(MixSendMessageOperator):
     """Try 1 dies right after the message was sent, before waiting (blocking) or deferring."""
 
     first_try = False
@@ -131,8 +131,10 @@ def test_lost_answers_reattach(run_dag: Any, faults: Any, api: MixAPI, uid: str,
     faults.add_fault("reset_after", method="POST", path="/api/sessions")
     faults.add_fault("reset_after", method="POST", path=MESSAGES)
     with DAG(f"lost_answers_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        create = CreateSessionOperator(task_id="create", title=f"lost create {uid}", mix_conn_id=no_retry_conn, **RETRY)
-        send = SendMessageOperator(
+        create = MixCreateSessionOperator(
+            task_id="create", title=f"lost create {uid}", mix_conn_id=no_retry_conn, **RETRY
+        )
+        send = MixSendMessageOperator(
             task_id="send",
             session_id=session_id,
             text="sent once",

@@ -1,4 +1,4 @@
-"""RewindSessionOperator against the local server: by message id, by message count, by whole turns."""
+"""MixRewindSessionOperator against the local server: by message id, by message count, by whole turns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG
 
-from mix_provider.operators.rewind import RewindSessionOperator
+from mix_provider.operators.rewind import MixRewindSessionOperator
 from support.integration import MixAPI, states, xcom
 
 TURNS = ("one", "two [[tool]]", "three")
@@ -23,9 +23,9 @@ def test_rewind_three_ways(run_dag: Any, api: MixAPI, uid: str) -> None:
     assert all(len(ids) == 8 for ids in before.values()), "the tool turn is four messages"
 
     with DAG(f"rewind_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        RewindSessionOperator(task_id="by_id", session_id=by_id, message_id=before[by_id][1], cleanup_media=True)
-        RewindSessionOperator(task_id="by_count", session_id=by_count, keep_messages=3)
-        RewindSessionOperator(task_id="by_turns", session_id=by_turns, drop_last_turns=1, cleanup_media=False)
+        MixRewindSessionOperator(task_id="by_id", session_id=by_id, message_id=before[by_id][1], cleanup_media=True)
+        MixRewindSessionOperator(task_id="by_count", session_id=by_count, keep_messages=3)
+        MixRewindSessionOperator(task_id="by_turns", session_id=by_turns, drop_last_turns=1, cleanup_media=False)
     dr = run_dag(dag)
     assert dr.state == "success", states(dr)
 
@@ -43,7 +43,7 @@ def test_rewind_beyond_the_turns_fails_and_keeps_the_session(run_dag: Any, api: 
     sid = api.create_session(f"rewind too far {uid}")["id"]
     before = _ids(api.converse(sid, "only turn"))
     with DAG(f"rewind_too_far_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        RewindSessionOperator(task_id="too_far", session_id=sid, drop_last_turns=1)
+        MixRewindSessionOperator(task_id="too_far", session_id=sid, drop_last_turns=1)
     dr = run_dag(dag)
     assert dr.state == "failed"
     assert _ids(api.export(sid)) == before

@@ -1,4 +1,4 @@
-"""SendMessageOperator against the local server: blocking, deferrable, finish reasons, sub-agents, no wait."""
+"""MixSendMessageOperator against the local server: blocking, deferrable, finish reasons, sub-agents, no wait."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 from mix_provider.sensors.session import MixSessionIdleSensor
 from support.integration import MixAPI, states, user_messages, xcom
 
@@ -30,8 +30,8 @@ def _server_turn_usage(api: MixAPI, session_id: str, message_ids: list[str]) -> 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
 def test_two_turns(run_dag: Any, api: MixAPI, uid: str, deferrable: bool) -> None:
     with DAG(f"send_{uid}", schedule=None, start_date=START, params={"name": "Ada"}) as dag:
-        create = CreateSessionOperator(task_id="create", title=f"send {uid}")
-        first = SendMessageOperator(
+        create = MixCreateSessionOperator(task_id="create", title=f"send {uid}")
+        first = MixSendMessageOperator(
             task_id="first",
             session_id=create.output,
             text="hello {{ params.name }} [[tool]]",
@@ -41,7 +41,7 @@ def test_two_turns(run_dag: Any, api: MixAPI, uid: str, deferrable: bool) -> Non
             deferrable=deferrable,
             poll_interval=0.2,
         )
-        second = SendMessageOperator(
+        second = MixSendMessageOperator(
             task_id="second", session_id=create.output, text="and again", deferrable=deferrable, timeout=60
         )
         first >> second
@@ -77,27 +77,27 @@ def test_finish_reasons_subagents_and_no_wait(run_dag: Any, api: MixAPI, uid: st
     names = ("err", "maxtok", "defer_err", "ok_err", "ok_max", "sub", "nowait")
     sessions = {name: api.create_session(f"{name} {uid}")["id"] for name in names}
     with DAG(f"finish_{uid}", schedule=None, start_date=START) as dag:
-        nowait = SendMessageOperator(
+        nowait = MixSendMessageOperator(
             task_id="nowait", session_id=sessions["nowait"], text="later [[delay:3000]]", wait_for_reply=False
         )
         idle = MixSessionIdleSensor(task_id="idle", session_id=sessions["nowait"], poke_interval=0.2, timeout=30)
         others = [
-            SendMessageOperator(task_id="err", session_id=sessions["err"], text="boom [[finish:error]]"),
-            SendMessageOperator(task_id="maxtok", session_id=sessions["maxtok"], text="long [[finish:max_tokens]]"),
-            SendMessageOperator(
+            MixSendMessageOperator(task_id="err", session_id=sessions["err"], text="boom [[finish:error]]"),
+            MixSendMessageOperator(task_id="maxtok", session_id=sessions["maxtok"], text="long [[finish:max_tokens]]"),
+            MixSendMessageOperator(
                 task_id="defer_err", session_id=sessions["defer_err"], text="boom [[finish:error]]", deferrable=True
             ),
-            SendMessageOperator(
+            MixSendMessageOperator(
                 task_id="ok_err", session_id=sessions["ok_err"], text="boom [[finish:error]]", fail_on_finish_reasons=()
             ),
-            SendMessageOperator(
+            MixSendMessageOperator(
                 task_id="ok_max",
                 session_id=sessions["ok_max"],
                 text="long [[finish:max_tokens]]",
                 fail_on_finish_reasons=["error"],
                 deferrable=True,
             ),
-            SendMessageOperator(task_id="sub", session_id=sessions["sub"], text="delegate [[subagent]] [[tool]]"),
+            MixSendMessageOperator(task_id="sub", session_id=sessions["sub"], text="delegate [[subagent]] [[tool]]"),
         ]
         nowait >> idle >> others  # the sensor runs right after the send, while the reply streams
     dr = run_dag(dag)

@@ -11,8 +11,8 @@ from airflow.providers.common.compat.sdk import DAG
 
 from mix_provider.errors import MixConfigError
 from mix_provider.links import MixSessionLink, session_url
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 from support.integration import states, xcom
 
 pytestmark = pytest.mark.integration
@@ -25,9 +25,9 @@ def test_mix_tasks_link_their_session(run_dag: Any, mix_server: Any, uid: str, m
         "AIRFLOW_CONN_MIX_UI", json.dumps({"conn_type": "mix", "host": mix_server.base_url, "extra": extra})
     )
     with DAG(f"mix_link_{uid}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        create = CreateSessionOperator(task_id="create", title=f"link {uid}", mix_conn_id="mix_ui")
-        SendMessageOperator(task_id="turn", session_id=create.output, text="hi", mix_conn_id="mix_ui")
-        CreateSessionOperator(task_id="unlinked", title=f"no ui {uid}")  # mix_default has no ui_url
+        create = MixCreateSessionOperator(task_id="create", title=f"link {uid}", mix_conn_id="mix_ui")
+        MixSendMessageOperator(task_id="turn", session_id=create.output, text="hi", mix_conn_id="mix_ui")
+        MixCreateSessionOperator(task_id="unlinked", title=f"no ui {uid}")  # mix_default has no ui_url
     dr = run_dag(dag)
     assert dr.state == "success", states(dr)
     session_id = xcom(dr, "create")

@@ -11,11 +11,11 @@ from typing import Any
 from airflow.providers.common.compat.sdk import DAG
 
 from mix_provider.operators.session import (
-    CreateSessionOperator,
-    DeleteSessionOperator,
-    GetSessionOperator,
-    ListSessionsOperator,
-    UpdateSessionCallbacksOperator,
+    MixCreateSessionOperator,
+    MixDeleteSessionOperator,
+    MixGetSessionOperator,
+    MixListSessionsOperator,
+    MixUpdateSessionCallbacksOperator,
 )
 from support.integration import MixAPI, states, xcom
 
@@ -37,7 +37,7 @@ def stored_prompt(server: Any, session_id: str) -> tuple[str, str | None]:
 
 def test_create_get_update_delete(run_dag: Any, mix_server: Any, api: MixAPI, uid: str) -> None:
     with DAG(f"session_ops_{uid}", schedule=None, start_date=START, params={"topic": "sales"}) as dag:
-        create = CreateSessionOperator(
+        create = MixCreateSessionOperator(
             task_id="create",
             title="create {{ params.topic }} " + uid,
             browser_mode="remote-cdp-websocket",
@@ -46,13 +46,13 @@ def test_create_get_update_delete(run_dag: Any, mix_server: Any, api: MixAPI, ui
             prompt_mode="append",
             callbacks=[BASH_CALLBACK, MESSAGE_CALLBACK],
         )
-        get = GetSessionOperator(task_id="get", session_id=create.output)
-        update = UpdateSessionCallbacksOperator(
+        get = MixGetSessionOperator(task_id="get", session_id=create.output)
+        update = MixUpdateSessionCallbacksOperator(
             task_id="update", session_id=create.output, callbacks=[SUBAGENT_CALLBACK]
         )
-        doomed = CreateSessionOperator(task_id="create_doomed", title=f"doomed {uid}", prompt_mode="replace")
-        delete = DeleteSessionOperator(task_id="delete", session_id=doomed.output)
-        delete_again = DeleteSessionOperator(task_id="delete_again", session_id=doomed.output, ignore_missing=True)
+        doomed = MixCreateSessionOperator(task_id="create_doomed", title=f"doomed {uid}", prompt_mode="replace")
+        delete = MixDeleteSessionOperator(task_id="delete", session_id=doomed.output)
+        delete_again = MixDeleteSessionOperator(task_id="delete_again", session_id=doomed.output, ignore_missing=True)
         get >> update
         delete >> delete_again
 
@@ -85,7 +85,9 @@ def test_create_get_update_delete(run_dag: Any, mix_server: Any, api: MixAPI, ui
 def test_create_sends_callbacks_as_given(run_dag: Any, api: MixAPI, uid: str) -> None:
     """Every callback field reaches the server, camelCase, with the defaults the user left out absent."""
     with DAG(f"session_callbacks_{uid}", schedule=None, start_date=START) as dag:
-        CreateSessionOperator(task_id="create", title=f"callbacks {uid}", callbacks=[BASH_CALLBACK, MESSAGE_CALLBACK])
+        MixCreateSessionOperator(
+            task_id="create", title=f"callbacks {uid}", callbacks=[BASH_CALLBACK, MESSAGE_CALLBACK]
+        )
     dr = run_dag(dag)
     assert dr.state == "success", states(dr)
     server = api.session(xcom(dr, "create")).json()
@@ -99,7 +101,7 @@ def test_create_sends_callbacks_as_given(run_dag: Any, api: MixAPI, uid: str) ->
 
 def test_delete_missing_session_fails(run_dag: Any, uid: str) -> None:
     with DAG(f"session_delete_missing_{uid}", schedule=None, start_date=START) as dag:
-        DeleteSessionOperator(task_id="delete", session_id="00000000-0000-4000-8000-000000000000")
+        MixDeleteSessionOperator(task_id="delete", session_id="00000000-0000-4000-8000-000000000000")
     dr = run_dag(dag)
     assert dr.state == "failed"
     assert states(dr) == {"delete": "failed"}
@@ -128,13 +130,15 @@ def test_list_filters_and_feeds_expand(run_dag: Any, api: MixAPI, uid: str) -> N
         start_date=START,
         params={"after": second["createdAt"], "token": uid},
     ) as dag:
-        listed = ListSessionsOperator(task_id="list", title_contains="LIST {{ params.token }}")
-        ListSessionsOperator(task_id="list_after", title_contains=f"list {uid}", created_after="{{ params.after }}")
-        ListSessionsOperator(task_id="list_before", title_contains=f"list {uid}", created_before=second["createdAt"])
-        ListSessionsOperator(task_id="list_summaries", title_contains=f"list {uid}", return_ids=False)
-        ListSessionsOperator(task_id="list_main", created_after=parent["createdAt"])
-        ListSessionsOperator(task_id="list_with_subagents", include_subagents=True, created_after=parent["createdAt"])
-        GetSessionOperator.partial(task_id="get_each").expand(session_id=listed.output)
+        listed = MixListSessionsOperator(task_id="list", title_contains="LIST {{ params.token }}")
+        MixListSessionsOperator(task_id="list_after", title_contains=f"list {uid}", created_after="{{ params.after }}")
+        MixListSessionsOperator(task_id="list_before", title_contains=f"list {uid}", created_before=second["createdAt"])
+        MixListSessionsOperator(task_id="list_summaries", title_contains=f"list {uid}", return_ids=False)
+        MixListSessionsOperator(task_id="list_main", created_after=parent["createdAt"])
+        MixListSessionsOperator(
+            task_id="list_with_subagents", include_subagents=True, created_after=parent["createdAt"]
+        )
+        MixGetSessionOperator.partial(task_id="get_each").expand(session_id=listed.output)
 
     dr = run_dag(dag)
     assert dr.state == "success", states(dr)

@@ -1,4 +1,4 @@
-"""SendMessageOperator supervised through dag.test(): every policy path and the budget, in both modes.
+"""MixSendMessageOperator supervised through dag.test(): every policy path and the budget, in both modes.
 
 The local server asks for permission on ``[[permission:...]]`` and notifies on ``[[question:...]]`` /
 ``[[notify:...]]``; its final reply names each answer (``permission granted: bash``, ``answered: no``).
@@ -16,7 +16,7 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 
 from mix_provider.errors import MixConfigError
-from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.version_compat import AIRFLOW_V_3_3_PLUS
 from support.integration import MixAPI, states, xcom
 
@@ -27,7 +27,7 @@ MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "d
 def _turn(run_dag: Any, uid: str, api: MixAPI, text: str, **supervision: Any) -> tuple[Any, str]:
     session_id = api.create_session(f"supervised {uid}")["id"]
     with DAG(f"supervised_{uid}", schedule=None, start_date=START) as dag:
-        SendMessageOperator(
+        MixSendMessageOperator(
             task_id="turn", session_id=session_id, text=text, timeout=60, poll_interval=0.2, **supervision
         )
     return run_dag(dag), session_id
@@ -114,13 +114,15 @@ def test_the_cost_budget_is_checked_at_the_end_too(run_dag: Any, api: MixAPI, ui
 
 def test_policies_are_checked_at_parse_time() -> None:
     with pytest.raises(MixConfigError, match=r"permission_policy.rules.action: 'allow' is not one of: grant, deny"):
-        SendMessageOperator(task_id="t", session_id="s", text="x", permission_policy={"rules": [{"action": "allow"}]})
+        MixSendMessageOperator(
+            task_id="t", session_id="s", text="x", permission_policy={"rules": [{"action": "allow"}]}
+        )
     with pytest.raises(
         MixConfigError, match=r"notification_policy.reply: is not a known key; accepted: acknowledge, answers"
     ):
-        SendMessageOperator(task_id="t", session_id="s", text="x", notification_policy={"reply": "no"})
+        MixSendMessageOperator(task_id="t", session_id="s", text="x", notification_policy={"reply": "no"})
     with pytest.raises(MixConfigError, match="max_tokens"):
-        SendMessageOperator(task_id="t", session_id="s", text="x", max_tokens=0)
+        MixSendMessageOperator(task_id="t", session_id="s", text="x", max_tokens=0)
 
 
 def test_ask_is_refused_without_hitl(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +130,7 @@ def test_ask_is_refused_without_hitl(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(hitl, "HAS_HITL", False)
     with pytest.raises(MixConfigError, match=r"permission_policy.on_undecided: 'ask' needs Airflow >= 3.1"):
-        SendMessageOperator(task_id="t", session_id="s", text="x", permission_policy={"on_undecided": "ask"})
+        MixSendMessageOperator(task_id="t", session_id="s", text="x", permission_policy={"on_undecided": "ask"})
 
 
 @pytest.fixture

@@ -9,18 +9,18 @@ from typing import Any
 import pytest
 
 from mix_provider.errors import MixConfigError
-from mix_provider.operators.archive import ArchiveSessionsOperator
-from mix_provider.operators.export import ExportSessionOperator
+from mix_provider.operators.archive import MixArchiveSessionsOperator
+from mix_provider.operators.export import MixExportSessionOperator
 
 NO_SUCH_CONN = "mix_archive_unit_no_such_connection"
 
 
-def export_op(**kwargs: Any) -> ExportSessionOperator:
-    return ExportSessionOperator(task_id="export", mix_conn_id=NO_SUCH_CONN, **{"session_id": "s1", **kwargs})
+def export_op(**kwargs: Any) -> MixExportSessionOperator:
+    return MixExportSessionOperator(task_id="export", mix_conn_id=NO_SUCH_CONN, **{"session_id": "s1", **kwargs})
 
 
-def archive_op(**kwargs: Any) -> ArchiveSessionsOperator:
-    return ArchiveSessionsOperator(
+def archive_op(**kwargs: Any) -> MixArchiveSessionsOperator:
+    return MixArchiveSessionsOperator(
         task_id="archive", mix_conn_id=NO_SUCH_CONN, **{"base_path": "file:///tmp/a", **kwargs}
     )
 

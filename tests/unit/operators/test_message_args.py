@@ -1,4 +1,4 @@
-"""SendMessageOperator: argument checks before any request, and the one completion handler of both modes."""
+"""MixSendMessageOperator: argument checks before any request, and the one completion handler of both modes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mix_provider.errors import (
     MixWaitFailedError,
 )
 from mix_provider.models import ThinkingLevel
-from mix_provider.operators.message import SendMessageOperator
+from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.triggers.payloads import REPLY_XCOM_LIMIT
 
 Attach = Callable[[Any], Any]
@@ -34,8 +34,8 @@ SUCCESS_EVENT = {
 }
 
 
-def _send(**kwargs: Any) -> SendMessageOperator:
-    return SendMessageOperator(task_id="send", **{"session_id": "s1", "text": "hi", **kwargs})
+def _send(**kwargs: Any) -> MixSendMessageOperator:
+    return MixSendMessageOperator(task_id="send", **{"session_id": "s1", "text": "hi", **kwargs})
 
 
 def test_bad_thinking_level_fails_before_any_request(attach: Attach, recorder: Any) -> None:

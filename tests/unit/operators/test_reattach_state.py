@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mix_provider.operators.message import SendMessageOperator
-from mix_provider.operators.session import CreateSessionOperator
+from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.session import MixCreateSessionOperator
 from support.fakes import FakeTI
 
 Attach = Callable[[Any], Any]
@@ -58,14 +58,14 @@ def test_create_that_died_before_recording_the_id_is_found_again(attach: Attach,
     """The server's ``createdAt`` has second precision: a session created in the same second is the one."""
     recorder.handler = _server
     context = _context(mix_created_session={"title": "nightly", "since": since})
-    assert attach(CreateSessionOperator(task_id="c", title="nightly")).execute(context) == SID
+    assert attach(MixCreateSessionOperator(task_id="c", title="nightly")).execute(context) == SID
     assert _calls(recorder) == [("GET", "/api/sessions")]
 
 
 def test_create_with_a_recorded_id_reattaches(attach: Attach, recorder: Any) -> None:
     recorder.handler = _server
     context = _context(mix_created_session={"session_id": SID})
-    assert attach(CreateSessionOperator(task_id="c", title="nightly")).execute(context) == SID
+    assert attach(MixCreateSessionOperator(task_id="c", title="nightly")).execute(context) == SID
     assert _calls(recorder) == [("GET", f"/api/sessions/{SID}")]
     assert context["ti"].last[1]["id"] == SID
 
@@ -78,7 +78,7 @@ def test_create_whose_session_is_gone_creates_again(attach: Attach, recorder: An
 
     recorder.handler = handler
     context = _context(mix_created_session={"session_id": "old"})
-    assert attach(CreateSessionOperator(task_id="c", title="nightly")).execute(context) == SID
+    assert attach(MixCreateSessionOperator(task_id="c", title="nightly")).execute(context) == SID
     assert _calls(recorder) == [("GET", "/api/sessions/old"), ("POST", "/api/sessions")]
     assert context["task_state_store"] == {}, "the state is cleared once done: a manual re-run starts afresh"
 
@@ -88,7 +88,7 @@ def test_send_sends_only_if_no_earlier_try_did(attach: Attach, recorder: Any, ba
     recorder.handler = _server
     saved = {"user_messages": baseline, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
     context = _context(mix_sent_message={"session_id": SID, "baseline": saved})
-    operator = SendMessageOperator(task_id="s", session_id=SID, text="hi", poll_interval=0.01, timeout=0.05)
+    operator = MixSendMessageOperator(task_id="s", session_id=SID, text="hi", poll_interval=0.01, timeout=0.05)
     try:
         result = attach(operator).execute(context)
     except Exception as exc:  # not sent before: the mock transcript never shows the reply, so it times out

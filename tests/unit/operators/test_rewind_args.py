@@ -1,4 +1,4 @@
-"""RewindSessionOperator: target choice, ``message_to_keep``, and ``cleanupMedia`` always on the wire."""
+"""MixRewindSessionOperator: target choice, ``message_to_keep``, and ``cleanupMedia`` always on the wire."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from mix_provider.errors import MixConfigError
 from mix_provider.models import ExportMessage
-from mix_provider.operators.rewind import RewindSessionOperator, message_to_keep
+from mix_provider.operators.rewind import MixRewindSessionOperator, message_to_keep
 
 Attach = Callable[[Any], Any]
 SID = "s1"
@@ -66,7 +66,7 @@ def test_drop_every_turn_is_refused(roles: str, turns: int) -> None:
 )
 def test_exactly_one_target(targets: dict[str, Any]) -> None:
     with pytest.raises(MixConfigError) as info:
-        RewindSessionOperator(task_id="rewind", session_id=SID, **targets)
+        MixRewindSessionOperator(task_id="rewind", session_id=SID, **targets)
     assert all(name in str(info.value) for name in ("message_id", "keep_messages", "drop_last_turns"))
 
 
@@ -81,7 +81,7 @@ def test_exactly_one_target(targets: dict[str, Any]) -> None:
 )
 def test_bad_numbers_and_flags(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(MixConfigError) as info:
-        RewindSessionOperator(task_id="rewind", session_id=SID, **kwargs)
+        MixRewindSessionOperator(task_id="rewind", session_id=SID, **kwargs)
     assert info.value.field == field
 
 
@@ -104,7 +104,7 @@ def test_target_beyond_the_transcript_is_refused_before_rewinding(
 ) -> None:
     recorder.handler = _serve_transcript("ua")
     with pytest.raises(MixConfigError) as info:
-        attach(RewindSessionOperator(task_id="rewind", session_id=SID, **kwargs)).execute({})
+        attach(MixRewindSessionOperator(task_id="rewind", session_id=SID, **kwargs)).execute({})
     assert info.value.field == field
     assert [(r.method, r.url.path) for r in recorder.requests] == [("GET", f"/api/sessions/{SID}/export")]
 
@@ -113,13 +113,13 @@ def test_target_beyond_the_transcript_is_refused_before_rewinding(
 def test_cleanup_media_is_always_sent(attach: Attach, recorder: Any, cleanup: bool) -> None:
     recorder.handler = _serve_transcript("uaua")
     result = attach(
-        RewindSessionOperator(task_id="rewind", session_id=SID, drop_last_turns=1, cleanup_media=cleanup)
+        MixRewindSessionOperator(task_id="rewind", session_id=SID, drop_last_turns=1, cleanup_media=cleanup)
     ).execute({})
     assert recorder.bodies("POST", "/rewind") == [{"messageId": "m1", "cleanupMedia": cleanup}]
     assert result["rewound_to"] == "m1"
 
 
 def test_rewind_by_id_reads_nothing_first(attach: Attach, recorder: Any) -> None:
-    attach(RewindSessionOperator(task_id="rewind", session_id=SID, message_id="m7")).execute({})
+    attach(MixRewindSessionOperator(task_id="rewind", session_id=SID, message_id="m7")).execute({})
     assert [(r.method, r.url.path) for r in recorder.requests] == [("POST", f"/api/sessions/{SID}/rewind")]
     assert recorder.bodies("POST", "/rewind") == [{"messageId": "m7", "cleanupMedia": False}]

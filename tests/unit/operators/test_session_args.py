@@ -10,11 +10,11 @@ import pytest
 from mix_provider.errors import MixConfigError
 from mix_provider.models import BrowserMode, PromptMode
 from mix_provider.operators.session import (
-    CreateSessionOperator,
-    DeleteSessionOperator,
-    GetSessionOperator,
-    ListSessionsOperator,
-    UpdateSessionCallbacksOperator,
+    MixCreateSessionOperator,
+    MixDeleteSessionOperator,
+    MixGetSessionOperator,
+    MixListSessionsOperator,
+    MixUpdateSessionCallbacksOperator,
 )
 from support.fakes import FakeTI
 
@@ -23,8 +23,8 @@ KIB = 1024
 BASH = {"type": "bash_script", "toolName": "Bash", "bashCommand": "echo hi"}
 
 
-def _create(**kwargs: Any) -> CreateSessionOperator:
-    return CreateSessionOperator(task_id="create", **{"title": "t", **kwargs})
+def _create(**kwargs: Any) -> MixCreateSessionOperator:
+    return MixCreateSessionOperator(task_id="create", **{"title": "t", **kwargs})
 
 
 def _fails(attach: Attach, recorder: Any, build: Callable[[], Any], field: str) -> str:
@@ -85,7 +85,7 @@ def test_bad_callback_on_update(attach: Attach, recorder: Any, callback: Any, fi
     _fails(
         attach,
         recorder,
-        lambda: UpdateSessionCallbacksOperator(task_id="update", session_id="s1", callbacks=[callback]),
+        lambda: MixUpdateSessionCallbacksOperator(task_id="update", session_id="s1", callbacks=[callback]),
         field,
     )
 
@@ -155,13 +155,13 @@ def test_enum_arguments_render_as_their_values() -> None:
 
 
 def test_update_with_no_callbacks_clears_them(attach: Attach, recorder: Any) -> None:
-    result = attach(UpdateSessionCallbacksOperator(task_id="u", session_id="s1", callbacks=[])).execute({})
+    result = attach(MixUpdateSessionCallbacksOperator(task_id="u", session_id="s1", callbacks=[])).execute({})
     assert recorder.bodies("PATCH", "/api/sessions/s1/callbacks") == [{"callbacks": []}]
     assert result["callbacks"] == 0
 
 
 @pytest.mark.parametrize("session_id", ["", "a/b", " s1", "s1?x"])
-@pytest.mark.parametrize("operator_cls", [GetSessionOperator, DeleteSessionOperator])
+@pytest.mark.parametrize("operator_cls", [MixGetSessionOperator, MixDeleteSessionOperator])
 def test_bad_session_id(attach: Attach, recorder: Any, operator_cls: Any, session_id: str) -> None:
     _fails(attach, recorder, lambda: operator_cls(task_id="op", session_id=session_id), "session_id")
 
@@ -169,4 +169,4 @@ def test_bad_session_id(attach: Attach, recorder: Any, operator_cls: Any, sessio
 @pytest.mark.parametrize("field", ["created_after", "created_before"])
 @pytest.mark.parametrize("value", ["yesterday", 1700000000])
 def test_bad_list_dates(attach: Attach, recorder: Any, field: str, value: Any) -> None:
-    _fails(attach, recorder, lambda: ListSessionsOperator(task_id="list", **{field: value}), field)
+    _fails(attach, recorder, lambda: MixListSessionsOperator(task_id="list", **{field: value}), field)
