@@ -18,9 +18,9 @@ import httpx
 from httpx_sse import EventSource
 
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import StreamEvent
 from mix_provider.client.operations import Call
 from mix_provider.client.responses import api_error, parse_body
+from mix_provider.client.stream import StreamEvent
 from mix_provider.errors import MixConfigError, MixTransportError
 
 T = TypeVar("T")

@@ -33,12 +33,12 @@ from mix_provider.client import (
     shared,
 )
 from mix_provider.client import operations as ops
-from mix_provider.client.events import WaitOptions
 from mix_provider.client.options import NO_OPTIONS
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
+from mix_provider.client.wait import WaitOptions
 from mix_provider.errors import MixError
 from mix_provider.hooks.connection import (
     ConnectionFields,

@@ -20,8 +20,8 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from mix_provider.client.outcome import AskEvent
-from mix_provider.client.supervision import DENY, GRANT, Request, answer_of
-from mix_provider.client.supervisor import Supervision
+from mix_provider.client.policies import Supervision
+from mix_provider.client.requests import DENY, GRANT, Request, answer_of
 from mix_provider.errors import MixConfigError, MixError, MixSupervisionError, MixTriggerEventError
 from mix_provider.version_compat import AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION, HAS_HITL
 

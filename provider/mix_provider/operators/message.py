@@ -21,8 +21,9 @@ from mix_provider.client.outcome import (
     interrupted,
     parse_event,
 )
-from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, pending_answer
-from mix_provider.client.supervisor import Supervision
+from mix_provider.client.policies import NotificationPolicy, PermissionPolicy, Supervision
+from mix_provider.client.requests import pending_answer
+from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import (
     choices,
@@ -87,10 +88,10 @@ class MixSendMessageOperator(MixBaseOperator):
     :param fail_on_finish_reasons: finish reasons that fail the task (default: error,
         permission_denied, max_tokens, canceled); pass ``()`` to succeed with any reply.
     :param permission_policy: how the agent's permission requests are answered
-        (:class:`~mix_provider.client.supervision.PermissionPolicy` or a dict of its fields); by
+        (:class:`~mix_provider.client.policies.PermissionPolicy` or a dict of its fields); by
         default none is granted: the run is cancelled and the task fails naming the tool.
     :param notification_policy: how notifications are answered
-        (:class:`~mix_provider.client.supervision.NotificationPolicy` or a dict); by default info,
+        (:class:`~mix_provider.client.policies.NotificationPolicy` or a dict); by default info,
         warning and error are acknowledged and a question fails the task.
     :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task.
     :param max_tokens: the turn's token limit (prompt + completion), likewise.
@@ -212,7 +213,7 @@ class MixSendMessageOperator(MixBaseOperator):
     ) -> TurnEvent:
         """Wait in this process for the turn's reply (sending the message or the answer first); the event."""
         answer = resume.get("answer")
-        supervisor = self.supervision.supervisor(session_id, baseline, self.log, resume.get("decisions"))
+        supervisor = Supervisor.of(self.supervision, session_id, baseline, self.log, resume.get("decisions"))
         waits: dict[str, Any] = {"timeout": self.timeout, "poll_interval": self.poll_interval, "supervisor": supervisor}
         self._waiting_on = session_id
         try:

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator
 
-from mix_provider.client.events import is_idle
+from mix_provider.client.turns import is_idle
 from mix_provider.client.validation import require_id
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.base import check_literal
@@ -20,7 +20,7 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
     Runs are told apart as the reply wait does (the server runs messages concurrently), so an earlier
     run still streaming keeps the session busy even when a later one has finished.
 
-    Uses the same verdict as the event trigger (:func:`mix_provider.client.events.is_idle`).
+    Uses the same verdict as the event trigger (:func:`mix_provider.client.turns.is_idle`).
     Use ``mode="reschedule"`` for long waits.
 
     :param session_id: the session to watch (templated).
