@@ -17,6 +17,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check provider tests dags_examples benchmarks scripts
 	$(BIN)/ruff format --check provider tests dags_examples benchmarks scripts
+	$(BIN)/lint-imports --no-cache
 
 typecheck: venv
 	$(BIN)/mypy

@@ -42,9 +42,10 @@ from mix_provider.client.wait import WaitOptions
 from mix_provider.errors import MixError
 from mix_provider.hooks.connection import (
     ConnectionFields,
+    ConnectionSettings,
     HookOverrides,
-    config_from_connection,
     connection_form_widgets,
+    read_connection,
     ui_field_behaviour,
 )
 from mix_provider.hooks.files import MixFilesMixin
@@ -110,16 +111,21 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
     # -- configuration ---------------------------------------------------------------------------
 
     @cached_property
-    def config(self) -> ClientConfig:
-        """The client configuration, read from the connection once; its secrets are masked."""
-        return self._configure(self.get_connection(self.mix_conn_id))
+    def settings(self) -> ConnectionSettings:
+        """The connection, read and parsed once (configuration and ``extra``); its secrets are masked."""
+        return self._read(self.get_connection(self.mix_conn_id))
 
-    def _configure(self, conn: Any) -> ClientConfig:
+    @property
+    def config(self) -> ClientConfig:
+        """The client configuration (see :attr:`settings`)."""
+        return self.settings.config
+
+    def _read(self, conn: Any) -> ConnectionSettings:
         fields = ConnectionFields(conn.host, conn.schema, conn.port, conn.password, conn.extra)
-        config = config_from_connection(fields, self._overrides)
-        for secret in config.secret_values():
+        settings = read_connection(fields, self._overrides)
+        for secret in settings.config.secret_values():
             mask_secret(secret)
-        return config
+        return settings
 
     @cached_property
     def client(self) -> MixClient:
@@ -136,9 +142,9 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
         Hooks of one connection in one event loop (a triggerer's waits) share one client and its
         connection pool (:mod:`mix_provider.client.shared`); :meth:`aclose` lets go of it.
         """
-        if "config" not in self.__dict__:
+        if "settings" not in self.__dict__:
             connection = await get_async_connection(self.mix_conn_id, self)
-            self.__dict__.setdefault("config", self._configure(connection))
+            self.__dict__.setdefault("settings", self._read(connection))
         if self._async_client is None:  # no await since the check: concurrent first calls share one client
             transport = self._async_transport
             self._async_client = (
@@ -318,14 +324,16 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
         self,
         session_id: str,
         text: str,
-        options: MessageOptions,
-        turn: TurnKey,
+        options: MessageOptions = NO_OPTIONS,
         *,
+        turn: TurnKey | None = None,
         timeout: float = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
         supervisor: Supervisor | None = None,
     ) -> Reply:
         """Async :meth:`send_and_wait` (the stream opens before the message is sent)."""
+        if turn is None:
+            turn = TurnKey.of((await self.aget_session(session_id)).user_message_count, text)
         client = await self.aclient()
         send = ops.send_message(session_id, text, options, turn=turn)
         return await client.wait_for_reply(
@@ -334,7 +342,7 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
 
     async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Async :meth:`was_sent`."""
-        return find_turn((await self.aexport_session(session_id)).messages, turn) is not None
+        return find_turn((await self.ascan_transcript(session_id, turn)).messages, turn) is not None
 
     @asynccontextmanager
     async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:

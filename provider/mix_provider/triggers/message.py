@@ -116,7 +116,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 if self.message and not await hook.awas_sent(self.session_id, turn):
                     options = MessageOptions.checked(**self.message.get("options", {}))
                     reply = await hook.asend_and_wait(
-                        self.session_id, self.message["text"], options, turn, supervisor=supervisor, **waits
+                        self.session_id, self.message["text"], options, turn=turn, supervisor=supervisor, **waits
                     )
                 else:
                     reply = await hook.await_for_reply(
