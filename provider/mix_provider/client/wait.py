@@ -67,6 +67,23 @@ class WaitOptions(TypedDict, total=False):
     answer: Call[Any] | None
 
 
+class SendOptions(TypedDict, total=False):
+    """The keyword options of sending a message and waiting for its reply (the hook's ``send_and_wait``
+    twins): our message's key (by default built from the session's user message count now), then
+    what a wait takes, but no earlier answer."""
+
+    turn: TurnKey | None
+    timeout: float
+    poll_interval: float
+    supervisor: Supervisor | None
+
+
+def split_turn(options: SendOptions) -> tuple[TurnKey | None, WaitOptions]:
+    """The turn key of ``options`` (if any), and the rest: what the wait for the reply takes."""
+    rest = {key: value for key, value in options.items() if key != "turn"}
+    return options.get("turn"), cast("WaitOptions", rest)
+
+
 @dataclass(frozen=True)
 class Wait:
     """The budget of one wait for a reply, its arguments checked once for both clients.

@@ -18,7 +18,7 @@ raise ``AirflowOptionalProviderFeatureException``.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
 
@@ -37,7 +37,7 @@ from mix_provider.hooks.agent_presets import (
 
 if TYPE_CHECKING:
     from mix_provider.client import MessageOptions, Reply, SessionSpec
-    from mix_provider.client.supervisor import Supervisor
+    from mix_provider.client.wait import SendOptions
     from mix_provider.hooks.connection import ConnectionSettings
     from mix_provider.models import SessionData
 
@@ -101,15 +101,7 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
         def create_session(self, spec: SessionSpec | str) -> SessionData: ...
 
         def send_and_wait(
-            self,
-            session_id: str,
-            text: str,
-            options: MessageOptions = ...,
-            *,
-            turn: TurnKey | None = None,
-            timeout: float = ...,
-            poll_interval: float = ...,
-            supervisor: Supervisor | None = None,
+            self, session_id: str, text: str, options: MessageOptions = ..., **waits: Unpack[SendOptions]
         ) -> Reply: ...
 
     @cached_property

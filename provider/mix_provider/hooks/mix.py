@@ -20,8 +20,6 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from mix_provider.client import (
-    POLL_INTERVAL,
-    REPLY_TIMEOUT,
     AsyncMixClient,
     ClientConfig,
     MessageOptions,
@@ -35,10 +33,9 @@ from mix_provider.client import (
 from mix_provider.client import operations as ops
 from mix_provider.client.options import NO_OPTIONS
 from mix_provider.client.scan import ScannedTranscript
-from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
-from mix_provider.client.wait import WaitOptions
+from mix_provider.client.wait import SendOptions, WaitOptions, split_turn
 from mix_provider.errors import MixError
 from mix_provider.hooks.connection import (
     ConnectionFields,
@@ -234,26 +231,18 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
         return self.client.wait_for_reply(session_id, turn, **options)
 
     def send_and_wait(
-        self,
-        session_id: str,
-        text: str,
-        options: MessageOptions = NO_OPTIONS,
-        *,
-        turn: TurnKey | None = None,
-        timeout: float = REPLY_TIMEOUT,
-        poll_interval: float = POLL_INTERVAL,
-        supervisor: Supervisor | None = None,
+        self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, **waits: Unpack[SendOptions]
     ) -> Reply:
         """Open the SSE stream, send the message, and wait for its reply (the Mix "turn").
 
-        :param turn: our message's key; by default built from the session's user message count now.
-        :param supervisor: answers permissions and notifications and watches the budget.
+        :param waits: ``turn`` (our message's key; by default built from the session's user message
+            count now), ``timeout``, ``poll_interval`` and ``supervisor`` (answers permissions and
+            notifications and watches the budget).
         """
-        if turn is None:
-            turn = TurnKey.of(self.get_session(session_id).user_message_count, text)
-        send = ops.send_message(session_id, text, options, turn=turn)
+        turn, wait = split_turn(waits)
+        turn = turn or TurnKey.of(self.get_session(session_id).user_message_count, text)
         return self.client.wait_for_reply(
-            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
+            session_id, turn, send=ops.send_message(session_id, text, options, turn=turn), **wait
         )
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
@@ -321,24 +310,13 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
         return await (await self.aclient()).wait_for_reply(session_id, turn, **options)
 
     async def asend_and_wait(
-        self,
-        session_id: str,
-        text: str,
-        options: MessageOptions = NO_OPTIONS,
-        *,
-        turn: TurnKey | None = None,
-        timeout: float = REPLY_TIMEOUT,
-        poll_interval: float = POLL_INTERVAL,
-        supervisor: Supervisor | None = None,
+        self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, **waits: Unpack[SendOptions]
     ) -> Reply:
         """Async :meth:`send_and_wait` (the stream opens before the message is sent)."""
-        if turn is None:
-            turn = TurnKey.of((await self.aget_session(session_id)).user_message_count, text)
-        client = await self.aclient()
+        turn, wait = split_turn(waits)
+        turn = turn or TurnKey.of((await self.aget_session(session_id)).user_message_count, text)
         send = ops.send_message(session_id, text, options, turn=turn)
-        return await client.wait_for_reply(
-            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
-        )
+        return await (await self.aclient()).wait_for_reply(session_id, turn, send=send, **wait)
 
     async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Async :meth:`was_sent`."""

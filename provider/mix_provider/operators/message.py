@@ -6,7 +6,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any, NoReturn, TypedDict, Unpack
+from typing import Any, NoReturn, Unpack
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -41,11 +41,12 @@ from mix_provider.errors import (
     reply_failure,
 )
 from mix_provider.models import FinishReason, ThinkingLevel
-from mix_provider.operators._hitl import ask_person, check_supervision, resume_after_answer
+from mix_provider.operators._hitl import Resumption, ask_person, check_supervision, resume_after_answer
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._usage import report_usage
-from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
+from mix_provider.operators.base import MixBaseOperator
+from mix_provider.templating import check_literal, template_safe
 from mix_provider.triggers.message import MixMessageTrigger
 
 #: Finish reasons that fail the task unless ``fail_on_finish_reasons`` says otherwise.
@@ -54,15 +55,6 @@ DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "c
 FINISH_REASONS = frozenset(reason.value for reason in FinishReason)
 #: Extra seconds the task's defer timeout allows beyond the trigger's own deadline.
 DEFER_MARGIN = 60
-
-
-class Resumption(TypedDict, total=False):
-    """What a wait resumed after a person's answer carries: decisions so far, the answer to send; and,
-    for the trigger, the message it sends once its stream is open."""
-
-    decisions: dict[str, int] | None
-    answer: dict[str, Any] | None
-    message: dict[str, Any] | None
 
 
 class MixSendMessageOperator(MixBaseOperator):

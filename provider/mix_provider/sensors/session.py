@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import BaseSensorOperator
 from mix_provider.client.turns import is_idle
 from mix_provider.client.validation import require_id
 from mix_provider.hooks.mix import MixHook
-from mix_provider.operators.base import check_literal
+from mix_provider.templating import check_literal
 
 
 class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
