@@ -45,6 +45,7 @@ from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
+from mix_provider.operators.files import check_sources, upload_all, with_attachments
 from mix_provider.triggers.message import MixMessageTrigger
 
 #: Finish reasons that fail the task unless ``fail_on_finish_reasons`` says otherwise.
@@ -94,9 +95,12 @@ class MixSendMessageOperator(MixBaseOperator):
         warning and error are acknowledged and a question fails the task.
     :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task.
     :param max_tokens: the turn's token limit (prompt + completion), likewise.
+    :param files: files to give the agent with this message: a path or URI, a glob, or a list of them
+        (templated; see :class:`~mix_provider.operators.files.MixUploadFilesOperator`). They are
+        uploaded first, and the message ends with their URLs.
     """
 
-    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level")
+    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level", "files")
     template_fields_renderers = {"text": "md"}
 
     def __init__(
@@ -116,11 +120,13 @@ class MixSendMessageOperator(MixBaseOperator):
         notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
         max_cost_usd: float | None = None,
         max_tokens: int | None = None,
+        files: str | list[Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.session_id = session_id
         self.text = text
+        self.files = files
         self.plan_mode = plan_mode
         self.thinking_level = template_safe(thinking_level)
         self.max_steps = max_steps
@@ -136,6 +142,8 @@ class MixSendMessageOperator(MixBaseOperator):
         check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
         check_literal(partial(require_id, "session_id"), session_id)
         check_literal(partial(require_text, "text"), text)
+        if files:
+            check_literal(check_sources, files)
 
     def _options_arguments(self) -> dict[str, Any]:
         return {"plan_mode": self.plan_mode, "thinking_level": self.thinking_level, "max_steps": self.max_steps}
@@ -145,6 +153,8 @@ class MixSendMessageOperator(MixBaseOperator):
         session_id = require_id("session_id", self.session_id)
         require_text("text", self.text)
         options = MessageOptions.checked(**self._options_arguments())
+        if self.files:
+            self.text = with_attachments(self.text, upload_all(self.hook, session_id, self.files))
         state = TaskState(context, "mix_sent_message")
         baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:
