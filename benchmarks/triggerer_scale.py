@@ -89,9 +89,8 @@ def _waiting(session_id: str, baseline: int, deadline: float) -> Any:
     """A trigger waiting for the reply to a message sent by someone else (this benchmark's parent)."""
     from mix_provider.triggers.message import MixMessageTrigger
 
-    trigger = MixMessageTrigger(session_id, {"user_messages": baseline}, deadline, poll_interval=1.0)
-    trigger.baseline.update(prompt_tokens=0, completion_tokens=0, cost=0.0)
-    return trigger
+    counts = {"user_messages": baseline, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+    return MixMessageTrigger(session_id, counts, deadline, poll_interval=1.0)
 
 
 def _deferred(session_ids: list[str], first_ms: int, last_ms: int) -> list[tuple[str, dict[str, Any]]]:
