@@ -80,8 +80,9 @@ with DAG(
     # [START howto_operator_mix_delete_session]
     # A teardown of the session's setup: it runs whether the turns succeed or fail, and its own
     # outcome does not decide the run's.
-    delete = MixDeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True)
-    create_session >> first_turn >> second_turn >> rewind >> summary >> export >> delete.as_teardown(
+    delete = MixDeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True).as_teardown(
         setups=create_session
     )
     # [END howto_operator_mix_delete_session]
+
+    create_session >> first_turn >> second_turn >> rewind >> summary >> export >> delete

@@ -13,7 +13,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import Asset, DAG, task
+from airflow.sdk import DAG, Asset, task
 
 from mix_provider.operators.archive import MixArchiveSessionsOperator
 

@@ -14,8 +14,7 @@ from mix_provider.client.validation import require_bool, require_id
 from mix_provider.errors import MixTriggerEventError, MixWaitFailedError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.base import check_literal
-from mix_provider.triggers.idle import IDLE, MixSessionIdleTrigger
-from mix_provider.triggers.payloads import ERROR
+from mix_provider.triggers.idle import ERROR, IDLE, MixSessionIdleTrigger
 
 
 class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]

@@ -12,10 +12,9 @@ from mix_provider.client.events import is_idle
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixError, is_retryable
 from mix_provider.hooks.mix import MixHook
-from mix_provider.triggers.payloads import ERROR, failure_payload
 
-#: The status of the event of a session found idle.
-IDLE = "idle"
+#: The statuses of the one event: the session was found idle, or the wait failed (with a ``message``).
+IDLE, ERROR = "idle", "error"
 
 
 class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
@@ -76,7 +75,7 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
                 failures += 1
                 if not is_retryable(exc) or failures > self.max_failures:
                     message = f"waiting for session {self.session_id} to be idle: {type(exc).__name__}: {exc}"
-                    return failure_payload(ERROR, self.session_id, message)
+                    return {"status": ERROR, "session_id": self.session_id, "message": message}
                 self.log.warning("Mix poll failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 idle = False
             if idle:
