@@ -33,6 +33,7 @@ RUN_TESTS = {
     "mix_on_new_transcripts": "test_archive_asset_event_schedules_the_consumer_dag",
     "mix_cost_report": "test_cost_report_rolls_up_the_archive_by_day_and_model",
     "mix_supervised_turn": "test_supervised_dag_decides_every_request_by_rule",
+    "mix_files_round_trip": "test_files_dag_sends_a_pdf_and_stores_the_chart_the_agent_made",
 }
 
 
@@ -49,6 +50,26 @@ def test_every_example_file_imports_and_defines_a_dag(example_bag: Any) -> None:
     files = {path.name for path in EXAMPLES.glob("*.py") if not path.name.startswith("_")}
     assert files, "no example DAG files found"
     assert {Path(dag.fileloc).name for dag in example_bag.dags.values()} == files
+
+
+def test_examples_use_airflow_sdk_and_clean_up_in_teardowns(example_bag: Any) -> None:
+    """``from airflow.sdk import DAG``; a session deleted at the end is a teardown of the task creating it."""
+    from mix_provider.operators.session import MixCreateSessionOperator, MixDeleteSessionOperator
+
+    for path in EXAMPLES.glob("*.py"):
+        source = path.read_text()
+        assert "common.compat.sdk" not in source and "trigger_rule" not in source, path.name
+    deletes = [
+        (dag.dag_id, task)
+        for dag in example_bag.dags.values()
+        for task in dag.tasks
+        if isinstance(task, MixDeleteSessionOperator)
+    ]
+    assert {dag_id for dag_id, _ in deletes} == {"mix_session_lifecycle", "mix_supervised_turn", "mix_typed_triage"}
+    for dag_id, delete in deletes:
+        setups = [task for task in delete.upstream_list if task.is_setup]
+        assert delete.is_teardown, dag_id
+        assert [type(task) for task in setups] == [MixCreateSessionOperator], dag_id
 
 
 def test_lifecycle_dag_runs_to_success(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
@@ -153,6 +174,7 @@ def test_typed_triage_dag_routes_on_the_parsed_reply(example_bag: Any, run_dag: 
     assert xcom(dr, "triage") == {"priority": "high", "reason": "..."}
     assert xcom(dr, "triage", key="mix_turn")["attempts"] == 1
     assert xcom(dr, "route") == "pager"
+    assert api.session(xcom(dr, "create_session")).status_code == 404, "the teardown deleted the session"
 
 
 def test_archive_asset_event_schedules_the_consumer_dag(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
@@ -209,3 +231,26 @@ def test_cost_report_rolls_up_the_archive_by_day_and_model(example_bag: Any, run
     assert float(row["cost"]) >= entry.cost and int(row["prompt_tokens"]) >= entry.prompt_tokens > 0
     png = (base / "reports" / "costs.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"
+
+
+def test_files_dag_sends_a_pdf_and_stores_the_chart_the_agent_made(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    """No conf: the PDF goes from ``$AIRFLOW_HOME/mix-files/inbox`` to the session, the chart the agent
+    made comes back to ``outbox/<run id>/``, hashed; the session runs on the model the params name."""
+    dag = example_bag.get_dag("mix_files_round_trip")
+    dr = run_dag(dag, run_conf={"model_id": "gemini-3-flash-preview", "provider": "gemini"})
+    assert dr.state == "success", states(dr)
+    session_id = xcom(dr, "create_session")
+    assert xcom(dr, "create_session", key="session")["model_id"] == "gemini-3-flash-preview"
+    assert api.session(session_id).json()["modelId"] == "gemini-3-flash-preview"
+    user_text = api.export(session_id)["messages"][0]["content"]
+    assert f"/api/sessions/{session_id}/files/brief.pdf" in user_text  # the attachment's URL
+    assert f"/api/sessions/{session_id}/files/chart.png" in xcom(dr, "ask_for_chart")["reply"]
+    collected = xcom(dr, "collect_chart")
+    assert [f["name"] for f in collected["files"]] == ["chart.png"] and collected["missing"] == []
+    chart = collected["files"][0]
+    stored = Path(chart["uri"].removeprefix("file://"))
+    outbox = Path(os.environ["AIRFLOW_HOME"]) / "mix-files" / "outbox"
+    assert stored.parent.parent == outbox and stored.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (chart["size"], chart["sha256"]) == (stored.stat().st_size, hashlib.sha256(stored.read_bytes()).hexdigest())
+    assert chart["content_type"] == "image/png"
+    assert not [p for p in stored.parent.iterdir() if p.name.endswith(".partial")]

@@ -116,7 +116,7 @@ class SessionSpec:
         mode = _checked(prompt, check_system_prompt, prompt_mode, custom_system_prompt)
         parsed = None if callbacks is None else _checked(("callbacks",), check_callbacks, callbacks)
         listed = None if parsed is None else tuple(parsed)
-        model = _checked(("model_id", "provider"), check_model, model_id, provider)
+        model = _checked(("model_id", "provider"), check_model, model_id, provider) or (None, None)
         return cls(name, browser, cdp_url or None, custom_system_prompt, mode, listed, *model)
 
     def to_wire(self) -> dict[str, Any]:

@@ -23,7 +23,16 @@ T = TypeVar("T")
 #: The agent name that needs no preset: a session with the server's defaults.
 DEFAULT_AGENT = "default"
 #: The preset keys of the session (:meth:`SessionSpec.checked <mix_provider.client.SessionSpec.checked>`).
-SESSION_KEYS = ("title", "custom_system_prompt", "prompt_mode", "callbacks", "browser_mode", "cdp_url")
+SESSION_KEYS = (
+    "title",
+    "custom_system_prompt",
+    "prompt_mode",
+    "callbacks",
+    "browser_mode",
+    "cdp_url",
+    "model_id",
+    "provider",
+)
 #: Per-request options a caller may send in ``ManagedAgentRequest.vendor_options`` (turn settings
 #: only: nothing that changes which server, connection or session preset the call goes to); they
 #: are :meth:`MessageOptions.checked <mix_provider.client.MessageOptions.checked>`'s arguments.
