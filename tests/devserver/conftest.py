@@ -19,9 +19,10 @@ def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServe
 
 
 @pytest.fixture
-def fresh_mix_server(tmp_path: Path) -> Iterator[MixDevServer]:
-    """A devserver of one's own, free to fault, restart, kill or reset."""
-    with MixDevServer(tmp_path / "mix-devserver") as server:
+def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MixDevServer]:
+    """A devserver of one's own, free to fault, restart, kill or reset; ``current`` unless
+    parametrized indirectly with a generation."""
+    with MixDevServer(tmp_path / "mix-devserver", generation=getattr(request, "param", "current")) as server:
         yield server
 
 

@@ -15,6 +15,7 @@ from mix_provider.devserver.settings import (
     DEFAULT_PERMISSION_TIMEOUT_S,
     DEFAULT_PORT,
     DEFAULT_REPLY_DELAY_MS,
+    GENERATIONS,
     Settings,
     load_rules,
 )
@@ -46,6 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_PERMISSION_TIMEOUT_S,
         help="how long a permission request waits before it counts as denied (default 30)",
     )
+    parser.add_argument(
+        "--generation",
+        choices=GENERATIONS,
+        default="current",
+        help="real server generation to imitate where they differ (default current; see docs/devserver.md)",
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error", "critical"])
     return parser.parse_args(argv)
 
@@ -60,6 +67,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         heartbeat_s=args.heartbeat_seconds,
         require_permissions=args.require_permissions,
         permission_timeout_s=args.permission_timeout_seconds,
+        generation=args.generation,
     )
 
 

@@ -33,6 +33,9 @@ from mix_provider.devserver.wire import Row, filler, message_to_backend, now_rfc
 
 T = TypeVar("T")
 DB_FILE = "mix-devserver.sqlite3"
+LIST_LIMIT = 20
+"""``sessions.sql`` ``ListSessionsWithContent`` (current generation): the 20 newest sessions."""
+_LIST_COUNTS = ("user_count", "assistant_count", "tool_call_count")
 _CREATE_COLUMNS = {
     "browserMode": "browser_mode",
     "cdpUrl": "cdp_url",
@@ -80,9 +83,19 @@ class MixBackend:
         await blocking(self.store.reset)
 
     async def list_sessions(self, include_subagents: bool) -> list[dict[str, Any]]:
-        """Return SessionData of every session (subagent ones only when asked)."""
-        rows = await blocking(self.store.list_sessions, include_subagents)
-        return [session_to_wire(row) for row in rows]
+        """Return the SessionData list of ``GET /api/sessions`` (sub-agent sessions only when asked).
+
+        ``legacy``: every session with its counts, oldest first. ``current``: the newest
+        :data:`LIST_LIMIT` sessions, newest first, every count 0, sub-agent sessions dropped
+        *after* the limit (``sessions.sql`` ``ListSessionsWithContent``, ``rest_sessions.go``
+        ``HandleListSessions``), so fewer may come back although more exist.
+        """
+        if self.settings.generation == "legacy":
+            rows = await blocking(self.store.list_sessions, include_subagents)
+            return [session_to_wire(row) for row in rows]
+        rows = await blocking(self.store.newest_sessions, LIST_LIMIT)
+        kept = [row for row in rows if include_subagents or row["session_type"] != "subagent"]
+        return [session_to_wire({**row, **dict.fromkeys(_LIST_COUNTS, 0)}) for row in kept]
 
     async def create_session(self, raw: bytes) -> dict[str, Any]:
         """Validate a create body, store the session and return its SessionData."""

@@ -154,6 +154,11 @@ class Store:
         where = "" if include_subagents else "WHERE session_type != 'subagent'"
         return self._query(f"SELECT * FROM sessions {where} ORDER BY created_at, rowid")
 
+    def newest_sessions(self, limit: int) -> list[Row]:
+        """Return the ``limit`` newest sessions, sub-agent ones included (``ListSessionsWithContent``:
+        ``ORDER BY created_at DESC LIMIT 20``)."""
+        return self._query("SELECT * FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,))
+
     def first_user_message(self, session_id: str) -> str | None:
         """Return the content of the first user message of a session, if any."""
         sql = "SELECT content FROM messages WHERE session_id = ? AND role = 'user' ORDER BY seq LIMIT 1"
