@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mix_provider.devserver.agent import token_cost
 from mix_provider.devserver.testing import MixDevServer
 
 from .devserver_sse import create_session, send_and_wait
@@ -63,3 +64,155 @@ async def test_legacy_listing_is_every_session_with_counts(fresh_mix_server: Mix
     assert [s["id"] for s in default] == [*ids, parent]
     assert default[-1]["userMessageCount"] == 1 and default[0]["assistantMessageCount"] == 1
     assert {s["id"] for s in _listed(fresh_mix_server, True)} == {*ids, parent, child}
+
+
+def _call_cost(text: str, output: str) -> float:
+    """The scripted agent's cost of one LLM call reading ``text`` and writing ``output``."""
+    return token_cost(12 + len(text.encode()) // 4, len(output.encode()) // 4)
+
+
+async def _turn(server: MixDevServer, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A new session answering ``text``: its SessionData and its ``/messages`` rows."""
+    with httpx.Client(base_url=server.base_url) as http:
+        session_id = create_session(http)
+        await send_and_wait(server.base_url, session_id, text)
+        return http.get(f"/api/sessions/{session_id}").json(), http.get(f"/api/sessions/{session_id}/messages").json()
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["current"], indirect=True)
+async def test_current_session_tokens_are_the_last_call(fresh_mix_server: MixDevServer) -> None:
+    """``llm/agent/agent.go::TrackUsage`` (1fa5f2d6): each LLM call *assigns* ``PromptTokens`` and
+    ``CompletionTokens`` and *adds* its cost; ``toolCallCount`` counts ``role: tool`` messages
+    (``sessions.sql::GetSessionByID``); ``rest_messages.go::convertMessagesToData`` sends no
+    per-message usage."""
+    text = "two calls [[tool]] [[tool:bash:ls]]"
+    session, rows = await _turn(fresh_mix_server, text)
+    tool_inputs = "".join(call["input"] for row in rows for call in row.get("toolCalls", []))
+    final = "You said: two calls"
+    assert (session["promptTokens"], session["completionTokens"]) == (12 + len(text) // 4, len(final) // 4)
+    assert session["cost"] == pytest.approx(_call_cost(text, final) + _call_cost(text, tool_inputs))
+    assert session["toolCallCount"] == 1 and [row["role"] for row in rows].count("tool") == 1
+    assert not any({"inputTokens", "outputTokens", "cost"} & set(row) for row in rows)
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
+async def test_legacy_session_tokens_are_totals(fresh_mix_server: MixDevServer) -> None:
+    """The older ``TrackUsage`` adds every call's tokens (``sess.PromptTokens += usage.InputTokens``);
+    the rows carry the spec's per-message usage, which sums to the session's."""
+    session, rows = await _turn(fresh_mix_server, "two calls [[tool]] [[tool:bash:ls]]")
+    calls = [row for row in rows if row["role"] == "assistant"]
+    assert session["promptTokens"] == sum(row["inputTokens"] for row in calls) == 2 * calls[-1]["inputTokens"]
+    assert session["completionTokens"] == sum(row["outputTokens"] for row in calls)
+    assert session["toolCallCount"] == 2
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["current"], indirect=True)
+async def test_current_subagent_cost_is_added_to_the_parent(fresh_mix_server: MixDevServer) -> None:
+    """``llm/agent/task-tool.go::Run`` (61622ba4) and ``db/sql/sessions.sql::IncrementSessionCost`` (8963d55c): the
+    sub-agent session's cost is added to the parent's, so parent + child counts it twice."""
+    text = "delegate [[subagent]]"
+    parent, rows = await _turn(fresh_mix_server, text)
+    (child,) = [s for s in _listed(fresh_mix_server, True) if s.get("parentSessionId") == parent["id"]]
+    tool_inputs = "".join(call["input"] for row in rows for call in row.get("toolCalls", []))
+    own = _call_cost(text, tool_inputs) + _call_cost(text, "You said: delegate")
+    assert child["cost"] > 0 and parent["cost"] == pytest.approx(own + child["cost"])
+
+
+CALLBACKS = [
+    {
+        "type": "bash_script",
+        "toolName": "bash",
+        "name": "audit",
+        "bashCommand": 'echo "tool=$CALLBACK_TOOL_NAME"; echo oops >&2; exit 3',
+    },
+    {"type": "send_message", "toolName": "bash", "name": "nudge", "messageContent": "Please summarize"},
+    {"type": "sub_agent", "toolName": "*", "name": "review", "subAgentPrompt": "Review it"},
+]
+
+
+async def _callback_turn(server: MixDevServer) -> tuple[str, list[tuple[str, dict[str, Any]]], list[dict[str, Any]]]:
+    """A session with the three callbacks answering one ``bash`` tool call: id, events, ``/messages``."""
+    with httpx.Client(base_url=server.base_url) as http:
+        body = {"title": "callbacks", "callbacks": CALLBACKS}
+        session_id = str(http.post("/api/sessions", json=body).raise_for_status().json()["id"])
+        events = await send_and_wait(server.base_url, session_id, "go [[tool:bash:ls]]")
+        return session_id, events, http.get(f"/api/sessions/{session_id}/messages").json()
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["current"], indirect=True)
+async def test_current_callbacks_run_inside_the_run(fresh_mix_server: MixDevServer) -> None:
+    """``llm/callbacks/executor.go::Execute`` (2a6de68b) called from ``llm/agent/agent.go::
+    streamAndHandleEvents`` (1fa5f2d6) after the tool message: ``bash_script`` (scripted, nothing
+    runs; ``CALLBACK_*`` variables), ``send_message`` (a ``role: user`` message answered in the same
+    run), ``sub_agent`` (a ``Callback: <tool>`` session whose cost goes to the parent); each stores a
+    ``role: tool`` message with a ``CallbackResult`` (``rest_messages.go`` ``CallbackResultData``)."""
+    session_id, events, rows = await _callback_turn(fresh_mix_server)
+    roles = [row["role"] for row in rows]
+    assert roles == ["user", "assistant", "tool", "tool", "user", "tool", "tool", "assistant"]
+    bash, sent, review = (row["callbackResults"][0] for row in (rows[3], rows[5], rows[6]))
+    call_id = rows[1]["toolCalls"][0]["id"]
+    assert bash == {
+        "tool_call_id": call_id,
+        "tool_name": "bash",
+        "callback_name": "audit",
+        "callback_type": "bash_script",
+        "stdout": "tool=bash\n",
+        "stderr": "oops\n",
+        "exit_code": 3,
+        "success": False,
+        "error": "oops\n",
+    }
+    assert rows[4]["userInput"] == "Please summarize" and sent["subagent_result"] == "Please summarize"
+    (child,) = [s for s in _listed(fresh_mix_server, True) if s.get("parentSessionId") == session_id]
+    assert (child["title"], child["parentToolCallId"], review["subagent_id"]) == (
+        "Callback: bash",
+        call_id,
+        child["id"],
+    )
+    final = events[-1][1]
+    assert events[-1][0] == "complete" and final["messageId"] == rows[-1]["id"]
+    assert final["content"] == "You said: go\nYou said: Please summarize"
+    foreign = [data for name, data in events if name == "content" and data["assistantMessageId"] != rows[-1]["id"]]
+    assert foreign and not any("parentToolCallId" in data for data in foreign)
+    parent = httpx.get(f"{fresh_mix_server.base_url}/api/sessions/{session_id}").json()
+    assert parent["toolCallCount"] == 4 and parent["cost"] > child["cost"] > 0
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
+async def test_legacy_callbacks_are_stored_not_run(fresh_mix_server: MixDevServer) -> None:
+    """``db/sql/sessions.sql`` @ 29eda156 has no callbacks: they are kept, nothing runs."""
+    _, events, rows = await _callback_turn(fresh_mix_server)
+    assert [row["role"] for row in rows] == ["user", "assistant", "tool", "assistant"]
+    assert events[-1][1]["content"] == "You said: go"
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["current"], indirect=True)
+async def test_current_step_limit_ends_the_run(fresh_mix_server: MixDevServer) -> None:
+    """``llm/agent/agent.go::processGeneration`` (1fa5f2d6): past ``max_steps`` tool rounds the
+    ``tool_use`` message is finished ``canceled`` and the run ends with an error (broadcast twice, as
+    ``processAgentEvents`` does for a run's error)."""
+    base = fresh_mix_server.base_url
+    with httpx.Client(base_url=base) as http:
+        session_id = create_session(http)
+        events = await send_and_wait(base, session_id, "[[tool]]", max_steps=1)
+        export = http.get(f"/api/sessions/{session_id}/export").json()["messages"]
+        assert [(m["role"], m.get("finishReason")) for m in export] == [
+            ("user", "stop"),
+            ("assistant", "canceled"),
+            ("tool", "stop"),
+        ]
+        assert export[1]["toolCalls"]
+        errors = [data for name, data in events if name == "error"]
+        assert errors == [{"error": "maximum iteration limit (1 steps) reached"}]
+        more = await send_and_wait(base, session_id, "[[tool]] again", max_steps=2)
+        assert more[-1][0] == "complete"
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
+def test_legacy_refuses_max_steps(fresh_mix_server: MixDevServer) -> None:
+    """Older ``SendMessageRequest`` has no ``max_steps`` and ``parseJSONBody`` refuses unknown fields."""
+    with httpx.Client(base_url=fresh_mix_server.base_url) as http:
+        session_id = create_session(http)
+        response = http.post(f"/api/sessions/{session_id}/messages", json={"text": "hi", "max_steps": 3})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Validation error for field 'body': json: unknown field \"max_steps\""

@@ -248,3 +248,17 @@ def tool_execution_steps(
         "toolCallId": call_id,
     }
     return [("tool_execution_start", start), *(nested or []), ("tool_execution_complete", done)]
+
+
+def complete_data(message: dict[str, Any]) -> dict[str, Any]:
+    """Return the data of a top-level ``complete`` event (``sse_events.go`` ``CompleteEvent``):
+    no finish reason, tokens or cost; ``content``, ``reasoning`` and its duration omitted when empty."""
+    data: dict[str, Any] = {"type": "complete"}
+    if message["content"]:
+        data["content"] = message["content"]
+    data.update(messageId=message["id"], done=True)
+    if message["reasoning"]:
+        data["reasoning"] = message["reasoning"]
+        if message["reasoning_duration"]:
+            data["reasoningDuration"] = message["reasoning_duration"]
+    return data

@@ -22,6 +22,7 @@ from mix_provider.devserver.permissions import PermissionService
 from mix_provider.devserver.runner import Runner
 from mix_provider.devserver.settings import Settings
 from mix_provider.devserver.store import Store, new_message_row, new_session_row
+from mix_provider.devserver.totals import CURRENT, LEGACY
 from mix_provider.devserver.validation import (
     validate_callbacks_body,
     validate_create,
@@ -59,7 +60,7 @@ class MixBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.data_dir / DB_FILE)
+        self.store = Store(settings.data_dir / DB_FILE, CURRENT if settings.generation == "current" else LEGACY)
         self.bus = EventBus()
         self.permissions = PermissionService(self.bus, settings.permission_timeout_s)
         self.notifications = NotificationService(self.bus)
@@ -143,7 +144,8 @@ class MixBackend:
 
     async def list_messages(self, session_id: str) -> list[dict[str, Any]]:
         """Return the BackendMessage list of a session."""
-        return [message_to_backend(row) for row in await blocking(self.store.list_messages, session_id)]
+        usage = self.settings.generation == "legacy"
+        return [message_to_backend(row, usage) for row in await blocking(self.store.list_messages, session_id)]
 
     async def send_message(self, session_id: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         """Accept a user message: 202 and a run in the background, or 200 for a slash command.
@@ -153,7 +155,7 @@ class MixBackend:
         look the session up), then the session (404). There is no busy check: a message sent
         while a run is in progress starts a second, concurrent run.
         """
-        body = validate_message(raw)
+        body = validate_message(raw, max_steps=self.settings.generation == "current")
         text = body["text"]
         if not self.settings.llm_credentials:
             message = "No LLM provider configured. Set up authentication first."
@@ -162,22 +164,23 @@ class MixBackend:
         if text.startswith("/"):
             return 200, slash_command(text)
         session = await blocking(self.store.get_session, session_id)
-        await self._start_run(session, text, body.get("thinking_level"))
+        await self._start_run(session, text, body)
         return 202, {"status": "processing", "sessionId": session_id}
 
-    async def _start_run(self, session: Row, text: str, thinking_level: str | None) -> None:
+    async def _start_run(self, session: Row, text: str, body: dict[str, Any]) -> None:
         """Store the user message with its run, announce it, and start the agent.
 
         The real agent stores the user message, then the empty first assistant message, in its
         goroutine, racing the 202 (``processGeneration``); storing both before answering is one
         of the orders the real server can produce, and the one a client can rely on here.
         """
-        session_id = session["id"]
+        session_id, thinking_level = session["id"], body.get("thinking_level")
         plan = plan_reply(text, self.settings, thinking_level)
         user = new_message_row(str(uuid.uuid4()), session_id, "user", text, now_rfc3339())
         first = session["user_count"] == 0 and session["assistant_count"] == 0
         options = {
             "thinking_level": thinking_level,
+            "max_steps": body.get("max_steps"),
             "title": title_for(text) if first else None,
             "round_id": str(uuid.uuid4()),
             "tool_message_id": str(uuid.uuid4()),

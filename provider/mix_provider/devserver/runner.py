@@ -38,6 +38,7 @@ from mix_provider.devserver.agent import (
     ReplyPlan,
     Step,
     ToolPlan,
+    complete_data,
     content_chunks,
     plan_reply,
     token_cost,
@@ -47,6 +48,7 @@ from mix_provider.devserver.agent import (
     tool_use_steps,
 )
 from mix_provider.devserver.bus import EventBus
+from mix_provider.devserver.callback_run import CallbackRunner, callback_message_ids
 from mix_provider.devserver.notifications import NotificationService, NotifyAsk, outcome, result_text
 from mix_provider.devserver.permissions import DENIED, PermissionService, denied_result, permission_fields, storage_dir
 from mix_provider.devserver.settings import Settings
@@ -59,6 +61,8 @@ CANCELLED = "request cancelled by user"
 CONTEXT_CANCELED = "context canceled"
 """Go's ``context.Canceled``: a run cancelled while its tools run (checked at the next turn)."""
 SCRIPTED_ERROR = "Scripted agent error (devserver directive [[finish:error]])"
+STEP_LIMIT = "maximum iteration limit ({} steps) reached"
+"""``agent.go`` ``processGeneration`` (@ 1fa5f2d6): a run whose tool rounds exceed ``max_steps``."""
 ENDED_KEPT = 100_000
 """How many run end times :attr:`Runner.ended_at` keeps (the oldest go first)."""
 UNASKED_TOOLS = ("Task", "Notify")
@@ -116,6 +120,7 @@ class Runner:
         self._settings = settings
         self._permissions = permissions
         self._notifications = notifications
+        self._callbacks = CallbackRunner(store, bus)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session_of: dict[str, str] = {}
         self._active: dict[str, str] = {}
@@ -174,7 +179,8 @@ class Runner:
         options = json.loads(run["options"])
         state = _State(run, options, plan_reply(run["text"], self._settings, options.get("thinking_level")))
         if resumed:
-            await self._blocking(self._store.discard_messages, run["session_id"], _message_ids(options))
+            discarded = _message_ids(options) + callback_message_ids(run["id"])
+            await self._blocking(self._store.discard_messages, run["session_id"], discarded)
             state.first_stored = False
         if options.get("title"):
             asyncio.get_running_loop().create_task(self._rename(run["session_id"], options["title"]))
@@ -204,8 +210,10 @@ class Runner:
             await self._begin(state, options["round_id"])
             await self._publish(state, use_steps)
             tool_calls = [tool_call_part(call.call_id, call.tool) for call in state.calls]
-            await self._end_round(state, "tool_use", "", None, tool_calls)
-            await self._run_tools(state, run_steps)
+            round_message = await self._end_round(state, "tool_use", "", None, tool_calls)
+            results = await self._run_tools(state, run_steps)
+            if self._settings.generation == "current" and await self._after_tools(state, results, round_message):
+                return
         await self._begin(state, options["final_id"])
         await self._publish(state, self._reply_steps(state))
         await asyncio.sleep(state.pause)
@@ -222,12 +230,31 @@ class Runner:
         chunks = content_chunks(_reply(state))
         return steps + [("content", {"type": "content", "content": chunk, **owner}) for chunk in chunks]
 
-    async def _run_tools(self, state: _State, run_steps: list[list[Step]]) -> None:
-        """Run the tools and store their results as one ``tool`` message (``streamAndHandleEvents``)."""
+    async def _run_tools(self, state: _State, run_steps: list[list[Step]]) -> list[dict[str, Any]]:
+        """Run the tools, store their results as one ``tool`` message (``streamAndHandleEvents``)
+        and return them."""
         state.tools_running = True
         results = [await self._run_tool(state, call, steps) for call, steps in zip(state.calls, run_steps, strict=True)]
         await self._store_tool_message(state, results)
         state.tools_running = False
+        return results
+
+    async def _after_tools(self, state: _State, results: list[dict[str, Any]], round_message: Row) -> bool:
+        """Run the round's callbacks (the agent answers injected messages in its final reply), then
+        end the run if its step limit is reached; tell whether it ended (``processGeneration``)."""
+        calls = [(call.call_id, call.tool.name) for call in state.calls]
+        injected = await self._callbacks.run(state.run, calls, results)
+        state.outcomes += [f"You said: {text}" for text in injected]
+        limit = state.options.get("max_steps")
+        if limit is None or limit >= 2:  # the scripted agent's second step is its final reply
+            return False
+        message = {**round_message, "finish_reason": "canceled", "updated_at": now_rfc3339()}
+        await self._blocking(self._store.set_finish_reason, message)
+        await self._blocking(self._store.finish_run, state.run["id"])
+        self._record_end(round_message["id"])
+        for _ in range(2):
+            self._bus.publish(state.run["session_id"], "error", {"error": STEP_LIMIT.format(limit)})
+        return True
 
     async def _run_tool(self, state: _State, call: _ToolCall, steps: list[Step]) -> dict[str, Any]:
         """Run one tool (``executeToolCall``): announce it, ask for permission when it must (a
@@ -243,8 +270,9 @@ class Runner:
                 return denied_result(call.call_id, tool.name)
         result = tool_result_part(call.call_id, tool)
         if call.nested is not None:
-            cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options)
-            state.extra_cost += cost
+            roll_up = self._settings.generation == "current"
+            cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options, roll_up)
+            state.extra_cost += 0.0 if roll_up else cost
             result = tool_result_part(call.call_id, tool, metadata)
         if tool.notify is not None:
             result = await self._notify(state, tool.notify, result)
@@ -326,9 +354,7 @@ class Runner:
     def _announce_end(self, session_id: str, message: Row) -> None:
         """Publish the end of a turn (``BroadcastAgentEventToSSE`` and ``processAgentEvents``)."""
         reason = message["finish_reason"]
-        if len(self.ended_at) >= ENDED_KEPT:
-            del self.ended_at[next(iter(self.ended_at))]
-        self.ended_at[message["id"]] = time.monotonic()
+        self._record_end(message["id"])
         if reason == "permission_denied":
             self._bus.publish(session_id, "error", {"error": "Permission denied"})
         elif reason == "error":
@@ -336,6 +362,12 @@ class Runner:
                 self._bus.publish(session_id, "error", {"error": SCRIPTED_ERROR})
         else:
             self._bus.publish(session_id, "complete", complete_data(message))
+
+    def _record_end(self, message_id: str) -> None:
+        """Remember when a run's end was published, by its last message id."""
+        if len(self.ended_at) >= ENDED_KEPT:
+            del self.ended_at[next(iter(self.ended_at))]
+        self.ended_at[message_id] = time.monotonic()
 
     async def _rename(self, session_id: str, title: str) -> None:
         """Give the session its generated title, in the background like ``generateTitle``."""
@@ -373,17 +405,3 @@ def _cancelled_result(call: _ToolCall) -> dict[str, Any]:
         "metadata": "",
         "is_error": True,
     }
-
-
-def complete_data(message: Row) -> dict[str, Any]:
-    """Return the data of a top-level ``complete`` event (``sse_events.go`` ``CompleteEvent``):
-    no finish reason, tokens or cost; ``content``, ``reasoning`` and its duration omitted when empty."""
-    data: dict[str, Any] = {"type": "complete"}
-    if message["content"]:
-        data["content"] = message["content"]
-    data.update(messageId=message["id"], done=True)
-    if message["reasoning"]:
-        data["reasoning"] = message["reasoning"]
-        if message["reasoning_duration"]:
-            data["reasoningDuration"] = message["reasoning_duration"]
-    return data
