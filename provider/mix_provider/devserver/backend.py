@@ -155,7 +155,7 @@ class MixBackend:
         look the session up), then the session (404). There is no busy check: a message sent
         while a run is in progress starts a second, concurrent run.
         """
-        body = validate_message(raw, max_steps=self.settings.generation == "current")
+        body = validate_message(raw)
         text = body["text"]
         if not self.settings.llm_credentials:
             message = "No LLM provider configured. Set up authentication first."
@@ -180,7 +180,7 @@ class MixBackend:
         first = session["user_count"] == 0 and session["assistant_count"] == 0
         options = {
             "thinking_level": thinking_level,
-            "max_steps": body.get("max_steps"),
+            "max_steps": body.get("max_steps") if self.settings.generation == "current" else None,
             "title": title_for(text) if first else None,
             "round_id": str(uuid.uuid4()),
             "tool_message_id": str(uuid.uuid4()),

@@ -186,15 +186,9 @@ def _body_error(detail: str) -> ApiError:
     return field_error("body", detail)
 
 
-def validate_message(raw: bytes, max_steps: bool = True) -> dict[str, Any]:
-    """Decode and check a send-message body.
-
-    :param max_steps: accept ``max_steps`` (the current generation); older handlers decode
-        strictly without it, so it is an unknown field (400).
-    """
-    fields = {"text": "string", "plan_mode": "bool", "thinking_level": "string"}
-    if max_steps:
-        fields["max_steps"] = "int"
+def validate_message(raw: bytes) -> dict[str, Any]:
+    """Decode and check a send-message body."""
+    fields = {"text": "string", "plan_mode": "bool", "thinking_level": "string", "max_steps": "int"}
     body = decode_object(raw, fields, "SendMessageRequest", _body_error)
     if not body.get("text"):
         raise field_error("content", "message content is required")
