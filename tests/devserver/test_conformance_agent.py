@@ -7,6 +7,8 @@ older generation (``--generation legacy``). The index is in ``docs/devserver.md`
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -216,3 +218,21 @@ async def test_legacy_has_no_step_limit(fresh_mix_server: MixDevServer) -> None:
         session_id = create_session(http)
     events = await send_and_wait(fresh_mix_server.base_url, session_id, "[[tool]]", max_steps=1)
     assert events[-1][0] == "complete" and events[-1][1]["content"] == "You said: "
+
+
+async def test_subagent_permission_never_reaches_the_parent_stream(tmp_path: Path) -> None:
+    """``http/sse.go::HandleSSEStream`` (355c5631, 0cdd90d7 and the broadcast-era version alike)
+    forwards a ``permission`` event only to streams of ``Payload.SessionID``: a sub-agent's tool asks
+    under the sub-agent's session, so the parent's stream never sees the request, which is denied
+    when its timeout passes (``permission.go`` ``Request``). Both generations."""
+    flags = ["--permission-timeout-seconds", "1"]
+    with MixDevServer(tmp_path / "data", extra_args=flags) as server, httpx.Client(base_url=server.base_url) as http:
+        parent = create_session(http)
+        started = time.monotonic()
+        events = await send_and_wait(server.base_url, parent, "delegate [[subagent:permission:bash:rm -rf /tmp/x]]")
+        waited = time.monotonic() - started
+        (child,) = [s for s in _listed(server, True) if s.get("parentSessionId") == parent]
+    assert "permission" not in [name for name, _ in events] and waited >= 1
+    assert events[-1][0] == "complete"
+    assert events[-1][1]["content"].splitlines()[-1] == "sub-agent permission denied: bash"
+    assert child["sessionType"] == "subagent"
