@@ -8,6 +8,7 @@ older generation (``--generation legacy``). The index is in ``docs/devserver.md`
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,31 @@ async def test_subagent_permission_never_reaches_the_parent_stream(tmp_path: Pat
     assert events[-1][0] == "complete"
     assert events[-1][1]["content"].splitlines()[-1] == "sub-agent permission denied: bash"
     assert child["sessionType"] == "subagent"
+
+
+def test_message_timestamps_have_whole_seconds(http: httpx.Client) -> None:
+    """``db/sql/messages.sql`` stores ``created_at`` as ``strftime('%s', 'now')``: whole seconds."""
+    body = {"title": "seconds", "messages": 2, "messageBytes": 8}
+    session_id = http.post("/_devserver/seed/large-session", json=body).json()["id"]
+    stamps = [m["createdAt"] for m in http.get(f"/api/sessions/{session_id}/export").json()["messages"]]
+    assert all(datetime.fromisoformat(stamp).microsecond == 0 for stamp in stamps)
+
+
+async def test_shuffled_ties_are_fixed_but_not_insertion_order(tmp_path: Path) -> None:
+    """``db/sql/messages.sql::ListMessagesBySession`` orders by ``created_at`` alone: with
+    ``--tie-order shuffled`` messages of one second come in a fixed order unrelated to insertion,
+    the same on ``/messages`` and ``/export`` (also across export batches of 256)."""
+    with (
+        MixDevServer(tmp_path / "data", extra_args=["--tie-order", "shuffled"]) as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        seeded = server.seed_large_session(title="ties", messages=4, message_bytes=8)
+        first = http.get(f"/api/sessions/{seeded['id']}/export").json()["messages"]
+        assert [m["role"] for m in first] == ["assistant", "assistant", "user", "user"]  # seq 2, 4, 1, 3
+        big = server.seed_large_session(title="many", messages=600, message_bytes=8)
+        exported = [m["id"] for m in http.get(f"/api/sessions/{big['id']}/export").json()["messages"]]
+        listed = [m["id"] for m in http.get(f"/api/sessions/{big['id']}/messages").json()]
+        assert exported == listed and len(set(exported)) == 600
+        assert [m["id"] for m in http.get(f"/api/sessions/{seeded['id']}/export").json()["messages"]] == [
+            m["id"] for m in first
+        ]

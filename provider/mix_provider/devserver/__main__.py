@@ -16,6 +16,7 @@ from mix_provider.devserver.settings import (
     DEFAULT_PORT,
     DEFAULT_REPLY_DELAY_MS,
     GENERATIONS,
+    TIE_ORDERS,
     Settings,
     load_rules,
 )
@@ -53,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="current",
         help="real server generation to imitate where they differ (default current; see docs/devserver.md)",
     )
+    parser.add_argument(
+        "--tie-order",
+        choices=TIE_ORDERS,
+        default="insertion",
+        help="order of messages stored in the same second (default insertion; see docs/devserver.md)",
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error", "critical"])
     return parser.parse_args(argv)
 
@@ -68,6 +75,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         require_permissions=args.require_permissions,
         permission_timeout_s=args.permission_timeout_seconds,
         generation=args.generation,
+        tie_order=args.tie_order,
     )
 
 

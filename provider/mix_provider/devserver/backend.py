@@ -24,7 +24,7 @@ from mix_provider.devserver.notifications import NotificationNotFound, Notificat
 from mix_provider.devserver.permissions import PermissionService
 from mix_provider.devserver.runner import Runner
 from mix_provider.devserver.settings import Settings
-from mix_provider.devserver.store import Store, new_message_row, new_session_row
+from mix_provider.devserver.store import MESSAGE_ORDERS, Store, new_message_row, new_session_row
 from mix_provider.devserver.totals import CURRENT, LEGACY
 from mix_provider.devserver.validation import (
     validate_callbacks_body,
@@ -63,7 +63,8 @@ class MixBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.data_dir / DB_FILE, CURRENT if settings.generation == "current" else LEGACY)
+        totals = CURRENT if settings.generation == "current" else LEGACY
+        self.store = Store(settings.data_dir / DB_FILE, totals, MESSAGE_ORDERS[settings.tie_order])
         self.files = FileStorage(settings.data_dir / "storage")
         self.bus = EventBus()
         self.permissions = PermissionService(self.bus, settings.permission_timeout_s)

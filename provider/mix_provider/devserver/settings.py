@@ -18,6 +18,9 @@ Generation = Literal["current", "legacy"]
 """Which real server the devserver imitates where generations differ (docs/devserver.md,
 *Generations*): ``current`` is the newest agent source read, ``legacy`` the older one."""
 GENERATIONS: tuple[Generation, ...] = get_args(Generation)
+TieOrder = Literal["insertion", "shuffled"]
+"""How messages stored in the same second are ordered (docs/devserver.md, *Message order*)."""
+TIE_ORDERS: tuple[TieOrder, ...] = get_args(TieOrder)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Settings:
         finish.
     :param permission_timeout_s: how long a permission request waits before it counts as denied.
     :param generation: the real server generation imitated where they differ (capped listing...).
+    :param tie_order: the order of messages stored in the same second, which the real server
+        leaves undefined: ``insertion`` (what SQLite's sorter gives in practice) or ``shuffled``
+        (fixed pseudo-random, to test a client that must not rely on it).
     """
 
     data_dir: Path
@@ -64,6 +70,7 @@ class Settings:
     require_permissions: bool = False
     permission_timeout_s: float = DEFAULT_PERMISSION_TIMEOUT_S
     generation: Generation = "current"
+    tie_order: TieOrder = "insertion"
 
 
 def load_rules(path: Path) -> tuple[ReplyRule, ...]:

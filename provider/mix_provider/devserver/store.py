@@ -70,6 +70,16 @@ WHERE id = :id
 """
 
 
+MESSAGE_ORDERS: dict[str, tuple[str, ...]] = {
+    "insertion": ("seq",),
+    "shuffled": ("created_at", "(seq * 2654435761) % 4294967296", "seq"),
+}
+"""``ORDER BY`` of a session's messages per tie order. ``db/sql/messages.sql``
+``ListMessagesBySession`` orders by ``created_at`` (whole seconds) alone; ``shuffled`` breaks its
+ties by a multiplicative hash of the insertion number: fixed, so a test sees the same order on
+every run, but unrelated to the order the messages were stored in."""
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open a connection in WAL mode returning rows as :class:`sqlite3.Row`."""
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
@@ -84,10 +94,12 @@ class Store:
 
     :param path: database file, created when missing.
     :param totals: how session totals follow the messages (the server generation's rules).
+    :param order: the ``ORDER BY`` expressions of a session's messages (:data:`MESSAGE_ORDERS`).
     """
 
-    def __init__(self, path: Path, totals: Totals = LEGACY) -> None:
+    def __init__(self, path: Path, totals: Totals = LEGACY, order: tuple[str, ...] = ("seq",)) -> None:
         self.path = path
+        self.order = order
         self._totals = totals
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(path)
@@ -149,7 +161,8 @@ class Store:
 
     def first_user_message(self, session_id: str) -> str | None:
         """Return the content of the first user message of a session, if any."""
-        sql = "SELECT content FROM messages WHERE session_id = ? AND role = 'user' ORDER BY seq LIMIT 1"
+        order = ", ".join(self.order)
+        sql = f"SELECT content FROM messages WHERE session_id = ? AND role = 'user' ORDER BY {order} LIMIT 1"
         rows = self._query(sql, (session_id,))
         return str(rows[0]["content"]) if rows else None
 
@@ -184,7 +197,7 @@ class Store:
     def list_messages(self, session_id: str) -> list[Row]:
         """Return the messages of a session in order (none for an unknown session, like the
         real ``HandleListSessionMessages``, which does not look the session up)."""
-        sql = "SELECT * FROM messages WHERE session_id = ? ORDER BY seq"
+        sql = f"SELECT * FROM messages WHERE session_id = ? ORDER BY {', '.join(self.order)}"
         return self._query(sql, (session_id,))
 
     def add_message(self, *messages: Row, run: Row | None = None) -> None:
