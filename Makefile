@@ -49,7 +49,7 @@ compat: venv
 docs-check: venv
 	$(BIN)/python scripts/sync_docs.py --check
 
-# The seven benchmark tables (benchmarks/README.md); `make bench BENCH_ARGS=--quick` for a smoke run.
+# The benchmark tables (benchmarks/README.md); `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: venv
 	@start=$$(date +%s); \
 	for script in per_call archive_throughput archive_scale memory reply_latency triggerer_scale files; do \

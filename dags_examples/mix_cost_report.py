@@ -12,8 +12,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
-from airflow.sdk import task
+from airflow.sdk import DAG, ObjectStoragePath, task
 
 from mix_provider.archive.costs import load_entries, rollup, to_csv, to_png, write_atomically
 

@@ -16,7 +16,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     │   ├── MixUndecidedRequestError  no rule decided a permission or notification (``on_undecided='fail'``)
     │   └── MixBudgetExceededError  a turn spent more than ``max_cost_usd`` / ``max_tokens`` (``limit``, ``spent``)
     ├── MixAskRequired              a policy hands a request to a person (the operator asks through Airflow)
-    ├── MixWaitFailedError          the triggerer's wait for a reply ended in an ``error`` event
+    ├── MixWaitFailedError          the triggerer's wait (a reply, an idle session) ended in an ``error`` event
     ├── MixTriggerEventError        a trigger event broke the event contract (not trusted)
     ├── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
     │   ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
@@ -277,7 +277,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class MixWaitFailedError(MixError):
-    """The triggerer's wait for a reply ended in an ``error`` event (a permanent error, or too many transient ones).
+    """The triggerer's wait (for a reply, or for an idle session) ended in an ``error`` event: a permanent
+    error, or too many transient ones.
 
     :param session_id: the session waited on.
     :param message: the event's message (the error's type and text).
