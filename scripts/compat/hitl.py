@@ -31,10 +31,11 @@ DAGS = REPO / "tests" / "e2e" / "dags"
 DAG_ID, TASK_ID = "mix_e2e_supervised", "supervised_turn"
 USER, PASSWORD = "compat", "compat-hitl"
 RUN_TIMEOUT = 300.0
-#: What Airflow logs when a deferral races the executor's event for the same try (the run is lost:
-#: "task state changed externally", before or after the request was answered); such a run is run
-#: once more, and the detail says so.
-DEFER_RACE = "but the task instance's state attribute is queued"
+#: What Airflow logs when the executor's event for a process that deferred (or paused for input)
+#: arrives after the same try moved on ("... finished with state success, but the task instance's
+#: state attribute is queued" or "running": "task state changed externally"); the run is lost, before
+#: or after the request was answered. Such a run is run once more, and the detail says so.
+DEFER_RACE = "but the task instance's state attribute is "
 
 
 class NotApplicable(Exception):
