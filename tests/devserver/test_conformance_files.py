@@ -136,7 +136,6 @@ def test_rewind_cleanup_media_and_session_deletion(mix_server: MixDevServer, htt
     assert not (mix_server.data_dir / "storage" / session_id).exists()
 
 
-
 def test_serving_round_trip_and_path_security(http: httpx.Client) -> None:
     """``rest_file_integration_test.go::TestRESTFileUploadAndServing`` (the bytes come back, an unknown
     name is 404) and ``::TestRESTFilePathSecurity`` (the multipart name ``../etc/passwd`` is stored as
