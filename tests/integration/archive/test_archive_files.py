@@ -27,9 +27,13 @@ def _archive(archive_dir: Path, ids: list[str]) -> dict[str, Any]:
     return result
 
 
+# legacy: the rerun tells unchanged sessions by the full list (the current one shows 20; issue 24)
+@pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
 def test_a_hundred_sessions_with_files_rerun_without_downloading_unchanged_files(
-    api: MixAPI, mix_server: Any, archive_dir: Path, uid: str
+    fresh_mix_server: Any, archive_dir: Path, uid: str
 ) -> None:
+    api, mix_server = MixAPI(fresh_mix_server.base_url), fresh_mix_server
+
     def make(i: int) -> str:
         session_id = api.create_session(f"files {uid} #{i}")["id"]
         api.converse(session_id, f"chart {i} [[file:chart.png]]")
