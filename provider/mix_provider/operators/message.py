@@ -36,7 +36,7 @@ from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
-from mix_provider.triggers.message import MixMessageTrigger
+from mix_provider.triggers.message import DEFER_SETTLE, MixMessageTrigger
 from mix_provider.triggers.payloads import (
     ASK,
     STOPPED,
@@ -191,6 +191,7 @@ class MixSendMessageOperator(MixBaseOperator):
             mix_conn_id=self.mix_conn_id,
             poll_interval=self.poll_interval,
             supervision=self.supervision.to_json(),
+            not_before=time.time() + DEFER_SETTLE,
             **resume,
         )
         self.defer(

@@ -19,6 +19,12 @@ from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, succ
 
 #: Seconds ``on_kill`` may spend asking the server to cancel the run.
 CANCEL_BUDGET = 10.0
+#: Seconds after a deferral before which the trigger yields no event. Airflow's scheduler fails a
+#: resumed task as "state changed externally" when it learns that the deferring process exited only
+#: after the trigger fired and the task was queued again (apache/airflow#66374, #71580, #72716);
+#: a permission request can reach the trigger within milliseconds. The real server waits 30 s for an
+#: answer (``permission.go`` ``Request``), so a request held this long can still be answered.
+DEFER_SETTLE = 10.0
 
 
 class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
@@ -44,6 +50,9 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         within milliseconds, and the stream does not replay events sent before it connected.
     :param answer: a decision to send once the stream is open (:meth:`Decision.pending
         <mix_provider.client.supervision.Decision.pending>`: a person's answer).
+    :param not_before: wall-clock time (``time.time()`` seconds) before which no event is yielded
+        in a triggerer, so that the scheduler has seen the deferring process exit (:data:`DEFER_SETTLE`).
+        ``dag.test()`` runs the trigger inline (it has no ``task_instance``): nothing races there.
     """
 
     def __init__(
@@ -59,6 +68,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         decisions: dict[str, int] | None = None,
         answer: dict[str, Any] | None = None,
         message: dict[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.session_id = require_id("session_id", session_id)
@@ -72,6 +82,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         self.decisions = decisions
         self.answer = answer
         self.message = message
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -89,6 +100,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 "decisions": self.decisions,
                 "answer": self.answer,
                 "message": self.message,
+                "not_before": self.not_before,
             },
         )
 
@@ -96,9 +108,18 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         """Follow the session until the reply finishes; yield one terminal event."""
         hook = MixHook(self.mix_conn_id)
         try:
-            yield TriggerEvent(await self._outcome(hook))
+            outcome = await self._outcome(hook)
         finally:
             await hook.aclose()
+        await self._settle()
+        yield TriggerEvent(outcome)
+
+    async def _settle(self) -> None:
+        """Hold an early event until ``not_before`` (in a triggerer only)."""
+        early = (self.not_before or 0.0) - time.time()
+        if early > 0 and getattr(self, "task_instance", None) is not None:
+            self.log.info("Holding the event %.1f s until Airflow has settled the deferral", early)
+            await asyncio.sleep(early)
 
     async def _outcome(self, hook: MixHook) -> dict[str, Any]:
         failures = 0
