@@ -38,6 +38,7 @@ EXAMPLE_DAG_IDS = (
     "mix_on_new_transcripts",
     "mix_cost_report",
     "mix_supervised_turn",
+    "mix_files_round_trip",
 )
 #: Example DAG files that need an optional extra the wheel alone does not bring: not run here, and
 #: their import error (the missing extra) is expected. tests/integration/test_example_dags.py runs them.
@@ -106,7 +107,7 @@ def check_providers_cli() -> str:
     expect(set(widgets) == expected, f"providers widgets: {sorted(widgets)} != {sorted(expected)}")
     triggers = {t["class"] for t in airflow_cli("providers", "triggers") if t["package_name"] == PACKAGE}
     expect(
-        {"mix_provider.triggers.message", "mix_provider.triggers.session"} <= triggers,
+        {"mix_provider.triggers.message", "mix_provider.triggers.session", "mix_provider.triggers.idle"} <= triggers,
         f"providers triggers: {triggers}",
     )
     return f"hook, behaviours, {len(widgets)} widgets, {len(triggers)} trigger modules"
