@@ -24,7 +24,7 @@ from airflow.utils.state import TaskInstanceState
 from sqlalchemy import select
 
 RACE_DAG = "mix_e2e_defer_race"
-#: Seconds after the deferral until which a report is held: less than the provider's ``DEFER_SETTLE``.
+#: Seconds after the deferral until which a report is held: less than the provider's ``DEFER_SETTLE`` (``mix_provider.triggers.settle``).
 HOLD_S = 6.0
 #: The task states in which a ``success`` report can only be the exit of a deferring process.
 _NOT_DONE = (TaskInstanceState.DEFERRED, TaskInstanceState.SCHEDULED)

@@ -22,7 +22,7 @@ from test_airflow_ui import RUN_TIMEOUT_S, mix_connection
 from airflow_stack.report import SUMMARY, timed
 from airflow_stack.rest import AirflowRest
 from mix_provider.devserver.testing import MixDevServer
-from mix_provider.triggers.message import DEFER_SETTLE
+from mix_provider.triggers.settle import DEFER_SETTLE
 
 __all__ = ["mix_connection"]
 

@@ -17,15 +17,10 @@ from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixAskRequired, MixError, MixReplyTimeoutError, MixSupervisionError, is_retryable
 from mix_provider.hooks.mix import MixHook
+from mix_provider.triggers.settle import hold_early
 
 #: Seconds ``on_kill`` may spend asking the server to cancel the run.
 CANCEL_BUDGET = 10.0
-#: Seconds after a deferral before which the trigger yields no event. Airflow's scheduler fails a
-#: resumed task as "state changed externally" when it learns that the deferring process exited only
-#: after the trigger fired and the task was queued again (apache/airflow#66374, #71580, #72716);
-#: a permission request can reach the trigger within milliseconds. The real server waits 30 s for an
-#: answer (``permission.go`` ``Request``), so a request held this long can still be answered.
-DEFER_SETTLE = 10.0
 
 
 class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
@@ -54,8 +49,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     :param answer: a decision to send once the stream is open (:meth:`Decision.pending
         <mix_provider.client.supervision.Decision.pending>`: a person's answer).
     :param not_before: wall-clock time (``time.time()`` seconds) before which no event is yielded
-        in a triggerer, so that the scheduler has seen the deferring process exit (:data:`DEFER_SETTLE`).
-        ``dag.test()`` runs the trigger inline (it has no ``task_instance``): nothing races there.
+        in a triggerer (:func:`~mix_provider.triggers.settle.hold_early`: Airflow's defer race).
     """
 
     def __init__(
@@ -114,15 +108,8 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
             outcome = (await self._outcome(hook)).to_json()
         finally:
             await hook.aclose()
-        await self._settle()
+        await hold_early(self, self.not_before)
         yield TriggerEvent(outcome)
-
-    async def _settle(self) -> None:
-        """Hold an early event until ``not_before`` (in a triggerer only)."""
-        early = (self.not_before or 0.0) - time.time()
-        if early > 0 and getattr(self, "task_instance", None) is not None:
-            self.log.info("Holding the event %.1f s until Airflow has settled the deferral", early)
-            await asyncio.sleep(early)
 
     async def _outcome(self, hook: MixHook) -> TurnEvent:
         failures = 0
