@@ -172,7 +172,7 @@ class ReferenceScanner:
 
     def _add(self, raw: bytes) -> None:
         name = unquote(raw.decode("utf-8", "replace")).rstrip(_NAME_END)
-        if name and name not in (".", "..") and name != "upload":
+        if name and name not in (".", "..", "upload"):  # ``.../files/upload`` is the upload endpoint
             self._names.setdefault(name, None)
 
 
