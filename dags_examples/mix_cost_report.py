@@ -4,6 +4,8 @@ Reads the manifest of every archive directory under the archive base (as ``mix_a
 the Variable ``mix_archive_base_path``, else ``file://$AIRFLOW_HOME/mix-archive``) and writes
 ``<base>/reports/costs.csv`` and ``<base>/reports/costs.png``. No extra packages: the chart is drawn
 by ``mix_provider.archive.chart``.
+
+Permission policy: none needed; the DAG reads archive manifests and sends no message.
 """
 
 from __future__ import annotations

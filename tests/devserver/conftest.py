@@ -13,15 +13,15 @@ from mix_provider.devserver.testing import MixDevServer
 
 @pytest.fixture(scope="session")
 def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
-    """A devserver shared by the whole test session (do not restart or reset it)."""
-    with MixDevServer(tmp_path_factory.mktemp("mix-devserver")) as server:
+    """A devserver shared by the whole test session (do not restart or reset it); tools run unasked."""
+    with MixDevServer(tmp_path_factory.mktemp("mix-devserver"), skip_permissions=True) as server:
         yield server
 
 
 @pytest.fixture
 def fresh_mix_server(tmp_path: Path) -> Iterator[MixDevServer]:
     """A devserver of one's own, free to fault, restart, kill or reset."""
-    with MixDevServer(tmp_path / "mix-devserver") as server:
+    with MixDevServer(tmp_path / "mix-devserver", skip_permissions=True) as server:
         yield server
 
 

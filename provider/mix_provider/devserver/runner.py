@@ -62,7 +62,7 @@ SCRIPTED_ERROR = "Scripted agent error (devserver directive [[finish:error]])"
 ENDED_KEPT = 100_000
 """How many run end times :attr:`Runner.ended_at` keeps (the oldest go first)."""
 UNASKED_TOOLS = ("Task", "Notify")
-"""Tools that never ask for permission, even with ``--require-permissions`` (the real ``Task``
+"""Tools that never ask for permission, even in the default asking mode (the real ``Task``
 and ``Notify`` tools have no permission check)."""
 
 

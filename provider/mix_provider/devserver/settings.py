@@ -44,9 +44,8 @@ class Settings:
         without an LLM provider.
     :param heartbeat_s: interval of SSE ``heartbeat`` events.
     :param require_permissions: every tool (but ``Task`` and ``Notify``) asks for permission
-        and waits for ``/api/permissions/{id}/grant|deny``, as the real server does unless it
-        runs with ``--dangerously-skip-permissions``; off by default so that unattended runs
-        finish.
+        and waits for ``/api/permissions/{id}/grant|deny``. On by default, as on the real server;
+        ``--dangerously-skip-permissions`` turns it off, under the real server's flag name.
     :param permission_timeout_s: how long a permission request waits before it counts as denied.
     """
 
@@ -55,7 +54,7 @@ class Settings:
     rules: tuple[ReplyRule, ...] = field(default_factory=tuple)
     llm_credentials: bool = True
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
-    require_permissions: bool = False
+    require_permissions: bool = True
     permission_timeout_s: float = DEFAULT_PERMISSION_TIMEOUT_S
 
 
