@@ -22,7 +22,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive import read_manifest
 from mix_provider.devserver.testing import MixDevServer
-from support.fakes import conn_env
+from support.fakes import define_conn
 from support.integration import MixAPI, dag_bundles, run_dag, states, uid, xcom
 
 __all__ = ["dag_bundles", "run_dag", "uid"]
@@ -51,8 +51,7 @@ def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServe
     replies = ("--replies-file", str(DEMO_REPLIES))
     data = tmp_path_factory.mktemp("asking-mix-data")
     with MixDevServer(data, reply_delay_ms=30, extra_args=replies) as server, pytest.MonkeyPatch.context() as mp:
-        for name, value in conn_env("mix_default", host=server.base_url, extra={"max_retries": 2}).items():
-            mp.setenv(name, value)
+        define_conn(mp, "mix_default", host=server.base_url, extra={"max_retries": 2})
         yield server
 
 
