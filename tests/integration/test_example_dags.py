@@ -23,9 +23,9 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 from mix_provider.archive import read_manifest
 from mix_provider.devserver.testing import MixDevServer
 from support.fakes import define_conn
-from support.integration import MixAPI, dag_bundles, run_dag, states, uid, xcom
+from support.integration import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
 
-__all__ = ["dag_bundles", "run_dag", "uid"]
+__all__ = ["api", "dag_bundles", "run_dag", "uid"]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DEMO_REPLIES = EXAMPLES.parent / "scripts" / "demo_replies.json"
@@ -53,14 +53,6 @@ def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServe
     with MixDevServer(data, reply_delay_ms=30, extra_args=replies) as server, pytest.MonkeyPatch.context() as mp:
         define_conn(mp, "mix_default", host=server.base_url, extra={"max_retries": 2})
         yield server
-
-
-@pytest.fixture(scope="module")
-def api(mix_server: MixDevServer) -> Iterator[MixAPI]:
-    """Plain HTTP to this module's server."""
-    client = MixAPI(mix_server.base_url)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")
