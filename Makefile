@@ -27,7 +27,7 @@ test: lint typecheck docs-check docs
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory e2e-distributed
 
-e2e: venv
+e2e: venv docs
 	scripts/e2e_setup.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
