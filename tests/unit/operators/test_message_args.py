@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mix_provider.client.outcome import REPLY_XCOM_LIMIT
 from mix_provider.errors import (
     MixConfigError,
     MixReplyCanceledError,
@@ -17,7 +18,6 @@ from mix_provider.errors import (
 )
 from mix_provider.models import ThinkingLevel
 from mix_provider.operators.message import MixSendMessageOperator
-from mix_provider.triggers.payloads import REPLY_XCOM_LIMIT
 
 Attach = Callable[[Any], Any]
 SUCCESS_EVENT = {
@@ -122,8 +122,10 @@ def test_failing_finish_reasons(reason: str) -> None:
 
 
 def test_success_event_becomes_the_xcom() -> None:
+    """Every field of the typed contract is in the XCom; those the event left out take their defaults."""
     result = _send().execute_complete({}, SUCCESS_EVENT)
-    assert result == {k: v for k, v in SUCCESS_EVENT.items() if k != "status"}
+    defaults = {"user_message_id": "", "overlapped": False, "usage_attributable": True, "decisions": {}}
+    assert result == {**{k: v for k, v in SUCCESS_EVENT.items() if k != "status"}, **defaults}
 
 
 def test_a_long_reply_is_cut_in_the_failure_message() -> None:
