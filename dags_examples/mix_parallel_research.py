@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.sdk import DAG
 
 from mix_provider.client.supervision import PermissionPolicy, PermissionRule
 from mix_provider.operators.message import MixSendMessageOperator
