@@ -84,7 +84,12 @@ def test_examples_use_airflow_sdk_and_clean_up_in_teardowns(example_bag: Any) ->
         for task in dag.tasks
         if isinstance(task, MixDeleteSessionOperator)
     ]
-    assert {dag_id for dag_id, _ in deletes} == {"mix_session_lifecycle", "mix_supervised_turn", "mix_typed_triage"}
+    assert {dag_id for dag_id, _ in deletes} == {
+        "mix_first_turn",
+        "mix_session_lifecycle",
+        "mix_supervised_turn",
+        "mix_typed_triage",
+    }
     for dag_id, delete in deletes:
         setups = [task for task in delete.upstream_list if task.is_setup]
         assert delete.is_teardown, dag_id
@@ -104,7 +109,8 @@ def test_lifecycle_dag_runs_to_success(example_bag: Any, run_dag: Any, api: MixA
     # the kept tool turn: user, assistant (tool_use), tool results, final assistant
     assert (summary["id"], summary["user_message_count"], summary["assistant_message_count"]) == (session_id, 1, 2)
     exported = xcom(dr, "export_transcript")
-    assert (exported["session_id"], exported["messages"]) == (session_id, 4)
+    # user, assistant (tool_use), the bash tool's results, the bash_script callback's result, final assistant
+    assert (exported["session_id"], exported["messages"]) == (session_id, 5)
     assert xcom(dr, "delete_session") is True
     assert api.session(session_id).status_code == 404
 
