@@ -5,7 +5,6 @@ Swapping the HTTP library means rewriting this file only. Errors leave it as :mo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import ssl
@@ -20,6 +19,7 @@ from httpx_sse import EventSource
 from mix_provider.client._network import AsyncioBackend
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import StreamEvent
+from mix_provider.client.lanes import Slots
 from mix_provider.client.operations import Call
 from mix_provider.client.responses import api_error, parse_body
 from mix_provider.errors import MixConfigError, MixTransportError
@@ -185,7 +185,7 @@ class AsyncHTTP:
         self._client = httpx.AsyncClient(
             transport=transport or _asyncio_transport(config, slots), **_client_options(config)
         )
-        self._slots = asyncio.Semaphore(REQUEST_SLOTS)
+        self._slots = Slots(REQUEST_SLOTS)
         self._streams = _StreamPools(
             lambda: httpx.AsyncClient(
                 transport=transport or _asyncio_transport(config, STREAM_LIMITS), **_client_options(config)
@@ -196,7 +196,7 @@ class AsyncHTTP:
         """Make one attempt of ``call`` and parse its answer."""
         started = time.perf_counter()
         try:
-            async with self._slots:
+            async with self._slots.hold():
                 with _content(call) as content:  # an upload's file is read by blocking calls, in chunks
                     response = await self._client.request(call.method, call.path, **content)
         except httpx.HTTPError as exc:
@@ -208,7 +208,7 @@ class AsyncHTTP:
         """Open ``call`` and yield an async iterator over its body chunks (error statuses raise first)."""
         try:
             async with (
-                self._slots,
+                self._slots.hold(),
                 self._client.stream(call.method, call.path, params=call.params, json=call.body) as response,
             ):
                 if response.status_code >= 400:

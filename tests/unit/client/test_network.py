@@ -167,7 +167,6 @@ async def test_the_async_client_connects_through_this_backend(monkeypatch: pytes
         writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         await writer.drain()
 
-    async with serving(health) as port:
-        async with AsyncMixClient(ClientConfig(base_url=f"http://127.0.0.1:{port}")) as client:
-            assert (await client.execute(ops.health())).version == "asyncio"
+    async with serving(health) as port, AsyncMixClient(ClientConfig(base_url=f"http://127.0.0.1:{port}")) as client:
+        assert (await client.execute(ops.health())).version == "asyncio"
     assert connected == [("127.0.0.1", port)]
