@@ -25,6 +25,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     │   ├── MixNotFoundError        404: unknown session or message
     │   ├── MixRateLimitedError     429, with ``retry_after`` seconds when the server said so
     │   └── MixServerError          5xx
+    ├── MixMissingExtraError        an optional feature's extra is not installed (``extra``, the package)
     ├── TranscriptSyntaxError       a transcript body is not a complete ExportSession object (parser, no I/O)
     ├── ManifestError               an archive's ``manifest.json`` cannot be read (left untouched)
     ├── MixTargetExistsError        an export target exists and ``overwrite=False``
@@ -32,8 +33,8 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     └── ArchiveFailedError          some sessions of an archive run failed (``failed``: error by session id)
 
 :class:`MixConfigError`, :class:`TranscriptSyntaxError` and :class:`ManifestError` are also
-:class:`ValueError`, and :class:`MixTargetExistsError` a :class:`FileExistsError`, so they read
-naturally in user code. Which failures are worth another attempt is decided by :func:`is_retryable`.
+:class:`ValueError`, :class:`MixMissingExtraError` an :class:`ImportError`, and
+:class:`MixTargetExistsError` a :class:`FileExistsError`, so they read naturally in user code. Which failures are worth another attempt is decided by :func:`is_retryable`.
 """
 
 from __future__ import annotations
@@ -359,6 +360,19 @@ class MixTriggerEventError(MixError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid event from the Mix trigger: {reason}")
+
+
+class MixMissingExtraError(MixError, ImportError):
+    """An optional feature needs a package its extra installs.
+
+    :param feature: what needs it (``the cost chart``).
+    :param extra: the extra to install (``chart``).
+    :param package: the package the extra brings.
+    """
+
+    def __init__(self, feature: str, extra: str, package: str) -> None:
+        super().__init__(f"{feature} needs {package}: pip install 'airflow-provider-mix[{extra}]'")
+        self.extra = extra
 
 
 class TranscriptSyntaxError(MixError, ValueError):

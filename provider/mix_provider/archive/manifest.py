@@ -16,13 +16,15 @@ Document layout (version 1), shared by ``manifest.json`` of older releases and b
           "archived_at": "2026-01-02T03:04:05.123456+00:00",   # just after the file was renamed in place
           "checked_at": null,                     # or when a later run found the file still current
           "created_at": "<createdAt>", "prompt_tokens": 120, "completion_tokens": 40, "cost": 0.00096,
-          "model": "<model of most assistant messages>", "models": {"<model>": 2}
+          "model": "<model of most assistant messages>", "models": {"<model>": 2},
+          "files": {"<name>": {"path", "size", "sha256", "content_type", "last_modified"} | {"missing": true}}
         }
       }
     }
 
-The usage fields (``created_at`` to ``models``) were added later: entries written before lack them
-(read as None), and keys a later version adds are ignored when reading.
+The usage fields (``created_at`` to ``models``) and ``files`` (archives with ``include_files``, see
+:mod:`.session_files`) were added later: entries written before lack them (read as None), and keys a
+later version adds are ignored when reading.
 """
 
 from __future__ import annotations
@@ -98,14 +100,23 @@ class Entry:
     models: dict[str, int] | None = None
     #: when a later run found the stored file still current (only its fingerprint was refreshed)
     checked_at: str | None = None
+    #: The referenced files stored beside the transcript, by name (None: files were not archived).
+    files: dict[str, dict[str, Any]] | None = None
 
     def recorded_at(self) -> datetime:
         """When this entry was recorded: merged manifest parts keep each session's latest entry."""
         return datetime.fromisoformat(self.checked_at or self.archived_at)
 
     @classmethod
-    def of(cls, result: ExportResult, spec: ExportSpec, name: str, fingerprint: str | None) -> Entry:
-        """The entry of a transcript just stored under ``name``."""
+    def of(
+        cls,
+        result: ExportResult,
+        spec: ExportSpec,
+        name: str,
+        fingerprint: str | None,
+        files: dict[str, dict[str, Any]] | None = None,
+    ) -> Entry:
+        """The entry of a transcript just stored under ``name`` (with its ``files``, when archived)."""
         return cls(
             path=name,
             format=spec.format,
@@ -117,18 +128,24 @@ class Entry:
             title=result.header.get("title"),
             updated_at=result.header.get("updatedAt"),
             archived_at=_now(),
+            files=files,
             **usage_of(result),
         )
 
-    def refreshed(self, fingerprint: str | None) -> Entry:
-        """This entry with a new fingerprint, re-checked now (the stored file was found current)."""
-        return replace(self, fingerprint=fingerprint, checked_at=_now())
+    def refreshed(self, fingerprint: str | None, **changes: Any) -> Entry:
+        """This entry with a new fingerprint, re-checked now (the stored file was found current), and
+        ``changes`` (its ``files``)."""
+        return replace(self, fingerprint=fingerprint, checked_at=_now(), **changes)
 
-    def matches(self, spec: ExportSpec, name: str, fingerprint: str | None, stored_size: int | None) -> bool:
-        """Whether the stored file is this entry's and the session has not changed since."""
+    def matches(
+        self, spec: ExportSpec, name: str, fingerprint: str | None, stored_size: int | None, *, files: bool = False
+    ) -> bool:
+        """Whether the stored file is this entry's and the session has not changed since (and, with
+        ``files``, its referenced files were archived too)."""
         same_file = self.path == name and stored_size == self.bytes
         same_spec = self.format == spec.format and self.compression == spec.compression
-        return same_file and same_spec and fingerprint is not None and fingerprint == self.fingerprint
+        has_files = not files or self.files is not None
+        return same_file and same_spec and has_files and fingerprint is not None and fingerprint == self.fingerprint
 
 
 class Manifest:

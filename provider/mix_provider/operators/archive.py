@@ -56,6 +56,12 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         measurement with a latency added to every request: see ``benchmarks/README.md``).
     :param shard: which shard this task archives, ``0 <= shard < shards`` (int; templated).
     :param shards: how many shards the sessions are split into (int >= 1; templated).
+    :param include_files: also store the files each transcript references beside it, under
+        ``<session id>.files/<name>``, incrementally (a file whose size and ``Last-Modified`` did not
+        change is not downloaded again); the manifest entry's ``files`` records each one's path, size,
+        sha256 and content type, or that it was referenced but missing. The XCom gets ``files``
+        (downloaded, kept, missing, bytes). Files no message references cannot be archived: nothing
+        lists a session's storage over REST (see ``docs/files.md``).
     """
 
     template_fields: Sequence[str] = (
@@ -83,9 +89,11 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         max_concurrency: int = 16,
         shard: int | str = 0,
         shards: int | str = 1,
+        include_files: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.include_files = require_bool("include_files", include_files)
         self.base_path = base_path
         self.session_ids = session_ids
         self.created_after = created_after
@@ -146,7 +154,9 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         todo = candidates((s for s in listed if created_within(s.created_at, after, before)), ids)
         todo = [candidate for candidate in todo if shard.owns(candidate.session_id)]
         self.log.info("Archiving %d Mix sessions (%s) to %s (%s)", len(todo), shard.tag, base, spec.extension)
-        archiver = SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker, shard)
+        archiver = SessionArchiver(
+            self.hook, base, spec, self.max_concurrency, self._tracker, shard, include_files=self.include_files
+        )
         return archiver.run(todo)
 
     def on_kill(self) -> None:
