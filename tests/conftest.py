@@ -60,12 +60,17 @@ def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def fresh_mix_server(tmp_path: Path) -> Iterator[Any]:
-    """A private local Mix server for tests that inject faults, restart or kill it."""
+def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A private local Mix server for tests that inject faults, restart or kill it.
+
+    Its generation is ``current`` unless the test parametrizes it indirectly:
+    ``@pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)``.
+    """
     from mix_provider.devserver.testing import MixDevServer
 
     previous = os.environ.get("AIRFLOW_CONN_MIX_DEFAULT")
-    with MixDevServer(tmp_path / "mix-data", reply_delay_ms=30) as server:
+    generation = getattr(request, "param", "current")
+    with MixDevServer(tmp_path / "mix-data", reply_delay_ms=30, generation=generation) as server:
         os.environ.update(conn_env("mix_default", host=server.base_url, extra={"max_retries": 3, "retry_max_wait": 1}))
         yield server
     if previous is None:

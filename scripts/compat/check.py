@@ -38,6 +38,7 @@ EXAMPLE_DAG_IDS = (
     "mix_on_new_transcripts",
     "mix_cost_report",
     "mix_supervised_turn",
+    "mix_files_round_trip",
 )
 #: Example DAG files that need an optional extra the wheel alone does not bring: not run here, and
 #: their import error (the missing extra) is expected. tests/integration/test_example_dags.py runs them.

@@ -15,9 +15,11 @@ from mix_provider.devserver.testing import MixDevServer
 from .devserver_sse import create_session, reply_events, send_and_wait
 
 
-async def test_event_order_and_persisted_totals(mix_server: MixDevServer, http: httpx.Client) -> None:
+async def test_event_order_and_persisted_totals(legacy_mix_server: MixDevServer, legacy_http: httpx.Client) -> None:
+    """On the legacy generation, whose ``/messages`` rows carry per-message usage."""
+    http = legacy_http
     session_id = create_session(http)
-    events = await send_and_wait(mix_server.base_url, session_id, "order please")
+    events = await send_and_wait(legacy_mix_server.base_url, session_id, "order please")
     names = [name for name, _ in events]
     assert names[:2] == ["user_message_created", "thinking"]
     assert names[-1] == "complete" and names.count("content") >= 5

@@ -15,6 +15,8 @@ from mix_provider.devserver.settings import (
     DEFAULT_PERMISSION_TIMEOUT_S,
     DEFAULT_PORT,
     DEFAULT_REPLY_DELAY_MS,
+    GENERATIONS,
+    TIE_ORDERS,
     Settings,
     load_rules,
 )
@@ -46,6 +48,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_PERMISSION_TIMEOUT_S,
         help="how long a permission request waits before it counts as denied (default 30)",
     )
+    parser.add_argument(
+        "--generation",
+        choices=GENERATIONS,
+        default="current",
+        help="real server generation to imitate where they differ (default current; see docs/devserver.md)",
+    )
+    parser.add_argument(
+        "--tie-order",
+        choices=TIE_ORDERS,
+        default="insertion",
+        help="order of messages stored in the same second (default insertion; see docs/devserver.md)",
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error", "critical"])
     return parser.parse_args(argv)
 
@@ -60,6 +74,8 @@ def build_settings(args: argparse.Namespace) -> Settings:
         heartbeat_s=args.heartbeat_seconds,
         require_permissions=args.require_permissions,
         permission_timeout_s=args.permission_timeout_seconds,
+        generation=args.generation,
+        tie_order=args.tie_order,
     )
 
 

@@ -10,6 +10,8 @@ Directives, removed from the echoed text:
                         ``permission_denied`` emit SSE ``error`` events instead of ``complete``)
 ``[[delay:MS]]``        stream the reply over MS milliseconds
 ``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
+``[[subagent:permission:bash:CMD]]`` (or ``write:PATH``) the same, and the sub-agent's tool asks
+                        for permission under the sub-agent's session
 ``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
 
 Tool, permission and notification directives each add one tool call to the tool round, in
@@ -51,7 +53,7 @@ MODEL = "devserver-scripted"
 Step = tuple[str, dict[str, Any]]
 """One SSE event to publish: name and data."""
 _DIRECTIVE = re.compile(
-    r"\[\[(tool|subagent|finish:[a-z_]+|delay:\d+|size:\d+|(?:tool|permission):(?:bash|write):[^\]]+"
+    r"\[\[(tool|subagent(?::permission:(?:bash|write):[^\]]+)?|finish:[a-z_]+|delay:\d+|size:\d+|(?:tool|permission):(?:bash|write):[^\]]+"
     r"|question:[^\]]+|notify:(?:info|warning|error|question):[^\]]+|file:[\w.-]+(?::\d+)?)\]\]"
 )
 _DEFAULT_TOOL: dict[str, Any] = {
@@ -99,6 +101,7 @@ class ReplyPlan:
     subagent: bool
     input_tokens: int
     extra_tools: tuple[ToolPlan, ...] = ()
+    subagent_ask: ToolPlan | None = None
 
     @property
     def tools(self) -> tuple[ToolPlan, ...]:
@@ -171,7 +174,8 @@ def _apply_directive(plan: ReplyPlan, directive: str, session_id: str) -> ReplyP
     if name == "tool":
         return replace(plan, tool=_tool_plan({}))
     if name == "subagent":
-        return replace(plan, subagent=True)
+        child_tool = _directive_tool(value.removeprefix("permission:"), ask=True) if value else None
+        return replace(plan, subagent=True, subagent_ask=child_tool)
     if name == "finish":
         return replace(plan, finish_reason=value)
     if name == "delay":
@@ -274,3 +278,17 @@ def tool_execution_steps(
         "toolCallId": call_id,
     }
     return [("tool_execution_start", start), *(nested or []), ("tool_execution_complete", done)]
+
+
+def complete_data(message: dict[str, Any]) -> dict[str, Any]:
+    """Return the data of a top-level ``complete`` event (``sse_events.go`` ``CompleteEvent``):
+    no finish reason, tokens or cost; ``content``, ``reasoning`` and its duration omitted when empty."""
+    data: dict[str, Any] = {"type": "complete"}
+    if message["content"]:
+        data["content"] = message["content"]
+    data.update(messageId=message["id"], done=True)
+    if message["reasoning"]:
+        data["reasoning"] = message["reasoning"]
+        if message["reasoning_duration"]:
+            data["reasoningDuration"] = message["reasoning_duration"]
+    return data
