@@ -157,6 +157,7 @@ def test_secrets_stay_out_of_everything(
         "decisions",
         "answer",
         "message",
+        "not_before",
     }
     # the text is there only while the trigger has to send it itself (deferrable turns, once)
     assert kwargs["message"] is None and kwargs["supervision"] is None

@@ -151,7 +151,7 @@ def test_older_server_refusing_model_fields_names_them(fake: FakeMix, run: Runne
     fake.on("POST", "/api/sessions", error(400, "validation_error", refusal))
     with pytest.raises(MixUnsupportedFieldError) as info:
         run(ops.create_session(SessionSpec.checked("t", model_id="m-1", provider="gemini")))
-    assert info.value.fields == ("modelId",) and "modelId" in str(info.value)
+    assert info.value.fields == ("modelId", "provider") and "modelId, provider" in str(info.value)
     with pytest.raises(MixBadRequestError) as plain:
         run(ops.create_session("t"))
     assert not isinstance(plain.value, MixUnsupportedFieldError)
