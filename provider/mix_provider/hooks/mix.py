@@ -252,7 +252,13 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
         )
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
-        """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
+        """Whether the session holds our message (``turn``): an earlier try sent it.
+
+        The session's user message count answers "no" without reading the transcript (a turn not
+        yet sent, the usual case); only a grown count is looked for in the transcript.
+        """
+        if not turn.may_be_in(self.get_session(session_id).user_message_count):
+            return False
         return find_turn(self.scan_transcript(session_id, turn).messages, turn) is not None
 
     def find_created_session(self, title: str, sent_at: datetime) -> SessionData | None:
@@ -335,7 +341,9 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
 
     async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Async :meth:`was_sent`."""
-        return find_turn((await self.aexport_session(session_id)).messages, turn) is not None
+        if not turn.may_be_in((await self.aget_session(session_id)).user_message_count):
+            return False
+        return find_turn((await self.ascan_transcript(session_id, turn)).messages, turn) is not None
 
     @asynccontextmanager
     async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
