@@ -214,7 +214,7 @@ async def test_current_step_limit_ends_the_run(fresh_mix_server: MixDevServer) -
 @pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
 async def test_legacy_has_no_step_limit(fresh_mix_server: MixDevServer) -> None:
     """The older ``processGeneration`` (@ 03ba11a7) has no ``maxSteps``: the field is accepted and
-    changes nothing (the oldest handlers even refused it; NOTES.md)."""
+    changes nothing (the oldest handlers even refused it; docs/real-server.md)."""
     with httpx.Client(base_url=fresh_mix_server.base_url) as http:
         session_id = create_session(http)
     events = await send_and_wait(fresh_mix_server.base_url, session_id, "[[tool]]", max_steps=1)
@@ -265,3 +265,23 @@ async def test_shuffled_ties_are_fixed_but_not_insertion_order(tmp_path: Path) -
         assert [m["id"] for m in http.get(f"/api/sessions/{seeded['id']}/export").json()["messages"]] == [
             m["id"] for m in first
         ]
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["current"], indirect=True)
+async def test_current_rewind_keeps_tokens_and_cost(fresh_mix_server: MixDevServer) -> None:
+    """``http/rest_sessions.go::HandleRewindSession`` only deletes messages (``DeleteAfterIndex``):
+    the session keeps the cost it accumulated and its last call's tokens; counts follow the messages."""
+    base = fresh_mix_server.base_url
+    with httpx.Client(base_url=base) as http:
+        session_id = create_session(http)
+        await send_and_wait(base, session_id, "one")
+        await send_and_wait(base, session_id, "two [[tool]]")
+        before = http.get(f"/api/sessions/{session_id}").json()
+        first_reply = http.get(f"/api/sessions/{session_id}/messages").json()[1]["id"]
+        after = http.post(f"/api/sessions/{session_id}/rewind", json={"messageId": first_reply, "cleanupMedia": False})
+    assert after.status_code == 200
+    kept = after.json()
+    assert (kept["userMessageCount"], kept["assistantMessageCount"], kept["toolCallCount"]) == (1, 1, 0)
+    assert [kept[key] for key in ("promptTokens", "completionTokens", "cost")] == [
+        before[key] for key in ("promptTokens", "completionTokens", "cost")
+    ]

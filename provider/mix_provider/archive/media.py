@@ -7,7 +7,6 @@ target appears only complete, and a retry after a failure mid-body starts a fres
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypeVar
@@ -15,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive.storage import AtomicFile, HashedOutput, WriteTracker
+from mix_provider.client.files import content_type_of
 from mix_provider.errors import ArchiveCancelledError
 
 T = TypeVar("T")
@@ -26,11 +26,6 @@ class SessionFiles(Protocol):
     def consume_file(self, session_id: str, name: str, consume: Callable[[Iterator[bytes]], T], **thumbnail: Any) -> T:
         """Hand the file's bytes to ``consume``; a transient failure, even mid-body, starts it again."""
         ...
-
-
-def content_type_of(name: str) -> str:
-    """The content type of a session file, from its name (as the server's ``http.ServeContent`` decides)."""
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 @dataclass(frozen=True)

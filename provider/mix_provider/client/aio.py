@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
+from mix_provider.client.lanes import urgent
 from mix_provider.client.operations import Call
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, ascan_chunks
@@ -28,6 +29,7 @@ from mix_provider.client.wait import (
     OpenEvents,
     Scan,
     Sleep,
+    Urgent,
     Wait,
     adrive,
     reply_flow,
@@ -133,13 +135,17 @@ class AsyncMixClient:
 class _Steps:
     """How the asyncio client does each command of a flow; the SSE stream it opens lives in ``stack``.
 
-    A read stops at ``NextEvent.timeout`` (:class:`TimeoutError`, which the flow takes for a dropped stream).
+    A read stops at ``NextEvent.timeout`` (:class:`TimeoutError`, which the flow takes for a dropped
+    stream): a timer, not a task per event. :class:`Urgent` requests take the lane of turns under way
+    (:func:`~mix_provider.client.lanes.urgent`) until the flow says otherwise or the wait ends.
     """
 
     def __init__(self, client: AsyncMixClient, stack: AsyncExitStack) -> None:
         self.client = client
         self.stack = stack
         self.events: AsyncIterator[StreamEvent] | None = None
+        self.lane = ExitStack()
+        stack.callback(self.lane.close)
 
     async def __call__(self, command: Command) -> Any:
         if isinstance(command, Call):
@@ -149,8 +155,13 @@ class _Steps:
         if isinstance(command, NextEvent):
             if self.events is None:
                 return None
-            return await asyncio.wait_for(anext(self.events, None), command.timeout)
-        if isinstance(command, OpenEvents):
+            async with asyncio.timeout(command.timeout):
+                return await anext(self.events, None)
+        if isinstance(command, Urgent):
+            self.lane.close()
+            if command.on:
+                self.lane.enter_context(urgent())
+        elif isinstance(command, OpenEvents):
             opened = self.client.open_events(command.session_id, command.read_timeout)
             self.events = await self.stack.enter_async_context(opened)
         elif isinstance(command, Sleep):

@@ -28,6 +28,7 @@ from mix_provider.client.wait import (
     NextEvent,
     OpenEvents,
     Scan,
+    Sleep,
     Wait,
     drive,
     reply_flow,
@@ -175,6 +176,6 @@ class _Steps:
             self.events = self.stack.enter_context(self.client.open_events(command.session_id, command.read_timeout))
         elif isinstance(command, CloseEvents):
             self.stack.close()
-        else:
+        elif isinstance(command, Sleep):
             time.sleep(command.seconds)
-        return None
+        return None  # Urgent: the blocking client has one caller, no lanes

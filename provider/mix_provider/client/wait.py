@@ -3,7 +3,7 @@
 :func:`reply_flow` yields what to do next, in the manner of httpx's ``Auth.auth_flow``: execute a
 :class:`~mix_provider.client.operations.Call`, read the transcript (:class:`Scan`), open, read or
 close the SSE stream (:class:`OpenEvents`, :class:`NextEvent`, :class:`CloseEvents`), or sleep
-(:class:`Sleep`). A driver does it and sends the result back, or throws the error it raised into
+(:class:`Sleep`); and while a turn is under way its requests go first (:class:`Urgent`). A driver does it and sends the result back, or throws the error it raised into
 the generator, which decides what that means. :func:`drive` is the blocking driver's loop,
 :func:`adrive` the asyncio one's; the clients (:mod:`.sync`, :mod:`.aio`) only say how each step is
 done. Tests drive the flow with scripted results, without a transport.
@@ -200,6 +200,14 @@ class CloseEvents:
 
 
 @dataclass(frozen=True)
+class Urgent:
+    """From now on (``on``) or no longer, the requests made go first: the turn is under way and its
+    answers, totals and final transcript should not queue behind turns starting (result: None)."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class Sleep:
     """Sleep ``seconds`` (result: None)."""
 
@@ -207,7 +215,7 @@ class Sleep:
 
 
 #: What a flow asks its driver to do.
-Command = Call[Any] | Scan | OpenEvents | NextEvent | CloseEvents | Sleep
+Command = Call[Any] | Scan | OpenEvents | NextEvent | CloseEvents | Urgent | Sleep
 #: A sans-I/O flow returning ``T``: yields commands, receives their results.
 Flow = Generator[Command, Any, T]
 
@@ -249,6 +257,14 @@ def _open(wait: Wait, stream_timeout: float) -> Flow[bool]:
 
 
 def _follow(wait: Wait) -> Flow[Reply | None]:
+    """Read the events of a turn under way, its requests going first (:class:`Urgent`)."""
+    yield Urgent(True)
+    reply = yield from _read(wait)
+    yield Urgent(False)
+    return reply
+
+
+def _read(wait: Wait) -> Flow[Reply | None]:
     """Read events until our reply finished, checking the deadline after each one.
 
     A blocking read cannot be cut at the deadline; it is bounded by the stream's read timeout.

@@ -106,7 +106,7 @@ class MixBackend:
 
     async def create_session(self, raw: bytes) -> dict[str, Any]:
         """Validate a create body, store the session and return its SessionData."""
-        body = validate_create(raw)
+        body = validate_create(raw, model_fields=self.settings.generation == "current")
         columns = {column: body[key] for key, column in _CREATE_COLUMNS.items() if key in body}
         row = new_session_row(
             str(uuid.uuid4()), body["title"], now_rfc3339(), callbacks=json.dumps(body["callbacks"]), **columns

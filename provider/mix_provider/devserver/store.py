@@ -261,7 +261,7 @@ class Store:
         with self._transaction() as conn:
             conn.execute("DELETE FROM messages WHERE session_id = ? AND seq > ?", (session_id, rows[0]["seq"]))
             conn.execute("DELETE FROM agent_runs WHERE session_id = ?", (session_id,))
-            conn.execute(self._totals.recount, {"id": session_id})
+            conn.execute(self._totals.rewind, {"id": session_id})
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
         return self.get_session(session_id)
 

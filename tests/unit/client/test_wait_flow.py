@@ -21,6 +21,7 @@ from mix_provider.client.wait import (
     OpenEvents,
     Scan,
     Sleep,
+    Urgent,
     Wait,
     adrive,
     drive,
@@ -53,6 +54,8 @@ class Script:
 
     def __call__(self, command: Command) -> Any:
         self.done.append(command)
+        if isinstance(command, Urgent):  # not scripted: where it comes is checked on self.done
+            return None
         kind, result = self.steps.pop(0)
         name = command.path if isinstance(command, Call) else type(command)
         assert name == kind, f"expected {kind}, the flow asked for {command}"
@@ -131,6 +134,11 @@ def test_the_supervisor_s_answer_is_sent_and_one_found_gone_does_not_end_the_tur
     )
     assert _run(script, _wait(supervisor=supervisor)).message_id == "a1"
     assert supervisor.tally["granted"] == 1
+    lanes = [(index, command.on) for index, command in enumerate(script.done) if isinstance(command, Urgent)]
+    grant = next(i for i, c in enumerate(script.done) if isinstance(c, Call) and c.path.endswith("/grant"))
+    last_scan = max(i for i, c in enumerate(script.done) if isinstance(c, Scan))
+    # the turn under way: its answer and its transcript go first
+    assert [on for _, on in lanes] == [True, False] and lanes[0][0] < grant < last_scan < lanes[1][0]
 
 
 def test_an_undecided_request_cancels_the_run_and_raises_even_if_the_cancel_fails() -> None:
