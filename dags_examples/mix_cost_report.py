@@ -4,6 +4,8 @@ Reads the manifest of every archive directory under the archive base (as ``mix_a
 the Variable ``mix_archive_base_path``, else ``file://$AIRFLOW_HOME/mix-archive``) and writes
 ``<base>/reports/costs.csv`` and, with the ``chart`` extra (matplotlib), ``<base>/reports/costs.png``:
 a stacked bar per day, one colour per model, a legend naming the models.
+
+Permission policy: none needed; the DAG reads archive manifests and sends no message.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
-from mix_provider.errors import MixError
+from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.connection import (
     ConnectionFields,
     HookOverrides,
@@ -50,6 +50,7 @@ from mix_provider.hooks.connection import (
 from mix_provider.hooks.files import MixFilesMixin
 from mix_provider.hooks.managed_agent import MixManagedAgentMixin
 from mix_provider.models import (
+    AuthStatus,
     BackendMessage,
     CancelResult,
     ExportSession,
@@ -353,16 +354,32 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
     # -- Airflow UI ----------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """``GET /health`` once, bounded by the timeout: ``(ok, message)`` with the server version."""
+        """Check what a turn needs, each request once within the timeout; ``(ok, message)`` says what was checked.
+
+        The API answers (``GET /health``, with the version), and an LLM provider has credentials
+        (``GET /api/auth/status``): the real server answers ``/health`` even without one, and then
+        refuses every message with 401. A server without the auth route is reported as not checked.
+        """
         try:
             config = dataclasses.replace(self.config, retry=RetryPolicy(max_retries=0))
             with MixClient(config, transport=self._transport) as client:
                 health = client.execute(ops.health())
+                auth = _auth_status(client) if health.status == "ok" else None
         except MixError as exc:
             return False, f"Mix server unreachable: {exc}"
+        server = f"Mix server at {config.base_url}"
         if health.status != "ok":
-            return False, f"Mix server at {config.base_url} reports status {health.status!r}"
-        return True, f"Mix server at {config.base_url} is {health.status}, version {health.version or 'unknown'}"
+            return False, f"{server} reports status {health.status!r}"
+        answered = f"{server} is ok, version {health.version or 'unknown'}"
+        if auth is None:
+            return True, f"{answered}; LLM providers not checked (the server has no GET /api/auth/status)"
+        configured = auth.configured()
+        if not configured:
+            return False, (
+                f"{answered}, but no LLM provider is configured (GET /api/auth/status): the server would refuse "
+                "every message (401). Give it an API key (anthropic, openai or openrouter) and test again"
+            )
+        return True, f"{answered}; LLM provider configured: {', '.join(configured)}"
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -385,3 +402,11 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _auth_status(client: MixClient) -> AuthStatus | None:
+    """``GET /api/auth/status``, or None from a server without that route (it answers 404)."""
+    try:
+        return client.execute(ops.auth_status())
+    except MixNotFoundError:
+        return None
