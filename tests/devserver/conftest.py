@@ -13,8 +13,8 @@ from mix_provider.devserver.testing import MixDevServer
 
 @pytest.fixture(scope="session")
 def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
-    """A devserver shared by the whole test session (do not restart or reset it)."""
-    with MixDevServer(tmp_path_factory.mktemp("mix-devserver")) as server:
+    """A devserver shared by the whole test session (do not restart or reset it); tools run unasked."""
+    with MixDevServer(tmp_path_factory.mktemp("mix-devserver"), skip_permissions=True) as server:
         yield server
 
 
@@ -22,7 +22,9 @@ def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServe
 def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MixDevServer]:
     """A devserver of one's own, free to fault, restart, kill or reset; ``current`` unless
     parametrized indirectly with a generation."""
-    with MixDevServer(tmp_path / "mix-devserver", generation=getattr(request, "param", "current")) as server:
+    with MixDevServer(
+        tmp_path / "mix-devserver", generation=getattr(request, "param", "current"), skip_permissions=True
+    ) as server:
         yield server
 
 

@@ -140,7 +140,7 @@ def test_plan_reply_rules_and_directives(tmp_path: Path) -> None:
 
 def test_plan_of_tool_permission_and_notification_directives(tmp_path: Path) -> None:
     """Each directive adds a call after ``[[tool]]``'s, in the order written; only
-    ``[[permission:...]]`` asks without ``--require-permissions``; the echo drops them all."""
+    ``[[permission:...]]`` asks with ``--dangerously-skip-permissions``; the echo drops them all."""
     text = "do it [[permission:write:/etc/hosts]] [[tool]] [[tool:bash:make test]] [[question:Go?|y,n]] [[notify:error:Boom]]"
     plan = plan_reply(text, Settings(data_dir=tmp_path))
     assert plan.reply == "You said: do it"

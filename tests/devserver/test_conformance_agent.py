@@ -214,7 +214,7 @@ async def test_current_step_limit_ends_the_run(fresh_mix_server: MixDevServer) -
 @pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
 async def test_legacy_has_no_step_limit(fresh_mix_server: MixDevServer) -> None:
     """The older ``processGeneration`` (@ 03ba11a7) has no ``maxSteps``: the field is accepted and
-    changes nothing (the oldest handlers even refused it; NOTES.md)."""
+    changes nothing (the oldest handlers even refused it; docs/real-server.md)."""
     with httpx.Client(base_url=fresh_mix_server.base_url) as http:
         session_id = create_session(http)
     events = await send_and_wait(fresh_mix_server.base_url, session_id, "[[tool]]", max_steps=1)

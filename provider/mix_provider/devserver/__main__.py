@@ -38,9 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-llm-credentials", action="store_true", help="answer 401 to messages, like a server without an LLM"
     )
     parser.add_argument(
-        "--require-permissions",
+        "--dangerously-skip-permissions",
         action="store_true",
-        help="every tool asks for permission (POST /api/permissions/{id}/grant|deny), like the real server",
+        help="tools run without asking (by default every tool but Task and Notify asks, like the real server)",
     )
     parser.add_argument(
         "--permission-timeout-seconds",
@@ -72,7 +72,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         rules=load_rules(args.replies_file) if args.replies_file else (),
         llm_credentials=not args.no_llm_credentials,
         heartbeat_s=args.heartbeat_seconds,
-        require_permissions=args.require_permissions,
+        require_permissions=not args.dangerously_skip_permissions,
         permission_timeout_s=args.permission_timeout_seconds,
         generation=args.generation,
         tie_order=args.tie_order,

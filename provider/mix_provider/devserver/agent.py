@@ -3,33 +3,33 @@
 The reply is planned from the user text alone (directives, then reply rules, then the
 echo default), so the same text always produces the same reply.
 
-Directives, removed from the echoed text:
+Directives, removed from the echoed text::
 
-``[[tool]]``            a ``Bash`` tool round before the reply (assistant ``tool_use``, ``tool``)
-``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` and
-                        ``permission_denied`` emit SSE ``error`` events instead of ``complete``)
-``[[delay:MS]]``        stream the reply over MS milliseconds
-``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
-``[[subagent:permission:bash:CMD]]`` (or ``write:PATH``) the same, and the sub-agent's tool asks
-                        for permission under the sub-agent's session
-``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
+    ``[[tool]]``            a ``Bash`` tool round before the reply (assistant ``tool_use``, ``tool``)
+    ``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` and
+                            ``permission_denied`` emit SSE ``error`` events instead of ``complete``)
+    ``[[delay:MS]]``        stream the reply over MS milliseconds
+    ``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
+    ``[[subagent:permission:bash:CMD]]`` (or ``write:PATH``) the same, and the sub-agent's tool asks
+                            for permission under the sub-agent's session
+    ``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
 
 Tool, permission and notification directives each add one tool call to the tool round, in
-the order written (arguments may contain ``:``, not ``]``; a TEXT no ``|``):
+the order written (arguments may contain ``:``, not ``]``; a TEXT no ``|``)::
 
-``[[tool:bash:CMD]]``         a ``bash`` tool running CMD (asks for permission only with
-                              ``--require-permissions``)
-``[[tool:write:PATH]]``       a ``Write`` tool writing PATH (likewise)
-``[[permission:bash:CMD]]``   the same ``bash`` tool, always asking for permission first
-``[[permission:write:PATH]]`` the same ``Write`` tool, always asking for permission first
-``[[question:TEXT|A,B|timeout=S]]`` a ``Notify`` question: ``choice`` among A, B... (``text``
-                              without choices), waiting S seconds (60 by default)
-``[[notify:TYPE:TEXT|timeout=S]]`` a ``Notify`` of TYPE ``info``/``warning``/``error``/``question``,
-                              answered with ``acknowledge``
-``[[file:NAME]]``             a ``show_media`` tool showing NAME, which the agent writes into the
-                              session's storage directory (a PNG, JPEG, PDF or text by extension;
-                              ``[[file:NAME:BYTES]]``: BYTES filler bytes); the reply references it
-                              as ``![NAME](/api/sessions/<id>/files/NAME)``
+    ``[[tool:bash:CMD]]``         a ``bash`` tool running CMD (asks for permission unless the
+                                  server runs with ``--dangerously-skip-permissions``)
+    ``[[tool:write:PATH]]``       a ``Write`` tool writing PATH (likewise)
+    ``[[permission:bash:CMD]]``   the same ``bash`` tool, always asking for permission first
+    ``[[permission:write:PATH]]`` the same ``Write`` tool, always asking for permission first
+    ``[[question:TEXT|A,B|timeout=S]]`` a ``Notify`` question: ``choice`` among A, B... (``text``
+                                  without choices), waiting S seconds (60 by default)
+    ``[[notify:TYPE:TEXT|timeout=S]]`` a ``Notify`` of TYPE ``info``/``warning``/``error``/``question``,
+                                  answered with ``acknowledge``
+    ``[[file:NAME]]``             a ``show_media`` tool showing NAME, which the agent writes into the
+                                  session's storage directory (a PNG, JPEG, PDF or text by extension;
+                                  ``[[file:NAME:BYTES]]``: BYTES filler bytes); the reply references it
+                                  as ``![NAME](/api/sessions/<id>/files/NAME)``
 
 The final reply adds one line per permission or notification: ``permission granted: NAME``,
 ``permission denied: NAME``, ``answered: VALUE``, ``acknowledged`` or ``no answer: timed out
@@ -77,7 +77,7 @@ WRITTEN_CONTENT = "Written by the Mix devserver.\n"
 class ToolPlan:
     """A tool call the agent makes: tool ``name``, JSON ``input`` and its ``result``.
 
-    :param ask: ask for permission even without ``--require-permissions``.
+    :param ask: ask for permission even with ``--dangerously-skip-permissions``.
     :param notify: the notification a ``Notify`` call sends (its result is the response).
     """
 

@@ -70,9 +70,10 @@ STEP_LIMIT = "maximum iteration limit ({} steps) reached"
 """``agent.go`` ``processGeneration`` (@ 1fa5f2d6): a run whose tool rounds exceed ``max_steps``."""
 ENDED_KEPT = 100_000
 """How many run end times :attr:`Runner.ended_at` keeps (the oldest go first)."""
-UNASKED_TOOLS = ("Task", "Notify")
-"""Tools that never ask for permission, even with ``--require-permissions`` (the real ``Task``
-and ``Notify`` tools have no permission check)."""
+UNASKED_TOOLS = ("Task", "Notify", "show_media")
+"""Tools that never ask for permission, even in the default asking mode (the real ``Task``,
+``Notify`` and ``show_media`` tools have no permission check; ``show_media.go``
+``mediaShowcaseTool.Run`` holds no permission service)."""
 
 
 class Runner:

@@ -52,9 +52,8 @@ class Settings:
         without an LLM provider.
     :param heartbeat_s: interval of SSE ``heartbeat`` events.
     :param require_permissions: every tool (but ``Task`` and ``Notify``) asks for permission
-        and waits for ``/api/permissions/{id}/grant|deny``, as the real server does unless it
-        runs with ``--dangerously-skip-permissions``; off by default so that unattended runs
-        finish.
+        and waits for ``/api/permissions/{id}/grant|deny``. On by default, as on the real server;
+        ``--dangerously-skip-permissions`` turns it off, under the real server's flag name.
     :param permission_timeout_s: how long a permission request waits before it counts as denied.
     :param generation: the real server generation imitated where they differ (capped listing...).
     :param tie_order: the order of messages stored in the same second, which the real server
@@ -67,7 +66,7 @@ class Settings:
     rules: tuple[ReplyRule, ...] = field(default_factory=tuple)
     llm_credentials: bool = True
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
-    require_permissions: bool = False
+    require_permissions: bool = True
     permission_timeout_s: float = DEFAULT_PERMISSION_TIMEOUT_S
     generation: Generation = "current"
     tie_order: TieOrder = "insertion"

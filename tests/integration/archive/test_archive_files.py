@@ -83,8 +83,13 @@ def test_an_archive_made_without_files_gets_them_when_asked(
     api.converse(session_id, "[[file:late.png]]")
     plain = MixArchiveSessionsOperator(task_id="plain", base_path=f"file://{archive_dir}", session_ids=[session_id])
     assert "files" not in plain.execute({})
-    result = _archive(archive_dir, [session_id])
+    assert "files" not in plain._mix_stored  # the asset event's extra
+    operator = MixArchiveSessionsOperator(
+        task_id="archive", base_path=f"file://{archive_dir}", session_ids=[session_id], include_files=True
+    )
+    result = operator.execute({})
     assert result["files"]["downloaded"] == 1 and (archive_dir / f"{session_id}.files" / "late.png").is_file()
+    assert operator._mix_stored["files"] == result["files"]
     # Whether the (current, capped) list shows it or not, a rerun downloads nothing: the session is
     # skipped by its list entry, or re-exported, found identical by hash, and its file checked by HEAD.
     mix_server.reset_request_counts()

@@ -24,7 +24,12 @@ def _server(
 ) -> Iterator[Any]:
     from mix_provider.devserver.testing import MixDevServer
 
-    server_args: dict[str, Any] = {"reply_delay_ms": 20, "extra_args": extra_args, "generation": generation}
+    server_args: dict[str, Any] = {
+        "reply_delay_ms": 20,
+        "skip_permissions": True,
+        "extra_args": extra_args,
+        "generation": generation,
+    }
     with MixDevServer(data_dir, **server_args) as server, pytest.MonkeyPatch.context() as mp:
         for key, value in conn_env(conn_id, host=server.base_url, extra=extra).items():
             mp.setenv(key, value)
