@@ -20,7 +20,7 @@ from mix_provider.client._network import AsyncioBackend
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.lanes import Slots
 from mix_provider.client.operations import Call
-from mix_provider.client.responses import api_error, parse_body
+from mix_provider.client.responses import api_error, parse_answer
 from mix_provider.client.stream import StreamEvent
 from mix_provider.errors import MixConfigError, MixTransportError
 
@@ -86,9 +86,7 @@ def _finish(call: Call[T], response: httpx.Response, started: float, config: Cli
         status, headers, content = response.status_code, response.headers, response.content
         error = api_error(call.method, call.path, status, headers, content, config.secret_values())
         raise call.refine(error) if call.refine is not None else error
-    if call.from_headers is not None:
-        return call.from_headers(response.headers)
-    return parse_body(call, response.status_code, response.content)
+    return parse_answer(call, response.status_code, response.headers, response.content)
 
 
 @contextmanager

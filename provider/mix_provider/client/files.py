@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from mix_provider import models
-from mix_provider.client.operations import Call, Reconcile, Upload, _model, _none, _session_path
+from mix_provider.client.operations import Call, FromHeaders, Reconcile, Upload, _model, _none, _session_path
 from mix_provider.client.validation import require_id
 from mix_provider.errors import MixConfigError, MixFileTooLargeError
 
@@ -127,11 +127,7 @@ def _stat(headers: Mapping[str, str]) -> FileStat:
 
 def stat_file(session_id: str, name: str) -> Call[FileStat]:
     """``HEAD /api/sessions/{id}/files/{name}`` (Go's mux answers ``HEAD`` with the ``GET`` handler)."""
-    return Call("HEAD", _file_path(session_id, name), _none_stat, from_headers=_stat)
-
-
-def _none_stat(_: bytes) -> FileStat:  # never called: the result comes from the headers
-    return FileStat(None, None, None)
+    return Call("HEAD", _file_path(session_id, name), FromHeaders(_stat))
 
 
 def delete_file(session_id: str, name: str) -> Call[None]:

@@ -44,12 +44,22 @@ class Reconcile(Generic[T, L]):
 
 
 @dataclass(frozen=True)
+class FromHeaders(Generic[T]):
+    """A call's result read from the response headers, not its body (a ``HEAD`` has none).
+
+    :param read: turns the headers into the result.
+    """
+
+    read: Callable[[Mapping[str, str]], T]
+
+
+@dataclass(frozen=True)
 class Call(Generic[T]):
     """One API call: what to send and how to read the answer.
 
     :param method: HTTP method.
     :param path: URL path below the base URL, ids already quoted.
-    :param parse: turns the response body (bytes) into the result.
+    :param parse: turns the response body (bytes) into the result, or reads it from the headers.
     :param params: query parameters.
     :param body: JSON body (only the fields the caller set).
     :param idempotent: safe to send again after an unknown outcome.
@@ -59,12 +69,11 @@ class Call(Generic[T]):
         retry answers 404 after an earlier attempt may have been applied (the answer, not the delete, was lost).
     :param upload: a file sent as the multipart body instead of ``body`` (reopened for each attempt).
     :param refine: turns the server's error answer into a more precise one (e.g. naming refused fields).
-    :param from_headers: reads the result from the response headers instead (a ``HEAD``).
     """
 
     method: str
     path: str
-    parse: Callable[[bytes], T]
+    parse: Callable[[bytes], T] | FromHeaders[T]
     params: Mapping[str, str] | None = None
     body: Any = None
     idempotent: bool = True
@@ -72,7 +81,6 @@ class Call(Generic[T]):
     if_gone: Callable[[], T] | None = None
     upload: Upload | None = None
     refine: Callable[[MixAPIError], MixAPIError] | None = None
-    from_headers: Callable[[Mapping[str, str]], T] | None = None
 
 
 @dataclass(frozen=True)

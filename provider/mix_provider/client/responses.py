@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from mix_provider.client.operations import Call
+from mix_provider.client.operations import Call, FromHeaders
 from mix_provider.errors import MixAPIError, MixMalformedResponseError, error_class_for_status
 
 T = TypeVar("T")
@@ -65,9 +65,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def parse_body(call: Call[T], status: int, body: bytes) -> T:
-    """Parse a success body with the call's parser, or raise :class:`MixMalformedResponseError`."""
+def parse_answer(call: Call[T], status: int, headers: Mapping[str, str], body: bytes) -> T:
+    """Parse a success answer (its body, or its headers for a :class:`FromHeaders` call), or raise
+    :class:`MixMalformedResponseError`."""
     try:
+        if isinstance(call.parse, FromHeaders):
+            return call.parse.read(headers)
         return call.parse(body)
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -12,11 +12,13 @@ from mix_provider.client import SessionSpec
 from mix_provider.client import operations as ops
 from mix_provider.client.files import (
     MAX_UPLOAD_BYTES,
+    FileStat,
     ReferenceScanner,
     delete_file,
     download_file,
     list_files,
     referenced_files,
+    stat_file,
     stored_name,
     upload_file,
 )
@@ -51,6 +53,14 @@ def test_upload_streams_a_multipart_file(fake: FakeMix, run: Runner) -> None:
     sent = fake.sent("POST", f"{FILES}/upload")[0]
     assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
     assert b'name="file"; filename="my report.pdf"' in sent.content and DATA in sent.content
+
+
+def test_stat_reads_the_headers_of_a_head(fake: FakeMix, run: Runner) -> None:
+    served = {"content-length": "1234", "last-modified": "Mon, 07 Dec 2026 08:00:00 GMT", "content-type": "image/png"}
+    fake.on("HEAD", f"{FILES}/a.png", answer(200, headers=served))
+    fake.on("HEAD", f"{FILES}/up.bin", answer(200, headers={"content-type": "application/octet-stream"}))
+    assert run(stat_file(SID, "a.png")) == FileStat(1234, served["last-modified"], "image/png")
+    assert run(stat_file(SID, "up.bin")) == FileStat(None, None, "application/octet-stream")
 
 
 def test_lost_upload_answer_found_by_listing(fake: FakeMix, run: Runner, waits: list[float]) -> None:
