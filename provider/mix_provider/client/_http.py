@@ -5,13 +5,14 @@ Swapping the HTTP library means rewriting this file only. Errors leave it as :mo
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import httpx
 from httpx_sse import EventSource
@@ -19,7 +20,7 @@ from httpx_sse import EventSource
 from mix_provider.client._network import AsyncioBackend
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.lanes import Slots
-from mix_provider.client.operations import Call
+from mix_provider.client.operations import Call, Upload
 from mix_provider.client.responses import api_error, parse_answer
 from mix_provider.client.stream import StreamEvent
 from mix_provider.errors import MixConfigError, MixTransportError
@@ -89,19 +90,56 @@ def _finish(call: Call[T], response: httpx.Response, started: float, config: Cli
     return parse_answer(call, response.status_code, response.headers, response.content)
 
 
+def _open(upload: Upload) -> IO[bytes]:
+    try:
+        return upload.open()
+    except OSError as exc:
+        raise MixConfigError("source", f"{upload.filename} cannot be read: {exc}") from None
+
+
+def _files(upload: Upload, handle: IO[bytes]) -> dict[str, Any]:
+    return {upload.field: (upload.filename, handle, upload.content_type)}
+
+
 @contextmanager
 def _content(call: Call[Any]) -> Iterator[dict[str, Any]]:
     """The query and body arguments of one attempt: the JSON body, or the upload opened afresh."""
     if call.upload is None:
         yield {"params": call.params, "json": call.body}
         return
+    with _open(call.upload) as handle:
+        yield {"params": call.params, "files": _files(call.upload, handle)}
+
+
+@asynccontextmanager
+async def _acontent(call: Call[Any]) -> AsyncIterator[dict[str, Any]]:
+    """Async :func:`_content`: the upload is opened, read and closed in worker threads, chunk by chunk.
+
+    A file object's calls block (a local disk, or the network for ``s3://``); made on the event loop
+    they would stall the triggerer's other waits. httpx encodes the multipart body (boundary, part
+    headers, length) as for a sync request; only its chunks are produced off the loop.
+    """
+    if call.upload is None:
+        yield {"params": call.params, "json": call.body}
+        return
     upload = call.upload
+    handle = await asyncio.to_thread(_open, upload)
     try:
-        handle = upload.open()
-    except OSError as exc:
-        raise MixConfigError("source", f"{upload.filename} cannot be read: {exc}") from None
-    with handle:
-        yield {"params": call.params, "files": {upload.field: (upload.filename, handle, upload.content_type)}}
+        encoded = await asyncio.to_thread(
+            httpx.Request, call.method, "http://upload.invalid", files=_files(upload, handle)
+        )
+        framing = {key: value for key, value in encoded.headers.items() if key in ("content-type", "content-length")}
+        body = _off_loop(cast("Iterable[bytes]", encoded.stream))  # httpx's multipart stream is sync and async
+        yield {"params": call.params, "headers": framing, "content": body}
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+async def _off_loop(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """``chunks``, each one produced in a worker thread, so the event loop never waits on a read."""
+    iterator = iter(chunks)
+    while (chunk := await asyncio.to_thread(next, iterator, None)) is not None:
+        yield chunk
 
 
 def _asyncio_transport(config: ClientConfig, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
@@ -196,9 +234,8 @@ class AsyncHTTP:
         """Make one attempt of ``call`` and parse its answer."""
         started = time.perf_counter()
         try:
-            async with self._slots.hold():
-                with _content(call) as content:  # an upload's file is read by blocking calls, in chunks
-                    response = await self._client.request(call.method, call.path, **content)
+            async with self._slots.hold(), _acontent(call) as content:
+                response = await self._client.request(call.method, call.path, **content)
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
         return _finish(call, response, started, self.config)

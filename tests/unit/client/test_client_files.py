@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import threading
+import time
 
 import httpx
 import pytest
-from mix_fake import FakeMix, Runner, answer, error, fail, session_json
+from mix_fake import FakeMix, Runner, answer, config, error, fail, session_json
 
-from mix_provider.client import SessionSpec
+from mix_provider.client import AsyncMixClient, SessionSpec
 from mix_provider.client import operations as ops
 from mix_provider.client.files import (
     MAX_UPLOAD_BYTES,
@@ -61,6 +64,47 @@ def test_stat_reads_the_headers_of_a_head(fake: FakeMix, run: Runner) -> None:
     fake.on("HEAD", f"{FILES}/up.bin", answer(200, headers={"content-type": "application/octet-stream"}))
     assert run(stat_file(SID, "a.png")) == FileStat(1234, served["last-modified"], "image/png")
     assert run(stat_file(SID, "up.bin")) == FileStat(None, None, "application/octet-stream")
+
+
+class _SlowFile(io.BytesIO):
+    """A file on a slow disk or object store: each read blocks its thread, and says which thread."""
+
+    def __init__(self, data: bytes, readers: set[int]) -> None:
+        super().__init__(data)
+        self.readers = readers
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.readers.add(threading.get_ident())
+        time.sleep(0.02)
+        return super().read(size)
+
+
+def test_async_upload_reads_the_file_off_the_event_loop(fake: FakeMix) -> None:
+    data = b"x" * (5 * 64 * 1024)  # five of httpx's 64 KiB multipart chunks
+    readers: set[int] = set()
+    upload = Upload("file", "slow.bin", len(data), lambda: _SlowFile(data, readers))
+    fake.on("POST", f"{FILES}/upload", answer(201, _info("slow.bin", len(data))))
+
+    async def main() -> tuple[int, int, int]:
+        ticks = 0
+
+        async def tick() -> None:  # another wait of the triggerer
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        async with AsyncMixClient(config(), transport=fake.transport()) as client:
+            info = await client.execute(upload_file(SID, upload))
+        ticker.cancel()
+        return threading.get_ident(), info.size, ticks
+
+    loop_thread, size, ticks = asyncio.run(main())
+    assert size == len(data) and readers and loop_thread not in readers
+    assert ticks >= 5  # six reads of 20 ms each, the loop free meanwhile (blocked throughout before)
+    sent = fake.sent("POST", f"{FILES}/upload")[0]
+    assert sent.headers["content-length"] == str(len(sent.content)) and data in sent.content
 
 
 def test_lost_upload_answer_found_by_listing(fake: FakeMix, run: Runner, waits: list[float]) -> None:
