@@ -14,6 +14,8 @@ Contenders, each writing to (or reading from) a local file:
 - *MixHook* — ``hook.consume_file`` writing the chunks into a file; ``hook.upload_file(path)``.
 - *MixHook + store_file* — what ``MixCollectFilesOperator`` and archives do: the same download,
   written atomically (temporary name, rename) with its SHA-256.
+- *MixHook.aupload_file* — the async upload (a fresh event loop and hook per round): the file is
+  opened, read and closed in worker threads, so the event loop never waits on a read.
 
 Then an upload one byte over the limit must be refused before anything is sent (the server's
 request count for the upload path is checked).
@@ -21,6 +23,7 @@ request count for the upload path is checked).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -48,6 +51,7 @@ MIB = 1 << 20
 RAW = "raw httpx"
 HOOK = "MixHook"
 STORED = "MixHook + store_file (atomic, sha256)"
+ASYNC_HOOK = "MixHook.aupload_file (file read in threads)"
 
 
 def _measured(action: Callable[[], Any], growth: list[float]) -> Callable[[], Any]:
@@ -114,7 +118,14 @@ def upload_contenders(base_url: str, session_id: str, source: Path) -> dict[str,
     def hook_upload() -> None:
         assert hook.upload_file(session_id, str(source)).size == source.stat().st_size
 
-    return {RAW: raw_upload, HOOK: hook_upload}
+    async def async_upload() -> None:
+        async_hook = MixHook(MIX_CONN_ID)
+        try:
+            assert (await async_hook.aupload_file(session_id, str(source))).size == source.stat().st_size
+        finally:
+            await async_hook.aclose()
+
+    return {RAW: raw_upload, HOOK: hook_upload, ASYNC_HOOK: lambda: asyncio.run(async_upload())}
 
 
 def run(contenders: dict[str, Callable[[], Any]], rounds: int, size: int) -> list[tuple[str, ...]]:

@@ -31,6 +31,9 @@ log = logging.getLogger("mix_provider.client")
 #: Failures that happen before the request could reach the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+#: Bytes of an async upload read per trip to a worker thread: a trip per 64 KiB chunk of httpx's
+#: multipart encoder costs throughput (``benchmarks/README.md``, files); memory stays this small.
+OFF_LOOP_BYTES = 1 << 20
 #: Requests (JSON calls and downloads) in flight at once on one async client, and its idle connections;
 #: more wait their turn in an asyncio semaphore rather than in httpcore's queue. At every request's
 #: start and end httpcore checks each connection of the pool (a socket poll for each idle one, and a
@@ -136,10 +139,24 @@ async def _acontent(call: Call[Any]) -> AsyncIterator[dict[str, Any]]:
 
 
 async def _off_loop(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
-    """``chunks``, each one produced in a worker thread, so the event loop never waits on a read."""
+    """``chunks``, produced in worker threads (about :data:`OFF_LOOP_BYTES` per trip), so the event
+    loop never waits on a read."""
     iterator = iter(chunks)
-    while (chunk := await asyncio.to_thread(next, iterator, None)) is not None:
-        yield chunk
+    while batch := await asyncio.to_thread(_take, iterator, OFF_LOOP_BYTES):
+        for chunk in batch:
+            yield chunk
+
+
+def _take(chunks: Iterator[bytes], limit: int) -> list[bytes]:
+    """The next chunks of ``chunks``, until ``limit`` bytes or the end (an empty list)."""
+    taken: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        taken.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return taken
 
 
 def _asyncio_transport(config: ClientConfig, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
