@@ -111,6 +111,11 @@ class SessionData(SessionTotals):
     parent_tool_call_id: str | None = None
     subagent_type: str | None = None
 
+    @property
+    def is_subagent(self) -> bool:
+        """Whether this is a sub-agent's session (what ``includeSubagents`` hides from the list)."""
+        return self.session_type == "subagent" or bool(self.parent_session_id)
+
     def summary(self) -> dict[str, Any]:
         """A small JSON-serialisable summary, fit for XCom."""
         return {

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mix_provider.archive.export import ExportResult, ExportSpec, export_transcript
@@ -27,7 +27,7 @@ from mix_provider.archive.manifest import Entry, fingerprint
 from mix_provider.archive.parts import read_manifest, write_part
 from mix_provider.archive.shards import WHOLE, Shard
 from mix_provider.archive.storage import LOCAL_PROTOCOLS, WriteTracker
-from mix_provider.errors import ArchiveCancelledError
+from mix_provider.errors import ArchiveCancelledError, MixNotFoundError
 from mix_provider.models import SessionData
 
 if TYPE_CHECKING:
@@ -40,18 +40,33 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Candidate:
-    """A session to archive, with the fingerprint of its list entry when known."""
+    """A session to archive, with the fingerprint of its list entry when known.
+
+    :param lookup: read the session (``GET /api/sessions/{id}``, real counts) before deciding: it was
+        found beyond a capped list, or its list entry has no counts to fingerprint.
+    :param optional: found by a survey, not asked for: gone (404) or not wanted means skip, not fail.
+    """
 
     session_id: str
     fingerprint: str | None = None
+    lookup: bool = False
+    optional: bool = False
 
 
-def candidates(listed: Iterable[SessionData], session_ids: Sequence[str] | None = None) -> list[Candidate]:
-    """The sessions to archive: ``session_ids`` in order (or every listed session), with fingerprints."""
-    known = {session.id: fingerprint(session) for session in listed}
+def candidates(
+    listed: Iterable[SessionData],
+    session_ids: Sequence[str] | None = None,
+    *,
+    counted: bool = True,
+    beyond: Sequence[str] = (),
+) -> list[Candidate]:
+    """The sessions to archive: ``session_ids`` in order (or every listed session, then those found
+    ``beyond`` the list), with fingerprints when the list entries have counts (``counted``)."""
+    known = {session.id: fingerprint(session) if counted else None for session in listed}
     if session_ids is None:
-        return [Candidate(sid, fp) for sid, fp in known.items()]
-    return [Candidate(sid, known.get(sid)) for sid in dict.fromkeys(session_ids)]
+        found = [Candidate(sid, fp, lookup=not counted, optional=True) for sid, fp in known.items()]
+        return found + [Candidate(sid, lookup=True, optional=True) for sid in dict.fromkeys(beyond) if sid not in known]
+    return [Candidate(sid, known.get(sid), lookup=not counted) for sid in dict.fromkeys(session_ids)]
 
 
 @dataclass
@@ -65,6 +80,9 @@ class ArchiveReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
+    #: how the sessions were found (:meth:`Listing.summary <mix_provider.client.inventory.Listing.summary>`),
+    #: None when they were given by id
+    listing: dict[str, Any] | None = None
 
     def xcom(self) -> dict[str, Any]:
         """The small XCom summary."""
@@ -77,6 +95,7 @@ class ArchiveReport:
             "manifest": self.manifest,
             "shard": self.shard.index,
             "shards": self.shard.count,
+            "listing": self.listing,
         }
 
 
@@ -89,6 +108,7 @@ class _Outcome:
     written: bool = False
     bytes: int = 0
     error: str | None = None
+    dropped: bool = False
 
 
 class SessionArchiver:
@@ -100,6 +120,8 @@ class SessionArchiver:
     :param max_concurrency: exports streaming at once.
     :param tracker: the task's registry of open temporary files (for ``on_kill``).
     :param shard: which manifest parts this run writes and compacts (``todo`` is already this shard's).
+    :param keep: for sessions read before archiving (``Candidate.lookup``), whether the task wants
+        them (the filters a list applies: creation window, sub-agents).
     """
 
     def __init__(
@@ -110,8 +132,10 @@ class SessionArchiver:
         max_concurrency: int,
         tracker: WriteTracker | None = None,
         shard: Shard = WHOLE,
+        keep: Callable[[SessionData], bool] | None = None,
     ) -> None:
         self.hook = hook
+        self.keep = keep
         self.base = base
         self.spec = spec
         self.max_concurrency = max_concurrency
@@ -134,7 +158,7 @@ class SessionArchiver:
         for outcome in outcomes:
             if outcome.error is not None:
                 report.failed[outcome.session_id] = outcome.error
-            else:
+            elif not outcome.dropped:
                 (report.archived if outcome.written else report.skipped).append(outcome.session_id)
                 report.bytes += outcome.bytes
         updates = {o.session_id: o.entry for o in outcomes if o.entry is not None}
@@ -150,7 +174,11 @@ class SessionArchiver:
         for candidate in todo:
             entry = entries.get(candidate.session_id)
             name = f"{candidate.session_id}{self.spec.extension}"
-            if entry is not None and entry.matches(self.spec, name, candidate.fingerprint, stored.get(name)):
+            if (
+                not candidate.lookup
+                and entry
+                and entry.matches(self.spec, name, candidate.fingerprint, stored.get(name))
+            ):
                 report.skipped.append(candidate.session_id)
             else:
                 work.append((candidate, entry))
@@ -159,14 +187,15 @@ class SessionArchiver:
     def _archive(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> _Outcome:
         """Archive one session (in a worker thread)."""
         name = f"{todo.session_id}{self.spec.extension}"
-
-        def unchanged(result: ExportResult) -> bool:
-            return entry is not None and entry.sha256 == result.sha256 and stored.get(name) == result.bytes
-
         try:
-            result = export_transcript(
-                self.hook, todo.session_id, self.base / name, self.spec, tracker=self.tracker, keep_existing=unchanged
-            )
+            if todo.lookup:
+                looked = self._look_up(todo)
+                if looked is None:
+                    return _Outcome(todo.session_id, None, dropped=True)
+                todo = looked
+                if entry is not None and entry.matches(self.spec, name, todo.fingerprint, stored.get(name)):
+                    return _Outcome(todo.session_id, None)
+            result = self._export(todo, entry, stored)
         except ArchiveCancelledError:
             raise
         except Exception as exc:  # one session's failure must not stop the others; its type is kept
@@ -177,6 +206,29 @@ class SessionArchiver:
         assert entry is not None
         refreshed = None if entry.fingerprint == todo.fingerprint else entry.refreshed(todo.fingerprint)
         return _Outcome(todo.session_id, refreshed)
+
+    def _look_up(self, todo: Candidate) -> Candidate | None:
+        """``todo`` fingerprinted from ``GET /api/sessions/{id}``; None for a session found by a survey
+        that is gone or not wanted (a session asked for by id fails instead)."""
+        try:
+            session = self.hook.get_session(todo.session_id)
+        except MixNotFoundError:
+            if todo.optional:
+                return None
+            raise
+        if todo.optional and self.keep is not None and not self.keep(session):
+            return None
+        return replace(todo, fingerprint=fingerprint(session), lookup=False)
+
+    def _export(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> ExportResult:
+        name = f"{todo.session_id}{self.spec.extension}"
+
+        def unchanged(result: ExportResult) -> bool:
+            return entry is not None and entry.sha256 == result.sha256 and stored.get(name) == result.bytes
+
+        return export_transcript(
+            self.hook, todo.session_id, self.base / name, self.spec, tracker=self.tracker, keep_existing=unchanged
+        )
 
     def _stored_sizes(self, wanted: set[str]) -> dict[str, int]:
         """Sizes of the ``wanted`` files already in the archive directory, by name (one listing call).

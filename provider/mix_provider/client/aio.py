@@ -15,7 +15,7 @@ from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
-from mix_provider.client.operations import Call
+from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, ascan_chunks
 from mix_provider.client.supervisor import Step, Supervisor
@@ -52,6 +52,18 @@ class AsyncMixClient:
         except MixError as exc:
             return plan.give_up(exc)
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    async def run(self, plan: Plan[T]) -> T:
+        """Async :meth:`MixClient.run <mix_provider.client.MixClient.run>`."""
+        stepper = Stepper(plan)
+        while (call := stepper.call) is not None:
+            try:
+                result = await self.execute(call)
+            except MixError as exc:
+                stepper.throw(exc)
+            else:
+                stepper.send(result)
+        return stepper.result
 
     @asynccontextmanager
     async def open_stream(self, call: Call[Any]) -> AsyncIterator[AsyncIterator[bytes]]:

@@ -26,6 +26,7 @@ from mix_provider.client.turns import (
     finished_reply,
     runs_of,
     settled_reply,
+    steps_of,
     tool_calls_of,
 )
 from mix_provider.client.validation import positive_number
@@ -128,6 +129,9 @@ def _will_retry(data: dict[str, Any]) -> bool:
 #: How the real server words the ``error`` event that ends a cancelled run: ``agent.ErrRequestCancelled``
 #: while a reply streams, Go's ``context.Canceled`` while the run's tools run.
 CANCELLED_PREFIXES = ("request cancelled", "context canceled")
+#: How the real server words the ``error`` event of a run stopped by ``max_steps``; it finishes the
+#: last ``tool_use`` message as ``canceled`` (``agent.go`` ``processGeneration``).
+STEP_LIMIT_PREFIX = "maximum iteration limit"
 
 
 def reply_after(
@@ -143,13 +147,14 @@ def reply_after(
         return None
     reply = settled_reply(turn, session_id)
     if reply is None and verdict.error is not None and not turn.overlapped:
-        cancelled = verdict.error.startswith(CANCELLED_PREFIXES)
+        cancelled = verdict.error.startswith((*CANCELLED_PREFIXES, STEP_LIMIT_PREFIX))
         return Reply(
             message_id=verdict.message_id or "",
             text=verdict.error,
             finish_reason=(FinishReason.CANCELED if cancelled else FinishReason.ERROR).value,
             tool_calls=tool_calls_of(turn),
             user_message_id=turn.user_message_id,
+            steps=steps_of(turn),
         )
     return reply
 

@@ -15,7 +15,7 @@ from mix_provider.client import operations as ops
 from mix_provider.client._http import SyncHTTP
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
-from mix_provider.client.operations import Call
+from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, scan_chunks
 from mix_provider.client.supervisor import Step, Supervisor
@@ -55,6 +55,18 @@ class MixClient:
         except MixError as exc:
             return plan.give_up(exc)
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    def run(self, plan: Plan[T]) -> T:
+        """Run a plan of several calls (e.g. :func:`~mix_provider.client.inventory.survey`)."""
+        stepper = Stepper(plan)
+        while (call := stepper.call) is not None:
+            try:
+                result = self.execute(call)
+            except MixError as exc:
+                stepper.throw(exc)
+            else:
+                stepper.send(result)
+        return stepper.result
 
     @contextmanager
     def open_stream(self, call: Call[Any]) -> Iterator[Iterator[bytes]]:

@@ -147,7 +147,7 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
                 session = hook.get_session(request.session_id)
             else:
                 session = hook.create_session(preset.session_spec())
-            turn = TurnKey.of(session.user_message_count, text)
+            turn = TurnKey.of(session.user_message_count, text, session.callbacks)
             reply = hook.send_and_wait(session.id, text, options.message_options(), turn=turn, timeout=timeout)
             payload = success_payload(session.id, reply, baseline_of(session), hook.get_session(session.id))
         except MixReplyFailedError as exc:

@@ -34,6 +34,7 @@ from mix_provider.client import (
 )
 from mix_provider.client import operations as ops
 from mix_provider.client.events import WaitOptions
+from mix_provider.client.inventory import Listing, survey
 from mix_provider.client.options import NO_OPTIONS
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.supervisor import Supervisor
@@ -155,6 +156,12 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         """All sessions (subagent sessions only when asked); never None."""
         return self.client.execute(ops.list_sessions(include_subagents))
 
+    def survey_sessions(self, *, include_subagents: bool = False, known: Iterable[str] = ()) -> Listing:
+        """Every session, also beyond a capped list (:mod:`mix_provider.client.inventory`); ``known``
+        ids are looked up too when the list is capped, and :attr:`Listing.unseen
+        <mix_provider.client.inventory.Listing.unseen>` says what could still not be seen."""
+        return self.client.run(survey(include_subagents, known))
+
     def create_session(self, spec: SessionSpec | str) -> SessionData:
         """Create a session; a lost answer is reconciled by title and creation time, never duplicated.
 
@@ -243,7 +250,8 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
         :param supervisor: answers permissions and notifications and watches the budget.
         """
         if turn is None:
-            turn = TurnKey.of(self.get_session(session_id).user_message_count, text)
+            session = self.get_session(session_id)
+            turn = TurnKey.of(session.user_message_count, text, session.callbacks)
         send = ops.send_message(session_id, text, options, turn=turn)
         return self.client.wait_for_reply(
             session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
@@ -284,6 +292,12 @@ class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
     async def alist_sessions(self, *, include_subagents: bool = False) -> list[SessionData]:
         """Async :meth:`list_sessions`."""
         return await (await self.aclient()).execute(ops.list_sessions(include_subagents))
+
+    async def asurvey_sessions(
+        self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None
+    ) -> Listing:
+        """Async :meth:`survey_sessions`; ``pages`` limits the history read to its newest pages."""
+        return await (await self.aclient()).run(survey(include_subagents, known, pages))
 
     async def aexport_session(self, session_id: str) -> ExportSession:
         """Async :meth:`export_session`."""

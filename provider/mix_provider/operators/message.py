@@ -16,6 +16,7 @@ from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy
 from mix_provider.client.supervisor import Supervision
 from mix_provider.client.validation import (
     choices,
+    one_of,
     positive_number,
     require_bool,
     require_id,
@@ -25,6 +26,7 @@ from mix_provider.errors import (
     MixAskRequired,
     MixError,
     MixReplyTimeoutError,
+    MixStepLimitError,
     MixSupervisionError,
     MixTriggerEventError,
     MixWaitFailedError,
@@ -54,6 +56,8 @@ from mix_provider.triggers.payloads import (
 DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "canceled")
 #: The values ``fail_on_finish_reasons`` accepts.
 FINISH_REASONS = frozenset(reason.value for reason in FinishReason)
+#: The values ``on_step_limit`` accepts.
+STEP_LIMIT_CHOICES = ("fail", "accept")
 #: Extra seconds the task's defer timeout allows beyond the trigger's own deadline.
 DEFER_MARGIN = 60
 
@@ -97,6 +101,10 @@ class MixSendMessageOperator(MixBaseOperator):
         warning and error are acknowledged and a question fails the task.
     :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task.
     :param max_tokens: the turn's token limit (prompt + completion), likewise.
+    :param on_step_limit: what a run stopped by ``max_steps`` means: ``fail`` (default) raises
+        :class:`~mix_provider.errors.MixStepLimitError`; ``accept`` returns the last round's partial
+        reply with ``step_limited`` true. The server stores that round as ``canceled``, so without
+        ``max_steps`` a ``canceled`` reply is a cancellation.
     """
 
     template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level")
@@ -119,6 +127,7 @@ class MixSendMessageOperator(MixBaseOperator):
         notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
         max_cost_usd: float | None = None,
         max_tokens: int | None = None,
+        on_step_limit: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +144,7 @@ class MixSendMessageOperator(MixBaseOperator):
         self.supervision = check_supervision(
             Supervision.checked(permission_policy, notification_policy, max_cost_usd, max_tokens)
         )
+        self.on_step_limit = one_of("on_step_limit", on_step_limit, STEP_LIMIT_CHOICES)
         self._waiting_on: str | None = None
         check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
         check_literal(partial(require_id, "session_id"), session_id)
@@ -169,7 +179,7 @@ class MixSendMessageOperator(MixBaseOperator):
                 return saved["baseline"], turn, True
         session = self.hook.get_session(session_id)
         baseline = baseline_of(session)
-        turn = TurnKey.of(session.user_message_count, self.text)
+        turn = TurnKey.of(session.user_message_count, self.text, session.callbacks)
         state.set({"session_id": session_id, "baseline": baseline, "turn": turn.to_json()})
         return baseline, turn, False
 
@@ -273,9 +283,22 @@ class MixSendMessageOperator(MixBaseOperator):
                 result["session_id"],
             )
         reason = result["finish_reason"]
-        if reason in self.fail_on_finish_reasons:
+        limited = self._step_limited(result)
+        if limited is not None and self.on_step_limit == "fail":
+            raise MixStepLimitError(result["session_id"], limited, result["message_id"], result["reply"])
+        if limited is None and reason in self.fail_on_finish_reasons:
             raise reply_failure(result["session_id"], reason, result["message_id"], result["reply"])
-        return {k: v for k, v in result.items() if k not in ("status", "baseline", "turn")}
+        kept = {k: v for k, v in result.items() if k not in ("status", "baseline", "turn")}
+        return {**kept, "step_limited": limited is not None}
+
+    def _step_limited(self, result: dict[str, Any]) -> int | None:
+        """The ``max_steps`` that stopped the run, if a limit did: its last round is ``canceled`` and it
+        used every step (``agent.go`` ``processGeneration`` finishes that round as ``canceled``)."""
+        limit = MessageOptions.checked(**self._options_arguments()).max_steps
+        steps = result.get("steps")
+        if limit is None or result["finish_reason"] != FinishReason.CANCELED.value or not isinstance(steps, int):
+            return None
+        return limit if steps >= limit else None
 
     def _not_a_reply(self, context: Any, result: dict[str, Any]) -> NoReturn:
         """Ask a person (``ask``), or report the usage and raise the event's typed error."""

@@ -67,6 +67,7 @@ def success_payload(session_id: str, reply: Reply, baseline: dict[str, Any], aft
         "reply_truncated": len(text) > REPLY_XCOM_LIMIT,
         "finish_reason": reply.finish_reason,
         "tool_calls": reply.tool_calls,
+        "steps": reply.steps,
         "overlapped": reply.overlapped,
         **usage,
         "usage_attributable": attributable,

@@ -12,6 +12,7 @@ from mix_provider.errors import (
     MixReplyCanceledError,
     MixReplyFailedError,
     MixReplyTimeoutError,
+    MixStepLimitError,
     MixTriggerEventError,
     MixWaitFailedError,
 )
@@ -123,7 +124,36 @@ def test_failing_finish_reasons(reason: str) -> None:
 
 def test_success_event_becomes_the_xcom() -> None:
     result = _send().execute_complete({}, SUCCESS_EVENT)
-    assert result == {k: v for k, v in SUCCESS_EVENT.items() if k != "status"}
+    assert result == {**{k: v for k, v in SUCCESS_EVENT.items() if k != "status"}, "step_limited": False}
+
+
+STEP_LIMITED = {**SUCCESS_EVENT, "finish_reason": "canceled", "steps": 3, "reply": "half done"}
+
+
+def test_a_run_stopped_by_its_step_limit_raises_the_step_limit_error_not_cancelled() -> None:
+    """``agent.go`` ``processGeneration`` finishes the last of ``max_steps`` rounds as ``canceled``."""
+    with pytest.raises(MixStepLimitError, match="max_steps=3") as info:
+        _send(max_steps=3).execute_complete({}, STEP_LIMITED)
+    assert not isinstance(info.value, MixReplyCanceledError) and info.value.max_steps == 3
+    with pytest.raises(MixStepLimitError):
+        _send(max_steps=3, fail_on_finish_reasons=()).execute_complete({}, STEP_LIMITED)
+
+
+def test_a_step_limited_partial_reply_can_be_accepted() -> None:
+    result = _send(max_steps=3, on_step_limit="accept").execute_complete({}, STEP_LIMITED)
+    assert (result["reply"], result["finish_reason"], result["step_limited"]) == ("half done", "canceled", True)
+
+
+def test_a_canceled_reply_short_of_the_limit_is_a_cancellation() -> None:
+    with pytest.raises(MixReplyCanceledError):
+        _send(max_steps=5).execute_complete({}, STEP_LIMITED)
+    with pytest.raises(MixReplyCanceledError):
+        _send().execute_complete({}, STEP_LIMITED)
+
+
+def test_on_step_limit_is_checked_at_parse_time() -> None:
+    with pytest.raises(MixConfigError, match="on_step_limit: 'ignore' is not one of: fail, accept"):
+        _send(on_step_limit="ignore")
 
 
 def test_a_long_reply_is_cut_in_the_failure_message() -> None:

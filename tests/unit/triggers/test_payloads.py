@@ -34,6 +34,7 @@ def test_success_payload_reports_the_turn_not_the_session() -> None:
         "reply_truncated": False,
         "finish_reason": "end_turn",
         "tool_calls": 2,
+        "steps": 0,
         "overlapped": False,
         "prompt_tokens": 30,
         "completion_tokens": 12,
