@@ -128,11 +128,12 @@ class TranscriptScan:
             return "" if key is None else content
         if role == "user":
             return self._user_text(key, content, stamp)
-        if role != "assistant":
-            return ""
+        return self._assistant_text(key, content, stamp) if role == "assistant" else ""
+
+    def _assistant_text(self, key: TurnKey, content: str, stamp: Any) -> str:
         if self._ours or self._maybe is not None:
             return content
-        if stamp is None:
+        if stamp is None or self._users + 1 < key.after_user_messages:
             return ""
         self._provisional.append(len(self.records))  # our message may come later in this second
         return content

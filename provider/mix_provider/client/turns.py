@@ -296,25 +296,25 @@ def runs_of(
     return builder.runs
 
 
-def after_baseline(messages: Sequence[TurnMessage], key: TurnKey) -> set[str]:
-    """Ids of the user messages that may be ours: stored after the baseline's ``after_user_messages``
-    user messages, or in the same second as the first user message stored after them."""
+def after_baseline(messages: Sequence[TurnMessage], key: TurnKey) -> tuple[set[str], set[str]]:
+    """Ids of the user messages that may be ours: those stored after the baseline's
+    ``after_user_messages`` user messages, then those stored before them in the same second as the
+    first one after them (listed in no defined order, ours may come first)."""
     users = [message for message in messages if message.role == "user"]
     first_after = users[key.after_user_messages] if len(users) > key.after_user_messages else None
     tie = first_after.created_at if first_after is not None else None
-    return {
-        message.id
-        for index, message in enumerate(users)
-        if index >= key.after_user_messages or (tie is not None and message.created_at == tie)
-    }
+    later = {message.id for message in users[key.after_user_messages :]}
+    tied = {m.id for m in users[: key.after_user_messages] if tie is not None and m.created_at == tie}
+    return later, tied
 
 
 def find_turn(messages: Sequence[TurnMessage], key: TurnKey) -> Turn | None:
     """Our run in ``messages``, or None while our user message is not stored."""
-    candidates = after_baseline(messages, key)
-    for run in runs_of(messages, key.injected, key.callbacks):
-        if run.user_message_id in candidates and key.matches(run.user_content):
-            return run
+    runs = runs_of(messages, key.injected, key.callbacks)
+    for pool in after_baseline(messages, key):
+        for run in runs:
+            if run.user_message_id in pool and key.matches(run.user_content):
+                return run
     return None
 
 
