@@ -4,6 +4,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
 
     MixError
     ├── MixConfigError              bad connection settings or call arguments (before any request)
+    │   └── MixFileTooLargeError    a file to upload is over the upload limit (``size``, ``limit``)
     ├── MixTransportError           no usable HTTP exchange: connect failure, timeout, reset (transient)
     │   └── MixOutcomeUnknownError  a create/send may or may not have been applied and could not be reconciled
     ├── MixMalformedResponseError   the server answered, but not with what the API promises
@@ -20,6 +21,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     ├── MixTriggerEventError        a trigger event broke the event contract (not trusted)
     ├── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
     │   ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
+    │   │   └── MixUnsupportedFieldError  an older server refused fields it does not know (``fields``)
     │   ├── MixUnauthorizedError    401: the server has no LLM provider credentials (or a proxy refused)
     │   ├── MixNotFoundError        404: unknown session or message
     │   ├── MixRateLimitedError     429, with ``retry_after`` seconds when the server said so
@@ -53,6 +55,22 @@ class MixConfigError(MixError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class MixFileTooLargeError(MixConfigError):
+    """A file to upload is larger than the server accepts; refused before the request is sent.
+
+    :param field: the argument naming the file.
+    :param path: the file.
+    :param size: its size in bytes.
+    :param limit: the upload limit in bytes.
+    """
+
+    def __init__(self, field: str, path: str, size: int, limit: int) -> None:
+        super().__init__(field, f"{path} is {size} bytes, over the upload limit of {limit} bytes")
+        self.path = path
+        self.size = size
+        self.limit = limit
 
 
 class MixTransportError(MixError):
@@ -213,6 +231,22 @@ class MixAPIError(MixError):
 
 class MixBadRequestError(MixAPIError):
     """400: the server rejected the request (``bad_request`` or ``validation_error``)."""
+
+
+class MixUnsupportedFieldError(MixBadRequestError):
+    """The server refused optional fields it does not know (an older Mix server decodes strictly).
+
+    :param fields: the wire names of the refused fields the caller set (e.g. ``modelId``).
+    :param cause: the server's 400.
+    """
+
+    def __init__(self, fields: tuple[str, ...], cause: MixAPIError) -> None:
+        names = ", ".join(fields)
+        message = (
+            f"the server does not accept {names} ({cause.message}); it predates them: leave them unset or upgrade it"
+        )
+        super().__init__(cause.status, cause.error_type, message, cause.method, cause.path)
+        self.fields = fields
 
 
 class MixUnauthorizedError(MixAPIError):

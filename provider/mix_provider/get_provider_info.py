@@ -99,6 +99,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_PKG}.operators.rewind",
                     f"{_PKG}.operators.export",
                     f"{_PKG}.operators.archive",
+                    f"{_PKG}.operators.files",
                 ],
             }
         ],

@@ -5,8 +5,10 @@ is installed and enabled) returns an ``OperatorLineage`` whose datasets are:
 
 * a session: namespace ``mix://<host>:<port>`` (the connection's server), name ``sessions/<id>``;
   an input of export and archive tasks, input and output of a turn, output of a create;
-* a stored transcript (export, archive): the file as OpenLineage names storage (``file`` + path,
-  ``s3://bucket`` + key, ...), with an ``outputStatistics`` facet (messages as rows, bytes as size).
+* a stored transcript (export, archive) or session file (collect, an archive with files): the file
+  as OpenLineage names storage (``file`` + path, ``s3://bucket`` + key, ...), with an
+  ``outputStatistics`` facet (messages as rows, bytes as size);
+* an uploaded file: an input of the upload (the session is its output).
 
 Without the OpenLineage provider the method returns None; nothing here is imported before it is used.
 """
@@ -49,6 +51,12 @@ def _datasets(operator: Any, task_instance: Any) -> tuple[list[Any], list[Any]]:
         files.append((stored["uri"], stored.get("messages"), stored.get("bytes")))
     for entry in (stored.get("sessions") or {}).values():
         files.append((f"{str(stored['base_path']).rstrip('/')}/{entry['path']}", None, entry.get("bytes")))
+    files.extend((item["uri"], None, item["size"]) for item in stored.get("stored") or ())
+    if stored.get("uploaded"):
+        read = [
+            Dataset(namespace=ns, name=name) for ns, name in (storage_names(i["source"]) for i in stored["uploaded"])
+        ]
+        return read, sessions
     outputs = []
     for uri, rows, size in files:
         file_namespace, name = storage_names(uri)

@@ -110,6 +110,8 @@ class SessionData(SessionTotals):
     parent_session_id: str | None = None
     parent_tool_call_id: str | None = None
     subagent_type: str | None = None
+    model_id: str | None = None
+    provider: str | None = None
 
     @property
     def is_subagent(self) -> bool:
@@ -128,7 +130,22 @@ class SessionData(SessionTotals):
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost": self.cost,
+            **{key: value for key, value in (("model_id", self.model_id), ("provider", self.provider)) if value},
         }
+
+
+class FileInfo(MixModel):
+    """A file of the shared uploads area, as upload and list return it.
+
+    Older servers send no ``url`` and a real ``modified``; newer ones an absolute ``url`` and ``modified: 0``.
+    """
+
+    name: str
+    size: int = 0
+    modified: int = 0
+    is_dir: bool = False
+    url: str | None = None
+    original_name: str | None = None
 
 
 class ToolCall(MixModel):
@@ -239,4 +256,5 @@ class Health(MixModel):
 
 
 SESSION_LIST = TypeAdapter(list[SessionData])
+FILE_LIST = TypeAdapter(list[FileInfo])
 MESSAGE_LIST = TypeAdapter(list[BackendMessage])

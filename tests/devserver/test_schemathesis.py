@@ -44,6 +44,10 @@ IMPLEMENTED = [
     "grantPermission",
     "denyPermission",
     "respondToNotification",
+    "listSessionFiles",
+    "uploadSessionFile",
+    "getSessionFile",
+    "deleteSessionFile",
 ]
 NOT_RUN = {
     "streamEvents": "an SSE stream never ends, so schemathesis cannot validate it; "
@@ -53,7 +57,7 @@ NOT_RUN = {
 
 NOT_IMPLEMENTED = (
     "auth (api-key, oauth, validate), commands, mcp, messages/history, "
-    "preferences, session files (list/upload/get/delete), system/info, tools, health/auth, "
+    "preferences, system/info, tools, health/auth, "
     "internal/auth/refresh-tokens: outside the devserver's scope (see docs/devserver.md); "
     "they answer 404 with the error envelope"
 )
@@ -83,6 +87,17 @@ def _spec_versus_server(case: Any, response: httpx.Response) -> str | None:
         return (
             "HandleNotificationRespond decodes the body into a map[string]string, so the extra non-string "
             "properties the spec allows are a 400 validation_error (the spec documents no 400)"
+        )
+    files = ("listSessionFiles", "uploadSessionFile", "getSessionFile", "deleteSessionFile")
+    if operation_id in files and response.status_code == 400 and "'id'" in response.text:
+        return (
+            "rest_files.go and session_asset_server.go check ValidateSessionID (a UUID) first and answer "
+            "a 400 validation_error the spec does not list for list and get"
+        )
+    if operation_id == "getSessionFile" and response.status_code in (400, 500) and case.query.get("thumb"):
+        return (
+            "session_asset_server.go answers a thumbnail of a file that is neither image nor video (400) or a "
+            "failed thumbnail (500, e.g. a size outside 16..1024) with Go's plain-text http.Error"
         )
     flag = (case.query or {}).get("includeSubagents", False)
     if operation_id == "listSessions" and flag not in (True, False, "true", "false"):

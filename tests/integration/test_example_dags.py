@@ -33,6 +33,7 @@ RUN_TESTS = {
     "mix_on_new_transcripts": "test_archive_asset_event_schedules_the_consumer_dag",
     "mix_cost_report": "test_cost_report_rolls_up_the_archive_by_day_and_model",
     "mix_supervised_turn": "test_supervised_dag_decides_every_request_by_rule",
+    "mix_files_round_trip": "test_files_dag_sends_a_pdf_and_stores_the_chart_the_agent_made",
 }
 
 
@@ -209,3 +210,26 @@ def test_cost_report_rolls_up_the_archive_by_day_and_model(example_bag: Any, run
     assert float(row["cost"]) >= entry.cost and int(row["prompt_tokens"]) >= entry.prompt_tokens > 0
     png = (base / "reports" / "costs.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"
+
+
+def test_files_dag_sends_a_pdf_and_stores_the_chart_the_agent_made(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    """No conf: the PDF goes from ``$AIRFLOW_HOME/mix-files/inbox`` to the session, the chart the agent
+    made comes back to ``outbox/<run id>/``, hashed; the session runs on the model the params name."""
+    dag = example_bag.get_dag("mix_files_round_trip")
+    dr = run_dag(dag, run_conf={"model_id": "gemini-3-flash-preview", "provider": "gemini"})
+    assert dr.state == "success", states(dr)
+    session_id = xcom(dr, "create_session")
+    assert xcom(dr, "create_session", key="session")["model_id"] == "gemini-3-flash-preview"
+    assert api.session(session_id).json()["modelId"] == "gemini-3-flash-preview"
+    user_text = api.export(session_id)["messages"][0]["content"]
+    assert f"/api/sessions/{session_id}/files/brief.pdf" in user_text  # the attachment's URL
+    assert f"/api/sessions/{session_id}/files/chart.png" in xcom(dr, "ask_for_chart")["reply"]
+    collected = xcom(dr, "collect_chart")
+    assert [f["name"] for f in collected["files"]] == ["chart.png"] and collected["missing"] == []
+    chart = collected["files"][0]
+    stored = Path(chart["uri"].removeprefix("file://"))
+    outbox = Path(os.environ["AIRFLOW_HOME"]) / "mix-files" / "outbox"
+    assert stored.parent.parent == outbox and stored.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (chart["size"], chart["sha256"]) == (stored.stat().st_size, hashlib.sha256(stored.read_bytes()).hexdigest())
+    assert chart["content_type"] == "image/png"
+    assert not [p for p in stored.parent.iterdir() if p.name.endswith(".partial")]

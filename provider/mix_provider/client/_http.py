@@ -80,8 +80,24 @@ def _finish(call: Call[T], response: httpx.Response, started: float, config: Cli
         log.debug("Mix %s %s -> %d in %.1f ms", call.method, call.path, response.status_code, took)
     if response.status_code >= 400:
         status, headers, content = response.status_code, response.headers, response.content
-        raise api_error(call.method, call.path, status, headers, content, config.secret_values())
+        error = api_error(call.method, call.path, status, headers, content, config.secret_values())
+        raise call.refine(error) if call.refine is not None else error
     return parse_body(call, response.status_code, response.content)
+
+
+@contextmanager
+def _content(call: Call[Any]) -> Iterator[dict[str, Any]]:
+    """The query and body arguments of one attempt: the JSON body, or the upload opened afresh."""
+    if call.upload is None:
+        yield {"params": call.params, "json": call.body}
+        return
+    upload = call.upload
+    try:
+        handle = upload.open()
+    except OSError as exc:
+        raise MixConfigError("source", f"{upload.filename} cannot be read: {exc}") from None
+    with handle:
+        yield {"params": call.params, "files": {upload.field: (upload.filename, handle, upload.content_type)}}
 
 
 def _sse_options(config: ClientConfig, call: Call[Any], read_timeout: float | None) -> dict[str, Any]:
@@ -105,7 +121,8 @@ class SyncHTTP:
         """Make one attempt of ``call`` and parse its answer."""
         started = time.perf_counter()
         try:
-            response = self._client.request(call.method, call.path, params=call.params, json=call.body)
+            with _content(call) as content:
+                response = self._client.request(call.method, call.path, **content)
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
         return _finish(call, response, started, self.config)
@@ -159,7 +176,8 @@ class AsyncHTTP:
         started = time.perf_counter()
         try:
             async with self._slots:
-                response = await self._client.request(call.method, call.path, params=call.params, json=call.body)
+                with _content(call) as content:  # an upload's file is read by blocking calls, in chunks
+                    response = await self._client.request(call.method, call.path, **content)
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
         return _finish(call, response, started, self.config)

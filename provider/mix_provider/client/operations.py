@@ -6,10 +6,11 @@ Builders validate their arguments, so a bad argument fails before any request is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -18,7 +19,7 @@ from mix_provider import models
 from mix_provider.client.options import NO_OPTIONS, MessageOptions, SessionSpec
 from mix_provider.client.turns import TurnKey, find_turn
 from mix_provider.client.validation import CallbackLike, check_callbacks, require_bool, require_id, require_text
-from mix_provider.errors import MixConfigError, MixError, MixOutcomeUnknownError
+from mix_provider.errors import MixAPIError, MixConfigError, MixError, MixOutcomeUnknownError
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -56,6 +57,8 @@ class Call(Generic[T]):
         such an outcome is reported as :class:`~mix_provider.errors.MixOutcomeUnknownError`.
     :param if_gone: for a call whose effect is the resource's absence (a delete): its result when a
         retry answers 404 after an earlier attempt may have been applied (the answer, not the delete, was lost).
+    :param upload: a file sent as the multipart body instead of ``body`` (reopened for each attempt).
+    :param refine: turns the server's error answer into a more precise one (e.g. naming refused fields).
     """
 
     method: str
@@ -66,6 +69,26 @@ class Call(Generic[T]):
     idempotent: bool = True
     reconcile: Reconcile[T, Any] | None = None
     if_gone: Callable[[], T] | None = None
+    upload: Upload | None = None
+    refine: Callable[[MixAPIError], MixAPIError] | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to send as one multipart field, streamed from ``open()`` (called once per attempt).
+
+    :param field: the form field.
+    :param filename: the file name sent with it.
+    :param size: its size in bytes (checked against the limit before any request).
+    :param open: returns a new binary file object positioned at the start; the caller closes it.
+    :param content_type: the part's ``Content-Type``.
+    """
+
+    field: str
+    filename: str
+    size: int
+    open: Callable[[], IO[bytes]]
+    content_type: str = "application/octet-stream"
 
 
 #: Several calls whose order depends on their answers: a generator that yields each call and is sent
@@ -181,7 +204,9 @@ def create_session(spec: SessionSpec | str, *, now: datetime | None = None) -> C
     title = spec.title
     reconcile = Reconcile(list_sessions(), lambda sessions: find_created_session(sessions, title, sent_at))
     body = spec.to_wire()
-    return Call("POST", "/api/sessions", _model(models.SessionData), body=body, idempotent=False, reconcile=reconcile)
+    refine = spec.refused if spec.model_wire() else None
+    parse = _model(models.SessionData)
+    return Call("POST", "/api/sessions", parse, body=body, idempotent=False, reconcile=reconcile, refine=refine)
 
 
 def find_created_session(
@@ -269,3 +294,45 @@ def stream_events(session_id: str) -> Call[None]:
     """``GET /stream?sessionId=``: the session's server-sent events (opened, never parsed whole)."""
     sid = require_id("session_id", session_id)
     return Call("GET", "/stream", _none, params={"sessionId": sid})
+
+
+#: Methods the escape hatch sends again after an unknown outcome unless the caller says otherwise (RFC 9110).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+HTTP_METHODS = IDEMPOTENT_METHODS | {"POST", "PATCH"}
+
+
+def _json_or_text(body: bytes) -> Any:
+    """A response body as JSON, its text when it is not JSON, None when empty."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+def raw_request(
+    method: str,
+    path: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    json_body: Any = None,
+    idempotent: bool | None = None,
+) -> Call[Any]:
+    """Any endpoint of the server, for those the provider does not wrap; answers JSON (or text, or None).
+
+    :param method: ``GET``, ``POST``, ``PUT``, ``PATCH``, ``DELETE``, ``HEAD`` or ``OPTIONS``.
+    :param path: a path below the base URL, starting with one ``/`` (never a URL: the connection's
+        headers go to the connection's server only).
+    :param idempotent: whether a request whose outcome is unknown may be sent again; by default true for
+        the idempotent methods (:data:`IDEMPOTENT_METHODS`), false for ``POST`` and ``PATCH``.
+    """
+    verb = method.upper() if isinstance(method, str) else method
+    if verb not in HTTP_METHODS:
+        raise MixConfigError("method", f"{method!r} is not one of: {', '.join(sorted(HTTP_METHODS))}")
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        raise MixConfigError("path", f"must be a path below the base URL starting with one '/', got {path!r}")
+    if params is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
+        raise MixConfigError("params", "must map strings to strings")
+    safe = verb in IDEMPOTENT_METHODS if idempotent is None else require_bool("idempotent", idempotent)
+    return Call(verb, path, _json_or_text, params=params, body=json_body, idempotent=safe)

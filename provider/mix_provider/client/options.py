@@ -27,6 +27,7 @@ from mix_provider.client.validation import (
     require_bool,
     require_text,
 )
+from mix_provider.errors import MixAPIError, MixBadRequestError, MixConfigError, MixUnsupportedFieldError
 from mix_provider.models import BrowserMode, Callback, PromptMode, ThinkingLevel
 
 T = TypeVar("T")
@@ -56,6 +57,15 @@ def check_known(build: Callable[..., object], pending: Collection[str], **argume
         _PENDING.reset(token)
 
 
+def check_model(model_id: object, provider: object) -> tuple[str | None, str | None]:
+    """``(model_id, provider)``, blanks as unset; a model needs its provider (the API: "Required when modelId is set")."""
+    model = optional_text("model_id", model_id) or None
+    owner = optional_text("provider", provider) or None
+    if model is not None and owner is None:
+        raise MixConfigError("provider", f"is required with model_id {model!r} (e.g. 'anthropic', 'openai', 'gemini')")
+    return (model.strip() if model else None), (owner.strip() if owner else None)
+
+
 @dataclass(frozen=True)
 class SessionSpec:
     """A new session: title, browser, system prompt and callbacks, already checked (see :meth:`checked`)."""
@@ -66,6 +76,8 @@ class SessionSpec:
     custom_system_prompt: str | None = None
     prompt_mode: PromptMode | None = None
     callbacks: tuple[Callback, ...] | None = None
+    model_id: str | None = None
+    provider: str | None = None
 
     @classmethod
     def checked(
@@ -77,6 +89,8 @@ class SessionSpec:
         custom_system_prompt: str | None = None,
         prompt_mode: PromptMode | str | None = None,
         callbacks: Iterable[CallbackLike] | str | None = None,
+        model_id: str | None = None,
+        provider: str | None = None,
     ) -> SessionSpec:
         """Validate the arguments and build the spec.
 
@@ -86,6 +100,9 @@ class SessionSpec:
         :param custom_system_prompt: extra or replacement system prompt.
         :param prompt_mode: ``default``, ``append`` (<= 50 KiB prompt) or ``replace`` (<= 100 KiB).
         :param callbacks: session callbacks (models, or dicts in snake_case or camelCase, or a JSON list).
+        :param model_id: the session's model (e.g. ``gemini-3-flash-preview``); the server's default when unset.
+        :param provider: the LLM provider owning it (``anthropic``, ``openai``, ``gemini``...), required with
+            ``model_id``. Both are sent only when set: servers that predate them refuse them.
         :raises MixConfigError: naming the first invalid field.
         """
         name = _checked(("title",), partial(require_text, "title"), title)
@@ -99,7 +116,8 @@ class SessionSpec:
         mode = _checked(prompt, check_system_prompt, prompt_mode, custom_system_prompt)
         parsed = None if callbacks is None else _checked(("callbacks",), check_callbacks, callbacks)
         listed = None if parsed is None else tuple(parsed)
-        return cls(name, browser, cdp_url or None, custom_system_prompt, mode, listed)
+        model = _checked(("model_id", "provider"), check_model, model_id, provider) or (None, None)
+        return cls(name, browser, cdp_url or None, custom_system_prompt, mode, listed, *model)
 
     def to_wire(self) -> dict[str, Any]:
         """The ``POST /api/sessions`` body: only the fields that are set, camelCase."""
@@ -112,7 +130,20 @@ class SessionSpec:
             body["customSystemPrompt"] = self.custom_system_prompt
         if self.callbacks is not None:
             body["callbacks"] = [callback.to_wire() for callback in self.callbacks]
+        body.update(self.model_wire())
         return body
+
+    def model_wire(self) -> dict[str, str]:
+        """The model fields of the body (``modelId``, ``provider``): only those set."""
+        return {key: value for key, value in (("modelId", self.model_id), ("provider", self.provider)) if value}
+
+    def refused(self, error: MixAPIError) -> MixAPIError:
+        """``error``, or :class:`MixUnsupportedFieldError` when it is a 400 refusing model fields we set
+        (Go's strict decoder: ``json: unknown field "modelId"``)."""
+        if not isinstance(error, MixBadRequestError):
+            return error
+        named = tuple(key for key in self.model_wire() if f'unknown field "{key}"' in error.message)
+        return MixUnsupportedFieldError(named, error) if named else error
 
 
 @dataclass(frozen=True)

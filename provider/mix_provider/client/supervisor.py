@@ -27,6 +27,7 @@ from mix_provider.client.supervision import (
     Request,
     decide,
 )
+from mix_provider.client.usage import TurnBaseline, TurnUsage, turn_usage
 from mix_provider.errors import (
     MixAskRequired,
     MixBudgetExceededError,
@@ -77,24 +78,13 @@ class Budget:
         """Whether any limit is set."""
         return self.max_cost_usd is not None or self.max_tokens is not None
 
-    def breach(self, session_id: str, usage: Mapping[str, Any]) -> MixBudgetExceededError | None:
-        """The error when ``usage`` (prompt_tokens, completion_tokens, cost) passes a limit, else None."""
-        tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
-        if self.max_tokens is not None and tokens > self.max_tokens:
-            return MixBudgetExceededError(session_id, "max_tokens", self.max_tokens, tokens)
-        cost = float(usage.get("cost") or 0.0)
-        if self.max_cost_usd is not None and cost > self.max_cost_usd:
-            return MixBudgetExceededError(session_id, "max_cost_usd", self.max_cost_usd, round(cost, 6))
+    def breach(self, session_id: str, usage: TurnUsage) -> MixBudgetExceededError | None:
+        """The error when ``usage`` passes a limit, else None."""
+        if self.max_tokens is not None and usage.tokens > self.max_tokens:
+            return MixBudgetExceededError(session_id, "max_tokens", self.max_tokens, usage.tokens)
+        if self.max_cost_usd is not None and usage.cost > self.max_cost_usd:
+            return MixBudgetExceededError(session_id, "max_cost_usd", self.max_cost_usd, round(usage.cost, 6))
         return None
-
-
-def usage_since(baseline: Mapping[str, Any], totals: SessionTotals) -> dict[str, Any]:
-    """The turn's usage: the session's totals minus the baseline's (see ``payloads.baseline_of``)."""
-    return {
-        "prompt_tokens": totals.prompt_tokens - int(baseline.get("prompt_tokens") or 0),
-        "completion_tokens": totals.completion_tokens - int(baseline.get("completion_tokens") or 0),
-        "cost": round(totals.cost - float(baseline.get("cost") or 0.0), 10),
-    }
 
 
 @dataclass(frozen=True)
@@ -131,7 +121,7 @@ class Supervisor:
         permissions: PermissionPolicy | None = None,
         notifications: NotificationPolicy | None = None,
         budget: Budget | None = None,
-        baseline: Mapping[str, Any] | None = None,
+        baseline: TurnBaseline | None = None,
         log: Logger | None = None,
         tally: Mapping[str, int] | None = None,
         usage_every: float = 1.0,
@@ -140,10 +130,10 @@ class Supervisor:
         self.permissions = permissions or PermissionPolicy()
         self.notifications = notifications or NotificationPolicy()
         self.budget = budget or Budget()
-        self.baseline = dict(baseline or {})
+        self.baseline = baseline or TurnBaseline()
         self.log: Logger = log or logging.getLogger("mix_provider.client")
         self.tally = {key: int((tally or {}).get(key, 0)) for key in TALLY_KEYS}
-        self.usage: dict[str, Any] | None = None
+        self.usage: TurnUsage | None = None
         self._usage_every = usage_every
         self._usage_read_at = float("-inf")
         self._tools: dict[str, str] = {}
@@ -164,7 +154,7 @@ class Supervisor:
 
     def after_usage(self, totals: SessionTotals) -> Step:
         """Compare the session's totals with the budget; a breach cancels the run."""
-        self.usage = usage_since(self.baseline, totals)
+        self.usage = turn_usage(self.baseline, totals)
         breach = self.budget.breach(self.session_id, self.usage)
         if breach is None:
             return NOTHING
@@ -270,7 +260,7 @@ class Supervision:
     def supervisor(
         self,
         session_id: str,
-        baseline: Mapping[str, Any],
+        baseline: TurnBaseline,
         log: Logger | None = None,
         tally: Mapping[str, int] | None = None,
     ) -> Supervisor:

@@ -24,6 +24,10 @@ the order written (arguments may contain ``:``, not ``]``; a TEXT no ``|``):
                               without choices), waiting S seconds (60 by default)
 ``[[notify:TYPE:TEXT|timeout=S]]`` a ``Notify`` of TYPE ``info``/``warning``/``error``/``question``,
                               answered with ``acknowledge``
+``[[file:NAME]]``             a ``show_media`` tool showing NAME, which the agent writes into the
+                              session's storage directory (a PNG, JPEG, PDF or text by extension;
+                              ``[[file:NAME:BYTES]]``: BYTES filler bytes); the reply references it
+                              as ``![NAME](/api/sessions/<id>/files/NAME)``
 
 The final reply adds one line per permission or notification: ``permission granted: NAME``,
 ``permission denied: NAME``, ``answered: VALUE``, ``acknowledged`` or ``no answer: timed out
@@ -33,10 +37,12 @@ after S s``. Nothing is executed or written: a granted ``bash`` returns ``no out
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mix_provider.devserver.files import file_url_path
 from mix_provider.devserver.notifications import NotifyAsk, parse_notify, parse_question
 from mix_provider.devserver.settings import ReplyRule, Settings
 from mix_provider.devserver.wire import filler
@@ -46,7 +52,7 @@ Step = tuple[str, dict[str, Any]]
 """One SSE event to publish: name and data."""
 _DIRECTIVE = re.compile(
     r"\[\[(tool|subagent|finish:[a-z_]+|delay:\d+|size:\d+|(?:tool|permission):(?:bash|write):[^\]]+"
-    r"|question:[^\]]+|notify:(?:info|warning|error|question):[^\]]+)\]\]"
+    r"|question:[^\]]+|notify:(?:info|warning|error|question):[^\]]+|file:[\w.-]+(?::\d+)?)\]\]"
 )
 _DEFAULT_TOOL: dict[str, Any] = {
     "name": "Bash",
@@ -55,6 +61,13 @@ _DEFAULT_TOOL: dict[str, Any] = {
 }
 
 
+_MEDIA_KINDS = {
+    **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".webp"), "image"),
+    **dict.fromkeys((".mp4", ".webm", ".mov"), "video"),
+    **dict.fromkeys((".mp3", ".wav"), "audio"),
+    ".pdf": "pdf",
+    ".csv": "csv",
+}
 WRITTEN_CONTENT = "Written by the Mix devserver.\n"
 
 
@@ -71,6 +84,7 @@ class ToolPlan:
     result: str
     ask: bool = False
     notify: NotifyAsk | None = None
+    makes: tuple[str, int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,8 +107,9 @@ class ReplyPlan:
         return ((self.tool,) if self.tool is not None else ()) + self.extra_tools
 
 
-def plan_reply(text: str, settings: Settings, thinking_level: str | None = None) -> ReplyPlan:
-    """Plan the reply to ``text`` from its directives, the reply rules and the defaults."""
+def plan_reply(text: str, settings: Settings, thinking_level: str | None = None, session_id: str = "") -> ReplyPlan:
+    """Plan the reply to ``text`` from its directives, the reply rules and the defaults (``session_id``
+    names the files the agent makes)."""
     clean = _DIRECTIVE.sub("", text).strip()
     plan = ReplyPlan(
         reply=f"You said: {clean}",
@@ -109,7 +124,7 @@ def plan_reply(text: str, settings: Settings, thinking_level: str | None = None)
     if rule is not None:
         plan = _apply_rule(plan, rule)
     for directive in _DIRECTIVE.findall(text):
-        plan = _apply_directive(plan, directive)
+        plan = _apply_directive(plan, directive, session_id)
     return plan
 
 
@@ -143,9 +158,11 @@ def _apply_rule(plan: ReplyPlan, rule: ReplyRule) -> ReplyPlan:
     )
 
 
-def _apply_directive(plan: ReplyPlan, directive: str) -> ReplyPlan:
+def _apply_directive(plan: ReplyPlan, directive: str, session_id: str) -> ReplyPlan:
     """Return ``plan`` changed by one ``[[...]]`` directive."""
     name, _, value = directive.partition(":")
+    if name == "file":
+        return replace(plan, extra_tools=(*plan.extra_tools, _media_tool(session_id, value)))
     if name in ("tool", "permission") and value:
         return replace(plan, extra_tools=(*plan.extra_tools, _directive_tool(value, ask=name == "permission")))
     if name in ("question", "notify"):
@@ -171,6 +188,15 @@ def _directive_tool(value: str, ask: bool) -> ToolPlan:
         return ToolPlan("bash", json.dumps({"command": argument}), "no output", ask=ask)
     written = f"<result>\nFile successfully written: {argument}\n</result>"
     return ToolPlan("Write", json.dumps({"file_path": argument, "content": WRITTEN_CONTENT}), written, ask=ask)
+
+
+def _media_tool(session_id: str, value: str) -> ToolPlan:
+    """The ``show_media`` call (``show_media.go``) of a file the agent makes (``[[file:NAME[:BYTES]]]``)."""
+    name, _, size = value.partition(":")
+    kind = _MEDIA_KINDS.get(os.path.splitext(name)[1].lower(), "image")
+    outputs = [{"path": file_url_path(session_id, name), "type": kind, "title": name}]
+    result = f"Successfully showcasing 1 media output(s): {name}"
+    return ToolPlan("show_media", json.dumps({"outputs": outputs}), result, makes=(name, int(size) if size else None))
 
 
 def content_chunks(reply: str, minimum: int = 5, max_chunk: int = 65_536) -> list[str]:

@@ -13,6 +13,7 @@ from mix_provider.devserver.backend import MixBackend
 from mix_provider.devserver.control import CONTROL_ROUTES
 from mix_provider.devserver.errors import ApiError
 from mix_provider.devserver.faults import FaultMiddleware, FaultState
+from mix_provider.devserver.file_routes import FILE_ROUTES
 from mix_provider.devserver.routes import ROUTES, api_error_handler, http_error_handler
 from mix_provider.devserver.settings import Settings
 
@@ -44,7 +45,7 @@ def create_app(settings: Settings) -> Starlette:
             await backend.shutdown()
 
     app = DevServerApp(
-        routes=[*ROUTES, *CONTROL_ROUTES],
+        routes=[*ROUTES, *FILE_ROUTES, *CONTROL_ROUTES],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
         lifespan=lifespan,
     )

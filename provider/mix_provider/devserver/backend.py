@@ -7,8 +7,10 @@ requests and serializes what these methods return.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ import anyio
 from mix_provider.devserver.agent import MODEL, plan_reply, title_for
 from mix_provider.devserver.bus import EventBus
 from mix_provider.devserver.errors import ApiError, internal
+from mix_provider.devserver.files import FileStorage
 from mix_provider.devserver.notifications import NotificationNotFound, NotificationService
 from mix_provider.devserver.permissions import PermissionService
 from mix_provider.devserver.runner import Runner
@@ -57,6 +60,7 @@ class MixBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.data_dir / DB_FILE)
+        self.files = FileStorage(settings.data_dir / "storage")
         self.bus = EventBus()
         self.permissions = PermissionService(self.bus, settings.permission_timeout_s)
         self.notifications = NotificationService(self.bus)
@@ -78,6 +82,7 @@ class MixBackend:
             await self.runner.abort(session_id)
             self.bus.close_session(session_id)
         await blocking(self.store.reset)
+        await blocking(partial(shutil.rmtree, self.files.root, ignore_errors=True))
 
     async def list_sessions(self, include_subagents: bool) -> list[dict[str, Any]]:
         """Return SessionData of every session (subagent ones only when asked)."""
@@ -108,6 +113,7 @@ class MixBackend:
         await blocking(self.store.get_session, session_id)
         await self.runner.abort(session_id)
         for deleted in await blocking(self.store.delete_session, session_id):
+            await blocking(self.files.delete_session, deleted)
             self.bus.publish(deleted, "session_deleted", {"sessionId": deleted})
             self.bus.close_session(deleted)
 
@@ -121,12 +127,18 @@ class MixBackend:
         """Delete the messages after the given one (stopping any run) and return SessionData.
 
         Checks in the order of ``rest_sessions.go`` ``HandleRewindSession``: the body and
-        ``messageId`` (400), then the session, then the message (404).
+        ``messageId`` (400), then the session, then the message (404). With ``cleanupMedia`` the
+        session's files modified after the kept message's second go too (``CleanupMediaByTimestamp``).
         """
-        message_id, _cleanup_media = validate_rewind(raw)
+        message_id, cleanup_media = validate_rewind(raw)
         await blocking(self.store.get_session, session_id)
         await self.runner.abort(session_id)
-        return session_to_wire(await blocking(self.store.rewind, session_id, message_id, now_rfc3339()))
+        kept = next((m for m in await blocking(self.store.list_messages, session_id) if m["id"] == message_id), None)
+        row = await blocking(self.store.rewind, session_id, message_id, now_rfc3339())
+        if cleanup_media and kept is not None:
+            when = int(datetime.fromisoformat(kept["created_at"]).timestamp())
+            await blocking(self.files.cleanup_after, session_id, when)
+        return session_to_wire(row)
 
     async def list_messages(self, session_id: str) -> list[dict[str, Any]]:
         """Return the BackendMessage list of a session."""
@@ -160,7 +172,7 @@ class MixBackend:
         of the orders the real server can produce, and the one a client can rely on here.
         """
         session_id = session["id"]
-        plan = plan_reply(text, self.settings, thinking_level)
+        plan = plan_reply(text, self.settings, thinking_level, session_id)
         user = new_message_row(str(uuid.uuid4()), session_id, "user", text, now_rfc3339())
         first = session["user_count"] == 0 and session["assistant_count"] == 0
         options = {

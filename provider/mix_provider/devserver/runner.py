@@ -47,6 +47,7 @@ from mix_provider.devserver.agent import (
     tool_use_steps,
 )
 from mix_provider.devserver.bus import EventBus
+from mix_provider.devserver.files import file_url_path, make_file
 from mix_provider.devserver.notifications import NotificationService, NotifyAsk, outcome, result_text
 from mix_provider.devserver.permissions import DENIED, PermissionService, denied_result, permission_fields, storage_dir
 from mix_provider.devserver.settings import Settings
@@ -172,7 +173,8 @@ class Runner:
     async def _execute(self, run: Row, resumed: bool) -> None:
         """Run one user message's turn: an optional tool round, then the final reply."""
         options = json.loads(run["options"])
-        state = _State(run, options, plan_reply(run["text"], self._settings, options.get("thinking_level")))
+        plan = plan_reply(run["text"], self._settings, options.get("thinking_level"), run["session_id"])
+        state = _State(run, options, plan)
         if resumed:
             await self._blocking(self._store.discard_messages, run["session_id"], _message_ids(options))
             state.first_stored = False
@@ -241,6 +243,9 @@ class Runner:
             if not granted:
                 await self._publish(state, tool_execution_steps(call.call_id, tool, failure=DENIED)[1:])
                 return denied_result(call.call_id, tool.name)
+        if tool.makes is not None:
+            await self._blocking(make_file, storage_dir(self._settings.data_dir, session_id), *tool.makes)
+            state.outcomes.append(f"![{tool.makes[0]}]({file_url_path(session_id, tool.makes[0])})")
         result = tool_result_part(call.call_id, tool)
         if call.nested is not None:
             cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options)

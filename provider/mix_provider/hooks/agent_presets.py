@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mix_provider.client.options import MessageOptions, SessionSpec
+from mix_provider.client.options import MessageOptions, SessionSpec, check_model
 from mix_provider.client.validation import (
     check_browser,
     check_callbacks,
@@ -45,6 +45,8 @@ PRESET_KEYS = frozenset(
         "thinking_level",
         "max_steps",
         "timeout",
+        "model_id",
+        "provider",
     }
 )
 #: Per-request options a caller may send in ``ManagedAgentRequest.vendor_options`` (turn settings
@@ -90,6 +92,8 @@ class AgentPreset:
     cdp_url: str | None = None
     turn: TurnOptions = TurnOptions()
     timeout: float = DEFAULT_TURN_TIMEOUT
+    model_id: str | None = None
+    provider: str | None = None
 
     def session_spec(self) -> SessionSpec:
         """The :class:`~mix_provider.client.SessionSpec` of :meth:`MixHook.create_session` (title included)."""
@@ -100,6 +104,8 @@ class AgentPreset:
             custom_system_prompt=self.custom_system_prompt,
             prompt_mode=self.prompt_mode,
             callbacks=list(self.callbacks) or None,
+            model_id=self.model_id,
+            provider=self.provider,
         )
 
 
@@ -129,6 +135,7 @@ def parse_preset(name: str, values: Mapping[str, Any], field_name: str) -> Agent
         mode = check_system_prompt(values.get("prompt_mode"), prompt)
         browser = check_browser(values.get("browser_mode") or BrowserMode.LOCAL_BROWSER_SERVICE, values.get("cdp_url"))
         callbacks = check_callbacks(values["callbacks"]) if values.get("callbacks") else []
+        model_id, provider = check_model(values.get("model_id"), values.get("provider"))
     except MixConfigError as exc:
         raise MixConfigError(f"{field_name}.{exc.field}", str(exc).split(": ", 1)[-1]) from None
     timeout = values.get("timeout")
@@ -142,6 +149,8 @@ def parse_preset(name: str, values: Mapping[str, Any], field_name: str) -> Agent
         cdp_url=values.get("cdp_url") or None,
         turn=turn_options(field_name, values, PRESET_KEYS),
         timeout=DEFAULT_TURN_TIMEOUT if timeout is None else positive_number(f"{field_name}.timeout", timeout),
+        model_id=model_id,
+        provider=provider,
     )
 
 

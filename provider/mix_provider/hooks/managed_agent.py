@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
 
 from mix_provider.client import TurnKey
+from mix_provider.client.outcome import SuccessEvent
+from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import json_object, positive_number
 from mix_provider.errors import MixConfigError, MixError, MixReplyFailedError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.agent_presets import (
@@ -33,7 +35,6 @@ from mix_provider.hooks.agent_presets import (
     turn_options,
 )
 from mix_provider.hooks.connection import UI_PREFIX
-from mix_provider.triggers.payloads import baseline_of, success_payload
 
 if TYPE_CHECKING:
     from mix_provider.client import Reply
@@ -149,14 +150,14 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
                 session = hook.create_session(preset.session_spec())
             turn = TurnKey.of(session.user_message_count, text, session.callbacks)
             reply = hook.send_and_wait(session.id, text, options.message_options(), turn=turn, timeout=timeout)
-            payload = success_payload(session.id, reply, baseline_of(session), hook.get_session(session.id))
+            outcome = SuccessEvent.of(session.id, reply, TurnBaseline.of(session), hook.get_session(session.id))
         except MixReplyFailedError as exc:
             raise _failed(agent, exc.finish_reason, exc.session_id, str(exc)) from exc
         except MixError as exc:
             if is_retryable(exc) or isinstance(exc, MixReplyTimeoutError):
                 raise
             raise ManagedAgentInvocationError(f"Mix agent {agent!r}: {exc}") from exc
-        return _response(agent, reply, payload)
+        return _response(agent, reply, outcome)
 
 
 def _failed(agent: str, reason: str | None, session_id: str, text: str) -> Exception:
@@ -166,18 +167,18 @@ def _failed(agent: str, reason: str | None, session_id: str, text: str) -> Excep
     return ManagedAgentInvocationError(message)  # type: ignore[no-any-return]
 
 
-def _response(agent: str, reply: Reply, payload: dict[str, Any]) -> Any:
+def _response(agent: str, reply: Reply, outcome: SuccessEvent) -> Any:
     reason = reply.finish_reason
     if reason in REJECTED_FINISH_REASONS or reason in FAILED_FINISH_REASONS:
-        raise _failed(agent, reason, payload["session_id"], reply.text)
-    raw = {key: value for key, value in payload.items() if key not in ("status", "reply")}
+        raise _failed(agent, reason, outcome.session_id, reply.text)
+    raw = {key: value for key, value in outcome.result().items() if key not in ("reply", "decisions")}
     usage = None
-    if payload["usage_attributable"]:
-        usage = ManagedAgentUsage(input_tokens=payload["prompt_tokens"], output_tokens=payload["completion_tokens"])
+    if (spent := outcome.usage) is not None:
+        usage = ManagedAgentUsage(input_tokens=spent.prompt_tokens, output_tokens=spent.completion_tokens)
     return ManagedAgentResponse(
         text=reply.text,
         raw={"agent": agent, **raw},
-        session_id=payload["session_id"],
+        session_id=outcome.session_id,
         usage=usage,
         trace_ref=reply.message_id or None,
     )

@@ -48,6 +48,7 @@ from mix_provider.hooks.connection import (
     connection_form_widgets,
     ui_field_behaviour,
 )
+from mix_provider.hooks.files import MixFilesMixin
 from mix_provider.hooks.managed_agent import MixManagedAgentMixin
 from mix_provider.models import (
     BackendMessage,
@@ -62,7 +63,7 @@ from mix_provider.models import (
 T = TypeVar("T")
 
 
-class MixHook(BaseHook, MixManagedAgentMixin):  # type: ignore[misc]
+class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[misc]
     """Talk to a Mix server through an Airflow connection of type ``mix``.
 
     :param mix_conn_id: the connection id (default ``mix_default``).

@@ -17,7 +17,9 @@ from contextlib import suppress
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
-from mix_provider.client import TurnKey
+from pydantic import ValidationError
+
+from mix_provider.client.outcome import AskEvent
 from mix_provider.client.supervision import DENY, GRANT, Request, answer_of
 from mix_provider.client.supervisor import Supervision
 from mix_provider.errors import MixConfigError, MixError, MixSupervisionError, MixTriggerEventError
@@ -74,10 +76,10 @@ def _cancel_and_fail(operator: Any, session_id: str, message: str) -> NoReturn:
     raise MixSupervisionError(session_id, message)
 
 
-def ask_person(operator: Any, context: Any, result: dict[str, Any]) -> NoReturn:
-    """Write the human-in-the-loop request for ``result`` (an ``ask`` event) and park the task."""
-    session_id, request = result["session_id"], Request.from_json(result["request"])
-    if int((result.get("decisions") or {}).get("asked", 0)) > 1:
+def ask_person(operator: Any, context: Any, result: AskEvent) -> NoReturn:
+    """Write the human-in-the-loop request for ``result`` and park the task."""
+    session_id, request = result.session_id, Request.from_json(result.request)
+    if result.decisions.get("asked", 0) > 1:
         _cancel_and_fail(
             operator,
             session_id,
@@ -93,7 +95,7 @@ def ask_person(operator: Any, context: Any, result: dict[str, Any]) -> NoReturn:
     operator.log.info(
         "Mix %s request %s: asking a person in Airflow's Required Actions", request.kind, request.summary()
     )
-    kwargs = {"mix_ask": {k: result.get(k) for k in ("session_id", "baseline", "turn", "request", "decisions")}}
+    kwargs = {"mix_ask": result.to_json()}
     wait = timedelta(seconds=operator.timeout)  # nobody answering within the turn's timeout fails the task
     if AIRFLOW_V_3_3_PLUS:
         from airflow.sdk.exceptions import TaskAwaitingInput
@@ -119,9 +121,13 @@ def resume_after_answer(operator: Any, context: Any, event: Any, mix_ask: dict[s
     :raises MixSupervisionError: no usable answer (nobody answered within the operator's ``timeout``);
         the run was cancelled.
     """
-    if not mix_ask or not mix_ask.get("request") or not mix_ask.get("baseline"):
-        raise MixTriggerEventError("the human-in-the-loop resume lacks the Mix request it answers (mix_ask)")
-    session_id, request = mix_ask["session_id"], Request.from_json(mix_ask["request"])
+    try:
+        asked = AskEvent.model_validate(mix_ask)
+    except ValidationError:
+        raise MixTriggerEventError("the human-in-the-loop resume lacks the Mix request it answers (mix_ask)") from None
+    if asked.turn is None or asked.baseline is None:
+        raise MixTriggerEventError("the human-in-the-loop resume lacks the Mix turn it continues (mix_ask)")
+    session_id, request = asked.session_id, Request.from_json(asked.request)
     answer: dict[str, Any] = event if isinstance(event, dict) else {}
     chosen = answer.get("chosen_options")
     if not chosen or "error" in answer:
@@ -132,10 +138,10 @@ def resume_after_answer(operator: Any, context: Any, event: Any, mix_ask: dict[s
     operator.log.info(
         "Mix %s request %s: %s, answered by %s", request.kind, request.summary(), decision.describe(), _who(answer)
     )
-    decisions = dict(mix_ask.get("decisions") or {})
+    decisions = dict(asked.decisions)
     key = {GRANT: "granted", DENY: "denied"}.get(decision.action, "answered")
-    decisions[key] = int(decisions.get(key, 0)) + 1
-    baseline, turn = mix_ask["baseline"], TurnKey.from_json(mix_ask["turn"])
+    decisions[key] = decisions.get(key, 0) + 1
+    baseline, turn = asked.baseline, asked.turn
     pending = decision.pending(request)
     if operator.deferrable:
         operator.defer_wait(session_id, baseline, turn, decisions=decisions, answer=pending)

@@ -1,6 +1,6 @@
 """A turn's tokens and cost in XCom (``mix_usage``), on success and on failure, summed over the task's tries.
 
-Each try reports the usage of the turn it waited on (the session's totals minus the turn's baseline).
+Each try reports the usage of the turn it waited on (:func:`~mix_provider.client.usage.turn_usage`).
 The task state (Airflow >= 3.3) keeps one entry per turn, so a retry re-attached to the same turn
 replaces its entry and a retry that sent a new message adds one; ``all_tries`` is their sum. On older
 Airflow there is no task state and ``all_tries`` covers this try only.
@@ -8,29 +8,32 @@ Airflow there is no task state and ``all_tries`` covers this try only.
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from typing import Any
 
-from mix_provider.client.supervisor import usage_since
+from mix_provider.client.outcome import StoppedEvent, SuccessEvent, TurnEvent
+from mix_provider.client.usage import USAGE_KEYS, turn_usage
 from mix_provider.errors import MixError
+from mix_provider.hooks.mix import MixHook
 from mix_provider.operators._state import TaskState
 
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost")
 #: The XCom key of the usage report.
 USAGE_XCOM = "mix_usage"
 
 
-def turn_usage(operator: Any, result: dict[str, Any]) -> dict[str, Any] | None:
-    """This turn's usage from an event: its own fields, a supervisor's last reading, or the session now."""
-    if all(key in result for key in USAGE_KEYS):
-        return {key: result[key] for key in USAGE_KEYS}
-    if result.get("usage"):
-        return dict(result["usage"])
-    baseline = result.get("baseline")
-    if baseline is None:
+def _event_usage(hook: MixHook, event: TurnEvent) -> dict[str, Any] | None:
+    """This turn's usage: the reply's (None values when not attributable), a supervisor's last reading,
+    or the session now against the baseline (None when it cannot be read)."""
+    if isinstance(event, SuccessEvent):
+        usage = event.usage
+        return dict.fromkeys(USAGE_KEYS) if usage is None else usage.to_json()
+    if isinstance(event, StoppedEvent) and event.usage is not None:
+        return event.usage.to_json()
+    if event.baseline is None:
         return None
     with suppress(MixError):
-        return usage_since(baseline, operator.hook.get_session(result["session_id"]))
+        return turn_usage(event.baseline, hook.get_session(event.session_id)).to_json()
     return None
 
 
@@ -43,22 +46,21 @@ def _total(turns: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def report_usage(operator: Any, context: Any, result: dict[str, Any]) -> dict[str, Any] | None:
+def report_usage(hook: MixHook, log: logging.Logger, context: Any, event: TurnEvent) -> dict[str, Any] | None:
     """Push ``{"turn", "all_tries", "turns"}`` as XCom ``mix_usage`` and log it; the report, if any."""
-    usage = turn_usage(operator, result)
+    usage = _event_usage(hook, event)
     if usage is None:
         return None
     state = TaskState(context, USAGE_XCOM)
     turns = dict((state.get() or {}).get("turns") or {})
-    baseline = result.get("baseline") or {}
-    turns[f"{result['session_id']}:{baseline.get('user_messages', '?')}"] = usage
+    turns[f"{event.session_id}:{event.baseline.user_messages if event.baseline else '?'}"] = usage
     state.set({"turns": turns})
     report = {"turn": usage, "all_tries": _total(turns), "turns": len(turns)}
-    operator.log.info(
+    log.info(
         "Mix usage of this turn: %s prompt + %s completion tokens, cost %s (all tries: %s)",
-        usage.get("prompt_tokens"),
-        usage.get("completion_tokens"),
-        usage.get("cost"),
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+        usage["cost"],
         report["all_tries"],
     )
     ti = context.get("ti") if hasattr(context, "get") else None

@@ -12,8 +12,18 @@ from airflow.providers.common.compat.sdk import conf
 
 from mix_provider.client import POLL_INTERVAL, REPLY_TIMEOUT, MessageOptions, TurnKey
 from mix_provider.client.options import check_known
+from mix_provider.client.outcome import (
+    AskEvent,
+    Ended,
+    SuccessEvent,
+    TimeoutEvent,
+    TurnEvent,
+    interrupted,
+    parse_event,
+)
 from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, pending_answer
 from mix_provider.client.supervisor import Supervision
+from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import (
     choices,
     one_of,
@@ -29,7 +39,6 @@ from mix_provider.errors import (
     MixStepLimitError,
     MixSupervisionError,
     MixTriggerEventError,
-    MixWaitFailedError,
     reply_failure,
 )
 from mix_provider.models import FinishReason, ThinkingLevel
@@ -38,19 +47,8 @@ from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
+from mix_provider.operators.files import check_sources, upload_all, with_attachments
 from mix_provider.triggers.message import MixMessageTrigger
-from mix_provider.triggers.payloads import (
-    ASK,
-    STOPPED,
-    SUCCESS,
-    TIMEOUT,
-    baseline_of,
-    failure_payload,
-    stopped_error,
-    success_payload,
-    supervision_payload,
-    validate_event,
-)
 
 #: Finish reasons that fail the task unless ``fail_on_finish_reasons`` says otherwise.
 DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "canceled")
@@ -105,9 +103,12 @@ class MixSendMessageOperator(MixBaseOperator):
         :class:`~mix_provider.errors.MixStepLimitError`; ``accept`` returns the last round's partial
         reply with ``step_limited`` true. The server stores that round as ``canceled``, so without
         ``max_steps`` a ``canceled`` reply is a cancellation.
+    :param files: files to give the agent with this message: a path or URI, a glob, or a list of them
+        (templated; see :class:`~mix_provider.operators.files.MixUploadFilesOperator`). They are
+        uploaded first, and the message ends with their URLs.
     """
 
-    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level")
+    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level", "files")
     template_fields_renderers = {"text": "md"}
 
     def __init__(
@@ -127,12 +128,14 @@ class MixSendMessageOperator(MixBaseOperator):
         notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
         max_cost_usd: float | None = None,
         max_tokens: int | None = None,
+        files: str | list[Any] | None = None,
         on_step_limit: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.session_id = session_id
         self.text = text
+        self.files = files
         self.plan_mode = plan_mode
         self.thinking_level = template_safe(thinking_level)
         self.max_steps = max_steps
@@ -149,6 +152,8 @@ class MixSendMessageOperator(MixBaseOperator):
         check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
         check_literal(partial(require_id, "session_id"), session_id)
         check_literal(partial(require_text, "text"), text)
+        if files:
+            check_literal(check_sources, files)
 
     def _options_arguments(self) -> dict[str, Any]:
         return {"plan_mode": self.plan_mode, "thinking_level": self.thinking_level, "max_steps": self.max_steps}
@@ -158,6 +163,8 @@ class MixSendMessageOperator(MixBaseOperator):
         session_id = require_id("session_id", self.session_id)
         require_text("text", self.text)
         options = MessageOptions.checked(**self._options_arguments())
+        if self.files:
+            self.text = with_attachments(self.text, upload_all(self.hook, session_id, self.files))
         state = TaskState(context, "mix_sent_message")
         baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:
@@ -169,29 +176,28 @@ class MixSendMessageOperator(MixBaseOperator):
             return self._defer(session_id, baseline, turn, already_sent, options)
         return self.execute_complete(context, self._wait_here(session_id, baseline, turn, already_sent, options))
 
-    def _baseline(self, state: TaskState, session_id: str) -> tuple[dict[str, Any], TurnKey, bool]:
+    def _baseline(self, state: TaskState, session_id: str) -> tuple[TurnBaseline, TurnKey, bool]:
         """The session before our message, our message's key, and whether an earlier try sent it."""
         saved = state.get()
         if saved is not None and saved.get("session_id") == session_id:
-            turn = TurnKey.from_json(saved["turn"]) if "turn" in saved else TurnKey(saved["baseline"]["user_messages"])
+            baseline = TurnBaseline.from_json(saved["baseline"])
+            turn = TurnKey.from_json(saved["turn"]) if "turn" in saved else TurnKey(baseline.user_messages)
             if self.hook.was_sent(session_id, turn):
                 self.log.info("An earlier try already sent this message to %s; waiting for its reply", session_id)
-                return saved["baseline"], turn, True
+                return baseline, turn, True
         session = self.hook.get_session(session_id)
-        baseline = baseline_of(session)
+        baseline = TurnBaseline.of(session)
         turn = TurnKey.of(session.user_message_count, self.text, session.callbacks)
-        state.set({"session_id": session_id, "baseline": baseline, "turn": turn.to_json()})
+        state.set({"session_id": session_id, "baseline": baseline.to_json(), "turn": turn.to_json()})
         return baseline, turn, False
 
     def _defer(
-        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
+        self, session_id: str, baseline: TurnBaseline, turn: TurnKey, already_sent: bool, options: MessageOptions
     ) -> None:
         message = None if already_sent else {"text": self.text, "options": options.to_wire()}
         self.defer_wait(session_id, baseline, turn, message=message)
 
-    def defer_wait(
-        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, **resume: Unpack[Resumption]
-    ) -> None:
+    def defer_wait(self, session_id: str, baseline: TurnBaseline, turn: TurnKey, **resume: Unpack[Resumption]) -> None:
         """Defer to :class:`MixMessageTrigger` for the turn ``turn``; it sends the message or the answer, if any."""
         trigger = MixMessageTrigger(
             session_id=session_id,
@@ -210,8 +216,8 @@ class MixSendMessageOperator(MixBaseOperator):
         )
 
     def _wait_here(
-        self, session_id: str, baseline: dict[str, Any], turn: TurnKey, already_sent: bool, options: MessageOptions
-    ) -> dict[str, Any]:
+        self, session_id: str, baseline: TurnBaseline, turn: TurnKey, already_sent: bool, options: MessageOptions
+    ) -> TurnEvent:
         if already_sent:
             return self.wait_here(session_id, baseline, turn)
         return self.wait_here(session_id, baseline, turn, send=(self.text, options))
@@ -219,11 +225,11 @@ class MixSendMessageOperator(MixBaseOperator):
     def wait_here(
         self,
         session_id: str,
-        baseline: dict[str, Any],
+        baseline: TurnBaseline,
         turn: TurnKey,
         send: tuple[str, MessageOptions] | None = None,
         **resume: Unpack[Resumption],
-    ) -> dict[str, Any]:
+    ) -> TurnEvent:
         """Wait in this process for the turn's reply (sending the message or the answer first); the event."""
         answer = resume.get("answer")
         supervisor = self.supervision.supervisor(session_id, baseline, self.log, resume.get("decisions"))
@@ -236,19 +242,18 @@ class MixSendMessageOperator(MixBaseOperator):
                 call = pending_answer(answer) if answer else None
                 reply = self.hook.wait_for_reply(session_id, turn, answer=call, **waits)
         except MixReplyTimeoutError as exc:
-            return {**failure_payload(TIMEOUT, session_id, str(exc)), "baseline": baseline}
+            return TimeoutEvent(session_id=session_id, baseline=baseline, message=str(exc))
         except (MixAskRequired, MixSupervisionError) as exc:
-            stopped = supervision_payload(session_id, exc, supervisor.usage, supervisor.tally)
-            return {**(stopped or {}), "baseline": baseline, "turn": turn.to_json()}
+            return interrupted(exc, baseline, turn, supervisor.usage, supervisor.tally)
         finally:
             self._waiting_on = None
         after = reply.totals or self.hook.get_session(session_id)
-        payload = success_payload(session_id, reply, baseline, after)
-        return {**payload, "decisions": supervisor.tally, "baseline": baseline}
+        return SuccessEvent.of(session_id, reply, baseline, after, supervisor.tally)
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         """The one completion handler of both modes: check the event, apply the finish-reason policy.
 
+        :param event: the trigger's event (JSON), or the blocking wait's :data:`~mix_provider.client.outcome.TurnEvent`.
         :raises MixTriggerEventError: the event breaks the trigger's contract.
         :raises MixWaitFailedError: the trigger's wait ended in an ``error`` event.
         :raises MixReplyTimeoutError: no reply before ``timeout``.
@@ -258,58 +263,50 @@ class MixSendMessageOperator(MixBaseOperator):
             :class:`~mix_provider.errors.MixBudgetExceededError`).
         """
         try:
-            result = validate_event(event)
+            result = parse_event(event)
         except ValueError as exc:
             raise MixTriggerEventError(str(exc)) from None
-        if result["status"] != SUCCESS:
+        if not isinstance(result, SuccessEvent):
             self._not_a_reply(context, result)
-        report_usage(self, context, result)
-        if result.get("usage_attributable", True) and (
-            breach := self.supervision.budget.breach(result["session_id"], result)
-        ):
+        report_usage(self.hook, self.log, context, result)
+        if (usage := result.usage) is not None and (breach := self.supervision.budget.breach(result.session_id, usage)):
             raise breach
         TaskState(context, "mix_sent_message").clear()
-        if result.get("overlapped"):
+        if result.overlapped:
             self.log.warning(
                 "Other runs were in progress in session %s during this turn; its reply %s was told apart "
                 "from theirs by the order the server stored their messages in",
-                result["session_id"],
-                result["message_id"],
+                result.session_id,
+                result.message_id,
             )
-        if not result.get("usage_attributable", True):
+        if not result.usage_attributable:
             self.log.warning(
                 "Other messages reached session %s during this turn: its tokens and cost cannot be told "
                 "apart from theirs and are reported as None",
-                result["session_id"],
+                result.session_id,
             )
-        reason = result["finish_reason"]
+        reason = result.finish_reason
         limited = self._step_limited(result)
         if limited is not None and self.on_step_limit == "fail":
-            raise MixStepLimitError(result["session_id"], limited, result["message_id"], result["reply"])
-        if limited is None and reason in self.fail_on_finish_reasons:
-            raise reply_failure(result["session_id"], reason, result["message_id"], result["reply"])
-        kept = {k: v for k, v in result.items() if k not in ("status", "baseline", "turn")}
-        return {**kept, "step_limited": limited is not None}
+            raise MixStepLimitError(result.session_id, limited, result.message_id, result.reply)
+        if limited is None and reason is not None and reason in self.fail_on_finish_reasons:
+            raise reply_failure(result.session_id, reason, result.message_id, result.reply)
+        return {**result.result(), "step_limited": limited is not None}
 
-    def _step_limited(self, result: dict[str, Any]) -> int | None:
+    def _step_limited(self, result: SuccessEvent) -> int | None:
         """The ``max_steps`` that stopped the run, if a limit did: its last round is ``canceled`` and it
         used every step (``agent.go`` ``processGeneration`` finishes that round as ``canceled``)."""
         limit = MessageOptions.checked(**self._options_arguments()).max_steps
-        steps = result.get("steps")
-        if limit is None or result["finish_reason"] != FinishReason.CANCELED.value or not isinstance(steps, int):
+        if limit is None or result.finish_reason != FinishReason.CANCELED.value:
             return None
-        return limit if steps >= limit else None
+        return limit if result.steps >= limit else None
 
-    def _not_a_reply(self, context: Any, result: dict[str, Any]) -> NoReturn:
+    def _not_a_reply(self, context: Any, result: AskEvent | Ended) -> NoReturn:
         """Ask a person (``ask``), or report the usage and raise the event's typed error."""
-        if result["status"] == ASK:
+        if isinstance(result, AskEvent):
             ask_person(self, context, result)
-        report_usage(self, context, result)
-        if result["status"] == TIMEOUT:
-            raise MixReplyTimeoutError(result["session_id"], self.timeout)
-        if result["status"] == STOPPED:
-            raise stopped_error(result)
-        raise MixWaitFailedError(result["session_id"], result["message"])
+        report_usage(self.hook, self.log, context, result)
+        raise result.to_error(self.timeout)
 
     def resume_after_answer(self, context: Any, event: Any = None, mix_ask: dict[str, Any] | None = None) -> Any:
         """A person answered a request in Airflow: send it to Mix and wait for the rest of the turn."""

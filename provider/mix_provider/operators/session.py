@@ -20,7 +20,16 @@ from mix_provider.operators.base import MixBaseOperator, check_literal, template
 
 CallbackSpec = Sequence[CallbackLike]
 #: The arguments of ``MixCreateSessionOperator`` that make its :class:`~mix_provider.client.SessionSpec`.
-SPEC_FIELDS = ("title", "browser_mode", "cdp_url", "custom_system_prompt", "prompt_mode", "callbacks")
+SPEC_FIELDS = (
+    "title",
+    "browser_mode",
+    "cdp_url",
+    "custom_system_prompt",
+    "prompt_mode",
+    "callbacks",
+    "model_id",
+    "provider",
+)
 
 
 class MixCreateSessionOperator(MixBaseOperator):
@@ -35,17 +44,14 @@ class MixCreateSessionOperator(MixBaseOperator):
     :param custom_system_prompt: extra or replacement system prompt (templated).
     :param prompt_mode: ``default``, ``append`` (<= 50 KiB prompt) or ``replace`` (<= 100 KiB).
     :param callbacks: session callbacks (dicts or :class:`~mix_provider.models.Callback`; templated).
+    :param model_id: the session's model, e.g. ``gemini-3-flash-preview`` (templated; empty or None: the
+        server's default). Sent only when set: a server that predates it raises
+        :class:`~mix_provider.errors.MixUnsupportedFieldError`.
+    :param provider: the LLM provider owning ``model_id`` (``anthropic``, ``openai``, ``gemini``...),
+        required with it (templated).
     """
 
-    template_fields: Sequence[str] = (
-        "mix_conn_id",
-        "title",
-        "browser_mode",
-        "cdp_url",
-        "custom_system_prompt",
-        "prompt_mode",
-        "callbacks",
-    )
+    template_fields: Sequence[str] = ("mix_conn_id", *SPEC_FIELDS)
     template_fields_renderers = {"callbacks": "json", "custom_system_prompt": "md"}
 
     def __init__(
@@ -57,10 +63,14 @@ class MixCreateSessionOperator(MixBaseOperator):
         custom_system_prompt: str | None = None,
         prompt_mode: PromptMode | str | None = None,
         callbacks: CallbackSpec | None = None,
+        model_id: str | None = None,
+        provider: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.title = title
+        self.model_id = model_id
+        self.provider = provider
         self.browser_mode = template_safe(browser_mode)
         self.cdp_url = cdp_url
         self.custom_system_prompt = custom_system_prompt

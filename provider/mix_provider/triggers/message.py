@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from mix_provider.client import POLL_INTERVAL, MessageOptions, TurnKey
+from mix_provider.client.outcome import ErrorEvent, SuccessEvent, TimeoutEvent, TurnEvent, interrupted
 from mix_provider.client.supervision import pending_answer
 from mix_provider.client.supervisor import Supervision
+from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixAskRequired, MixError, MixReplyTimeoutError, MixSupervisionError, is_retryable
 from mix_provider.hooks.mix import MixHook
-from mix_provider.triggers.payloads import ERROR, TIMEOUT, failure_payload, success_payload, supervision_payload
 
 #: Seconds ``on_kill`` may spend asking the server to cancel the run.
 CANCEL_BUDGET = 10.0
@@ -24,12 +25,14 @@ CANCEL_BUDGET = 10.0
 class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     """Wait for the reply to a message already sent: the end of the turn that message started.
 
-    Exactly one terminal event is yielded: ``success`` (the reply), ``timeout`` (wall-clock
-    ``deadline`` passed) or ``error`` (a permanent error, or more than ``max_failures`` transient ones).
+    Exactly one terminal event is yielded (:data:`~mix_provider.client.outcome.TurnEvent`):
+    ``success`` (the reply), ``timeout`` (wall-clock ``deadline`` passed), ``error`` (a permanent
+    error, or more than ``max_failures`` transient ones), or ``ask`` / ``stopped`` (a policy).
     Serialized kwargs hold ids, numbers and the connection id only, never a secret.
 
     :param session_id: the session.
-    :param baseline: counts and totals before the message (see :func:`.payloads.baseline_of`).
+    :param baseline: counts and totals before the message (:class:`~mix_provider.client.usage.TurnBaseline`
+        or its JSON form).
     :param turn: which user message is ours (:meth:`TurnKey.to_json <mix_provider.client.TurnKey.to_json>`:
         a count, a length and a hash, no text); without it, the first user message after the baseline.
     :param deadline: absolute wall-clock deadline (``time.time()`` seconds).
@@ -49,7 +52,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     def __init__(
         self,
         session_id: str,
-        baseline: dict[str, Any],
+        baseline: TurnBaseline | Mapping[str, Any],
         deadline: float,
         mix_conn_id: str = MixHook.default_conn_name,
         poll_interval: float = POLL_INTERVAL,
@@ -62,7 +65,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.session_id = require_id("session_id", session_id)
-        self.baseline = baseline
+        self.baseline = TurnBaseline.from_json(baseline)
         self.turn = turn
         self.deadline = positive_number("deadline", deadline, unit="seconds since the epoch")
         self.mix_conn_id = mix_conn_id
@@ -79,7 +82,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "session_id": self.session_id,
-                "baseline": self.baseline,
+                "baseline": self.baseline.to_json(),
                 "deadline": self.deadline,
                 "mix_conn_id": self.mix_conn_id,
                 "poll_interval": self.poll_interval,
@@ -96,13 +99,13 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         """Follow the session until the reply finishes; yield one terminal event."""
         hook = MixHook(self.mix_conn_id)
         try:
-            yield TriggerEvent(await self._outcome(hook))
+            yield TriggerEvent((await self._outcome(hook)).to_json())
         finally:
             await hook.aclose()
 
-    async def _outcome(self, hook: MixHook) -> dict[str, Any]:
+    async def _outcome(self, hook: MixHook) -> TurnEvent:
         failures = 0
-        turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(int(self.baseline["user_messages"]))
+        turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(self.baseline.user_messages)
         supervisor = Supervision.from_json(self.supervision).supervisor(
             self.session_id, self.baseline, self.log, self.decisions
         )
@@ -120,22 +123,20 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                         self.session_id, turn, supervisor=supervisor, answer=answer, **waits
                     )
                 after = reply.totals or await hook.aget_session(self.session_id)
-                payload = success_payload(self.session_id, reply, self.baseline, after)
-                return {**payload, "decisions": supervisor.tally, "baseline": self.baseline}
+                return SuccessEvent.of(self.session_id, reply, self.baseline, after, supervisor.tally)
             except MixReplyTimeoutError:
                 break
             except (MixAskRequired, MixSupervisionError) as exc:
-                stopped = supervision_payload(self.session_id, exc, supervisor.usage, supervisor.tally)
-                return {**(stopped or {}), "baseline": self.baseline, "turn": turn.to_json()}
+                return interrupted(exc, self.baseline, turn, supervisor.usage, supervisor.tally)
             except MixError as exc:
                 failures += 1
                 if not is_retryable(exc) or failures > self.max_failures:
                     message = f"{type(exc).__name__}: {exc}"
-                    return {**failure_payload(ERROR, self.session_id, message), "baseline": self.baseline}
+                    return ErrorEvent(session_id=self.session_id, baseline=self.baseline, message=message)
                 self.log.warning("Mix wait failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 await asyncio.sleep(min(self.poll_interval * failures, max(self.deadline - time.time(), 0)))
         message = f"no reply in session {self.session_id} before the deadline"
-        return {**failure_payload(TIMEOUT, self.session_id, message), "baseline": self.baseline}
+        return TimeoutEvent(session_id=self.session_id, baseline=self.baseline, message=message)
 
     async def on_kill(self) -> None:
         """The task was cancelled by a user: ask the server to cancel the run, within a short budget."""

@@ -27,14 +27,14 @@ LIMIT = 16 * 1024 * 1024
 def _measure(mode: str, session_id: str) -> dict[str, Any]:
     """Send a slow message, then wait for its reply the ``mode`` way under tracemalloc; the figures."""
     from mix_provider.client import TurnKey
+    from mix_provider.client.usage import TurnBaseline
     from mix_provider.hooks.mix import MixHook
     from mix_provider.triggers.message import MixMessageTrigger
-    from mix_provider.triggers.payloads import baseline_of
 
     hook = MixHook()
     text = f"{mode} [[delay:1000]]"
-    baseline = baseline_of(hook.get_session(session_id))
-    key = TurnKey.of(baseline["user_messages"], text)
+    baseline = TurnBaseline.of(hook.get_session(session_id))
+    key = TurnKey.of(baseline.user_messages, text)
     hook.send_message(session_id, text, turn=key)
     tracemalloc.start()
     if mode == "worker":

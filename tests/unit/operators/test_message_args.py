@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mix_provider.client.outcome import REPLY_XCOM_LIMIT
 from mix_provider.errors import (
     MixConfigError,
     MixReplyCanceledError,
@@ -18,7 +19,6 @@ from mix_provider.errors import (
 )
 from mix_provider.models import ThinkingLevel
 from mix_provider.operators.message import MixSendMessageOperator
-from mix_provider.triggers.payloads import REPLY_XCOM_LIMIT
 
 Attach = Callable[[Any], Any]
 SUCCESS_EVENT = {
@@ -123,8 +123,11 @@ def test_failing_finish_reasons(reason: str) -> None:
 
 
 def test_success_event_becomes_the_xcom() -> None:
+    """Every field of the typed contract is in the XCom; those the event left out take their defaults."""
     result = _send().execute_complete({}, SUCCESS_EVENT)
-    assert result == {**{k: v for k, v in SUCCESS_EVENT.items() if k != "status"}, "step_limited": False}
+    defaults = {"user_message_id": "", "overlapped": False, "usage_attributable": True, "decisions": {}}
+    expected = {**{k: v for k, v in SUCCESS_EVENT.items() if k != "status"}, **defaults}
+    assert result == {**expected, "steps": 0, "step_limited": False}
 
 
 STEP_LIMITED = {**SUCCESS_EVENT, "finish_reason": "canceled", "steps": 3, "reply": "half done"}

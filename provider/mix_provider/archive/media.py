@@ -1,0 +1,68 @@
+"""Session files stored beside transcripts or anywhere else: streamed, hashed, written atomically.
+
+A file is downloaded through :meth:`MixHook.consume_file <mix_provider.hooks.mix.MixHook.consume_file>`
+into an :class:`~mix_provider.archive.storage.AtomicFile`: memory stays flat whatever its size, the
+target appears only complete, and a retry after a failure mid-body starts a fresh temporary file.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from mix_provider.archive.storage import AtomicFile, HashedOutput, WriteTracker
+from mix_provider.errors import ArchiveCancelledError
+
+if TYPE_CHECKING:
+    from mix_provider.hooks.mix import MixHook
+
+
+def content_type_of(name: str) -> str:
+    """The content type of a session file, from its name (as the server's ``http.ServeContent`` decides)."""
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A session file as stored: where, how big, its SHA-256 and content type."""
+
+    name: str
+    uri: str
+    size: int
+    sha256: str
+    content_type: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The small JSON form (XCom, manifests)."""
+        return asdict(self)
+
+
+def store_file(
+    hook: MixHook, session_id: str, name: str, target: ObjectStoragePath, tracker: WriteTracker | None = None
+) -> StoredFile:
+    """Download the session's file ``name`` into ``target`` atomically; its size and SHA-256 as stored.
+
+    :raises MixNotFoundError: the server has no such file (nothing is written).
+    :raises ArchiveCancelledError: ``tracker`` was cancelled (the task is being killed).
+    """
+
+    def consume(chunks: Iterator[bytes]) -> StoredFile:
+        atomic = AtomicFile(target, tracker)
+        try:
+            output = HashedOutput(atomic.open(), None)
+            for chunk in chunks:
+                if tracker is not None and tracker.cancelled.is_set():
+                    raise ArchiveCancelledError(f"cancelled while storing {name} of session {session_id}")
+                output.write(chunk)
+            size, sha256 = output.finish()
+            atomic.commit()
+        except BaseException:
+            atomic.abort()
+            raise
+        return StoredFile(name, str(target), size, sha256, content_type_of(name))
+
+    return hook.consume_file(session_id, name, consume)
