@@ -16,6 +16,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     ├── MixSupervisionError         a supervision policy stopped the run (it was cancelled)
     │   ├── MixUndecidedRequestError  no rule decided a permission or notification (``on_undecided='fail'``)
     │   └── MixBudgetExceededError  a turn spent more than ``max_cost_usd`` / ``max_tokens`` (``limit``, ``spent``)
+    ├── MixTokensUnmeasurableError  ``max_tokens`` refused before sending: the server reports no per-message usage
     ├── MixAskRequired              a policy hands a request to a person (the operator asks through Airflow)
     ├── MixWaitFailedError          the triggerer's wait for a reply ended in an ``error`` event
     ├── MixTriggerEventError        a trigger event broke the event contract (not trusted)
@@ -360,6 +361,27 @@ class MixBudgetExceededError(MixSupervisionError):
         self.limit = limit
         self.allowed = allowed
         self.spent = spent
+
+
+class MixTokensUnmeasurableError(MixError, ValueError):
+    """``max_tokens`` was asked for, but the server reports no per-message usage, so a turn's tokens
+    cannot be measured; the turn is refused before its message is sent.
+
+    A session's ``promptTokens``/``completionTokens`` are the last LLM call's, not totals
+    (``agent.go`` ``TrackUsage``): their change is no turn's spend.
+
+    :param session_id: the session.
+    :param reason: what the server showed.
+    """
+
+    def __init__(self, session_id: str, reason: str) -> None:
+        super().__init__(
+            f"max_tokens cannot be enforced in session {session_id}: {reason}, and a session's token "
+            "fields are those of its last LLM call, not totals; use max_cost_usd (the session's cost is "
+            "cumulative) or drop max_tokens"
+        )
+        self.session_id = session_id
+        self.reason = reason
 
 
 class MixAskRequired(MixError):

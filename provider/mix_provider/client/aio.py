@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
@@ -17,9 +17,10 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.scan import ScannedTranscript, ascan_chunks
+from mix_provider.client.scan import ScannedTranscript, ascan_chunks, ascan_usage
 from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey
+from mix_provider.client.usage import TurnTokens
 from mix_provider.errors import MixError, MixNotFoundError, MixTransportError
 
 T = TypeVar("T")
@@ -93,6 +94,11 @@ class AsyncMixClient:
         call = ops.export_session(session_id)
         return await self.consume_stream(call, lambda chunks: ascan_chunks(call, chunks, key))
 
+    async def turn_tokens(self, session_id: str, message_ids: Collection[str]) -> TurnTokens | None:
+        """Async :meth:`MixClient.turn_tokens <.sync.MixClient.turn_tokens>`."""
+        call = ops.get_messages(session_id)
+        return await self.consume_stream(call, lambda chunks: ascan_usage(call, chunks, message_ids))
+
     @asynccontextmanager
     async def open_events(
         self, session_id: str, read_timeout: float | None = None
@@ -159,7 +165,7 @@ class AsyncMixClient:
     async def _act(self, wait: Wait, step: Step) -> None:
         """Execute a supervisor's step (see :meth:`MixClient._act <.sync.MixClient._act>`)."""
         if step.usage is not None:
-            step = wait.after_usage(await self.execute(step.usage))
+            step = wait.after_usage(*await self.run(step.usage))
         if step.answer is not None:
             try:
                 await self.execute(step.answer)

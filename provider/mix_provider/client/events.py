@@ -22,6 +22,7 @@ from mix_provider.client.turns import (
     Turn,
     TurnKey,
     TurnMessage,
+    assistant_ids_of,
     find_turn,
     finished_reply,
     runs_of,
@@ -29,6 +30,7 @@ from mix_provider.client.turns import (
     steps_of,
     tool_calls_of,
 )
+from mix_provider.client.usage import TurnTokens
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, is_retryable
 from mix_provider.models import ExportSession, FinishReason, SessionTotals
@@ -155,6 +157,7 @@ def reply_after(
             tool_calls=tool_calls_of(turn),
             user_message_id=turn.user_message_id,
             steps=steps_of(turn),
+            assistant_ids=assistant_ids_of(turn),
         )
     return reply
 
@@ -221,9 +224,9 @@ class Wait:
         """What the supervisor makes of ``event`` (an answer to send, totals to read, an error), if any."""
         return None if self.supervisor is None else self.supervisor.on_event(event)
 
-    def after_usage(self, totals: SessionTotals) -> Step:
-        """The supervisor's next step once the session totals it asked for are read."""
-        return cast("Supervisor", self.supervisor).after_usage(totals)  # only a supervisor asks for them
+    def after_usage(self, totals: SessionTotals, tokens: TurnTokens | None) -> Step:
+        """The supervisor's next step once the usage it asked for is read."""
+        return cast("Supervisor", self.supervisor).after_usage(totals, tokens)  # only a supervisor asks for it
 
     def not_answered(self, answer: Call[Any], exc: MixError) -> None:
         """An answer found nothing waiting for it: the supervisor logs it and the turn goes on."""

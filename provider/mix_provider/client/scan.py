@@ -13,7 +13,7 @@ finished wait needs no other call for its usage. Memory is bounded by the larges
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Collection, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -24,6 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from mix_provider.client.operations import Call
 from mix_provider.client.turns import TurnKey, digest
+from mix_provider.client.usage import TurnTokens, message_tokens
 from mix_provider.errors import MixMalformedResponseError
 from mix_provider.models import MessageRecord, SessionTotals
 
@@ -177,6 +178,57 @@ def scan_chunks(call: Call[Any], chunks: Iterable[bytes], key: TurnKey | None = 
 async def ascan_chunks(call: Call[Any], chunks: AsyncIterable[bytes], key: TurnKey | None = None) -> ScannedTranscript:
     """Async :func:`scan_chunks`."""
     scan = TranscriptScan(call, key)
+    async for chunk in chunks:
+        scan.feed(chunk)
+    return scan.close()
+
+
+class UsageScan:
+    """Push parser of a ``GET /api/sessions/{id}/messages`` body keeping, for the messages ``ids``
+    only, their per-message ``(inputTokens, outputTokens)``: one message is held at a time.
+
+    :param call: the call (named in the error of a malformed body).
+    :param ids: the messages whose usage is wanted.
+    """
+
+    def __init__(self, call: Call[Any], ids: Collection[str]) -> None:
+        self.found: dict[str, tuple[Any, Any]] = {}
+        self._call = call
+        self._ids = frozenset(ids)
+        self._items = ijson.sendable_list()
+        self._coro = ijson.items_coro(self._items, "item", use_float=True)
+
+    def feed(self, chunk: bytes) -> None:
+        """Parse the next chunk of the body."""
+        try:
+            self._coro.send(chunk)
+        except ijson.JSONError as exc:
+            raise MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, str(exc)) from None
+        for item in self._items:
+            if isinstance(item, dict) and item.get("id") in self._ids:
+                self.found[item["id"]] = (item.get("inputTokens"), item.get("outputTokens"))
+        del self._items[:]
+
+    def close(self) -> TurnTokens | None:
+        """The tokens of the wanted messages (:func:`~mix_provider.client.usage.message_tokens`)."""
+        try:
+            self._coro.close()
+        except ijson.JSONError as exc:
+            raise MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, str(exc)) from None
+        return message_tokens(self.found, self._ids)
+
+
+def scan_usage(call: Call[Any], chunks: Iterable[bytes], ids: Collection[str]) -> TurnTokens | None:
+    """The tokens of messages ``ids`` from a whole ``/messages`` body read from ``chunks``."""
+    scan = UsageScan(call, ids)
+    for chunk in chunks:
+        scan.feed(chunk)
+    return scan.close()
+
+
+async def ascan_usage(call: Call[Any], chunks: AsyncIterable[bytes], ids: Collection[str]) -> TurnTokens | None:
+    """Async :func:`scan_usage`."""
+    scan = UsageScan(call, ids)
     async for chunk in chunks:
         scan.feed(chunk)
     return scan.close()

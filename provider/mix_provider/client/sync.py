@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
@@ -17,9 +17,10 @@ from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.scan import ScannedTranscript, scan_chunks
+from mix_provider.client.scan import ScannedTranscript, scan_chunks, scan_usage
 from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey
+from mix_provider.client.usage import TurnTokens
 from mix_provider.errors import MixError, MixNotFoundError, MixTransportError
 
 T = TypeVar("T")
@@ -104,6 +105,13 @@ class MixClient:
         call = ops.export_session(session_id)
         return self.consume_stream(call, lambda chunks: scan_chunks(call, chunks, key))
 
+    def turn_tokens(self, session_id: str, message_ids: Collection[str]) -> TurnTokens | None:
+        """The tokens of the turn whose assistant messages are ``message_ids``, from the per-message usage
+        of ``GET /api/sessions/{id}/messages`` (streamed, one message held at a time); None when the
+        server reports none (:mod:`mix_provider.client.usage`)."""
+        call = ops.get_messages(session_id)
+        return self.consume_stream(call, lambda chunks: scan_usage(call, chunks, message_ids))
+
     @contextmanager
     def open_events(self, session_id: str, read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
         """Open the session's SSE stream; the first event is ``connected``."""
@@ -182,7 +190,7 @@ class MixClient:
     def _act(self, wait: Wait, step: Step) -> None:
         """Execute a supervisor's step: read totals, send an answer, or cancel the run and raise."""
         if step.usage is not None:
-            step = wait.after_usage(self.execute(step.usage))
+            step = wait.after_usage(*self.run(step.usage))
         if step.answer is not None:
             try:
                 self.execute(step.answer)

@@ -331,6 +331,7 @@ class Reply:
         by the order the server stored them in (see the module docstring).
     :param totals: the session's counts and usage, read with the reply (None when not read).
     :param steps: the turn's tool rounds (assistant messages that called tools), what ``max_steps`` caps.
+    :param assistant_ids: the turn's assistant messages, whose per-message usage is the turn's tokens.
     """
 
     message_id: str
@@ -341,11 +342,17 @@ class Reply:
     overlapped: bool = False
     totals: SessionTotals | None = None
     steps: int = 0
+    assistant_ids: tuple[str, ...] = ()
 
 
 def tool_calls_of(turn: Turn) -> int:
     """Tool calls made over the whole turn (by its assistant messages)."""
     return sum(m.tool_call_count for m in turn.messages if m.role == "assistant")
+
+
+def assistant_ids_of(turn: Turn) -> tuple[str, ...]:
+    """The turn's assistant messages (every round's), in the order they were given to it."""
+    return tuple(m.id for m in turn.messages if m.role == "assistant")
 
 
 def steps_of(turn: Turn) -> int:
@@ -367,6 +374,7 @@ def reply_of(turn: Turn) -> Reply | None:
         user_message_id=turn.user_message_id,
         overlapped=turn.overlapped,
         steps=steps_of(turn),
+        assistant_ids=assistant_ids_of(turn),
     )
 
 

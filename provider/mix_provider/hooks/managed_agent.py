@@ -150,7 +150,8 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
                 session = hook.create_session(preset.session_spec())
             turn = TurnKey.of(session.user_message_count, text, session.callbacks)
             reply = hook.send_and_wait(session.id, text, options.message_options(), turn=turn, timeout=timeout)
-            outcome = SuccessEvent.of(session.id, reply, TurnBaseline.of(session), hook.get_session(session.id))
+            after, tokens = hook.get_session(session.id), hook.turn_tokens(session.id, reply)
+            outcome = SuccessEvent.of(session.id, reply, TurnBaseline.of(session), after, tokens=tokens)
         except MixReplyFailedError as exc:
             raise _failed(agent, exc.finish_reason, exc.session_id, str(exc)) from exc
         except MixError as exc:

@@ -34,7 +34,6 @@ from mix_provider.client import (
 )
 from mix_provider.client import operations as ops
 from mix_provider.client.events import WaitOptions
-from mix_provider.client.inventory import Listing, survey
 from mix_provider.client.options import NO_OPTIONS
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.supervisor import Supervisor
@@ -50,6 +49,7 @@ from mix_provider.hooks.connection import (
 )
 from mix_provider.hooks.files import MixFilesMixin
 from mix_provider.hooks.managed_agent import MixManagedAgentMixin
+from mix_provider.hooks.survey import MixSurveyMixin
 from mix_provider.models import (
     BackendMessage,
     CancelResult,
@@ -63,7 +63,7 @@ from mix_provider.models import (
 T = TypeVar("T")
 
 
-class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[misc]
+class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  # type: ignore[misc]
     """Talk to a Mix server through an Airflow connection of type ``mix``.
 
     :param mix_conn_id: the connection id (default ``mix_default``).
@@ -156,12 +156,6 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
     def list_sessions(self, *, include_subagents: bool = False) -> list[SessionData]:
         """All sessions (subagent sessions only when asked); never None."""
         return self.client.execute(ops.list_sessions(include_subagents))
-
-    def survey_sessions(self, *, include_subagents: bool = False, known: Iterable[str] = ()) -> Listing:
-        """Every session, also beyond a capped list (:mod:`mix_provider.client.inventory`); ``known``
-        ids are looked up too when the list is capped, and :attr:`Listing.unseen
-        <mix_provider.client.inventory.Listing.unseen>` says what could still not be seen."""
-        return self.client.run(survey(include_subagents, known))
 
     def create_session(self, spec: SessionSpec | str) -> SessionData:
         """Create a session; a lost answer is reconciled by title and creation time, never duplicated.
@@ -293,12 +287,6 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
     async def alist_sessions(self, *, include_subagents: bool = False) -> list[SessionData]:
         """Async :meth:`list_sessions`."""
         return await (await self.aclient()).execute(ops.list_sessions(include_subagents))
-
-    async def asurvey_sessions(
-        self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None
-    ) -> Listing:
-        """Async :meth:`survey_sessions`; ``pages`` limits the history read to its newest pages."""
-        return await (await self.aclient()).run(survey(include_subagents, known, pages))
 
     async def aexport_session(self, session_id: str) -> ExportSession:
         """Async :meth:`export_session`."""

@@ -38,6 +38,7 @@ from mix_provider.errors import (
     MixReplyTimeoutError,
     MixStepLimitError,
     MixSupervisionError,
+    MixTokensUnmeasurableError,
     MixTriggerEventError,
     reply_failure,
 )
@@ -98,7 +99,9 @@ class MixSendMessageOperator(MixBaseOperator):
         (:class:`~mix_provider.client.supervision.NotificationPolicy` or a dict); by default info,
         warning and error are acknowledged and a question fails the task.
     :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task.
-    :param max_tokens: the turn's token limit (prompt + completion), likewise.
+    :param max_tokens: the turn's token limit (prompt + completion), checked when the reply is in;
+        only where the server reports per-message usage: otherwise the turn is refused before
+        sending (:class:`~mix_provider.errors.MixTokensUnmeasurableError`).
     :param on_step_limit: what a run stopped by ``max_steps`` means: ``fail`` (default) raises
         :class:`~mix_provider.errors.MixStepLimitError`; ``accept`` returns the last round's partial
         reply with ``step_limited`` true. The server stores that round as ``canceled``, so without
@@ -165,6 +168,8 @@ class MixSendMessageOperator(MixBaseOperator):
         options = MessageOptions.checked(**self._options_arguments())
         if self.files:
             self.text = with_attachments(self.text, upload_all(self.hook, session_id, self.files))
+        if self.wait_for_reply and self.supervision.budget.max_tokens is not None:
+            self._check_tokens_measurable(session_id)
         state = TaskState(context, "mix_sent_message")
         baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:
@@ -175,6 +180,17 @@ class MixSendMessageOperator(MixBaseOperator):
         if self.deferrable:
             return self._defer(session_id, baseline, turn, already_sent, options)
         return self.execute_complete(context, self._wait_here(session_id, baseline, turn, already_sent, options))
+
+    def _check_tokens_measurable(self, session_id: str) -> None:
+        """Refuse ``max_tokens`` before sending when the server cannot say what a turn's tokens are."""
+        verdict = self.hook.reports_message_usage(session_id)
+        if verdict is not True:
+            reason = (
+                "its messages carry no per-message usage (inputTokens/outputTokens)"
+                if verdict is False
+                else "no answered message on this server shows whether it reports per-message usage"
+            )
+            raise MixTokensUnmeasurableError(session_id, reason)
 
     def _baseline(self, state: TaskState, session_id: str) -> tuple[TurnBaseline, TurnKey, bool]:
         """The session before our message, our message's key, and whether an earlier try sent it."""
@@ -248,7 +264,8 @@ class MixSendMessageOperator(MixBaseOperator):
         finally:
             self._waiting_on = None
         after = reply.totals or self.hook.get_session(session_id)
-        return SuccessEvent.of(session_id, reply, baseline, after, supervisor.tally)
+        tokens = self.hook.turn_tokens(session_id, reply)
+        return SuccessEvent.of(session_id, reply, baseline, after, supervisor.tally, tokens)
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         """The one completion handler of both modes: check the event, apply the finish-reason policy.

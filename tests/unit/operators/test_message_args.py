@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from mix_provider.client.outcome import REPLY_XCOM_LIMIT
@@ -14,6 +15,7 @@ from mix_provider.errors import (
     MixReplyFailedError,
     MixReplyTimeoutError,
     MixStepLimitError,
+    MixTokensUnmeasurableError,
     MixTriggerEventError,
     MixWaitFailedError,
 )
@@ -164,3 +166,18 @@ def test_a_long_reply_is_cut_in_the_failure_message() -> None:
     with pytest.raises(MixReplyFailedError) as info:
         _send().execute_complete({}, event)
     assert len(str(info.value)) < 1000
+
+
+def test_max_tokens_without_per_message_usage_is_refused_before_sending(attach: Attach, recorder: Any) -> None:
+    """The session's token fields are the last LLM call's (``agent.go`` ``TrackUsage``): unmeasurable."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/messages"):
+            return httpx.Response(200, json=[{"id": "m1", "role": "user"}, {"id": "m2", "role": "assistant"}])
+        return httpx.Response(200, json={"id": "s1", "title": "t"})
+
+    recorder.handler = handler
+    with pytest.raises(MixTokensUnmeasurableError, match="max_tokens cannot be enforced in session s1") as info:
+        attach(_send(max_tokens=1000, max_cost_usd=1.0)).execute({})
+    assert "no per-message usage" in str(info.value) and "use max_cost_usd" in str(info.value)
+    assert not [r for r in recorder.requests if r.method == "POST"], "nothing was sent"
