@@ -45,12 +45,19 @@ class Candidate:
     :param lookup: read the session (``GET /api/sessions/{id}``, real counts) before deciding: it was
         found beyond a capped list, or its list entry has no counts to fingerprint.
     :param optional: found by a survey, not asked for: gone (404) or not wanted means skip, not fail.
+    :param parent: for a sub-agent's session, its parent's id (``""`` when the server does not say).
     """
 
     session_id: str
     fingerprint: str | None = None
     lookup: bool = False
     optional: bool = False
+    parent: str | None = None
+
+
+def parent_of(session: SessionData) -> str | None:
+    """The parent of a sub-agent's session (``""`` when unnamed), None for a main session."""
+    return (session.parent_session_id or "") if session.is_subagent else None
 
 
 def candidates(
@@ -62,11 +69,13 @@ def candidates(
 ) -> list[Candidate]:
     """The sessions to archive: ``session_ids`` in order (or every listed session, then those found
     ``beyond`` the list), with fingerprints when the list entries have counts (``counted``)."""
-    known = {session.id: fingerprint(session) if counted else None for session in listed}
+    known = {
+        s.id: Candidate(s.id, fingerprint(s) if counted else None, not counted, parent=parent_of(s)) for s in listed
+    }
     if session_ids is None:
-        found = [Candidate(sid, fp, lookup=not counted, optional=True) for sid, fp in known.items()]
+        found = [replace(candidate, optional=True) for candidate in known.values()]
         return found + [Candidate(sid, lookup=True, optional=True) for sid in dict.fromkeys(beyond) if sid not in known]
-    return [Candidate(sid, known.get(sid), lookup=not counted) for sid in dict.fromkeys(session_ids)]
+    return [known.get(sid) or Candidate(sid, lookup=not counted) for sid in dict.fromkeys(session_ids)]
 
 
 @dataclass
@@ -202,7 +211,8 @@ class SessionArchiver:
             log.warning("Archiving session %s failed: %s: %s", todo.session_id, type(exc).__name__, exc)
             return _Outcome(todo.session_id, None, error=f"{type(exc).__name__}: {exc}")
         if result.written:
-            return _Outcome(todo.session_id, Entry.of(result, self.spec, name, todo.fingerprint), True, result.bytes)
+            entry = Entry.of(result, self.spec, name, todo.fingerprint, todo.parent)
+            return _Outcome(todo.session_id, entry, True, result.bytes)
         assert entry is not None
         refreshed = None if entry.fingerprint == todo.fingerprint else entry.refreshed(todo.fingerprint)
         return _Outcome(todo.session_id, refreshed)
@@ -218,7 +228,7 @@ class SessionArchiver:
             raise
         if todo.optional and self.keep is not None and not self.keep(session):
             return None
-        return replace(todo, fingerprint=fingerprint(session), lookup=False)
+        return replace(todo, fingerprint=fingerprint(session), lookup=False, parent=parent_of(session))
 
     def _export(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> ExportResult:
         name = f"{todo.session_id}{self.spec.extension}"

@@ -67,6 +67,8 @@ class ExportResult:
     written: bool = True
     #: Assistant messages by model.
     models: dict[str, int] = field(default_factory=dict)
+    #: Prompt and completion tokens from per-message usage; None when a message lacks it.
+    tokens: tuple[int, int] | None = None
 
     def xcom(self) -> dict[str, Any]:
         """The small XCom of an export to a file."""
@@ -152,7 +154,16 @@ class TranscriptWriter:
             self._file.close()
         target = str(self._file.target)
         parser = pipe.parser
-        return ExportResult(self.session_id, target, parser.messages, size, digest, parser.header, models=parser.models)
+        return ExportResult(
+            self.session_id,
+            target,
+            parser.messages,
+            size,
+            digest,
+            parser.header,
+            models=parser.models,
+            tokens=parser.tokens(),
+        )
 
     def commit(self) -> None:
         """Rename the finished file over the target."""

@@ -16,13 +16,16 @@ Document layout (version 1), shared by ``manifest.json`` of older releases and b
           "archived_at": "2026-01-02T03:04:05.123456+00:00",   # just after the file was renamed in place
           "checked_at": null,                     # or when a later run found the file still current
           "created_at": "<createdAt>", "prompt_tokens": 120, "completion_tokens": 40, "cost": 0.00096,
-          "model": "<model of most assistant messages>", "models": {"<model>": 2}
+          "model": "<model of most assistant messages>", "models": {"<model>": 2},
+          "parent_session_id": null                # a sub-agent's session: its parent's id
         }
       }
     }
 
-The usage fields (``created_at`` to ``models``) were added later: entries written before lack them
-(read as None), and keys a later version adds are ignored when reading.
+The usage fields (``created_at`` to ``models``) and ``parent_session_id`` were added later: entries
+written before lack them (read as None), and keys a later version adds are ignored when reading.
+``prompt_tokens``/``completion_tokens`` are sums of per-message usage, None when the export has none
+(a session's own token fields are its last LLM call's; entries written before this held those).
 """
 
 from __future__ import annotations
@@ -98,14 +101,19 @@ class Entry:
     models: dict[str, int] | None = None
     #: when a later run found the stored file still current (only its fingerprint was refreshed)
     checked_at: str | None = None
+    #: a sub-agent's session: its parent's id (``""`` when unnamed); its cost is also in the parent's
+    #: (``IncrementSessionCost``), so cost reports leave it out. None: a main session, or not recorded.
+    parent_session_id: str | None = None
 
     def recorded_at(self) -> datetime:
         """When this entry was recorded: merged manifest parts keep each session's latest entry."""
         return datetime.fromisoformat(self.checked_at or self.archived_at)
 
     @classmethod
-    def of(cls, result: ExportResult, spec: ExportSpec, name: str, fingerprint: str | None) -> Entry:
-        """The entry of a transcript just stored under ``name``."""
+    def of(
+        cls, result: ExportResult, spec: ExportSpec, name: str, fingerprint: str | None, parent: str | None = None
+    ) -> Entry:
+        """The entry of a transcript just stored under ``name`` (``parent``: a sub-agent's parent)."""
         return cls(
             path=name,
             format=spec.format,
@@ -117,6 +125,7 @@ class Entry:
             title=result.header.get("title"),
             updated_at=result.header.get("updatedAt"),
             archived_at=_now(),
+            parent_session_id=parent,
             **usage_of(result),
         )
 
@@ -161,12 +170,15 @@ class Manifest:
 
 
 def usage_of(result: ExportResult) -> dict[str, Any]:
-    """An entry's usage fields from the transcript: its header's totals and its messages' models."""
+    """An entry's usage fields from the transcript: its header's cost (cumulative), its messages'
+    tokens (per-message usage, None when the export has none: the header's token fields are the last
+    LLM call's, ``agent.go`` ``TrackUsage``) and models."""
     header, models = result.header, dict(result.models)
+    prompt, completion = result.tokens if result.tokens is not None else (None, None)
     return {
         "created_at": header.get("createdAt"),
-        "prompt_tokens": header.get("promptTokens"),
-        "completion_tokens": header.get("completionTokens"),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
         "cost": header.get("cost"),
         "model": max(models, key=lambda name: (models[name], name)) if models else None,
         "models": models or None,

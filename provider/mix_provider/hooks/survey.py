@@ -8,10 +8,12 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from mix_provider.client import operations as ops
 from mix_provider.client.inventory import Listing, survey
 from mix_provider.client.turns import Reply
 from mix_provider.client.usage import TurnTokens, usage_probe
 from mix_provider.errors import MixError
+from mix_provider.models import CallbackResult
 
 if TYPE_CHECKING:
     from mix_provider.client import AsyncMixClient, MixClient
@@ -29,6 +31,12 @@ class MixSurveyMixin:
 
         @property
         def log(self) -> logging.Logger: ...
+
+    def callback_results(self, session_id: str) -> list[CallbackResult]:
+        """What the session's callbacks did, in stored order (from ``GET .../messages``; a ``sub_agent``
+        callback's ``subagent_id`` is a sub-agent session whose parent is this one)."""
+        messages = self.client.execute(ops.get_messages(session_id))
+        return [result for message in messages for result in message.callback_results or ()]
 
     def turn_tokens(self, session_id: str, reply: Reply) -> TurnTokens | None:
         """The reply's turn's tokens from per-message usage, None when the server reports none or the

@@ -21,7 +21,7 @@ from mix_provider.client import operations as ops
 from mix_provider.client.events import finished_turns
 from mix_provider.client.scan import scan_chunks
 from mix_provider.client.turns import find_turn, finished_reply, injected_texts
-from mix_provider.models import Callback
+from mix_provider.models import BackendMessage, Callback
 
 CALLBACKS = [
     Callback.model_validate({"type": "send_message", "toolName": "bash", "messageContent": "Now summarise."}),
@@ -135,3 +135,22 @@ def test_a_step_limited_run_ends_on_its_canceled_last_round() -> None:
         2,
         3,
     )
+
+
+def test_callback_results_are_parsed_typed_from_the_messages() -> None:
+    """``CallbackResultData`` keys are snake_case on the wire (``callbacks/executor.go`` ``saveCallbackResultMessage``)."""
+    row = {
+        "id": "cb",
+        "sessionId": "s1",
+        "role": "tool",
+        "userInput": "",
+        "callbackResults": [
+            {"tool_call_id": "t1", "tool_name": "bash", "callback_type": "sub_agent", "success": True,
+             "subagent_id": "child", "subagent_result": "Reviewed."},
+            {"tool_call_id": "t1", "tool_name": "bash", "callback_type": "bash_script", "success": False,
+             "stdout": "", "stderr": "boom", "exit_code": 2},
+        ],
+    }  # fmt: skip
+    [sub, bash] = BackendMessage.model_validate(row).callback_results or []
+    assert (sub.callback_type, sub.subagent_id, sub.subagent_result) == ("sub_agent", "child", "Reviewed.")
+    assert (bash.success, bash.exit_code, bash.stderr) == (False, 2, "boom")
