@@ -49,10 +49,10 @@ compat: venv
 docs-check: venv
 	$(BIN)/python scripts/sync_docs.py --check
 
-# The six benchmark tables (benchmarks/README.md); `make bench BENCH_ARGS=--quick` for a smoke run.
+# The benchmark tables (benchmarks/README.md); `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: venv
 	@start=$$(date +%s); \
-	for script in per_call archive_throughput archive_scale memory reply_latency triggerer_scale; do \
+	for script in per_call archive_throughput archive_scale memory reply_latency triggerer_scale files; do \
 		begun=$$(date +%s); \
 		$(BIN)/python benchmarks/$$script.py $(BENCH_ARGS) || exit 1; \
 		echo "$$script.py: $$(( $$(date +%s) - begun )) s"; \

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, Param
+from airflow.sdk import DAG, Param
 
 from mix_provider.operators.archive import MixArchiveSessionsOperator
 from mix_provider.operators.export import MixExportSessionOperator

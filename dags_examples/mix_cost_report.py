@@ -2,8 +2,8 @@
 
 Reads the manifest of every archive directory under the archive base (as ``mix_archive_transcripts`` writes it:
 the Variable ``mix_archive_base_path``, else ``file://$AIRFLOW_HOME/mix-archive``) and writes
-``<base>/reports/costs.csv`` and ``<base>/reports/costs.png``. No extra packages: the chart is drawn
-by ``mix_provider.archive.chart``.
+``<base>/reports/costs.csv`` and, with the ``chart`` extra (matplotlib), ``<base>/reports/costs.png``:
+a stacked bar per day, one colour per model, a legend naming the models.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import os
 from datetime import datetime
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
-from airflow.sdk import task
+from airflow.sdk import DAG, ObjectStoragePath, task
 
+from mix_provider.archive.chart import HAS_CHART
 from mix_provider.archive.costs import load_entries, rollup, to_csv, to_png, write_atomically
 
 AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
@@ -34,10 +34,11 @@ with DAG(
         rows = rollup(load_entries(base).values())
         csv_path, png_path = base / "reports" / "costs.csv", base / "reports" / "costs.png"
         write_atomically(csv_path, to_csv(rows))
-        write_atomically(png_path, to_png(rows))
+        if HAS_CHART:  # pip install 'airflow-provider-mix[chart]'
+            write_atomically(png_path, to_png(rows))
         return {
             "csv": str(csv_path),
-            "png": str(png_path),
+            "png": str(png_path) if HAS_CHART else None,
             "rows": len(rows),
             "sessions": sum(row.sessions for row in rows),
             "cost": round(sum(row.cost for row in rows), 8),

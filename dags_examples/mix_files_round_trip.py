@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, ObjectStoragePath, Param, task
 
 from mix_provider.operators.files import MixCollectFilesOperator
 from mix_provider.operators.message import MixSendMessageOperator

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from airflow.providers.common.ai.operators.agent import AgentOperator
 from airflow.providers.common.ai.toolsets import ManagedAgentToolset
-from airflow.providers.common.compat.sdk import DAG
+from airflow.sdk import DAG
 
 from mix_provider.hooks.mix import MixHook
 

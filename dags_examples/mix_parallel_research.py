@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.sdk import DAG
 
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.operators.session import MixCreateSessionOperator, MixListSessionsOperator

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.sdk import DAG
 
 from mix_provider.operators.export import MixExportSessionOperator
 from mix_provider.operators.message import MixSendMessageOperator
@@ -78,7 +78,11 @@ with DAG(
     # [END howto_operator_mix_export_session]
 
     # [START howto_operator_mix_delete_session]
-    delete = MixDeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True)
+    # A teardown of the session's setup: it runs whether the turns succeed or fail, and its own
+    # outcome does not decide the run's.
+    delete = MixDeleteSessionOperator(task_id="delete_session", session_id=SESSION_ID, ignore_missing=True).as_teardown(
+        setups=create_session
+    )
     # [END howto_operator_mix_delete_session]
 
     create_session >> first_turn >> second_turn >> rewind >> summary >> export >> delete

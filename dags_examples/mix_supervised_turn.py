@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.sdk import DAG
 
 from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, PermissionRule
 from mix_provider.operators.message import MixSendMessageOperator
@@ -52,8 +52,6 @@ with DAG(
     )
     # [END howto_operator_mix_supervised_turn]
 
-    delete_session = MixDeleteSessionOperator(
-        task_id="delete_session", session_id=create_session.output, trigger_rule="all_done"
-    )
-
-    create_session >> supervised_turn >> delete_session
+    # The session is deleted whatever the turn's outcome: a teardown of the task that created it.
+    delete_session = MixDeleteSessionOperator(task_id="delete_session", session_id=create_session.output)
+    create_session >> supervised_turn >> delete_session.as_teardown(setups=create_session)

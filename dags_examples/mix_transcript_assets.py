@@ -13,8 +13,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, Asset
-from airflow.sdk import task
+from airflow.sdk import DAG, Asset, task
 
 from mix_provider.operators.archive import MixArchiveSessionsOperator
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from airflow.providers.common.compat.sdk import DAG
-from airflow.sdk import task
+from airflow.sdk import DAG, task
 from pydantic import BaseModel
 
-from mix_provider.operators.session import MixCreateSessionOperator
+from mix_provider.operators.session import MixCreateSessionOperator, MixDeleteSessionOperator
 
 
 class Triage(BaseModel):
@@ -43,5 +42,9 @@ with DAG(
     def route(result: dict[str, str]) -> str:
         return "pager" if Triage.model_validate(result).priority == "high" else "backlog"
 
-    route(triage("Checkout fails with a 500 for every customer"))
+    routed = route(triage("Checkout fails with a 500 for every customer"))
     # [END howto_decorator_mix]
+
+    # The session is deleted whatever the triage's outcome: a teardown of the task that created it.
+    cleanup = MixDeleteSessionOperator(task_id="delete_session", session_id=session.output)
+    routed >> cleanup.as_teardown(setups=session)

@@ -18,7 +18,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     │   └── MixBudgetExceededError  a turn spent more than ``max_cost_usd`` / ``max_tokens`` (``limit``, ``spent``)
     ├── MixTokensUnmeasurableError  ``max_tokens`` refused before sending: the server reports no per-message usage
     ├── MixAskRequired              a policy hands a request to a person (the operator asks through Airflow)
-    ├── MixWaitFailedError          the triggerer's wait for a reply ended in an ``error`` event
+    ├── MixWaitFailedError          the triggerer's wait (a reply, an idle session) ended in an ``error`` event
     ├── MixTriggerEventError        a trigger event broke the event contract (not trusted)
     ├── MixAPIError                 the server answered with an error status (``status``, ``error_type``)
     │   ├── MixBadRequestError      400 ``bad_request`` / ``validation_error``
@@ -27,6 +27,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     │   ├── MixNotFoundError        404: unknown session or message
     │   ├── MixRateLimitedError     429, with ``retry_after`` seconds when the server said so
     │   └── MixServerError          5xx
+    ├── MixMissingExtraError        an optional feature's extra is not installed (``extra``, the package)
     ├── TranscriptSyntaxError       a transcript body is not a complete ExportSession object (parser, no I/O)
     ├── ManifestError               an archive's ``manifest.json`` cannot be read (left untouched)
     ├── MixTargetExistsError        an export target exists and ``overwrite=False``
@@ -35,8 +36,8 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     └── MixListingIncompleteError   "every session" could not be listed: the server caps its list (``unseen``)
 
 :class:`MixConfigError`, :class:`TranscriptSyntaxError` and :class:`ManifestError` are also
-:class:`ValueError`, and :class:`MixTargetExistsError` a :class:`FileExistsError`, so they read
-naturally in user code. Which failures are worth another attempt is decided by :func:`is_retryable`.
+:class:`ValueError`, :class:`MixMissingExtraError` an :class:`ImportError`, and
+:class:`MixTargetExistsError` a :class:`FileExistsError`, so they read naturally in user code. Which failures are worth another attempt is decided by :func:`is_retryable`.
 """
 
 from __future__ import annotations
@@ -303,7 +304,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class MixWaitFailedError(MixError):
-    """The triggerer's wait for a reply ended in an ``error`` event (a permanent error, or too many transient ones).
+    """The triggerer's wait (for a reply, or for an idle session) ended in an ``error`` event: a permanent
+    error, or too many transient ones.
 
     :param session_id: the session waited on.
     :param message: the event's message (the error's type and text).
@@ -405,6 +407,19 @@ class MixTriggerEventError(MixError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid event from the Mix trigger: {reason}")
+
+
+class MixMissingExtraError(MixError, ImportError):
+    """An optional feature needs a package its extra installs.
+
+    :param feature: what needs it (``the cost chart``).
+    :param extra: the extra to install (``chart``).
+    :param package: the package the extra brings.
+    """
+
+    def __init__(self, feature: str, extra: str, package: str) -> None:
+        super().__init__(f"{feature} needs {package}: pip install 'airflow-provider-mix[{extra}]'")
+        self.extra = extra
 
 
 class TranscriptSyntaxError(MixError, ValueError):

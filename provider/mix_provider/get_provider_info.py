@@ -107,7 +107,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Mix",
-                "python-modules": [f"{_PKG}.triggers.message", f"{_PKG}.triggers.session"],
+                "python-modules": [f"{_PKG}.triggers.message", f"{_PKG}.triggers.session", f"{_PKG}.triggers.idle"],
             }
         ],
         "connection-types": [_connection_type()],

@@ -1,15 +1,14 @@
 """Typed replies: find the JSON value in an agent's reply and validate it against an ``output_type``.
 
 Agents wrap JSON in prose or Markdown fences; :func:`parse_reply` accepts the whole reply, a
-fenced ```` ```json ```` block, or the first JSON object or array in the text, then validates it
-with a pydantic ``TypeAdapter`` (a ``BaseModel`` subclass, a ``TypedDict``, ``list[int]``, ...).
+fenced ```` ```json ```` block, or a JSON object or array in the text, trying each until one
+validates with a pydantic ``TypeAdapter`` (a ``BaseModel`` subclass, a ``TypedDict``, ``list[int]``, ...).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -48,36 +47,62 @@ def output_adapter(output_type: Any) -> TypeAdapter[Any]:
     return adapter
 
 
-def _candidates(text: str) -> Iterator[Any]:
-    stripped = text.strip()
-    try:
-        yield json.loads(stripped)
-        return
-    except ValueError:
-        pass
+def _fenced(text: str) -> list[Any]:
+    values = []
     for block in _FENCE.findall(text):
         try:
-            yield json.loads(block)
-            return
+            values.append(json.loads(block))
         except ValueError:
             continue
-    decoder = json.JSONDecoder()
+    return values
+
+
+def _embedded(text: str) -> list[Any]:
+    """Every outermost JSON object or array in the prose outside fences (a nested one is not a candidate)."""
+    text = _FENCE.sub(" ", text)
+    decoder, values, position = json.JSONDecoder(), [], 0
     for match in re.finditer(r"[\[{]", text):
+        if match.start() < position:
+            continue
         try:
-            yield decoder.raw_decode(text, match.start())[0]
-            return
+            value, position = decoder.raw_decode(text, match.start())
         except ValueError:
             continue
+        values.append(value)
+    return values
+
+
+def candidates(text: str) -> list[list[Any]]:
+    """The JSON values a reply may mean, by group: the whole reply, else its fenced blocks, else its embedded values."""
+    try:
+        return [[json.loads(text.strip())]]
+    except ValueError:
+        pass
+    return [group for group in (_fenced(text), _embedded(text)) if group]
 
 
 def parse_reply(text: str, adapter: TypeAdapter[Any]) -> Any:
-    """The reply's JSON value validated by ``adapter``; ``ValueError`` saying what is wrong otherwise."""
-    for value in _candidates(text):
-        try:
-            return adapter.validate_python(value)
-        except ValidationError as exc:
-            raise ValueError(str(exc)[:ERROR_LIMIT]) from None
-    raise ValueError("the reply holds no JSON value (expected only JSON, or a ```json block)")
+    """The reply's JSON value validated by ``adapter``; ``ValueError`` saying what is wrong otherwise.
+
+    Every candidate is tried before giving up (a retry is a paid turn): a reply that quotes an example
+    before its answer still yields the answer. Within a group the last valid value wins, since an
+    answer follows the examples it quotes; a fenced block wins over a value in prose.
+    """
+    groups = candidates(text)
+    errors: list[str] = []
+    for group in groups:
+        valid = []
+        for value in group:
+            try:
+                valid.append(adapter.validate_python(value))
+            except ValidationError as exc:
+                errors.append(str(exc))
+        if valid:
+            return valid[-1]
+    if not errors:
+        raise ValueError("the reply holds no JSON value (expected only JSON, or a ```json block)")
+    tried = f"none of the {len(errors)} JSON values in the reply is valid; the last: " if len(errors) > 1 else ""
+    raise ValueError((tried + errors[-1])[:ERROR_LIMIT])
 
 
 def retry_prompt(prompt: str, error: str, adapter: TypeAdapter[Any]) -> str:

@@ -106,7 +106,7 @@ def check_providers_cli() -> str:
     expect(set(widgets) == expected, f"providers widgets: {sorted(widgets)} != {sorted(expected)}")
     triggers = {t["class"] for t in airflow_cli("providers", "triggers") if t["package_name"] == PACKAGE}
     expect(
-        {"mix_provider.triggers.message", "mix_provider.triggers.session"} <= triggers,
+        {"mix_provider.triggers.message", "mix_provider.triggers.session", "mix_provider.triggers.idle"} <= triggers,
         f"providers triggers: {triggers}",
     )
     return f"hook, behaviours, {len(widgets)} widgets, {len(triggers)} trigger modules"

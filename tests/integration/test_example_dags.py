@@ -52,6 +52,26 @@ def test_every_example_file_imports_and_defines_a_dag(example_bag: Any) -> None:
     assert {Path(dag.fileloc).name for dag in example_bag.dags.values()} == files
 
 
+def test_examples_use_airflow_sdk_and_clean_up_in_teardowns(example_bag: Any) -> None:
+    """``from airflow.sdk import DAG``; a session deleted at the end is a teardown of the task creating it."""
+    from mix_provider.operators.session import MixCreateSessionOperator, MixDeleteSessionOperator
+
+    for path in EXAMPLES.glob("*.py"):
+        source = path.read_text()
+        assert "common.compat.sdk" not in source and "trigger_rule" not in source, path.name
+    deletes = [
+        (dag.dag_id, task)
+        for dag in example_bag.dags.values()
+        for task in dag.tasks
+        if isinstance(task, MixDeleteSessionOperator)
+    ]
+    assert {dag_id for dag_id, _ in deletes} == {"mix_session_lifecycle", "mix_supervised_turn", "mix_typed_triage"}
+    for dag_id, delete in deletes:
+        setups = [task for task in delete.upstream_list if task.is_setup]
+        assert delete.is_teardown, dag_id
+        assert [type(task) for task in setups] == [MixCreateSessionOperator], dag_id
+
+
 def test_lifecycle_dag_runs_to_success(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
     dag = example_bag.get_dag("mix_session_lifecycle")
     dr = run_dag(dag)
@@ -154,6 +174,7 @@ def test_typed_triage_dag_routes_on_the_parsed_reply(example_bag: Any, run_dag: 
     assert xcom(dr, "triage") == {"priority": "high", "reason": "..."}
     assert xcom(dr, "triage", key="mix_turn")["attempts"] == 1
     assert xcom(dr, "route") == "pager"
+    assert api.session(xcom(dr, "create_session")).status_code == 404, "the teardown deleted the session"
 
 
 def test_archive_asset_event_schedules_the_consumer_dag(example_bag: Any, run_dag: Any, api: MixAPI) -> None:

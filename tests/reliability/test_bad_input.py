@@ -145,11 +145,23 @@ BAD_ARGUMENTS: list[Any] = [
         id="session_id-rendered",
     ),
     pytest.param(
-        # max_steps is not a template field: a Jinja string is refused when the DAG is parsed.
-        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", max_steps="{{ params.steps }}"),  # type: ignore[arg-type]
+        # max_steps is a template field (issue 26): checked once rendered, naming the rendered value.
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", max_steps="{{ params.steps }}"),
         "max_steps",
-        ["integer >= 1", "'{{ params.steps }}'"],
+        ["integer >= 1", "'abc'"],
         id="max_steps-templated",
+    ),
+    pytest.param(
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", max_cost_usd="{{ params.steps }}"),
+        "max_cost_usd",
+        ["positive number of US dollars", "'abc'"],
+        id="max_cost_usd-templated",
+    ),
+    pytest.param(
+        lambda: MixSendMessageOperator(task_id="t", session_id="s1", text="hi", timeout="{{ params.blank }}"),
+        "timeout",
+        ["positive number of seconds", "None"],
+        id="timeout-templated",
     ),
     pytest.param(
         lambda: MixExportSessionOperator(task_id="t", session_id="s1", compression="{{ params.compression }}"),

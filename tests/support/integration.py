@@ -100,6 +100,17 @@ def user_messages(export: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in export["messages"] if m["role"] == "user"]
 
 
+def asset_events(asset_name: str) -> list[dict[str, Any]]:
+    """The extras of every event of the asset named ``asset_name``, oldest first (from the metadata DB)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as db:
+        query = select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [dict(e.extra) for e in db.scalars(query.where(AssetModel.name == asset_name).order_by(AssetEvent.id))]
+
+
 def xcom(dr: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
     """The XCom a task instance of the DagRun ``dr`` pushed (read from the metadata DB)."""
     ti = dr.get_task_instance(task_id, map_index=map_index)

@@ -19,12 +19,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mix_provider.archive.export import ExportResult, ExportSpec, export_transcript
 from mix_provider.archive.manifest import Entry, fingerprint
 from mix_provider.archive.parts import read_manifest, write_part
+from mix_provider.archive.session_files import FileArchiver, FileCounts
 from mix_provider.archive.shards import WHOLE, Shard
 from mix_provider.archive.storage import LOCAL_PROTOCOLS, WriteTracker
 from mix_provider.errors import ArchiveCancelledError, MixNotFoundError
@@ -89,13 +90,17 @@ class ArchiveReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
+    #: with ``include_files``: files downloaded, kept and missing, and the bytes downloaded
+    files: FileCounts | None = None
     #: how the sessions were found (:meth:`Listing.summary <mix_provider.client.inventory.Listing.summary>`),
     #: None when they were given by id
     listing: dict[str, Any] | None = None
 
     def xcom(self) -> dict[str, Any]:
-        """The small XCom summary."""
+        """The small XCom summary (``files`` with ``include_files`` only)."""
+        extra = {"files": asdict(self.files)} if self.files is not None else {}
         return {
+            **extra,
             "archived": len(self.archived),
             "skipped": len(self.skipped),
             "failed": len(self.failed),
@@ -117,6 +122,7 @@ class _Outcome:
     written: bool = False
     bytes: int = 0
     error: str | None = None
+    files: FileCounts | None = None
     dropped: bool = False
 
 
@@ -131,6 +137,7 @@ class SessionArchiver:
     :param shard: which manifest parts this run writes and compacts (``todo`` is already this shard's).
     :param keep: for sessions read before archiving (``Candidate.lookup``), whether the task wants
         them (the filters a list applies: creation window, sub-agents).
+    :param include_files: also store the files each transcript references (:mod:`.session_files`).
     """
 
     def __init__(
@@ -142,6 +149,7 @@ class SessionArchiver:
         tracker: WriteTracker | None = None,
         shard: Shard = WHOLE,
         keep: Callable[[SessionData], bool] | None = None,
+        include_files: bool = False,
     ) -> None:
         self.hook = hook
         self.keep = keep
@@ -150,12 +158,13 @@ class SessionArchiver:
         self.max_concurrency = max_concurrency
         self.tracker = tracker or WriteTracker()
         self.shard = shard
+        self.files = FileArchiver(hook, base, self.tracker) if include_files else None
 
     def run(self, todo: Sequence[Candidate]) -> ArchiveReport:
         """Archive ``todo``, then record the successes in a new manifest part (written last)."""
         manifest = read_manifest(self.base, self.shard)
         stored = self._stored_sizes({f"{c.session_id}{self.spec.extension}" for c in todo})
-        report = ArchiveReport(str(self.base), shard=self.shard)
+        report = ArchiveReport(str(self.base), shard=self.shard, files=FileCounts() if self.files else None)
         work = self._changed(todo, manifest.entries, stored, report)
         self.hook.get_conn()  # create the one shared client before the workers race for it
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="mix-archive") as pool:
@@ -170,6 +179,8 @@ class SessionArchiver:
             elif not outcome.dropped:
                 (report.archived if outcome.written else report.skipped).append(outcome.session_id)
                 report.bytes += outcome.bytes
+                if report.files is not None and outcome.files is not None:
+                    report.files.add(outcome.files)
         updates = {o.session_id: o.entry for o in outcomes if o.entry is not None}
         part = write_part(self.base, self.shard, updates, manifest)
         report.manifest = str(part) if part is not None else None
@@ -183,11 +194,8 @@ class SessionArchiver:
         for candidate in todo:
             entry = entries.get(candidate.session_id)
             name = f"{candidate.session_id}{self.spec.extension}"
-            if (
-                not candidate.lookup
-                and entry
-                and entry.matches(self.spec, name, candidate.fingerprint, stored.get(name))
-            ):
+            size = stored.get(name)
+            if not candidate.lookup and self._unchanged(entry, name, candidate.fingerprint, size):
                 report.skipped.append(candidate.session_id)
             else:
                 work.append((candidate, entry))
@@ -202,20 +210,18 @@ class SessionArchiver:
                 if looked is None:
                     return _Outcome(todo.session_id, None, dropped=True)
                 todo = looked
-                if entry is not None and entry.matches(self.spec, name, todo.fingerprint, stored.get(name)):
+                if self._unchanged(entry, name, todo.fingerprint, stored.get(name)):
                     return _Outcome(todo.session_id, None)
-            result = self._export(todo, entry, stored)
+            result, files = self._export(todo, entry, stored)
         except ArchiveCancelledError:
             raise
         except Exception as exc:  # one session's failure must not stop the others; its type is kept
             log.warning("Archiving session %s failed: %s: %s", todo.session_id, type(exc).__name__, exc)
             return _Outcome(todo.session_id, None, error=f"{type(exc).__name__}: {exc}")
-        if result.written:
-            entry = Entry.of(result, self.spec, name, todo.fingerprint, todo.parent)
-            return _Outcome(todo.session_id, entry, True, result.bytes)
-        assert entry is not None
-        refreshed = None if entry.fingerprint == todo.fingerprint else entry.refreshed(todo.fingerprint)
-        return _Outcome(todo.session_id, refreshed)
+        return self._outcome(todo, entry, name, result, files)
+
+    def _unchanged(self, entry: Entry | None, name: str, fingerprint: str | None, size: int | None) -> bool:
+        return entry is not None and entry.matches(self.spec, name, fingerprint, size, files=bool(self.files))
 
     def _look_up(self, todo: Candidate) -> Candidate | None:
         """``todo`` fingerprinted from ``GET /api/sessions/{id}``; None for a session found by a survey
@@ -230,15 +236,46 @@ class SessionArchiver:
             return None
         return replace(todo, fingerprint=fingerprint(session), lookup=False, parent=parent_of(session))
 
-    def _export(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> ExportResult:
+    def _export(
+        self, todo: Candidate, entry: Entry | None, stored: dict[str, int]
+    ) -> tuple[ExportResult, tuple[dict[str, Any], FileCounts] | None]:
+        """Export one transcript (kept when its hash is the archived one's), then its files if asked."""
         name = f"{todo.session_id}{self.spec.extension}"
 
         def unchanged(result: ExportResult) -> bool:
             return entry is not None and entry.sha256 == result.sha256 and stored.get(name) == result.bytes
 
-        return export_transcript(
-            self.hook, todo.session_id, self.base / name, self.spec, tracker=self.tracker, keep_existing=unchanged
+        result = export_transcript(
+            self.hook,
+            todo.session_id,
+            self.base / name,
+            self.spec,
+            tracker=self.tracker,
+            keep_existing=unchanged,
+            scan_files=self.files is not None,
         )
+        if self.files is None:
+            return result, None
+        return result, self.files.archive(todo.session_id, list(result.file_refs), entry.files if entry else None)
+
+    def _outcome(
+        self,
+        todo: Candidate,
+        entry: Entry | None,
+        name: str,
+        result: ExportResult,
+        files: tuple[dict[str, Any], FileCounts] | None,
+    ) -> _Outcome:
+        """The manifest update of an exported session: a new entry, a refreshed one, or none."""
+        records, counts = files if files is not None else (None, None)
+        if result.written:
+            new = Entry.of(result, self.spec, name, todo.fingerprint, files=records, parent=todo.parent)
+            return _Outcome(todo.session_id, new, True, result.bytes, files=counts)
+        assert entry is not None
+        if records is not None and records != entry.files:
+            return _Outcome(todo.session_id, entry.refreshed(todo.fingerprint, files=records), files=counts)
+        refreshed = None if entry.fingerprint == todo.fingerprint else entry.refreshed(todo.fingerprint)
+        return _Outcome(todo.session_id, refreshed, files=counts)
 
     def _stored_sizes(self, wanted: set[str]) -> dict[str, int]:
         """Sizes of the ``wanted`` files already in the archive directory, by name (one listing call).

@@ -100,7 +100,10 @@ def to_csv(rows: Iterable[CostRow]) -> bytes:
 
 
 def to_png(rows: list[CostRow]) -> bytes:
-    """A stacked bar chart of cost per day, one colour per model (models in sorted order)."""
+    """A stacked bar chart of cost per day, one colour per model, the legend naming the models (sorted).
+
+    :raises MixMissingExtraError: the ``chart`` extra (matplotlib) is not installed.
+    """
     days = sorted({row.day for row in rows})
     models = sorted({row.model for row in rows})
     return stacked_bars(days, models, {(row.day, row.model): row.cost for row in rows})

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from mix_provider.archive.storage import AtomicFile, HashedOutput, WriteTracker
 from mix_provider.archive.transcript import JsonlEncoder, TranscriptParser, json_line
 from mix_provider.client import operations as ops
+from mix_provider.client.files import ReferenceScanner
 from mix_provider.errors import ArchiveCancelledError, MixConfigError, MixMalformedResponseError, TranscriptSyntaxError
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class ExportResult:
     models: dict[str, int] = field(default_factory=dict)
     #: Prompt and completion tokens from per-message usage; None when a message lacks it.
     tokens: tuple[int, int] | None = None
+    #: The session's files the transcript references (only when asked for: ``scan_files``).
+    file_refs: tuple[str, ...] = ()
 
     def xcom(self) -> dict[str, Any]:
         """The small XCom of an export to a file."""
@@ -222,6 +225,7 @@ def export_transcript(
     *,
     tracker: WriteTracker | None = None,
     keep_existing: Callable[[ExportResult], bool] | None = None,
+    scan_files: bool = False,
 ) -> ExportResult:
     """Stream the transcript into ``target``; nothing is left behind on failure.
 
@@ -230,13 +234,19 @@ def export_transcript(
     :param tracker: the task's registry of open temporary files (for ``on_kill``).
     :param keep_existing: given the finished file, True discards it and keeps what is at ``target``
         (the result then has ``written=False``).
+    :param scan_files: also find the session's file references as the bytes pass (``file_refs``).
     """
 
     def consume(chunks: Iterator[bytes]) -> ExportResult:
+        scanner = ReferenceScanner(session_id) if scan_files else None
         with TranscriptWriter(session_id, target, spec, tracker) as writer:
             for chunk in chunks:
                 writer.feed(chunk)
+                if scanner is not None:
+                    scanner.feed(chunk)
             result = writer.finish()
+            if scanner is not None:
+                result = replace(result, file_refs=tuple(scanner.finish()))
             if keep_existing is not None and keep_existing(result):
                 writer.abort()
                 return replace(result, written=False)

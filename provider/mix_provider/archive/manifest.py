@@ -17,15 +17,17 @@ Document layout (version 1), shared by ``manifest.json`` of older releases and b
           "checked_at": null,                     # or when a later run found the file still current
           "created_at": "<createdAt>", "prompt_tokens": 120, "completion_tokens": 40, "cost": 0.00096,
           "model": "<model of most assistant messages>", "models": {"<model>": 2},
-          "parent_session_id": null                # a sub-agent's session: its parent's id
+          "parent_session_id": null,               # a sub-agent's session: its parent's id
+          "files": {"<name>": {"path", "size", "sha256", "content_type", "last_modified"} | {"missing": true}}
         }
       }
     }
 
-The usage fields (``created_at`` to ``models``) and ``parent_session_id`` were added later: entries
-written before lack them (read as None), and keys a later version adds are ignored when reading.
-``prompt_tokens``/``completion_tokens`` are sums of per-message usage, None when the export has none
-(a session's own token fields are its last LLM call's; entries written before this held those).
+The usage fields (``created_at`` to ``models``), ``parent_session_id`` and ``files`` (archives with
+``include_files``, see :mod:`.session_files`) were added later: entries written before lack them
+(read as None), and keys a later version adds are ignored when reading. ``prompt_tokens`` and
+``completion_tokens`` are sums of per-message usage, None when the export has none (a session's own
+token fields are its last LLM call's; entries written before this held those).
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ class Entry:
     models: dict[str, int] | None = None
     #: when a later run found the stored file still current (only its fingerprint was refreshed)
     checked_at: str | None = None
+    #: The referenced files stored beside the transcript, by name (None: files were not archived).
+    files: dict[str, dict[str, Any]] | None = None
     #: a sub-agent's session: its parent's id (``""`` when unnamed); its cost is also in the parent's
     #: (``IncrementSessionCost``), so cost reports leave it out. None: a main session, or not recorded.
     parent_session_id: str | None = None
@@ -111,9 +115,16 @@ class Entry:
 
     @classmethod
     def of(
-        cls, result: ExportResult, spec: ExportSpec, name: str, fingerprint: str | None, parent: str | None = None
+        cls,
+        result: ExportResult,
+        spec: ExportSpec,
+        name: str,
+        fingerprint: str | None,
+        files: dict[str, dict[str, Any]] | None = None,
+        parent: str | None = None,
     ) -> Entry:
-        """The entry of a transcript just stored under ``name`` (``parent``: a sub-agent's parent)."""
+        """The entry of a transcript just stored under ``name`` (with its ``files``, when archived;
+        ``parent``: a sub-agent session's parent)."""
         return cls(
             path=name,
             format=spec.format,
@@ -126,18 +137,24 @@ class Entry:
             updated_at=result.header.get("updatedAt"),
             archived_at=_now(),
             parent_session_id=parent,
+            files=files,
             **usage_of(result),
         )
 
-    def refreshed(self, fingerprint: str | None) -> Entry:
-        """This entry with a new fingerprint, re-checked now (the stored file was found current)."""
-        return replace(self, fingerprint=fingerprint, checked_at=_now())
+    def refreshed(self, fingerprint: str | None, **changes: Any) -> Entry:
+        """This entry with a new fingerprint, re-checked now (the stored file was found current), and
+        ``changes`` (its ``files``)."""
+        return replace(self, fingerprint=fingerprint, checked_at=_now(), **changes)
 
-    def matches(self, spec: ExportSpec, name: str, fingerprint: str | None, stored_size: int | None) -> bool:
-        """Whether the stored file is this entry's and the session has not changed since."""
+    def matches(
+        self, spec: ExportSpec, name: str, fingerprint: str | None, stored_size: int | None, *, files: bool = False
+    ) -> bool:
+        """Whether the stored file is this entry's and the session has not changed since (and, with
+        ``files``, its referenced files were archived too)."""
         same_file = self.path == name and stored_size == self.bytes
         same_spec = self.format == spec.format and self.compression == spec.compression
-        return same_file and same_spec and fingerprint is not None and fingerprint == self.fingerprint
+        has_files = not files or self.files is not None
+        return same_file and same_spec and has_files and fingerprint is not None and fingerprint == self.fingerprint
 
 
 class Manifest:

@@ -82,6 +82,8 @@ def _finish(call: Call[T], response: httpx.Response, started: float, config: Cli
         status, headers, content = response.status_code, response.headers, response.content
         error = api_error(call.method, call.path, status, headers, content, config.secret_values())
         raise call.refine(error) if call.refine is not None else error
+    if call.from_headers is not None:
+        return call.from_headers(response.headers)
     return parse_body(call, response.status_code, response.content)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from mix_provider import models
@@ -97,6 +98,34 @@ def download_file(session_id: str, name: str, *, thumb: str | None = None, time:
             raise MixConfigError("time", f"must be seconds between 0 and 86400, got {time!r}")
         params["time"] = repr(float(time))
     return Call("GET", _file_path(session_id, name), _none, params=params or None)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What a ``HEAD`` of a session file tells without its body (None where the server does not say).
+
+    The session's own files are served by ``http.ServeContent`` (size and ``Last-Modified``); an upload
+    is copied without either.
+    """
+
+    size: int | None
+    last_modified: str | None
+    content_type: str | None
+
+
+def _stat(headers: Mapping[str, str]) -> FileStat:
+    length = headers.get("content-length")
+    size = int(length) if length and length.isdigit() else None
+    return FileStat(size, headers.get("last-modified"), headers.get("content-type"))
+
+
+def stat_file(session_id: str, name: str) -> Call[FileStat]:
+    """``HEAD /api/sessions/{id}/files/{name}`` (Go's mux answers ``HEAD`` with the ``GET`` handler)."""
+    return Call("HEAD", _file_path(session_id, name), _none_stat, from_headers=_stat)
+
+
+def _none_stat(_: bytes) -> FileStat:  # never called: the result comes from the headers
+    return FileStat(None, None, None)
 
 
 def delete_file(session_id: str, name: str) -> Call[None]:

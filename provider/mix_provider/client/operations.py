@@ -59,6 +59,7 @@ class Call(Generic[T]):
         retry answers 404 after an earlier attempt may have been applied (the answer, not the delete, was lost).
     :param upload: a file sent as the multipart body instead of ``body`` (reopened for each attempt).
     :param refine: turns the server's error answer into a more precise one (e.g. naming refused fields).
+    :param from_headers: reads the result from the response headers instead (a ``HEAD``).
     """
 
     method: str
@@ -71,6 +72,7 @@ class Call(Generic[T]):
     if_gone: Callable[[], T] | None = None
     upload: Upload | None = None
     refine: Callable[[MixAPIError], MixAPIError] | None = None
+    from_headers: Callable[[Mapping[str, str]], T] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """``@task.mix``: the decorated function returns the prompt; the task is one Mix turn.
 
 Options are those of :class:`~mix_provider.operators.message.MixSendMessageOperator` (``session_id``,
-``plan_mode``, ``thinking_level``, ``max_steps``, ``timeout``, ``fail_on_finish_reasons``, ...)::
+``plan_mode``, ``thinking_level``, ``max_steps``, ``timeout``, ``deferrable``,
+``fail_on_finish_reasons``, ...)::
 
     @task.mix(session_id=session.output, output_type=Triage, max_output_retries=2)
     def triage(ticket: str) -> str:
@@ -13,6 +14,13 @@ is parsed as JSON and validated (:mod:`mix_provider.structured`); an invalid rep
 the validation error, up to ``max_output_retries`` times. The task then returns the parsed value
 as JSON (``model_dump(mode="json")``) and pushes the turn's ids, tokens and cost as XCom
 ``mix_turn``.
+
+Validation, rewind and retry run in the completion handler, as each reply arrives: deferred
+(``deferrable=True``, default ``[operators] default_deferrable``), every wait runs in the
+triggerer and the task resumes only to check a reply (and send the retry, deferring again), so no
+worker slot is held while the agent works. The original prompt and the attempt number are kept in
+XCom ``mix_typed`` of the task, read back on resume (a deferral's own kwargs do not survive
+``dag.test()``, which resumes with the event alone).
 """
 
 from __future__ import annotations
@@ -29,12 +37,14 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from mix_provider.client.validation import optional_int, require_text
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import MixConfigError, MixTriggerEventError
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.structured import MixOutputValidationError, output_adapter, parse_reply, retry_prompt
 
 #: The ``text`` of the operator until the function has returned the prompt.
 PROMPT_PLACEHOLDER = "(the prompt the @task.mix function returns)"
+#: The XCom key of a typed turn's prompt and attempt number, read back when the task resumes.
+TYPED_XCOM = "mix_typed"
 #: Keys of the turn result kept in the ``mix_turn`` XCom.
 TURN_KEYS = ("session_id", "message_id", "finish_reason", "prompt_tokens", "completion_tokens", "cost")
 
@@ -61,7 +71,6 @@ class _MixDecoratedOperator(DecoratedOperator, MixSendMessageOperator):  # type:
         op_kwargs: Mapping[str, Any] | None = None,
         output_type: Any = None,
         max_output_retries: int = 2,
-        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         retries = optional_int("max_output_retries", max_output_retries, minimum=0)
@@ -71,48 +80,62 @@ class _MixDecoratedOperator(DecoratedOperator, MixSendMessageOperator):  # type:
             output_adapter(output_type)
             if kwargs.get("wait_for_reply") is False:
                 raise MixConfigError("wait_for_reply", "must be True with output_type: the reply is what is validated")
-            if deferrable:
-                raise MixConfigError(
-                    "deferrable", "must be False with output_type: the reply is validated, and retried, in the task"
-                )
-            deferrable = False
-        if deferrable is not None:
-            kwargs["deferrable"] = deferrable
+        if kwargs.get("deferrable") is None:
+            kwargs.pop("deferrable", None)
         super().__init__(
             python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, text=PROMPT_PLACEHOLDER, **kwargs
         )
+        self._typed: dict[str, Any] = {}
 
     def execute(self, context: Any) -> Any:
-        """Call the function for the prompt, then run the turn (and validate its reply)."""
+        """Call the function for the prompt, then run the turn (its reply is checked on completion)."""
         context_merge(context, self.op_kwargs)
         kwargs = determine_kwargs(self.python_callable, self.op_args, context)
         self.text = require_text("the @task.mix function's return value", self.python_callable(*self.op_args, **kwargs))
-        if self.output_type is None:
-            return MixSendMessageOperator.execute(self, context)
-        return self._typed_turn(context)
+        if self.output_type is not None:
+            self._save_typed(context, self.text, 1)
+        return MixSendMessageOperator.execute(self, context)
 
-    def _typed_turn(self, context: Any) -> Any:
+    def execute_complete(self, context: Any, event: Any = None) -> Any:
+        """The turn's result; with ``output_type``, its reply validated, or rewound and retried."""
+        result: dict[str, Any] = MixSendMessageOperator.execute_complete(self, context, event)
+        if self.output_type is None:
+            return result
+        return self._typed_result(context, result)
+
+    def _save_typed(self, context: Any, prompt: str, attempt: int) -> None:
+        """Keep the typed turn's prompt and attempt number here and in XCom ``mix_typed`` (for a resumed task)."""
+        self._typed = {"prompt": prompt, "attempt": attempt}
+        context["ti"].xcom_push(key=TYPED_XCOM, value=self._typed)
+
+    def _load_typed(self, context: Any) -> tuple[str, int]:
+        if not self._typed:
+            ti = context["ti"]
+            saved = ti.xcom_pull(task_ids=ti.task_id, key=TYPED_XCOM, map_indexes=ti.map_index)
+            if not isinstance(saved, dict) or "prompt" not in saved:
+                raise MixTriggerEventError(f"the resumed @task.mix lacks its typed turn's state (XCom {TYPED_XCOM})")
+            self._typed = saved
+        return str(self._typed["prompt"]), int(self._typed["attempt"])
+
+    def _typed_result(self, context: Any, result: dict[str, Any]) -> Any:
+        """The validated value; an invalid reply is rewound and the prompt sent again (deferring again)."""
         adapter = output_adapter(self.output_type)
-        prompt = self.text
-        for attempt in range(1, self.max_output_retries + 2):
-            result: dict[str, Any] = MixSendMessageOperator.execute(self, context)
-            try:
-                if result.get("reply_truncated"):
-                    raise ValueError("the reply is longer than the XCom limit and was cut")
-                value = parse_reply(result["reply"], adapter)
-            except ValueError as exc:
-                error = str(exc)
-                self.log.warning("Mix reply %s (attempt %d) is not valid: %s", result["message_id"], attempt, error)
-                if attempt > self.max_output_retries:
-                    raise MixOutputValidationError(result["session_id"], attempt, error) from None
-                self._rewind(result)
-                self.text = retry_prompt(prompt, error, adapter)
-                continue
-            context["ti"].xcom_push(
-                key="mix_turn", value={**{k: result.get(k) for k in TURN_KEYS}, "attempts": attempt}
-            )
-            return adapter.dump_python(value, mode="json")
-        raise AssertionError("unreachable")  # pragma: no cover
+        prompt, attempt = self._load_typed(context)
+        try:
+            if result.get("reply_truncated"):
+                raise ValueError("the reply is longer than the XCom limit and was cut")
+            value = parse_reply(result["reply"], adapter)
+        except ValueError as exc:
+            error = str(exc)
+            self.log.warning("Mix reply %s (attempt %d) is not valid: %s", result["message_id"], attempt, error)
+            if attempt > self.max_output_retries:
+                raise MixOutputValidationError(result["session_id"], attempt, error) from None
+            self._rewind(result)
+            self._save_typed(context, prompt, attempt + 1)
+            self.text = retry_prompt(prompt, error, adapter)
+            return MixSendMessageOperator.execute(self, context)
+        context["ti"].xcom_push(key="mix_turn", value={**{k: result.get(k) for k in TURN_KEYS}, "attempts": attempt})
+        return adapter.dump_python(value, mode="json")
 
     def _rewind(self, result: dict[str, Any]) -> None:
         """Drop the invalid turn: rewind to the message before its user message, when there is one."""

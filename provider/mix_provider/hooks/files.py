@@ -16,12 +16,14 @@ from mix_provider.archive.storage import storage_path
 from mix_provider.client import operations as ops
 from mix_provider.client.files import (
     MAX_UPLOAD_BYTES,
+    FileStat,
     areferenced_files,
     check_upload_size,
     delete_file,
     download_file,
     list_files,
     referenced_files,
+    stat_file,
     upload_file,
 )
 from mix_provider.client.operations import Upload
@@ -93,6 +95,13 @@ class MixFilesMixin:
         """
         return self.client.consume_stream(download_file(session_id, name, **thumbnail), consume)
 
+    def stat_file(self, session_id: str, name: str) -> FileStat:
+        """A file's size, ``Last-Modified`` and type without its body (``HEAD``).
+
+        :raises MixNotFoundError: the session has no such file.
+        """
+        return self.client.execute(stat_file(session_id, name))
+
     def delete_file(self, session_id: str, name: str) -> None:
         """Delete an upload (the files the agent made are deleted with the session, or by a rewind)."""
         self.client.execute(delete_file(session_id, name))
@@ -118,6 +127,10 @@ class MixFilesMixin:
     ) -> T:
         """Async :meth:`consume_file`."""
         return await (await self.aclient()).consume_stream(download_file(session_id, name, **thumbnail), consume)
+
+    async def astat_file(self, session_id: str, name: str) -> FileStat:
+        """Async :meth:`stat_file`."""
+        return await (await self.aclient()).execute(stat_file(session_id, name))
 
     async def adelete_file(self, session_id: str, name: str) -> None:
         """Async :meth:`delete_file`."""

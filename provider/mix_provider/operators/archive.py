@@ -68,6 +68,12 @@ class MixArchiveSessionsOperator(MixBaseOperator):
     :param shard: which shard this task archives, ``0 <= shard < shards`` (int; templated).
     :param shards: how many shards the sessions are split into (int >= 1; templated).
     :param on_incomplete: ``fail`` (default) or ``warn`` when not every session could be listed.
+    :param include_files: also store the files each transcript references beside it, under
+        ``<session id>.files/<name>``, incrementally (a file whose size and ``Last-Modified`` did not
+        change is not downloaded again); the manifest entry's ``files`` records each one's path, size,
+        sha256 and content type, or that it was referenced but missing. The XCom gets ``files``
+        (downloaded, kept, missing, bytes). Files no message references cannot be archived: nothing
+        lists a session's storage over REST (see ``docs/files.md``).
     """
 
     template_fields: Sequence[str] = (
@@ -96,10 +102,12 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         shard: int | str = 0,
         shards: int | str = 1,
         on_incomplete: str = "fail",
+        include_files: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.on_incomplete = check_on_incomplete(on_incomplete)
+        self.include_files = require_bool("include_files", include_files)
         self.base_path = base_path
         self.session_ids = session_ids
         self.created_after = created_after
@@ -170,7 +178,9 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         todo = [candidate for candidate in todo if shard.owns(candidate.session_id)]
         self.log.info("Archiving %d Mix sessions (%s) to %s (%s)", len(todo), shard.tag, base, spec.extension)
         keep = partial(wanted, include_subagents=self.include_subagents, after=after, before=before)
-        archiver = SessionArchiver(self.hook, base, spec, self.max_concurrency, self._tracker, shard, keep)
+        archiver = SessionArchiver(
+            self.hook, base, spec, self.max_concurrency, self._tracker, shard, keep, include_files=self.include_files
+        )
         report = archiver.run(todo)
         report.listing = None if ids is not None else listing.summary()
         return report

@@ -60,6 +60,22 @@ def check_location(field: str, value: object, *, optional: bool = False) -> Obje
     return storage_path(field, value)
 
 
+def rendered_number(value: object) -> object:
+    """A rendered template's number: Jinja renders text, so ``"30"`` reads as 30, ``"0.5"`` as 0.5 and
+    ``"None"`` or ``""`` as None; anything else is returned unchanged, for the field's check to refuse."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text in ("", "None"):
+        return None
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return value
+
+
 def template_safe(value: Enum | V) -> str | V:
     """An enum member as its plain value: a templated field renders ``str(member)``, i.e. ``Class.NAME``."""
     return str(value.value) if isinstance(value, Enum) else value

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import Any, NoReturn, TypedDict, Unpack
+from typing import Any, NoReturn, TypedDict, Unpack, cast
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -22,7 +23,7 @@ from mix_provider.client.outcome import (
     parse_event,
 )
 from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, pending_answer
-from mix_provider.client.supervisor import Supervision
+from mix_provider.client.supervisor import Budget, Supervision
 from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import (
     choices,
@@ -47,7 +48,7 @@ from mix_provider.operators._hitl import ask_person, check_supervision, resume_a
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._usage import report_usage
-from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
+from mix_provider.operators.base import MixBaseOperator, check_literal, rendered_number, template_safe
 from mix_provider.operators.files import check_sources, upload_all, with_attachments
 from mix_provider.triggers.message import MixMessageTrigger
 
@@ -85,10 +86,10 @@ class MixSendMessageOperator(MixBaseOperator):
     :param text: the message (templated).
     :param plan_mode: ask the agent to plan only.
     :param thinking_level: ``off``, ``basic``, ``medium`` or ``maximum``.
-    :param max_steps: cap on agent steps (>= 1).
+    :param max_steps: cap on agent steps (>= 1; templated).
     :param wait_for_reply: wait for the reply (default); if False, return right after sending.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
-    :param timeout: seconds to wait for the reply.
+    :param timeout: seconds to wait for the reply (templated).
     :param poll_interval: seconds between transcript polls when the stream is unavailable.
     :param fail_on_finish_reasons: finish reasons that fail the task (default: error,
         permission_denied, max_tokens, canceled); pass ``()`` to succeed with any reply.
@@ -98,10 +99,10 @@ class MixSendMessageOperator(MixBaseOperator):
     :param notification_policy: how notifications are answered
         (:class:`~mix_provider.client.supervision.NotificationPolicy` or a dict); by default info,
         warning and error are acknowledged and a question fails the task.
-    :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task.
-    :param max_tokens: the turn's token limit (prompt + completion), checked when the reply is in;
-        only where the server reports per-message usage: otherwise the turn is refused before
-        sending (:class:`~mix_provider.errors.MixTokensUnmeasurableError`).
+    :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task (templated).
+    :param max_tokens: the turn's token limit (prompt + completion), likewise (templated); only where
+        the server reports per-message usage: otherwise the turn is refused before sending
+        (:class:`~mix_provider.errors.MixTokensUnmeasurableError`).
     :param on_step_limit: what a run stopped by ``max_steps`` means: ``fail`` (default) raises
         :class:`~mix_provider.errors.MixStepLimitError`; ``accept`` returns the last round's partial
         reply with ``step_limited`` true. The server stores that round as ``canceled``, so without
@@ -109,9 +110,22 @@ class MixSendMessageOperator(MixBaseOperator):
     :param files: files to give the agent with this message: a path or URI, a glob, or a list of them
         (templated; see :class:`~mix_provider.operators.files.MixUploadFilesOperator`). They are
         uploaded first, and the message ends with their URLs.
+
+    A templated number renders as text (``"{{ params.budget }}"`` gives ``"0.5"``): it is read as a
+    number once rendered and checked then, the error naming the field.
     """
 
-    template_fields: Sequence[str] = ("mix_conn_id", "session_id", "text", "thinking_level", "files")
+    template_fields: Sequence[str] = (
+        "mix_conn_id",
+        "session_id",
+        "text",
+        "thinking_level",
+        "files",
+        "max_steps",
+        "timeout",
+        "max_cost_usd",
+        "max_tokens",
+    )
     template_fields_renderers = {"text": "md"}
 
     def __init__(
@@ -121,16 +135,16 @@ class MixSendMessageOperator(MixBaseOperator):
         text: str,
         plan_mode: bool | None = None,
         thinking_level: ThinkingLevel | str | None = None,
-        max_steps: int | None = None,
+        max_steps: int | str | None = None,
         wait_for_reply: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        timeout: float = REPLY_TIMEOUT,
+        timeout: float | str = REPLY_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
         fail_on_finish_reasons: Collection[str] = DEFAULT_FAILING_FINISH_REASONS,
         permission_policy: PermissionPolicy | Mapping[str, Any] | None = None,
         notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
-        max_cost_usd: float | None = None,
-        max_tokens: int | None = None,
+        max_cost_usd: float | str | None = None,
+        max_tokens: int | str | None = None,
         files: str | list[Any] | None = None,
         on_step_limit: str = "fail",
         **kwargs: Any,
@@ -141,35 +155,55 @@ class MixSendMessageOperator(MixBaseOperator):
         self.files = files
         self.plan_mode = plan_mode
         self.thinking_level = template_safe(thinking_level)
-        self.max_steps = max_steps
+        self.max_steps: object = max_steps
         self.wait_for_reply = require_bool("wait_for_reply", wait_for_reply)
         self.deferrable = require_bool("deferrable", deferrable)
-        self.timeout = positive_number("timeout", timeout)
+        # Text while templated: _check_numbers() makes them numbers before any use.
+        self.timeout = cast(float, timeout)
+        self.max_cost_usd = cast("float | None", max_cost_usd)
+        self.max_tokens = cast("int | None", max_tokens)
         self.poll_interval = positive_number("poll_interval", poll_interval)
         self.fail_on_finish_reasons = choices("fail_on_finish_reasons", fail_on_finish_reasons, FINISH_REASONS)
-        self.supervision = check_supervision(
-            Supervision.checked(permission_policy, notification_policy, max_cost_usd, max_tokens)
-        )
+        self.supervision = check_supervision(Supervision.checked(permission_policy, notification_policy))
         self.on_step_limit = one_of("on_step_limit", on_step_limit, STEP_LIMIT_CHOICES)
         self._waiting_on: str | None = None
+        self._check_numbers(rendered=False)
         check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
         check_literal(partial(require_id, "session_id"), session_id)
         check_literal(partial(require_text, "text"), text)
         if files:
             check_literal(check_sources, files)
 
+    def _check_numbers(self, *, rendered: bool) -> None:
+        """Check ``timeout`` and the budget, each error naming its field; at parse time skip templated ones.
+
+        Once ``rendered``, text from a template is read as a number first (:func:`~mix_provider.operators.base.rendered_number`);
+        ``max_steps`` is read likewise and checked with the other message options.
+        """
+        read = rendered_number if rendered else (lambda value: value)
+        pending = frozenset() if rendered else self.pending_fields()
+        if "timeout" not in pending:
+            self.timeout = positive_number("timeout", read(self.timeout))
+        if rendered:
+            self.max_steps = read(self.max_steps)
+        if not pending & {"max_cost_usd", "max_tokens"}:
+            budget = Budget.checked(read(self.max_cost_usd), read(self.max_tokens))
+            self.max_cost_usd, self.max_tokens = budget.max_cost_usd, budget.max_tokens
+            self.supervision = replace(self.supervision, budget=budget)
+
     def _options_arguments(self) -> dict[str, Any]:
         return {"plan_mode": self.plan_mode, "thinking_level": self.thinking_level, "max_steps": self.max_steps}
 
     def execute(self, context: Any) -> Any:
         """Validate, send (unless an earlier try did), then wait here or in the triggerer."""
+        self._check_numbers(rendered=True)
         session_id = require_id("session_id", self.session_id)
         require_text("text", self.text)
         options = MessageOptions.checked(**self._options_arguments())
-        if self.files:
-            self.text = with_attachments(self.text, upload_all(self.hook, session_id, self.files))
         if self.wait_for_reply and self.supervision.budget.max_tokens is not None:
             self._check_tokens_measurable(session_id)
+        if self.files:
+            self.text = with_attachments(self.text, upload_all(self.hook, session_id, self.files))
         state = TaskState(context, "mix_sent_message")
         baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:
@@ -279,6 +313,7 @@ class MixSendMessageOperator(MixBaseOperator):
         :raises MixSupervisionError: a policy cancelled the run (:class:`~mix_provider.errors.MixUndecidedRequestError`,
             :class:`~mix_provider.errors.MixBudgetExceededError`).
         """
+        self._check_numbers(rendered=True)
         try:
             result = parse_event(event)
         except ValueError as exc:
@@ -327,6 +362,7 @@ class MixSendMessageOperator(MixBaseOperator):
 
     def resume_after_answer(self, context: Any, event: Any = None, mix_ask: dict[str, Any] | None = None) -> Any:
         """A person answered a request in Airflow: send it to Mix and wait for the rest of the turn."""
+        self._check_numbers(rendered=True)
         return resume_after_answer(self, context, event, mix_ask)
 
     def on_kill(self) -> None:

@@ -1,17 +1,20 @@
-"""MixSessionIdleSensor: wait until a session has no run in progress."""
+"""MixSessionIdleSensor: wait until a session has no run in progress, poking or deferred."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cached_property, partial
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator
+from airflow.providers.common.compat.sdk import BaseSensorOperator, conf
 
 from mix_provider.client.events import is_idle
-from mix_provider.client.validation import require_id
+from mix_provider.client.validation import require_bool, require_id
+from mix_provider.errors import MixTriggerEventError, MixWaitFailedError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.base import check_literal
+from mix_provider.triggers.idle import ERROR, IDLE, MixSessionIdleTrigger
 
 
 class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
@@ -20,19 +23,30 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
     Runs are told apart as the reply wait does (the server runs messages concurrently), so an earlier
     run still streaming keeps the session busy even when a later one has finished.
 
-    Uses the same verdict as the event trigger (:func:`mix_provider.client.events.is_idle`).
-    Use ``mode="reschedule"`` for long waits.
+    A poke and a poll of the deferred wait (:class:`~mix_provider.triggers.idle.MixSessionIdleTrigger`)
+    make the same check: :func:`mix_provider.client.events.is_idle` of the scanned transcript. With
+    ``deferrable=True`` the task checks once, then waits in the triggerer, holding no worker slot;
+    ``poke_interval`` is the trigger's poll interval and ``timeout`` its deadline.
 
     :param session_id: the session to watch (templated).
     :param mix_conn_id: the Mix connection id (templated).
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
 
     template_fields: Sequence[str] = ("session_id", "mix_conn_id")
 
-    def __init__(self, *, session_id: str, mix_conn_id: str = MixHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        mix_conn_id: str = MixHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.session_id = session_id
         self.mix_conn_id = mix_conn_id
+        self.deferrable = require_bool("deferrable", deferrable)
         check_literal(partial(require_id, "session_id"), session_id)
 
     @cached_property
@@ -42,6 +56,28 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
 
     def poke(self, context: Any) -> bool:
         """One check of the transcript."""
-        idle = is_idle(self.hook.scan_transcript(self.session_id))
+        idle = is_idle(self.hook.scan_transcript(require_id("session_id", self.session_id)))
         self.log.info("Mix session %s is %s", self.session_id, "idle" if idle else "busy")
         return idle
+
+    def execute(self, context: Any) -> Any:
+        """Poke (or reschedule) as any sensor; deferrable: check once, then wait in the triggerer."""
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):
+            return None
+        trigger = MixSessionIdleTrigger(self.session_id, self.mix_conn_id, poll_interval=self.poke_interval)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
+
+    def execute_complete(self, context: Any, event: Any = None) -> None:
+        """The trigger's event: ``idle`` succeeds, ``error`` fails the task.
+
+        :raises MixWaitFailedError: the wait ended in an ``error`` event.
+        :raises MixTriggerEventError: the event breaks the trigger's contract.
+        """
+        status = event.get("status") if isinstance(event, dict) else None
+        if status not in (IDLE, ERROR) or "session_id" not in event:
+            raise MixTriggerEventError(f"expected an {IDLE!r} or {ERROR!r} event with session_id, got {event!r}")
+        if status == ERROR:
+            raise MixWaitFailedError(event["session_id"], str(event.get("message", "")))
+        self.log.info("Mix session %s is idle", event["session_id"])

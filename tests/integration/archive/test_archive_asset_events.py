@@ -13,19 +13,9 @@ from airflow.providers.common.compat.sdk import DAG, Asset
 
 from mix_provider.operators.archive import MixArchiveSessionsOperator
 from mix_provider.operators.export import MixExportSessionOperator
-from support.integration import states
+from support.integration import asset_events, states
 
 pytestmark = pytest.mark.integration
-
-
-def _events(asset_name: str) -> list[dict[str, Any]]:
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as db:
-        query = select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-        return [dict(e.extra) for e in db.scalars(query.where(AssetModel.name == asset_name).order_by(AssetEvent.id))]
 
 
 def test_export_and_archive_events_carry_ids_bytes_and_hashes(
@@ -44,7 +34,7 @@ def test_export_and_archive_events_carry_ids_bytes_and_hashes(
     dr = run_dag(dag)
     assert dr.state == "success", states(dr)
 
-    by_uri = {e.get("uri"): e for e in _events(exported.name)}
+    by_uri = {e.get("uri"): e for e in asset_events(exported.name)}
     stored = archive_dir / "one.json"
     file_event = by_uri[f"file://{stored}"]
     assert file_event["session_ids"] == [first]
@@ -54,7 +44,7 @@ def test_export_and_archive_events_carry_ids_bytes_and_hashes(
     )
     assert by_uri[None]["session_ids"] == [first] and by_uri[None]["messages"] == file_event["messages"]
 
-    (event,) = _events(archived.name)
+    (event,) = asset_events(archived.name)
     assert sorted(event["session_ids"]) == sorted([first, second]) and event["archived"] == 2
     for sid in (first, second):
         path = archive_dir / "all" / event["sessions"][sid]["path"]

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, Asset
 
 from mix_provider.errors import MixConfigError, MixFileTooLargeError, MixNotFoundError
 from mix_provider.operators.files import MixCollectFilesOperator, MixUploadFilesOperator
-from support.integration import MixAPI, states, xcom
+from support.integration import MixAPI, asset_events, states, xcom
 
 START = datetime(2026, 1, 1)
 
@@ -33,12 +33,20 @@ def test_upload_a_list_with_a_glob_then_collect_filtered(
     inbox = _inbox(tmp_path)
     session_id = api.create_session(f"files {uid}")["id"]
     api.converse(session_id, "make [[file:plot.png]] [[file:notes.txt]]")
+    given, made = Asset(name=f"given_{uid}"), Asset(name=f"made_{uid}")
     with DAG(f"files_ops_{uid}", schedule=None, start_date=START, params={"inbox": f"file://{inbox}"}) as dag:
         upload = MixUploadFilesOperator(
-            task_id="upload", session_id=session_id, source=["{{ params.inbox }}/brief.pdf", f"{inbox}/*.csv"]
+            task_id="upload",
+            session_id=session_id,
+            source=["{{ params.inbox }}/brief.pdf", f"{inbox}/*.csv"],
+            outlets=[given],
         )
         collect = MixCollectFilesOperator(
-            task_id="collect", session_id=session_id, destination=f"file://{tmp_path}/out", patterns="*.png"
+            task_id="collect",
+            session_id=session_id,
+            destination=f"file://{tmp_path}/out",
+            patterns="*.png",
+            outlets=[made],
         )
         upload >> collect
     dr = run_dag(dag)
@@ -51,6 +59,9 @@ def test_upload_a_list_with_a_glob_then_collect_filtered(
     stored = tmp_path / "out" / "plot.png"
     assert collected["files"][0]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert collected["files"][0]["uri"] == f"file://{stored}"
+    ((given_event,), (made_event,)) = asset_events(given.name), asset_events(made.name)
+    assert given_event == {"session_ids": [session_id], "uploaded": uploaded}
+    assert made_event == {"session_ids": [session_id], "stored": collected["files"]}
 
 
 def test_collect_of_a_referenced_file_that_is_gone(

@@ -105,6 +105,26 @@ def test_the_token_budget_cancels_the_run(run_dag: Any, api: MixAPI, uid: str, d
     assert usage["all_tries"]["cost"] == usage["turn"]["cost"]
 
 
+def test_a_templated_budget_and_timeout_render_from_params(run_dag: Any, api: MixAPI, uid: str, capfd: Any) -> None:
+    session_id = api.create_session(f"templated {uid}")["id"]
+    params = {"tokens": 1, "wait": 60, "steps": 5}
+    with DAG(f"templated_budget_{uid}", schedule=None, start_date=START, params=params) as dag:
+        MixSendMessageOperator(
+            task_id="turn",
+            session_id=session_id,
+            text="tools [[tool]] [[delay:1500]]",
+            max_tokens="{{ params.tokens }}",
+            timeout="{{ params.wait }}",
+            max_steps="{{ params.steps }}",
+            poll_interval=0.2,
+            deferrable=True,
+        )
+    dr = run_dag(dag)
+    assert dr.state == "failed", states(dr)
+    assert "MixBudgetExceededError" in capfd.readouterr().out
+    assert xcom(dr, "turn", key="mix_usage")["turn"]["prompt_tokens"] > 1
+
+
 def test_the_cost_budget_is_checked_at_the_end_too(run_dag: Any, api: MixAPI, uid: str, capfd: Any) -> None:
     dr, _ = _turn(run_dag, uid, api, "no tools here", max_cost_usd=1e-9, deferrable=False)
     assert dr.state == "failed", states(dr)

@@ -8,9 +8,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from mix_provider.archive.costs import load_entries, rollup, to_csv, to_png
+from mix_provider.archive.chart import figure
+from mix_provider.archive.costs import CostRow, load_entries, rollup, to_csv, to_png
 from mix_provider.archive.manifest import Manifest
 from mix_provider.archive.transcript import TranscriptParser
 
@@ -66,16 +68,50 @@ def test_rollup_counts_each_session_once_by_day_and_model(tmp_path: Path) -> Non
     assert lines[1] == "2026-01-31,m1,1,20,10,1.5,0"
 
 
+def _pixels(data: bytes) -> bytes:
+    """The decompressed image data of a PNG (every IDAT chunk)."""
+    position, chunks = 8, []
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        if data[position + 4 : position + 8] == b"IDAT":
+            chunks.append(data[position + 8 : position + 8 + length])
+        position += 12 + length
+    return zlib.decompress(b"".join(chunks))
+
+
 def test_png_is_a_valid_image() -> None:
     rows = rollup([])
     for data in (
         to_png(rows),
         to_png(rollup(Manifest.load(ObjectStoragePath("file:///nonexistent/m.json")).entries.values())),
+        to_png([CostRow("2026-01-31", "m1", 1, 20, 10, 1.5, 0), CostRow("2026-02-01", "m2", 1, 8, 4, 0.25, 0)]),
     ):
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
-        width, height = struct.unpack(">II", data[16:24])
-        idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
-        assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
+        width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+        channels = {2: 3, 6: 4}[colour]
+        assert depth == 8 and len(_pixels(data)) == height * (1 + channels * width)
+
+
+def test_the_chart_names_the_models_in_a_legend_and_labels_days_and_amounts() -> None:
+    days, models = ["2026-01-31", "2026-02-01"], ["claude-sonnet", "gpt-5"]
+    chart = figure(days, models, {(days[0], models[0]): 1.5, (days[1], models[1]): 0.25})
+    (axes,) = chart.axes
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == models
+    assert axes.get_legend().get_title().get_text() == "model"
+    assert [label.get_text() for label in axes.get_xticklabels()] == days
+    assert axes.get_ylabel() == "cost (USD)" and axes.get_title() == "Mix cost per day and model"
+    stacked = [(round(bar.get_y(), 6), round(bar.get_height(), 6)) for bar in axes.patches]
+    assert stacked == [(0.0, 1.5), (0.0, 0.0), (1.5, 0.0), (0.0, 0.25)]
+
+
+def test_without_the_extra_the_chart_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mix_provider.archive import chart as module
+    from mix_provider.errors import MixMissingExtraError
+
+    monkeypatch.setattr(module, "HAS_CHART", False)
+    with pytest.raises(MixMissingExtraError, match=r"pip install 'airflow-provider-mix\[chart\]'") as info:
+        to_png([])
+    assert info.value.extra == "chart" and isinstance(info.value, ImportError)
 
 
 def test_the_counting_parser_sees_the_models_of_assistant_messages() -> None:

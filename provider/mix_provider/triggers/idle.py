@@ -1,0 +1,84 @@
+"""MixSessionIdleTrigger: waits, in the triggerer, until a session has no run in progress."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from mix_provider.client.events import is_idle
+from mix_provider.client.validation import positive_number, require_id, require_int
+from mix_provider.errors import MixError, is_retryable
+from mix_provider.hooks.mix import MixHook
+
+#: The statuses of the one event: the session was found idle, or the wait failed (with a ``message``).
+IDLE, ERROR = "idle", "error"
+
+
+class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
+    """Fire once the session is idle: the deferrable side of :class:`~mix_provider.sensors.session.MixSessionIdleSensor`.
+
+    Each poll is the sensor's poke, made asynchronously: the transcript is scanned
+    (:meth:`MixHook.ascan_transcript <mix_provider.hooks.mix.MixHook.ascan_transcript>`) and judged by
+    :func:`~mix_provider.client.events.is_idle`. Exactly one event is yielded: ``idle``, or ``error``
+    (a permanent error, or more than ``max_failures`` transient ones in a row). The deadline is the
+    task's: Airflow cancels the trigger when the sensor's ``timeout`` passes.
+
+    :param session_id: the session to watch.
+    :param mix_conn_id: the Mix connection id.
+    :param poll_interval: seconds between polls.
+    :param max_failures: transient failures in a row tolerated before giving up.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        mix_conn_id: str = MixHook.default_conn_name,
+        poll_interval: float = 5.0,
+        max_failures: int = 5,
+    ) -> None:
+        super().__init__()
+        self.session_id = require_id("session_id", session_id)
+        self.mix_conn_id = mix_conn_id
+        self.poll_interval = positive_number("poll_interval", poll_interval)
+        self.max_failures = require_int("max_failures", max_failures, minimum=0)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath and kwargs; no secrets."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "session_id": self.session_id,
+                "mix_conn_id": self.mix_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_failures": self.max_failures,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the session is idle; yield one terminal event."""
+        hook = MixHook(self.mix_conn_id)
+        try:
+            yield TriggerEvent(await self._outcome(hook))
+        finally:
+            await hook.aclose()
+
+    async def _outcome(self, hook: MixHook) -> dict[str, Any]:
+        failures = 0
+        while True:
+            try:
+                idle = is_idle(await hook.ascan_transcript(self.session_id))
+                failures = 0
+            except MixError as exc:
+                failures += 1
+                if not is_retryable(exc) or failures > self.max_failures:
+                    message = f"waiting for session {self.session_id} to be idle: {type(exc).__name__}: {exc}"
+                    return {"status": ERROR, "session_id": self.session_id, "message": message}
+                self.log.warning("Mix poll failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
+                idle = False
+            if idle:
+                return {"status": IDLE, "session_id": self.session_id}
+            self.log.info("Mix session %s is busy", self.session_id)
+            await asyncio.sleep(self.poll_interval)
