@@ -1,12 +1,13 @@
 # Two commands: `make demo` runs the example pipelines against the bundled local Mix server,
-# `make test` runs lint, types, the test suite and the browser end-to-end test. Both install what they need.
+# `make test` runs lint, types, the docs build, the test suite and the browser end-to-end tests.
+# Both install what they need. CONTRIBUTING.md describes every target.
 # `make compat` checks the built wheel on every supported Airflow release and Python.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 
-.PHONY: venv demo test lint typecheck docs-check e2e e2e-distributed compat bench clean
+.PHONY: venv demo test lint typecheck docs-check docs e2e e2e-distributed compat bench clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -15,18 +16,18 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 lint: venv
-	$(BIN)/ruff check provider tests dags_examples benchmarks scripts
-	$(BIN)/ruff format --check provider tests dags_examples benchmarks scripts
+	$(BIN)/ruff check provider tests dags_examples benchmarks scripts docs/conf.py
+	$(BIN)/ruff format --check provider tests dags_examples benchmarks scripts docs/conf.py
 
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck docs-check
+test: lint typecheck docs-check docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e --ignore=tests/distributed
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory e2e-distributed
 
-e2e: venv
+e2e: venv docs
 	scripts/e2e_setup.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
@@ -49,6 +50,11 @@ compat: venv
 docs-check: venv
 	$(BIN)/python scripts/sync_docs.py --check
 
+# The documentation site (Sphinx: the Markdown of docs/ plus the API reference from the docstrings)
+# into docs/_build/html; any warning fails the build.
+docs: venv
+	$(BIN)/python -m sphinx -b html -W --keep-going -q docs docs/_build/html
+
 # The benchmark tables (benchmarks/README.md); `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: venv
 	@start=$$(date +%s); \
@@ -60,4 +66,4 @@ bench: venv
 	echo "make bench: $$(( $$(date +%s) - start )) s wall, load $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 clean:
-	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts .compat dist
+	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts .compat dist docs/_build

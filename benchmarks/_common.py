@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 #: The Airflow connection id every benchmark points at the local server.
 MIX_CONN_ID = "mix_bench"
@@ -76,11 +76,16 @@ def set_connection(conn_id: str, conn: Mapping[str, Any]) -> None:
 
 
 @contextmanager
-def mix_server(data_dir: Path, *, reply_delay_ms: int = 0) -> Iterator[Any]:
-    """The local Mix server on a free loopback port; the ``mix_bench`` connection points at it."""
+def mix_server(
+    data_dir: Path, *, reply_delay_ms: int = 0, generation: Literal["current", "legacy"] = "current"
+) -> Iterator[Any]:
+    """The local Mix server on a free loopback port; the ``mix_bench`` connection points at it.
+
+    :param generation: the real server generation it imitates (``legacy`` lists every session).
+    """
     from mix_provider.devserver.testing import MixDevServer
 
-    with MixDevServer(data_dir, reply_delay_ms=reply_delay_ms) as server:
+    with MixDevServer(data_dir, reply_delay_ms=reply_delay_ms, generation=generation) as server:
         set_connection(MIX_CONN_ID, {"conn_type": "mix", "host": server.base_url})
         yield server
 

@@ -113,7 +113,8 @@ def main(argv: list[str]) -> int:
     args = options.parse_args(argv)
     total = 5_000 if args.quick else args.sessions
     print(f"archives at scale; {machine()}", flush=True)
-    with airflow_home("mix-bench-scale-") as home, mix_server(home / "mix-data") as server:
+    # legacy: the archive finds every session in the full list (the current server lists 20; issue 24)
+    with airflow_home("mix-bench-scale-") as home, mix_server(home / "mix-data", generation="legacy") as server:
         from mix_provider.hooks.mix import MixHook
 
         began = time.perf_counter()

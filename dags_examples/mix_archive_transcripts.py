@@ -11,6 +11,8 @@ a snapshot of every session. Re-running a day re-downloads only the sessions tha
 ``mix_export_transcript`` (manual, conf ``{"session_id": "..."}``) streams one session's transcript into
 ``<base>/by-id/<session id>.json``, with the same base.
 
+Permission policy: none needed; these DAGs read transcripts and send no message.
+
 Both run against the ``mix_default`` connection; ``python dags_examples/mix_archive_transcripts.py``
 runs the daily DAG once with ``dag.test()``.
 """

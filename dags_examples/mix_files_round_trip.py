@@ -12,6 +12,9 @@
 The base is the ``base_path`` param, else ``file://$AIRFLOW_HOME/mix-files``; any location Airflow's
 object storage reaches works (``s3://bucket/prefix`` with ``aws_default``). ``[[file:chart.png]]`` asks
 the local Mix server's scripted agent to make the chart; a real agent needs only the words.
+
+Permission policy: the agent may write files (the chart goes into its session's storage) and run
+``python``; any other request is denied and the agent carries on without it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,13 @@ with DAG(
         session_id="{{ ti.xcom_pull(task_ids='create_session') }}",
         text="Read the attached brief and draw its key figure as a chart. [[file:chart.png]]",
         files="{{ ti.xcom_pull(task_ids='stage_brief') }}",
+        permission_policy={
+            "rules": [
+                {"tool": "write", "action": "grant"},
+                {"tool": "bash", "command": "python*", "action": "grant"},
+                {"tool": "*", "action": "deny"},
+            ]
+        },
         timeout=600,
     )
 

@@ -3,6 +3,9 @@
 Needs the ``common-ai`` extra (``pip install 'airflow-provider-mix[common-ai]'``) and a
 ``pydanticai_default`` connection naming the calling model; the tests point it at pydantic-ai's
 ``TestModel`` (``{"conn_type": "pydanticai", "extra": {"model": "test"}}``).
+
+Permission policy: none (a managed agent answers from its prompt); a Mix agent that asks to run a
+tool fails the call with ``ManagedAgentInvocationError`` instead of waiting for an answer.
 """
 
 from __future__ import annotations

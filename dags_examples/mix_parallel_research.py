@@ -1,6 +1,9 @@
 """Fan out: one Mix session per topic (dynamic task mapping), one turn each, then a summary turn.
 
 The sessions are kept, so ``mix_archive_transcripts`` has something to archive.
+
+Permission policy: each turn may run ``grep`` and ``ls`` (the server asks before a tool acts); any
+other request is denied and the agent goes on without it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
+from mix_provider.client.supervision import PermissionPolicy, PermissionRule
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.operators.session import MixCreateSessionOperator, MixListSessionsOperator
 
@@ -27,7 +31,14 @@ with DAG(
     )
     replies = MixSendMessageOperator.partial(
         task_id="research",
-        text="Research this topic and list three findings. [[tool]]",
+        text="Research this topic and list three findings.",
+        permission_policy=PermissionPolicy(
+            rules=(
+                PermissionRule(tool="bash", command="grep *", action="grant"),
+                PermissionRule(tool="bash", command="ls *", action="grant"),
+                PermissionRule(tool="*", action="deny"),
+            )
+        ),
         timeout=600,
     ).expand(session_id=sessions.output)
     # [END howto_operator_mix_mapped_sessions]

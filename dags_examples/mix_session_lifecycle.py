@@ -2,6 +2,10 @@
 
 Runs against any Mix server behind the ``mix_default`` connection; ``make demo`` points it at the
 bundled local server. The waits are deferrable (they run in the triggerer).
+
+Permission policy: the server asks before a tool acts (a real Mix server does unless it runs with
+``--dangerously-skip-permissions``). Both turns grant read-only ``ls``/``cat``/``grep`` commands and
+deny every other request, so a turn never waits for a person and never fails on a request.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
+from mix_provider.client.supervision import PermissionPolicy, PermissionRule
 from mix_provider.operators.export import MixExportSessionOperator
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.operators.rewind import MixRewindSessionOperator
@@ -42,10 +47,19 @@ with DAG(
     # [END howto_operator_mix_create_session]
 
     # [START howto_operator_mix_send_message]
+    read_only = PermissionPolicy(
+        rules=(
+            PermissionRule(tool="bash", command="ls *", action="grant"),
+            PermissionRule(tool="bash", command="cat *", action="grant"),
+            PermissionRule(tool="bash", command="grep *", action="grant"),
+            PermissionRule(tool="*", action="deny"),  # anything else: the agent is told no and goes on
+        )
+    )
     first_turn = MixSendMessageOperator(
         task_id="first_turn",
         session_id=SESSION_ID,
-        text="Summarise {{ params.topic }} in three bullet points. [[tool]]",
+        text="Summarise {{ params.topic }} in three bullet points.",
+        permission_policy=read_only,
         thinking_level="basic",
         deferrable=True,
         timeout=600,
@@ -56,6 +70,7 @@ with DAG(
         task_id="second_turn",
         session_id=SESSION_ID,
         text="Now draft an email announcing it.",
+        permission_policy=read_only,
         deferrable=True,
         timeout=600,
     )

@@ -4,8 +4,9 @@ The rules grant read-only ``ls`` commands and deny writes under ``/etc``; the no
 acknowledges info/warning/error and answers the deploy question "no". Whatever no rule decides goes
 to a person through Airflow's Required Actions on Airflow >= 3.1 (``ask``); on 3.0, which has no
 human-in-the-loop, it cancels the run and fails the task (``fail``). Against the bundled local server
-the directives in the text make the agent ask; every request here is decided by a rule, so the DAG
-also runs unattended. See docs/supervised.md.
+the ``[[...]]`` directives in the text script the agent: they make the bundled server's agent ask for
+these permissions and questions, and mean nothing to a real server (whose model decides what to
+do). Every request here is decided by a rule, so the DAG also runs unattended. See docs/supervised.md.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@
 file's ``bytes`` and ``sha256``. ``mix_on_new_transcripts`` (``schedule=[MIX_TRANSCRIPTS]``) runs
 after each such event and reads them from ``triggering_asset_events``. The base is as in
 ``mix_archive_transcripts``: the Variable ``mix_archive_base_path``, else ``file://$AIRFLOW_HOME/mix-archive``.
+
+Permission policy: none needed; these DAGs archive transcripts and send no message.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """``@task.mix`` with a typed reply: the function returns the prompt, the reply is validated as JSON.
 
 An invalid reply is rewound and sent again with the validation error (``max_output_retries``).
+
+Permission policy: the triage needs no tool, so every permission request is denied (the agent
+answers from the ticket alone).
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ with DAG(
     session = MixCreateSessionOperator(task_id="create_session", title="Ticket triage")
 
     # [START howto_decorator_mix]
-    @task.mix(session_id=session.output, output_type=Triage, max_output_retries=2, thinking_level="off")
+    @task.mix(
+        session_id=session.output,
+        output_type=Triage,
+        max_output_retries=2,
+        thinking_level="off",
+        permission_policy={"rules": [{"tool": "*", "action": "deny"}]},
+    )
     def triage(ticket: str) -> str:
         return (
             'Triage this support ticket. Answer with only JSON like {"priority": "high", "reason": "..."}'

@@ -1,8 +1,12 @@
 """``make demo``: run the example DAGs against the bundled local Mix server and say what happened.
 
-Starts the local Mix server on a free loopback port, points ``mix_default`` at it, migrates the
+Starts the local Mix server on a free loopback port in its default mode (it asks permission before
+every tool, as a real Mix server does; each example DAG's permission policy answers), points
+``mix_default`` at it, migrates the
 Airflow metadata DB under ``.airflow/`` (once), runs each example DAG through ``dag.test()``, and
-stops the server. Airflow's own log goes to ``.airflow/demo.log``; the screen gets one line per
+stops the server. The server's scripted agent follows ``scripts/demo_replies.json``: its rules make
+the examples' first prompts run a shell command, so the demo shows a permission asked and granted
+(a real server's model decides that itself). Airflow's own log goes to ``.airflow/demo.log``; the screen gets one line per
 task as it finishes, then the sessions, replies, usage and where the transcripts went. Exits 1 if
 any run failed.
 """
@@ -25,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / ".airflow"
 LOG = HOME / "demo.log"
 ARCHIVE = REPO / ".artifacts" / "demo-archive"
-DAG_IDS = ("mix_session_lifecycle", "mix_parallel_research", "mix_archive_transcripts")
+REPLIES = REPO / "scripts" / "demo_replies.json"
+DAG_IDS = ("mix_first_turn", "mix_session_lifecycle", "mix_parallel_research", "mix_archive_transcripts")
 hookimpl = HookimplMarker("airflow")  # the project name Airflow's listener specs use
 SUMMARY_KEYS = ("session_id", "finish_reason", "reply", "prompt_tokens", "completion_tokens", "cost")
 
@@ -152,7 +157,9 @@ def demo(out: TextIO) -> list[str]:
     progress = TaskProgress(out)
     listen(progress)
     failed, runs = [], []
-    with MixDevServer(REPO / ".devserver-data", reply_delay_ms=300) as server:
+    with MixDevServer(
+        REPO / ".devserver-data", reply_delay_ms=300, extra_args=("--replies-file", str(REPLIES))
+    ) as server:
         os.environ["AIRFLOW_CONN_MIX_DEFAULT"] = json.dumps({"conn_type": "mix", "host": server.base_url})
         print(f"Local Mix server at {server.base_url} (data in .devserver-data/)", file=out)
         print(f"Airflow's own log: {LOG.relative_to(REPO)}\n", file=out, flush=True)

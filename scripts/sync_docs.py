@@ -1,4 +1,4 @@
-"""Keep the code snippets in ``docs/*.md`` equal to the marked regions of ``dags_examples/``.
+"""Keep the code snippets in ``docs/*.md`` and ``README.md`` equal to the marked regions of ``dags_examples/``.
 
 In a doc, a line ``<!-- snippet: NAME -->`` followed by a fenced python block is filled with the
 lines between ``# [START NAME]`` and ``# [END NAME]`` of an example DAG (dedented).
@@ -32,10 +32,10 @@ def render(doc: str, snippets: dict[str, str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Rewrite (or with ``--check``, verify) every doc under ``docs/``."""
+    """Rewrite (or with ``--check``, verify) every doc under ``docs/`` and the README."""
     snippets = regions()
     stale = []
-    for doc in sorted((REPO / "docs").glob("*.md")):
+    for doc in [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]:
         text = doc.read_text()
         new = render(text, snippets)
         if new != text:

@@ -1,5 +1,5 @@
 """Shared test harness: an isolated AIRFLOW_HOME with a migrated SQLite DB, the local Mix server,
-and a helper that runs a DAG through ``dag.test()`` (see ../shared/AIRFLOW-RUNTIME.md).
+and a helper that runs a DAG through ``dag.test()`` (see docs/airflow-runtime.md).
 
 The environment is set at import time, before anything imports Airflow.
 """
@@ -50,22 +50,30 @@ def airflow_db() -> Path:
 
 @pytest.fixture(scope="session")
 def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One local Mix server for the session; ``mix_default`` points at it."""
+    """One local Mix server for the session, its tools running unasked; ``mix_default`` points at it.
+
+    The tests that are about permissions start a server in its default (asking) mode of their own.
+    """
     from mix_provider.devserver.testing import MixDevServer
 
-    with MixDevServer(tmp_path_factory.mktemp("mix-data"), reply_delay_ms=30) as server:
+    with MixDevServer(tmp_path_factory.mktemp("mix-data"), reply_delay_ms=30, skip_permissions=True) as server:
         os.environ.update(conn_env("mix_default", host=server.base_url, extra={"max_retries": 2, "retry_max_wait": 1}))
         yield server
         os.environ.pop("AIRFLOW_CONN_MIX_DEFAULT", None)
 
 
 @pytest.fixture
-def fresh_mix_server(tmp_path: Path) -> Iterator[Any]:
-    """A private local Mix server for tests that inject faults, restart or kill it."""
+def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A private local Mix server for tests that inject faults, restart or kill it.
+
+    Its generation is ``current`` unless the test parametrizes it indirectly:
+    ``@pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)``.
+    """
     from mix_provider.devserver.testing import MixDevServer
 
     previous = os.environ.get("AIRFLOW_CONN_MIX_DEFAULT")
-    with MixDevServer(tmp_path / "mix-data", reply_delay_ms=30) as server:
+    generation = getattr(request, "param", "current")
+    with MixDevServer(tmp_path / "mix-data", reply_delay_ms=30, generation=generation, skip_permissions=True) as server:
         os.environ.update(conn_env("mix_default", host=server.base_url, extra={"max_retries": 3, "retry_max_wait": 1}))
         yield server
     if previous is None:

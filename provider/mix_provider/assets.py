@@ -42,7 +42,8 @@ def export_extra(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def archive_extra(archived: list[str], summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The event extra of an archive run: the newly archived ``session_ids`` with each file's bytes and sha256."""
+    """The event extra of an archive run: the newly archived ``session_ids`` with each file's bytes and sha256
+    (and, for an archive with ``include_files``, its ``files`` counts)."""
     entries = Manifest.load(ObjectStoragePath(summary["manifest"])).entries if archived else {}
     listed = archived[:MAX_SESSIONS]
     return {
@@ -53,5 +54,9 @@ def archive_extra(archived: list[str], summary: Mapping[str, Any]) -> dict[str, 
             if sid in entries
         },
         "truncated": len(archived) > MAX_SESSIONS,
-        **{key: summary[key] for key in ("archived", "skipped", "bytes", "base_path", "manifest")},
+        **{
+            key: summary[key]
+            for key in ("archived", "skipped", "bytes", "base_path", "manifest", "files")
+            if key in summary
+        },
     }

@@ -282,6 +282,28 @@ class Health(MixModel):
     environment: str | None = None
 
 
+class ProviderAuth(MixModel):
+    """One LLM provider in ``GET /api/auth/status`` (snake_case on the wire, unlike the rest)."""
+
+    authenticated: bool = False
+    auth_method: str = Field("none", alias="auth_method")
+    display_name: str = Field("", alias="display_name")
+
+
+class AuthStatus(MixModel):
+    """``GET /api/auth/status``: which LLM providers have credentials (a turn needs one)."""
+
+    providers: dict[str, ProviderAuth] = Field(default_factory=dict)
+
+    def configured(self) -> list[str]:
+        """The authenticated providers, as ``Anthropic (api_key)``, sorted by key."""
+        return [
+            f"{auth.display_name or key} ({auth.auth_method})"
+            for key, auth in sorted(self.providers.items())
+            if auth.authenticated
+        ]
+
+
 SESSION_LIST = TypeAdapter(list[SessionData])
 FILE_LIST = TypeAdapter(list[FileInfo])
 MESSAGE_LIST = TypeAdapter(list[BackendMessage])

@@ -1,7 +1,7 @@
 """Typed replies: find the JSON value in an agent's reply and validate it against an ``output_type``.
 
 Agents wrap JSON in prose or Markdown fences; :func:`parse_reply` accepts the whole reply, a
-fenced ```` ```json ```` block, or a JSON object or array in the text, trying each until one
+fenced ``json`` code block, or a JSON object or array in the text, trying each until one
 validates with a pydantic ``TypeAdapter`` (a ``BaseModel`` subclass, a ``TypedDict``, ``list[int]``, ...).
 """
 

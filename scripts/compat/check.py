@@ -1,11 +1,12 @@
 """One compat target's checks, run by ``run.py`` with the target venv's Python, all in this one process.
 
-Writes ``{check: {"status": "PASS" | "FAIL", "detail": ...}}`` to ``--out``. Checks, in order:
+Writes ``{check: {"status": "PASS" | "FAIL" | "N/A", "detail": ...}}`` to ``--out``. Checks, in order:
 ``import`` (every module of the installed package), ``providers-cli`` (``airflow providers
 get/hooks/behaviours/widgets/triggers -o json`` list the provider, its form and triggers),
 ``conn-form`` (the form the UI renders: what the API server's hook metadata says),
 ``example-dags`` (each example DAG through ``dag.test()`` against the local Mix server) and
-``deferred-turn`` (a deferrable ``MixSendMessageOperator`` defers, its trigger runs, it succeeds).
+``deferred-turn`` (a deferrable ``MixSendMessageOperator`` defers, its trigger runs, it succeeds) and
+``hitl-answer`` (a person's answer through Airflow's REST API reaches a supervised turn; ``hitl.py``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from hitl import NotApplicable, check_hitl_answer
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
@@ -38,6 +42,7 @@ EXAMPLE_DAG_IDS = (
     "mix_on_new_transcripts",
     "mix_cost_report",
     "mix_supervised_turn",
+    "mix_files_round_trip",
 )
 #: Example DAG files that need an optional extra the wheel alone does not bring: not run here, and
 #: their import error (the missing extra) is expected. tests/integration/test_example_dags.py runs them.
@@ -45,6 +50,8 @@ OPTIONAL_EXAMPLES = {
     "mix_managed_agent.py": "needs the common-ai extra (AgentOperator, pydantic-ai)",
 }
 PACKAGE = "airflow-provider-mix"
+#: Verdicts that do not fail the matrix: passed, or not applicable to the release.
+PASSING = ("PASS", "N/A")
 
 
 class CheckFailed(Exception):
@@ -246,6 +253,8 @@ def run_check(name: str, fn: Callable[[], str], results: dict[str, dict[str, str
     began = time.monotonic()
     try:
         detail, status = fn(), "PASS"
+    except NotApplicable as exc:
+        detail, status = str(exc), "N/A"
     except Exception as exc:
         detail, status = f"{type(exc).__name__}: {exc}"[:2000], "FAIL"
         traceback.print_exc()
@@ -261,7 +270,7 @@ def main() -> int:
     args = parser.parse_args()
     home = args.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    for scratch in ("archive", "mix-data"):
+    for scratch in ("archive", "mix-data", "standalone"):
         shutil.rmtree(home / scratch, ignore_errors=True)
     os.environ.update(
         {
@@ -295,8 +304,9 @@ def main() -> int:
         )
         run_check("example-dags", check_example_dags, results)
         run_check("deferred-turn", check_deferred_turn, results)
+        run_check("hitl-answer", partial(check_hitl_answer, expect, home, server.base_url), results)
     args.out.write_text(json.dumps(results, indent=2))
-    return 0 if all(r["status"] == "PASS" for r in results.values()) else 1
+    return 0 if all(r["status"] in PASSING for r in results.values()) else 1
 
 
 if __name__ == "__main__":

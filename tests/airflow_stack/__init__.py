@@ -6,5 +6,6 @@ environment every Airflow process of a test gets, the health poll and the Execut
 ``rest``: a client of Airflow's public REST API; ``report``: the phase timings printed at the end.
 
 The package sits in ``tests/``, which the root ``conftest.py`` puts on ``sys.path``, so both suites
-import it as ``airflow_stack``.
+import it as ``airflow_stack``; ``make compat``'s ``hitl-answer`` check (``scripts/compat/hitl.py``)
+puts it on its path too, and needs nothing beyond Airflow's own dependencies (httpx, psutil).
 """

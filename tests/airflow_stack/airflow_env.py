@@ -1,6 +1,6 @@
 """What every Airflow process a test starts has in common: its environment, the health poll, the warm-up.
 
-See ../shared/AIRFLOW-UI-E2E.md ("Starting Airflow", "Pitfalls found") for why each setting is there.
+docs/airflow-runtime.md ("A real Airflow on one machine") says why each setting is there.
 """
 
 from __future__ import annotations

@@ -57,6 +57,11 @@ class RedisServer:
             time.sleep(0.1)
         raise RuntimeError(f"redis-server not answering on {self.port}:\n{self.process.log_tail()}")
 
+    def restart(self) -> None:
+        """Stop it and start it again on the same port: every queued message is lost (no persistence)."""
+        self.stop()
+        self.start()
+
     def ping(self) -> bool:
         """One inline ``PING`` over a raw socket."""
         try:

@@ -13,15 +13,18 @@ from mix_provider.devserver.testing import MixDevServer
 
 @pytest.fixture(scope="session")
 def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
-    """A devserver shared by the whole test session (do not restart or reset it)."""
-    with MixDevServer(tmp_path_factory.mktemp("mix-devserver")) as server:
+    """A devserver shared by the whole test session (do not restart or reset it); tools run unasked."""
+    with MixDevServer(tmp_path_factory.mktemp("mix-devserver"), skip_permissions=True) as server:
         yield server
 
 
 @pytest.fixture
-def fresh_mix_server(tmp_path: Path) -> Iterator[MixDevServer]:
-    """A devserver of one's own, free to fault, restart, kill or reset."""
-    with MixDevServer(tmp_path / "mix-devserver") as server:
+def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MixDevServer]:
+    """A devserver of one's own, free to fault, restart, kill or reset; ``current`` unless
+    parametrized indirectly with a generation."""
+    with MixDevServer(
+        tmp_path / "mix-devserver", generation=getattr(request, "param", "current"), skip_permissions=True
+    ) as server:
         yield server
 
 
@@ -29,4 +32,18 @@ def fresh_mix_server(tmp_path: Path) -> Iterator[MixDevServer]:
 def http(mix_server: MixDevServer) -> Iterator[httpx.Client]:
     """An HTTP client bound to the shared devserver."""
     with httpx.Client(base_url=mix_server.base_url, timeout=30, verify=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def legacy_mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
+    """A shared devserver of the ``legacy`` generation (full listing, summed tokens, per-message usage)."""
+    with MixDevServer(tmp_path_factory.mktemp("legacy-devserver"), generation="legacy") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def legacy_http(legacy_mix_server: MixDevServer) -> Iterator[httpx.Client]:
+    """An HTTP client bound to the shared legacy devserver."""
+    with httpx.Client(base_url=legacy_mix_server.base_url, timeout=30, verify=False) as client:
         yield client

@@ -41,12 +41,12 @@ async def reply_events(
     return events
 
 
-async def send_and_wait(base_url: str, session_id: str, text: str, timeout: float = 30) -> list[Event]:
-    """Send ``text`` to a session and return the reply's events."""
+async def send_and_wait(base_url: str, session_id: str, text: str, timeout: float = 30, **fields: Any) -> list[Event]:
+    """Send ``text`` (and any other body ``fields``) to a session and return the reply's events."""
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=False) as client:
 
         async def send() -> None:
-            response = await client.post(f"/api/sessions/{session_id}/messages", json={"text": text})
+            response = await client.post(f"/api/sessions/{session_id}/messages", json={"text": text, **fields})
             assert response.status_code == 202, response.text
 
         return await reply_events(client, session_id, send, timeout)

@@ -15,9 +15,11 @@ from mix_provider.devserver.testing import MixDevServer
 from .devserver_sse import create_session, reply_events, send_and_wait
 
 
-async def test_event_order_and_persisted_totals(mix_server: MixDevServer, http: httpx.Client) -> None:
+async def test_event_order_and_persisted_totals(legacy_mix_server: MixDevServer, legacy_http: httpx.Client) -> None:
+    """On the legacy generation, whose ``/messages`` rows carry per-message usage."""
+    http = legacy_http
     session_id = create_session(http)
-    events = await send_and_wait(mix_server.base_url, session_id, "order please")
+    events = await send_and_wait(legacy_mix_server.base_url, session_id, "order please")
     names = [name for name, _ in events]
     assert names[:2] == ["user_message_created", "thinking"]
     assert names[-1] == "complete" and names.count("content") >= 5
@@ -138,7 +140,7 @@ def test_plan_reply_rules_and_directives(tmp_path: Path) -> None:
 
 def test_plan_of_tool_permission_and_notification_directives(tmp_path: Path) -> None:
     """Each directive adds a call after ``[[tool]]``'s, in the order written; only
-    ``[[permission:...]]`` asks without ``--require-permissions``; the echo drops them all."""
+    ``[[permission:...]]`` asks with ``--dangerously-skip-permissions``; the echo drops them all."""
     text = "do it [[permission:write:/etc/hosts]] [[tool]] [[tool:bash:make test]] [[question:Go?|y,n]] [[notify:error:Boom]]"
     plan = plan_reply(text, Settings(data_dir=tmp_path))
     assert plan.reply == "You said: do it"

@@ -48,7 +48,8 @@ def test_sanitize_filename(original: str, stored: str) -> None:
 
 def test_upload_into_the_shared_area(mix_server: MixDevServer, http: httpx.Client) -> None:
     """``HandleUploadFile``: 201 FileInfo (``originalName`` when renamed, absolute ``url``, ``modified`` 0);
-    ``HandleListFiles`` lists ``uploads/``, which every session sees."""
+    ``HandleListFiles`` lists ``uploads/``, which every session sees (``rest_file_integration_test.go::
+    TestRESTFileUploadAndList``, ``::TestRESTFileSharedStorage``)."""
     session_id, other = create_session(http, "upload"), create_session(http, "other")
     name = f"q {uuid.uuid4().hex[:6]}.pdf"
     response = _upload(http, session_id, name, b"%PDF-1.4 body")
@@ -84,7 +85,8 @@ def test_session_storage_is_served_first_and_never_listed_or_deleted(
     mix_server: MixDevServer, http: httpx.Client
 ) -> None:
     """``HandleServeFile`` tries ``tryServeFromSessionStorage`` first; ``HandleDeleteFile`` deletes from
-    ``uploads/`` only; ``HandleListFiles`` never lists the session's directory."""
+    ``uploads/`` only, 404 for a missing name (``rest_file_integration_test.go::TestRESTFileDeletion``);
+    ``HandleListFiles`` never lists the session's directory."""
     session_id = create_session(http, "order")
     name = f"same{uuid.uuid4().hex[:6]}.txt"
     assert _upload(http, session_id, name, b"uploaded").status_code == 201
@@ -132,3 +134,20 @@ def test_rewind_cleanup_media_and_session_deletion(mix_server: MixDevServer, htt
     assert statuses == {"kept.png": 200, "later.png": 404}
     assert http.delete(path).status_code == 204
     assert not (mix_server.data_dir / "storage" / session_id).exists()
+
+
+def test_serving_round_trip_and_path_security(http: httpx.Client) -> None:
+    """``rest_file_integration_test.go::TestRESTFileUploadAndServing`` (the bytes come back, an unknown
+    name is 404) and ``::TestRESTFilePathSecurity`` (the multipart name ``../etc/passwd`` is stored as
+    ``passwd``; ``..`` paths are refused with 400 or 404)."""
+    session_id = create_session(http, "security")
+    content = b"This is test content for file serving validation.\nIt has multiple lines.\n!@#$%^&*()"
+    assert _upload(http, session_id, "test-serve.txt", content).status_code == 201
+    served = http.get(f"/api/sessions/{session_id}/files/test-serve.txt")
+    assert served.content == content and served.headers["content-type"]
+    assert http.get(f"/api/sessions/{session_id}/files/non-existent.txt").status_code == 404
+    traversal = _upload(http, session_id, "../etc/passwd", b"not outside")
+    assert traversal.status_code == 201 and traversal.json()["name"] == "passwd"
+    for dangerous in ("../other-session-file.txt", "../../config.json", "./../sensitive.txt"):
+        assert http.get(f"/api/sessions/{session_id}/files/{dangerous}").status_code in (400, 404)
+    assert http.get("/api/sessions/wrong-session-id/files/passwd").status_code == 400

@@ -32,8 +32,8 @@ def _answering(verb: str, answers: list[httpx.Response]) -> Any:
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
-    """A devserver where every tool asks (``--require-permissions``) and requests wait 1 s."""
-    flags = ["--require-permissions", "--permission-timeout-seconds", "1"]
+    """A devserver in its default mode (every tool asks, as on the real server); requests wait 1 s."""
+    flags = ["--permission-timeout-seconds", "1"]
     with MixDevServer(tmp_path_factory.mktemp("strict-devserver"), extra_args=flags) as server:
         yield server
 
@@ -120,10 +120,11 @@ async def test_unknown_and_answered_ids_answer_200(mix_server: MixDevServer, htt
     assert events[-1][1]["content"].endswith("permission granted: bash")
 
 
-async def test_require_permissions_flag(strict_server: MixDevServer) -> None:
+async def test_tools_ask_unless_permissions_are_skipped(strict_server: MixDevServer, mix_server: MixDevServer) -> None:
     """The real server asks before tools act unless started with ``--dangerously-skip-permissions``
-    (``permission.go::Request``); with ``--require-permissions`` every scripted tool asks, here
-    the ``[[tool]]`` ``Bash`` call (``bash.go`` wording). A message without tools is unaffected."""
+    (``permission.go::Request``); by default every scripted tool asks, here the ``[[tool]]``
+    ``Bash`` call (``bash.go`` wording). A message without tools is unaffected; with the flag
+    (the suite's shared server) the same call runs without asking."""
     with httpx.Client(base_url=strict_server.base_url, timeout=30) as http:
         session_id = create_session(http)
     answers: list[httpx.Response] = []
@@ -133,6 +134,10 @@ async def test_require_permissions_flag(strict_server: MixDevServer) -> None:
     assert events[-1][1]["content"] == "You said: go\npermission granted: Bash"
     plain = await converse(strict_server.base_url, session_id, "no tools", _answering("grant", answers))
     assert not named(plain, "permission") and plain[-1][1]["content"] == "You said: no tools"
+    with httpx.Client(base_url=mix_server.base_url, timeout=30) as http:
+        skipping = create_session(http)
+    unasked = await converse(mix_server.base_url, skipping, "go [[tool]]", _answering("grant", answers))
+    assert not named(unasked, "permission") and unasked[-1][1]["content"] == "You said: go"
 
 
 async def test_unanswered_request_is_denied_after_the_timeout(strict_server: MixDevServer) -> None:

@@ -125,3 +125,19 @@ def test_permission_and_question_answered_through_the_sdk(sdk: Mix) -> None:
     with pytest.raises(errors.MixDefaultError) as caught:
         sdk.notifications.respond_to_notification(id=answered[0], type_="choice", value="yes")
     assert caught.value.status_code == 404
+
+
+def test_session_files_through_the_sdk(sdk: Mix) -> None:
+    session = sdk.sessions.create(title="sdk files", browser_mode="local-browser-service")
+    info = sdk.files.upload_session_file(
+        id=session.id,
+        file={"file_name": "sdk report.v1.pdf", "content": b"%PDF-1.4 sdk", "content_type": "application/pdf"},
+    )
+    assert (info.name, info.size, info.is_dir) == ("sdk_report_v1.pdf", 12, False)
+    assert info.url.endswith(f"/api/sessions/{session.id}/files/sdk_report_v1.pdf")
+    assert "sdk_report_v1.pdf" in [f.name for f in sdk.files.list_session_files(id=session.id)]
+    assert sdk.files.get_session_file(id=session.id, filename="sdk_report_v1.pdf").read() == b"%PDF-1.4 sdk"
+    sdk.files.delete_session_file(id=session.id, filename="sdk_report_v1.pdf")
+    with pytest.raises(errors.ErrorResponse) as caught:
+        sdk.files.delete_session_file(id=session.id, filename="sdk_report_v1.pdf")
+    assert caught.value.data.error.code == 404

@@ -1,5 +1,5 @@
 """Fixtures of the distributed-Airflow suite: PostgreSQL, Redis, the local Mix server and a
-:class:`DistributedAirflow` (api-server, scheduler with CeleryExecutor, dag-processor, two Celery
+:class:`DistributedAirflow` (api-server, two schedulers with CeleryExecutor, dag-processor, two Celery
 workers, two triggerers), all on 127.0.0.1 free ports and session-scoped.
 
 Run it with ``make e2e-distributed``. It is collected only when asked for by path
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import tempfile
@@ -115,6 +114,9 @@ def short_summary(summary: dict[str, Any]) -> list[str]:
             f"({b['try_1_seen_as']}); try 2 running after {b['try_2_running_after_s']} s; turn done "
             f"{b['turn_done_after_kill_s']} s after the kill; tries {[tuple(t[:2]) for t in b['tries']]}"
         )
+    for key in ("drill_redelivery", "drill_scheduler", "drill_postgres", "drill_redis", "drill_mix_restart"):
+        if key in summary:
+            lines.append(f"{key}: {json.dumps(summary[key])}")
     lines.append(f"logs: {summary.get('logs')}")
     lines.append(f"full summary: {ARTIFACTS / 'summary.json'}")
     return lines
@@ -225,22 +227,14 @@ def cluster(
     metadata_db: MetadataDB,
 ) -> Iterator[DistributedAirflow]:
     """The distributed Airflow, migrated, started, healthy and with its Execution API warmed up."""
-    # The connection comes from the environment of every process: no DB lookup, and the triggerers
-    # resolve it without their in-process Execution API.
-    connection = {
-        "conn_type": "mix",
-        "host": mix_server.base_url,
-        "extra": {"timeout": 30, "max_retries": 2, "retry_max_wait": 1},
-    }
-    instance = DistributedAirflow(
+    instance = DistributedAirflow.for_services(
         run_dir,
         dags_folder,
-        ports={"api": free_port(), "worker_log": free_port(), "trigger_log": free_port()},
         db_url=postgres.url,
         broker_url=redis.url,
+        mix_url=mix_server.base_url,
         username=USERNAME,
-        password=secrets.token_urlsafe(12),
-        extra_env={**DRILL_SETTINGS, "AIRFLOW_CONN_MIX_DEFAULT": json.dumps(connection)},
+        extra_env=DRILL_SETTINGS,
     )
     SUMMARY["settings"] = {
         key: value
@@ -250,12 +244,7 @@ def cluster(
     instance.extra_logs = [mix_server.log_path, postgres.log_path, redis.process.log_path]
     _STATE["cluster"] = instance
     try:
-        with timed("db_migrate"):
-            instance.migrate()
-        with timed("components_start_to_healthy"):
-            instance.start(metadata_db)
-        with timed("execution_api_warmup"):
-            instance.warm_execution_api()
+        instance.up(metadata_db)
         SUMMARY["triggerer_jobs"] = dict(instance.triggerer_jobs)
         yield instance
     finally:

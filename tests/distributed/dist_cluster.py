@@ -1,4 +1,4 @@
-"""A distributed Airflow 3 on this machine: one api-server, one scheduler (CeleryExecutor), one
+"""A distributed Airflow 3 on this machine: one api-server, two schedulers (CeleryExecutor), one
 dag-processor, two Celery workers and two triggerers, each a separate process tree on 127.0.0.1,
 sharing one AIRFLOW_HOME, a PostgreSQL metadata DB and a Redis broker.
 
@@ -9,6 +9,8 @@ each process tree (SIGTERM, then SIGKILL) whatever state the test left it in.
 from __future__ import annotations
 
 import contextlib
+import json
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,9 +22,12 @@ import psycopg2
 
 from airflow_stack.airflow_env import airflow_environment, wait_healthy, warm_execution_api
 from airflow_stack.processes import ManagedProcess, stop_all
+from airflow_stack.report import timed
+from mix_provider.devserver.testing import free_port
 
 START_TIMEOUT_S = 600.0
 MIGRATE_TIMEOUT_S = 600.0
+SCHEDULERS = ("scheduler-1", "scheduler-2")
 WORKERS = ("worker-1", "worker-2")
 TRIGGERERS = ("triggerer-1", "triggerer-2")
 WORKER_CONCURRENCY = 2
@@ -125,6 +130,48 @@ class DistributedAirflow:
         #: Logs of the services beside Airflow (Mix server, PostgreSQL, Redis), tailed by :meth:`log_tails`.
         self.extra_logs: list[Path] = []
 
+    @classmethod
+    def for_services(
+        cls,
+        root: Path,
+        dags_folder: Path,
+        *,
+        db_url: str,
+        broker_url: str,
+        mix_url: str,
+        username: str,
+        extra_env: dict[str, str],
+    ) -> DistributedAirflow:
+        """A cluster on free ports whose processes all have the ``mix_default`` connection to ``mix_url``.
+
+        The connection comes from the environment of every process: no DB lookup, and the triggerers
+        resolve it without their in-process Execution API.
+        """
+        connection = {
+            "conn_type": "mix",
+            "host": mix_url,
+            "extra": {"timeout": 30, "max_retries": 2, "retry_max_wait": 1},
+        }
+        return cls(
+            root,
+            dags_folder,
+            ports={"api": free_port(), "worker_log": free_port(), "trigger_log": free_port()},
+            db_url=db_url,
+            broker_url=broker_url,
+            username=username,
+            password=secrets.token_urlsafe(12),
+            extra_env={**extra_env, "AIRFLOW_CONN_MIX_DEFAULT": json.dumps(connection)},
+        )
+
+    def up(self, db: MetadataDB) -> None:
+        """Migrate the metadata DB, start every component and warm the Execution API up, each step timed."""
+        with timed("db_migrate"):
+            self.migrate()
+        with timed("components_start_to_healthy"):
+            self.start(db)
+        with timed("execution_api_warmup"):
+            self.warm_execution_api()
+
     def _process(self, name: str, *argv: str) -> ManagedProcess:
         process = ManagedProcess(name, ["airflow", *argv], self.env, self.logs / f"{name}.log")
         self.processes[name] = process
@@ -154,7 +201,8 @@ class DistributedAirflow:
         The triggerers start one after the other, so that each one's job id is known.
         """
         self._process("api-server", "api-server", "--host", "127.0.0.1", "--port", self.base_url.rsplit(":", 1)[1])
-        self._process("scheduler", "scheduler", "--skip-serve-logs")
+        for name in SCHEDULERS:
+            self._process(name, "scheduler", "--skip-serve-logs")
         self._process("dag-processor", "dag-processor")
         for name in WORKERS:
             self._process(
@@ -208,6 +256,21 @@ class DistributedAirflow:
         """SIGKILL every process group of one component (a crash); return when (monotonic)."""
         self.killed.add(name)
         return self.processes[name].kill()
+
+    def restart(self, name: str, **env: str) -> None:
+        """Start a component again (the same command), with ``env`` on top of the cluster's settings."""
+        process = self.processes[name]
+        process.stop()
+        process.env = {**self.env, **env}
+        process.start()
+        self.killed.discard(name)
+
+    def revive(self) -> list[str]:
+        """Start again every component that exited on its own (as a process supervisor would); their names."""
+        dead = [name for name, process in self.processes.items() if name not in self.killed and not process.running()]
+        for name in dead:
+            self.restart(name)
+        return dead
 
     def worker_running(self, pid: int) -> str | None:
         """The Celery worker whose process tree holds ``pid``."""

@@ -13,14 +13,24 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from dist_cluster import TRIGGERERS, WORKERS, DistributedAirflow, MetadataDB
+from drill_support import (
+    DRILL_TURNS,
+    RUN_TIMEOUT_S,
+    TRIGGERER_DRILL,
+    by_role,
+    defer_turns,
+    finished_replies,
+    note,
+    transcript,
+    wait_until,
+)
 
 from airflow_stack.postgres import PostgresCluster
 from airflow_stack.redis import RedisServer
@@ -33,53 +43,13 @@ pytestmark = pytest.mark.timeout(1800)
 
 LIFECYCLE_DAG = "mix_session_lifecycle"
 ARCHIVE_DAG = "mix_archive_transcripts"
-TRIGGERER_DRILL = "mix_drill_triggerer"
 WORKER_DRILL = "mix_drill_worker"
-RUN_TIMEOUT_S = 900.0
 #: How long each drill turn's reply streams: longer than failure detection plus recovery, so the
 #: replacement picks up a turn still in flight.
 TRIGGERER_DRILL_DELAY_MS = 45_000
 WORKER_DRILL_DELAY_MS = 60_000
-DRILL_TURNS = ("turn_1", "turn_2", "turn_3")
 #: What the operator logs when a retry finds the message an earlier try sent.
 REATTACH_LOG = "An earlier try already sent this message"
-
-T = TypeVar("T")
-
-
-def note(message: str) -> None:
-    """A progress line (shown live with ``pytest -s``, as ``make e2e-distributed`` runs it)."""
-    print(f"[distributed {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
-    """Call ``check`` until it returns something truthy; return that.
-
-    :raises AssertionError: after ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def transcript(mix: MixDevServer, session_id: str) -> list[dict[str, Any]]:
-    """The session's messages as the server exports them."""
-    response = httpx.get(f"{mix.base_url}/api/sessions/{session_id}/export", timeout=60.0).raise_for_status()
-    return list(response.json()["messages"])
-
-
-def by_role(messages: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
-    """The messages of one role."""
-    return [m for m in messages if m.get("role") == role]
-
-
-def finished_replies(messages: list[dict[str, Any]]) -> int:
-    """How many assistant replies have finished (a reply still streaming has no finish reason yet)."""
-    return sum(1 for m in by_role(messages, "assistant") if m.get("finishReason"))
 
 
 def run_example(rest: AirflowRest, dag_id: str, conf: dict[str, Any] | None = None, **trigger: Any) -> RunWatch:
@@ -161,28 +131,8 @@ def test_triggerer_killed_while_turns_are_deferred(
     turn completes once, on its first try, with one message sent and one reply."""
     dag_run_started = time.monotonic()
     streams_before = mix_server.request_count("GET", "/stream")
-    rest.wait_dag(TRIGGERER_DRILL)
-    run_id = rest.trigger(TRIGGERER_DRILL, {"delay_ms": TRIGGERER_DRILL_DELAY_MS})
-    note(f"{TRIGGERER_DRILL}: triggered {run_id}")
-
-    def deferred_and_assigned() -> dict[str, int] | None:
-        states = {ti["task_id"]: ti["state"] for ti in rest.task_instances(TRIGGERER_DRILL, run_id)}
-        failed = {task: state for task, state in states.items() if state in ("failed", "upstream_failed")}
-        assert not failed, failed
-        assignment = metadata_db.trigger_assignment(TRIGGERER_DRILL, run_id)
-        if all(states.get(task) == "deferred" and assignment.get(task) is not None for task in DRILL_TURNS):
-            return {task: int(assignment[task] or 0) for task in DRILL_TURNS}
-        return None
-
     with timed("drill_triggerer_until_all_deferred"):
-        assignment = wait_until(deferred_and_assigned, RUN_TIMEOUT_S, "three turns deferred and assigned")
-        # Each trigger has opened its SSE stream: the turns are waited for, in the triggerer, now.
-        wait_until(
-            lambda: mix_server.request_count("GET", "/stream") - streams_before >= len(DRILL_TURNS),
-            120,
-            "the triggers' SSE streams",
-        )
-    sessions = {task: str(rest.xcom(TRIGGERER_DRILL, run_id, f"create_session_{task[-1]}")) for task in DRILL_TURNS}
+        run_id, sessions, assignment = defer_turns(rest, mix_server, metadata_db, TRIGGERER_DRILL_DELAY_MS)
     replies_at_kill = {task: finished_replies(transcript(mix_server, sid)) for task, sid in sessions.items()}
     streams_at_kill = mix_server.request_count("GET", "/stream")
 
@@ -293,6 +243,8 @@ def test_worker_killed_mid_turn(cluster: DistributedAirflow, rest: AirflowRest, 
     messages = transcript(mix_server, session_id)
     SUMMARY["drill_worker"] = {
         "killed": victim,
+        "run_id": run_id,
+        "session_id": session_id,
         "try_1_left_running_after_s": round(detected_after, 1),
         "try_1_seen_as": detected["state"],
         "try_2_running_after_s": round(retry_started_after, 1),

@@ -34,14 +34,15 @@ ARTIFACTS = REPO / ".artifacts" / "e2e"
 #: The example DAGs, plus the suite's own (``tests/e2e/dags``: DAGs whose runs wait for a person).
 DAG_SOURCES = (REPO / "dags_examples", Path(__file__).parent / "dags")
 USERNAME = "mix_e2e"
-# The scripted agent's reply time. Long enough that the trigger still has to wait when the triggerer
-# picks it up: a trigger that fires at once can beat the scheduler to the executor's "success" event of
-# the deferring process, and Airflow 3.3 then fails the resumed task as "state changed externally"
-# (apache/airflow#72716, #71580). It also lets a REST poll see the task in ``deferred``.
+# The scripted agent's reply time: a REST poll sees the turns in ``deferred``. A trigger whose event comes
+# at once no longer loses Airflow's defer race (test_defer_race.py).
 REPLY_DELAY_MS = 8000
 #: How long the local server's permission requests wait: a person answers them in the browser, after the
 #: task resumed on a worker and wrote its required action (the real server's 30 s is too short for that here).
 PERMISSION_TIMEOUT_S = 600
+#: The scheduler's executor: LocalExecutor, but it learns late that a deferring process of the defer-race
+#: DAG exited (late_exit_executor.py), so that Airflow's defer race happens on every run of that DAG.
+EXECUTOR = "late_exit_executor.LateDeferExitExecutor"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -121,8 +122,16 @@ def airflow(metadata_db: str | None, artifacts: Path) -> Iterator[AirflowStandal
         for path in source.glob("*.py"):
             shutil.copyfile(path, dags / path.name)
     ports = (free_port(), free_port(), free_port())
+    python_path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
     instance = AirflowStandalone(
-        home, dags, ports, db_url=metadata_db, username=USERNAME, password=secrets.token_urlsafe(12)
+        home,
+        dags,
+        ports,
+        db_url=metadata_db,
+        username=USERNAME,
+        password=secrets.token_urlsafe(12),
+        executor=EXECUTOR,
+        extra_env={"PYTHONPATH": python_path},
     )
     try:
         with timed("airflow_start_to_healthy"):

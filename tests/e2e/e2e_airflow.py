@@ -8,6 +8,7 @@ whole process tree: SIGINT, then SIGTERM, then SIGKILL.
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from airflow_stack.airflow_env import airflow_environment, health, wait_healthy, warm_execution_api
@@ -25,6 +26,8 @@ class AirflowStandalone:
     :param ports: ``(api, worker log server, trigger log server)`` loopback ports.
     :param db_url: SQLAlchemy URL of the metadata DB; ``None`` keeps standalone's SQLite.
     :param username: the user to create (role admin) with ``password``.
+    :param executor: ``[core] executor``: a local one (standalone forces LocalExecutor otherwise).
+    :param extra_env: more environment for every component (e.g. ``PYTHONPATH`` for the executor's module).
     """
 
     def __init__(
@@ -36,6 +39,8 @@ class AirflowStandalone:
         db_url: str | None,
         username: str,
         password: str,
+        executor: str = "LocalExecutor",
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.home = home
         self.dags_folder = dags_folder
@@ -43,13 +48,15 @@ class AirflowStandalone:
         self.db_url = db_url
         self.username = username
         self.password = password
+        self.executor = executor
+        self.extra_env = extra_env or {}
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.log_path = home / "standalone.log"
         self._process: ManagedProcess | None = None
 
     def environment(self) -> dict[str, str]:
-        """The child environment (:func:`airflow_stack.airflow_env.airflow_environment`, LocalExecutor)."""
-        return airflow_environment(
+        """The child environment (:func:`airflow_stack.airflow_env.airflow_environment`) and ``extra_env``."""
+        env = airflow_environment(
             self.home,
             self.dags_folder,
             api_port=self.api_port,
@@ -58,7 +65,9 @@ class AirflowStandalone:
             db_url=self.db_url,
             worker_log_port=self.worker_log_port,
             trigger_log_port=self.trigger_log_port,
+            executor=self.executor,
         )
+        return {**env, **self.extra_env}
 
     def start(self) -> None:
         """Launch ``airflow standalone`` and wait until every component reports healthy.
@@ -93,6 +102,25 @@ class AirflowStandalone:
     def log_tail(self, size: int = 6000) -> str:
         """The end of the combined standalone output."""
         return self._process.log_tail(size) if self._process is not None else ""
+
+    def wait_exit_read(self, task_id: str, run_id: str, state: str, timeout: float) -> None:
+        """Wait until the scheduler has read that a process of the task exited leaving it in ``state``
+        (its ``TaskInstance Finished`` line).
+
+        A person answering a required action sooner loses one of Airflow's races on its own resume path:
+        the answer queues the task again before that exit is read, and the scheduler then fails the task
+        as "state changed externally"; the provider has no event of its own there to hold.
+
+        :raises RuntimeError: after ``timeout`` seconds.
+        """
+        wanted = (f"task_id={task_id}, run_id={run_id},", f"state={state},")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if "TaskInstance Finished:" in line and all(part in line for part in wanted):
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"the scheduler did not read the exit of {task_id} ({state}) within {timeout:.0f} s")
 
     def stop(self) -> None:
         """Stop the whole process tree: SIGINT, SIGTERM, then SIGKILL; idempotent."""

@@ -1,6 +1,6 @@
 """Steps in the Airflow 3 web UI (React/Chakra), written with Playwright's role-based locators.
 
-The selectors are the ones checked in ../shared/AIRFLOW-UI-E2E.md: the Test button sits in the
+The selectors are those of docs/airflow-runtime.md ("The UI in a browser"): the Test button sits in the
 connection's list row, results arrive as toasts (``role=status``).
 """
 

@@ -48,7 +48,9 @@ ARCHIVE_DAG = "mix_archive_transcripts"
 # Execution API for the first trigger (Airflow pays that once per triggerer start).
 RUN_TIMEOUT_S = 1200.0
 # What the form should be filled with; the stored extra must come back with these values.
-EXTRA_VALUES = {"timeout": "10", "max_retries": "2", "retry_max_wait": "1"}
+UI_URL = "https://mix.example/app"
+"""The Mix UI the connection names: the tasks' "Mix session" extra links point under it."""
+EXTRA_VALUES = {"timeout": "10", "max_retries": "2", "retry_max_wait": "1", "ui_url": UI_URL}
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +126,7 @@ def mix_connection(rest: AirflowRest, e2e_mix_server: MixDevServer) -> str:
             "conn_type": "mix",
             "host": e2e_mix_server.base_url,
             "port": e2e_mix_server.port,
-            "extra": json.dumps({"timeout": 10, "max_retries": 2, "retry_max_wait": 1}),
+            "extra": json.dumps({"timeout": 10, "max_retries": 2, "retry_max_wait": 1, "ui_url": UI_URL}),
         }
         rest.json("POST", "/connections", json=body)
     return CONN_ID

@@ -1,5 +1,9 @@
 """The example DAGs: every file imports cleanly, and every DAG runs to success on the local server,
 triggered with the conf its docs show (nothing more: a run that only works with extra conf is a trap).
+
+The server runs as ``make demo`` runs it: in its default mode, asking permission before every tool as
+a real Mix server does, its scripted agent following the demo's reply rules; each DAG's own
+permission policy must answer.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ import hashlib
 import json
 import os
 import runpy
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,11 +21,14 @@ import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive import read_manifest
+from mix_provider.devserver.testing import MixDevServer
+from support.fakes import define_conn
 from support.integration import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
 
 __all__ = ["api", "dag_bundles", "run_dag", "uid"]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
+DEMO_REPLIES = EXAMPLES.parent / "scripts" / "demo_replies.json"
 #: Every example DAG and the test that runs it with its documented conf; a new DAG must be added here.
 RUN_TESTS = {
     "mix_session_lifecycle": "test_lifecycle_dag_runs_to_success",
@@ -33,8 +41,19 @@ RUN_TESTS = {
     "mix_on_new_transcripts": "test_archive_asset_event_schedules_the_consumer_dag",
     "mix_cost_report": "test_cost_report_rolls_up_the_archive_by_day_and_model",
     "mix_supervised_turn": "test_supervised_dag_decides_every_request_by_rule",
+    "mix_first_turn": "test_readme_first_dag_runs_with_the_server_asking",
     "mix_files_round_trip": "test_files_dag_sends_a_pdf_and_stores_the_chart_the_agent_made",
 }
+
+
+@pytest.fixture(scope="module")
+def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
+    """The local server as ``make demo`` starts it (asking before tools); ``mix_default`` points at it."""
+    replies = ("--replies-file", str(DEMO_REPLIES))
+    data = tmp_path_factory.mktemp("asking-mix-data")
+    with MixDevServer(data, reply_delay_ms=30, extra_args=replies) as server, pytest.MonkeyPatch.context() as mp:
+        define_conn(mp, "mix_default", host=server.base_url, extra={"max_retries": 2})
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +84,12 @@ def test_examples_use_airflow_sdk_and_clean_up_in_teardowns(example_bag: Any) ->
         for task in dag.tasks
         if isinstance(task, MixDeleteSessionOperator)
     ]
-    assert {dag_id for dag_id, _ in deletes} == {"mix_session_lifecycle", "mix_supervised_turn", "mix_typed_triage"}
+    assert {dag_id for dag_id, _ in deletes} == {
+        "mix_first_turn",
+        "mix_session_lifecycle",
+        "mix_supervised_turn",
+        "mix_typed_triage",
+    }
     for dag_id, delete in deletes:
         setups = [task for task in delete.upstream_list if task.is_setup]
         assert delete.is_teardown, dag_id
@@ -80,11 +104,13 @@ def test_lifecycle_dag_runs_to_success(example_bag: Any, run_dag: Any, api: MixA
     session_id = xcom(dr, "create_session")
     assert xcom(dr, "first_turn")["session_id"] == session_id
     assert xcom(dr, "first_turn")["tool_calls"] == 1
+    assert xcom(dr, "first_turn")["decisions"]["granted"] == 1  # the server asked; the DAG's policy granted
     summary = xcom(dr, "session_summary")
     # the kept tool turn: user, assistant (tool_use), tool results, final assistant
     assert (summary["id"], summary["user_message_count"], summary["assistant_message_count"]) == (session_id, 1, 2)
     exported = xcom(dr, "export_transcript")
-    assert (exported["session_id"], exported["messages"]) == (session_id, 4)
+    # user, assistant (tool_use), the bash tool's results, the bash_script callback's result, final assistant
+    assert (exported["session_id"], exported["messages"]) == (session_id, 5)
     assert xcom(dr, "delete_session") is True
     assert api.session(session_id).status_code == 404
 
@@ -100,6 +126,17 @@ def test_parallel_research_dag_runs_to_success(example_bag: Any, run_dag: Any, a
     created = [xcom(dr, "create_sessions", map_index=i) for i in range(3)]
     assert all(xcom(dr, "research", map_index=i)["session_id"] == created[i] for i in range(3))
     assert set(created) <= set(xcom(dr, "list_research_sessions"))
+
+
+def test_readme_first_dag_runs_with_the_server_asking(example_bag: Any, run_dag: Any, api: MixAPI) -> None:
+    """The README's first DAG (its snippet is synced from the example): the server asks before the
+    agent's ``ls``, the DAG's policy grants it, the turn succeeds and the teardown deletes the session."""
+    dr = run_dag(example_bag.get_dag("mix_first_turn"))
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "ask")
+    assert (result["tool_calls"], result["decisions"]["granted"]) == (1, 1)
+    assert "permission granted: bash" in result["reply"]
+    assert api.session(result["session_id"]).status_code == 404
 
 
 def test_supervised_dag_decides_every_request_by_rule(example_bag: Any, run_dag: Any, api: MixAPI) -> None:

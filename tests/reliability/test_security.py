@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mix_provider.client import TurnKey
+from mix_provider.client import AsyncMixClient, ClientConfig, RetryPolicy, TurnKey
+from mix_provider.client import operations as ops
 from mix_provider.errors import MixTransportError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.export import MixExportSessionOperator
@@ -156,6 +157,7 @@ def test_secrets_stay_out_of_everything(
         "decisions",
         "answer",
         "message",
+        "not_before",
     }
     # the text is there only while the trigger has to send it itself (deferrable turns, once)
     assert kwargs["message"] is None and kwargs["supervision"] is None
@@ -232,6 +234,20 @@ def test_tls_is_verified_by_default(
         else:
             with pytest.raises(MixTransportError, match="CERTIFICATE_VERIFY_FAILED"):
                 hook.health()
+
+
+@pytest.mark.parametrize("verify", ["default", "bundle", "off"])
+async def test_tls_on_the_async_client(tls_server: tuple[str, Path], verify: str) -> None:
+    """The triggers' client (sockets on plain asyncio) verifies as the blocking one does."""
+    base_url, cert = tls_server
+    verify_ssl = {"default": True, "bundle": str(cert), "off": False}[verify]
+    config = ClientConfig(base_url=base_url, verify_ssl=verify_ssl, retry=RetryPolicy(max_retries=0))
+    async with AsyncMixClient(config) as client:
+        if verify == "default":
+            with pytest.raises(MixTransportError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.execute(ops.health())
+        else:
+            assert (await client.execute(ops.health())).version == "tls"
 
 
 def test_tls_with_a_ca_bundle(tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

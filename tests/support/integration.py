@@ -123,9 +123,9 @@ def states(dr: Any) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dr.get_task_instances() if ti.map_index == -1}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api(mix_server: Any) -> Iterator[MixAPI]:
-    """Plain HTTP to the shared server, for preparing and checking state."""
+    """Plain HTTP to the module's server (the shared one unless the module has its own ``mix_server``)."""
     client = MixAPI(mix_server.base_url)
     yield client
     client.close()

@@ -7,7 +7,6 @@ target appears only complete, and a retry after a failure mid-body starts a fres
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,15 +14,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive.storage import AtomicFile, HashedOutput, WriteTracker
+from mix_provider.client.files import content_type_of
 from mix_provider.errors import ArchiveCancelledError
 
 if TYPE_CHECKING:
     from mix_provider.hooks.mix import MixHook
-
-
-def content_type_of(name: str) -> str:
-    """The content type of a session file, from its name (as the server's ``http.ServeContent`` decides)."""
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 @dataclass(frozen=True)

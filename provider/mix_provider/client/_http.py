@@ -5,7 +5,6 @@ Swapping the HTTP library means rewriting this file only. Errors leave it as :mo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import ssl
@@ -17,8 +16,10 @@ from typing import Any, TypeVar
 import httpx
 from httpx_sse import EventSource
 
+from mix_provider.client._network import AsyncioBackend
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import StreamEvent
+from mix_provider.client.lanes import Slots
 from mix_provider.client.operations import Call
 from mix_provider.client.responses import api_error, parse_body
 from mix_provider.errors import MixConfigError, MixTransportError
@@ -38,6 +39,9 @@ REQUEST_SLOTS = 8
 #: scans every connection of a pool whenever a request starts or ends, so streams are spread over
 #: small pools, apart from the requests' pool.
 STREAMS_PER_POOL = 16
+#: The connection limits of a stream pool's client: httpx's defaults (it never holds more than
+#: :data:`STREAMS_PER_POOL` streams).
+STREAM_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTransportError:
@@ -100,6 +104,17 @@ def _content(call: Call[Any]) -> Iterator[dict[str, Any]]:
         raise MixConfigError("source", f"{upload.filename} cannot be read: {exc}") from None
     with handle:
         yield {"params": call.params, "files": {upload.field: (upload.filename, handle, upload.content_type)}}
+
+
+def _asyncio_transport(config: ClientConfig, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport and connection pool, its sockets on plain asyncio (:mod:`._network`).
+
+    httpx takes no network backend; its transport's pool (``_pool``, an httpcore pool) is given
+    one, every other setting of the pool as httpx chose it.
+    """
+    transport = httpx.AsyncHTTPTransport(verify=tls_context(config.verify_ssl), limits=limits)
+    transport._pool._network_backend = AsyncioBackend()
+    return transport
 
 
 def _sse_options(config: ClientConfig, call: Call[Any], read_timeout: float | None) -> dict[str, Any]:
@@ -169,15 +184,21 @@ class AsyncHTTP:
     def __init__(self, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         slots = httpx.Limits(max_connections=REQUEST_SLOTS, max_keepalive_connections=REQUEST_SLOTS)
-        self._client = httpx.AsyncClient(transport=transport, limits=slots, **_client_options(config))
-        self._slots = asyncio.Semaphore(REQUEST_SLOTS)
-        self._streams = _StreamPools(lambda: httpx.AsyncClient(transport=transport, **_client_options(config)))
+        self._client = httpx.AsyncClient(
+            transport=transport or _asyncio_transport(config, slots), **_client_options(config)
+        )
+        self._slots = Slots(REQUEST_SLOTS)
+        self._streams = _StreamPools(
+            lambda: httpx.AsyncClient(
+                transport=transport or _asyncio_transport(config, STREAM_LIMITS), **_client_options(config)
+            )
+        )
 
     async def request(self, call: Call[T]) -> T:
         """Make one attempt of ``call`` and parse its answer."""
         started = time.perf_counter()
         try:
-            async with self._slots:
+            async with self._slots.hold():
                 with _content(call) as content:  # an upload's file is read by blocking calls, in chunks
                     response = await self._client.request(call.method, call.path, **content)
         except httpx.HTTPError as exc:
@@ -189,7 +210,7 @@ class AsyncHTTP:
         """Open ``call`` and yield an async iterator over its body chunks (error statuses raise first)."""
         try:
             async with (
-                self._slots,
+                self._slots.hold(),
                 self._client.stream(call.method, call.path, params=call.params, json=call.body) as response,
             ):
                 if response.status_code >= 400:

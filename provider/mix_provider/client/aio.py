@@ -15,6 +15,7 @@ from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
+from mix_provider.client.lanes import urgent
 from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, ascan_chunks, ascan_usage
@@ -145,22 +146,30 @@ class AsyncMixClient:
         return None
 
     async def _follow(self, events: AsyncIterator[StreamEvent], wait: Wait) -> Reply | None:
-        """Read events until our reply finished, checking the deadline after each one (a read stops at it)."""
+        """Read events until our reply finished, checking the deadline after each one (a read stops at it).
+
+        The requests made meanwhile (answers, totals, the transcript at the end) are :func:`urgent`.
+        """
         try:
-            while (
-                event := await asyncio.wait_for(anext(events, None), max(wait.deadline.remaining(), 0.0))
-            ) is not None:
-                if (step := wait.supervise(event)) is not None:
-                    await self._act(wait, step)
-                if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, await self.scan_transcript(wait.session_id, wait.turn))
-                ):
-                    return reply
-                if wait.deadline.passed:
-                    break
-        except (MixTransportError, asyncio.TimeoutError) as exc:
+            with urgent():
+                while (event := await self._next(events, wait)) is not None:
+                    if (step := wait.supervise(event)) is not None:
+                        await self._act(wait, step)
+                    if (ended := wait.run_ended(event)) and (
+                        reply := wait.after_event(ended, await self.scan_transcript(wait.session_id, wait.turn))
+                    ):
+                        return reply
+                    if wait.deadline.passed:
+                        break
+        except (MixTransportError, TimeoutError) as exc:
             wait.dropped(exc)
         return None
+
+    @staticmethod
+    async def _next(events: AsyncIterator[StreamEvent], wait: Wait) -> StreamEvent | None:
+        """The next event, or :class:`TimeoutError` at the deadline (a timer, not a task per event)."""
+        async with asyncio.timeout(max(wait.deadline.remaining(), 0.0)):
+            return await anext(events, None)
 
     async def _act(self, wait: Wait, step: Step) -> None:
         """Execute a supervisor's step (see :meth:`MixClient._act <.sync.MixClient._act>`)."""

@@ -10,6 +10,7 @@ them by that URL, so the transcript is the only index of what a session produced
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -39,6 +40,11 @@ def stored_name(filename: str) -> str:
     if dot and stem:
         spaced = stem.replace(".", "_") + "." + suffix
     return re.sub("_+", "_", spaced)
+
+
+def content_type_of(name: str) -> str:
+    """A session file's content type from its name (as the server's ``http.ServeContent`` first decides)."""
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def check_file_name(field: str, name: object) -> str:
@@ -166,7 +172,7 @@ class ReferenceScanner:
 
     def _add(self, raw: bytes) -> None:
         name = unquote(raw.decode("utf-8", "replace")).rstrip(_NAME_END)
-        if name and name not in (".", "..") and name != "upload":
+        if name and name not in (".", "..", "upload"):  # ``.../files/upload`` is the upload endpoint
             self._names.setdefault(name, None)
 
 

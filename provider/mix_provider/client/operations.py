@@ -140,6 +140,11 @@ def health() -> Call[models.Health]:
     return Call("GET", "/health", _model(models.Health))
 
 
+def auth_status() -> Call[models.AuthStatus]:
+    """``GET /api/auth/status``: whether an LLM provider is configured (newer servers only)."""
+    return Call("GET", "/api/auth/status", _model(models.AuthStatus))
+
+
 def list_sessions(include_subagents: bool = False) -> Call[list[models.SessionData]]:
     """``GET /api/sessions``, subagent sessions only when asked."""
     params = {"includeSubagents": "true"} if require_bool("include_subagents", include_subagents) else None

@@ -138,12 +138,14 @@ class SessionSpec:
         return {key: value for key, value in (("modelId", self.model_id), ("provider", self.provider)) if value}
 
     def refused(self, error: MixAPIError) -> MixAPIError:
-        """``error``, or :class:`MixUnsupportedFieldError` when it is a 400 refusing model fields we set
-        (Go's strict decoder: ``json: unknown field "modelId"``)."""
+        """``error``, or :class:`MixUnsupportedFieldError` naming every model field we sent when it is a 400
+        refusing one of them (Go's strict decoder: ``json: unknown field "modelId"``)."""
         if not isinstance(error, MixBadRequestError):
             return error
-        named = tuple(key for key in self.model_wire() if f'unknown field "{key}"' in error.message)
-        return MixUnsupportedFieldError(named, error) if named else error
+        sent = tuple(self.model_wire())
+        if not any(f'unknown field "{key}"' in error.message for key in sent):
+            return error
+        return MixUnsupportedFieldError(sent, error)  # the decoder stops at the first: the others go with it
 
 
 @dataclass(frozen=True)

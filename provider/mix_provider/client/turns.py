@@ -109,6 +109,11 @@ class TurnKey:
             return True
         return len(content) >= self.text_length and digest(content[: self.text_length]) == self.text_sha256
 
+    def may_be_in(self, user_message_count: int) -> bool:
+        """Whether a session holding ``user_message_count`` user messages may hold ours: only once it
+        holds more than it did before ours was sent (a cheap check before reading its transcript)."""
+        return user_message_count > self.after_user_messages
+
     def to_json(self) -> dict[str, Any]:
         """Small JSON form (task state, trigger kwargs)."""
         return {

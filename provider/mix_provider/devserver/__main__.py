@@ -15,6 +15,8 @@ from mix_provider.devserver.settings import (
     DEFAULT_PERMISSION_TIMEOUT_S,
     DEFAULT_PORT,
     DEFAULT_REPLY_DELAY_MS,
+    GENERATIONS,
+    TIE_ORDERS,
     Settings,
     load_rules,
 )
@@ -36,15 +38,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-llm-credentials", action="store_true", help="answer 401 to messages, like a server without an LLM"
     )
     parser.add_argument(
-        "--require-permissions",
+        "--dangerously-skip-permissions",
         action="store_true",
-        help="every tool asks for permission (POST /api/permissions/{id}/grant|deny), like the real server",
+        help="tools run without asking (by default every tool but Task and Notify asks, like the real server)",
     )
     parser.add_argument(
         "--permission-timeout-seconds",
         type=float,
         default=DEFAULT_PERMISSION_TIMEOUT_S,
         help="how long a permission request waits before it counts as denied (default 30)",
+    )
+    parser.add_argument(
+        "--generation",
+        choices=GENERATIONS,
+        default="current",
+        help="real server generation to imitate where they differ (default current; see docs/devserver.md)",
+    )
+    parser.add_argument(
+        "--tie-order",
+        choices=TIE_ORDERS,
+        default="insertion",
+        help="order of messages stored in the same second (default insertion; see docs/devserver.md)",
     )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error", "critical"])
     return parser.parse_args(argv)
@@ -58,8 +72,10 @@ def build_settings(args: argparse.Namespace) -> Settings:
         rules=load_rules(args.replies_file) if args.replies_file else (),
         llm_credentials=not args.no_llm_credentials,
         heartbeat_s=args.heartbeat_seconds,
-        require_permissions=args.require_permissions,
+        require_permissions=not args.dangerously_skip_permissions,
         permission_timeout_s=args.permission_timeout_seconds,
+        generation=args.generation,
+        tie_order=args.tie_order,
     )
 
 

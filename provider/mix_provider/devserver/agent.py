@@ -3,31 +3,33 @@
 The reply is planned from the user text alone (directives, then reply rules, then the
 echo default), so the same text always produces the same reply.
 
-Directives, removed from the echoed text:
+Directives, removed from the echoed text::
 
-``[[tool]]``            a ``Bash`` tool round before the reply (assistant ``tool_use``, ``tool``)
-``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` and
-                        ``permission_denied`` emit SSE ``error`` events instead of ``complete``)
-``[[delay:MS]]``        stream the reply over MS milliseconds
-``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
-``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
+    ``[[tool]]``            a ``Bash`` tool round before the reply (assistant ``tool_use``, ``tool``)
+    ``[[finish:REASON]]``   finish with REASON (``end_turn`` by default; ``error`` and
+                            ``permission_denied`` emit SSE ``error`` events instead of ``complete``)
+    ``[[delay:MS]]``        stream the reply over MS milliseconds
+    ``[[subagent]]``        also run a sub-agent (nested events with ``parentToolCallId``)
+    ``[[subagent:permission:bash:CMD]]`` (or ``write:PATH``) the same, and the sub-agent's tool asks
+                            for permission under the sub-agent's session
+    ``[[size:BYTES]]``      reply with BYTES bytes of deterministic filler text
 
 Tool, permission and notification directives each add one tool call to the tool round, in
-the order written (arguments may contain ``:``, not ``]``; a TEXT no ``|``):
+the order written (arguments may contain ``:``, not ``]``; a TEXT no ``|``)::
 
-``[[tool:bash:CMD]]``         a ``bash`` tool running CMD (asks for permission only with
-                              ``--require-permissions``)
-``[[tool:write:PATH]]``       a ``Write`` tool writing PATH (likewise)
-``[[permission:bash:CMD]]``   the same ``bash`` tool, always asking for permission first
-``[[permission:write:PATH]]`` the same ``Write`` tool, always asking for permission first
-``[[question:TEXT|A,B|timeout=S]]`` a ``Notify`` question: ``choice`` among A, B... (``text``
-                              without choices), waiting S seconds (60 by default)
-``[[notify:TYPE:TEXT|timeout=S]]`` a ``Notify`` of TYPE ``info``/``warning``/``error``/``question``,
-                              answered with ``acknowledge``
-``[[file:NAME]]``             a ``show_media`` tool showing NAME, which the agent writes into the
-                              session's storage directory (a PNG, JPEG, PDF or text by extension;
-                              ``[[file:NAME:BYTES]]``: BYTES filler bytes); the reply references it
-                              as ``![NAME](/api/sessions/<id>/files/NAME)``
+    ``[[tool:bash:CMD]]``         a ``bash`` tool running CMD (asks for permission unless the
+                                  server runs with ``--dangerously-skip-permissions``)
+    ``[[tool:write:PATH]]``       a ``Write`` tool writing PATH (likewise)
+    ``[[permission:bash:CMD]]``   the same ``bash`` tool, always asking for permission first
+    ``[[permission:write:PATH]]`` the same ``Write`` tool, always asking for permission first
+    ``[[question:TEXT|A,B|timeout=S]]`` a ``Notify`` question: ``choice`` among A, B... (``text``
+                                  without choices), waiting S seconds (60 by default)
+    ``[[notify:TYPE:TEXT|timeout=S]]`` a ``Notify`` of TYPE ``info``/``warning``/``error``/``question``,
+                                  answered with ``acknowledge``
+    ``[[file:NAME]]``             a ``show_media`` tool showing NAME, which the agent writes into the
+                                  session's storage directory (a PNG, JPEG, PDF or text by extension;
+                                  ``[[file:NAME:BYTES]]``: BYTES filler bytes); the reply references it
+                                  as ``![NAME](/api/sessions/<id>/files/NAME)``
 
 The final reply adds one line per permission or notification: ``permission granted: NAME``,
 ``permission denied: NAME``, ``answered: VALUE``, ``acknowledged`` or ``no answer: timed out
@@ -51,7 +53,7 @@ MODEL = "devserver-scripted"
 Step = tuple[str, dict[str, Any]]
 """One SSE event to publish: name and data."""
 _DIRECTIVE = re.compile(
-    r"\[\[(tool|subagent|finish:[a-z_]+|delay:\d+|size:\d+|(?:tool|permission):(?:bash|write):[^\]]+"
+    r"\[\[(tool|subagent(?::permission:(?:bash|write):[^\]]+)?|finish:[a-z_]+|delay:\d+|size:\d+|(?:tool|permission):(?:bash|write):[^\]]+"
     r"|question:[^\]]+|notify:(?:info|warning|error|question):[^\]]+|file:[\w.-]+(?::\d+)?)\]\]"
 )
 _DEFAULT_TOOL: dict[str, Any] = {
@@ -75,7 +77,7 @@ WRITTEN_CONTENT = "Written by the Mix devserver.\n"
 class ToolPlan:
     """A tool call the agent makes: tool ``name``, JSON ``input`` and its ``result``.
 
-    :param ask: ask for permission even without ``--require-permissions``.
+    :param ask: ask for permission even with ``--dangerously-skip-permissions``.
     :param notify: the notification a ``Notify`` call sends (its result is the response).
     """
 
@@ -99,6 +101,7 @@ class ReplyPlan:
     subagent: bool
     input_tokens: int
     extra_tools: tuple[ToolPlan, ...] = ()
+    subagent_ask: ToolPlan | None = None
 
     @property
     def tools(self) -> tuple[ToolPlan, ...]:
@@ -171,7 +174,8 @@ def _apply_directive(plan: ReplyPlan, directive: str, session_id: str) -> ReplyP
     if name == "tool":
         return replace(plan, tool=_tool_plan({}))
     if name == "subagent":
-        return replace(plan, subagent=True)
+        child_tool = _directive_tool(value.removeprefix("permission:"), ask=True) if value else None
+        return replace(plan, subagent=True, subagent_ask=child_tool)
     if name == "finish":
         return replace(plan, finish_reason=value)
     if name == "delay":
@@ -274,3 +278,17 @@ def tool_execution_steps(
         "toolCallId": call_id,
     }
     return [("tool_execution_start", start), *(nested or []), ("tool_execution_complete", done)]
+
+
+def complete_data(message: dict[str, Any]) -> dict[str, Any]:
+    """Return the data of a top-level ``complete`` event (``sse_events.go`` ``CompleteEvent``):
+    no finish reason, tokens or cost; ``content``, ``reasoning`` and its duration omitted when empty."""
+    data: dict[str, Any] = {"type": "complete"}
+    if message["content"]:
+        data["content"] = message["content"]
+    data.update(messageId=message["id"], done=True)
+    if message["reasoning"]:
+        data["reasoning"] = message["reasoning"]
+        if message["reasoning_duration"]:
+            data["reasoningDuration"] = message["reasoning_duration"]
+    return data

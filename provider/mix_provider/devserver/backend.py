@@ -24,7 +24,8 @@ from mix_provider.devserver.notifications import NotificationNotFound, Notificat
 from mix_provider.devserver.permissions import PermissionService
 from mix_provider.devserver.runner import Runner
 from mix_provider.devserver.settings import Settings
-from mix_provider.devserver.store import Store, new_message_row, new_session_row
+from mix_provider.devserver.store import MESSAGE_ORDERS, Store, new_message_row, new_session_row
+from mix_provider.devserver.totals import CURRENT, LEGACY
 from mix_provider.devserver.validation import (
     validate_callbacks_body,
     validate_create,
@@ -36,6 +37,9 @@ from mix_provider.devserver.wire import Row, filler, message_to_backend, now_rfc
 
 T = TypeVar("T")
 DB_FILE = "mix-devserver.sqlite3"
+LIST_LIMIT = 20
+"""``sessions.sql`` ``ListSessionsWithContent`` (current generation): the 20 newest sessions."""
+_LIST_COUNTS = ("user_count", "assistant_count", "tool_call_count")
 _CREATE_COLUMNS = {
     "browserMode": "browser_mode",
     "cdpUrl": "cdp_url",
@@ -59,7 +63,8 @@ class MixBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.data_dir / DB_FILE)
+        totals = CURRENT if settings.generation == "current" else LEGACY
+        self.store = Store(settings.data_dir / DB_FILE, totals, MESSAGE_ORDERS[settings.tie_order])
         self.files = FileStorage(settings.data_dir / "storage")
         self.bus = EventBus()
         self.permissions = PermissionService(self.bus, settings.permission_timeout_s)
@@ -85,13 +90,23 @@ class MixBackend:
         await blocking(partial(shutil.rmtree, self.files.root, ignore_errors=True))
 
     async def list_sessions(self, include_subagents: bool) -> list[dict[str, Any]]:
-        """Return SessionData of every session (subagent ones only when asked)."""
-        rows = await blocking(self.store.list_sessions, include_subagents)
-        return [session_to_wire(row) for row in rows]
+        """Return the SessionData list of ``GET /api/sessions`` (sub-agent sessions only when asked).
+
+        ``legacy``: every session with its counts, oldest first. ``current``: the newest
+        :data:`LIST_LIMIT` sessions, newest first, every count 0, sub-agent sessions dropped
+        *after* the limit (``sessions.sql`` ``ListSessionsWithContent``, ``rest_sessions.go``
+        ``HandleListSessions``), so fewer may come back although more exist.
+        """
+        if self.settings.generation == "legacy":
+            rows = await blocking(self.store.list_sessions, include_subagents)
+            return [session_to_wire(row) for row in rows]
+        rows = await blocking(self.store.newest_sessions, LIST_LIMIT)
+        kept = [row for row in rows if include_subagents or row["session_type"] != "subagent"]
+        return [session_to_wire({**row, **dict.fromkeys(_LIST_COUNTS, 0)}) for row in kept]
 
     async def create_session(self, raw: bytes) -> dict[str, Any]:
         """Validate a create body, store the session and return its SessionData."""
-        body = validate_create(raw)
+        body = validate_create(raw, model_fields=self.settings.generation == "current")
         columns = {column: body[key] for key, column in _CREATE_COLUMNS.items() if key in body}
         row = new_session_row(
             str(uuid.uuid4()), body["title"], now_rfc3339(), callbacks=json.dumps(body["callbacks"]), **columns
@@ -142,7 +157,8 @@ class MixBackend:
 
     async def list_messages(self, session_id: str) -> list[dict[str, Any]]:
         """Return the BackendMessage list of a session."""
-        return [message_to_backend(row) for row in await blocking(self.store.list_messages, session_id)]
+        usage = self.settings.generation == "legacy"
+        return [message_to_backend(row, usage) for row in await blocking(self.store.list_messages, session_id)]
 
     async def send_message(self, session_id: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         """Accept a user message: 202 and a run in the background, or 200 for a slash command.
@@ -161,22 +177,23 @@ class MixBackend:
         if text.startswith("/"):
             return 200, slash_command(text)
         session = await blocking(self.store.get_session, session_id)
-        await self._start_run(session, text, body.get("thinking_level"))
+        await self._start_run(session, text, body)
         return 202, {"status": "processing", "sessionId": session_id}
 
-    async def _start_run(self, session: Row, text: str, thinking_level: str | None) -> None:
+    async def _start_run(self, session: Row, text: str, body: dict[str, Any]) -> None:
         """Store the user message with its run, announce it, and start the agent.
 
         The real agent stores the user message, then the empty first assistant message, in its
         goroutine, racing the 202 (``processGeneration``); storing both before answering is one
         of the orders the real server can produce, and the one a client can rely on here.
         """
-        session_id = session["id"]
+        session_id, thinking_level = session["id"], body.get("thinking_level")
         plan = plan_reply(text, self.settings, thinking_level, session_id)
         user = new_message_row(str(uuid.uuid4()), session_id, "user", text, now_rfc3339())
         first = session["user_count"] == 0 and session["assistant_count"] == 0
         options = {
             "thinking_level": thinking_level,
+            "max_steps": body.get("max_steps") if self.settings.generation == "current" else None,
             "title": title_for(text) if first else None,
             "round_id": str(uuid.uuid4()),
             "tool_message_id": str(uuid.uuid4()),

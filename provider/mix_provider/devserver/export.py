@@ -23,12 +23,18 @@ class ExportReader:
 
     :param db_path: the devserver's database.
     :param session_id: the session to export.
+    :param order: the ``ORDER BY`` expressions of the messages (unique together; the generation's).
     """
 
-    def __init__(self, db_path: Path, session_id: str) -> None:
+    def __init__(self, db_path: Path, session_id: str, order: tuple[str, ...]) -> None:
         self._conn: sqlite3.Connection = connect(db_path)
         self._session_id = session_id
-        self._after = 0
+        keys = ", ".join(f"{expr} AS _k{index}" for index, expr in enumerate(order))
+        self._select = f"SELECT *, {keys} FROM messages WHERE session_id = ?"
+        self._order = f" ORDER BY {', '.join(order)} LIMIT ?"
+        self._after_clause = f" AND ({', '.join(order)}) > ({', '.join('?' for _ in order)})"
+        self._width = len(order)
+        self._after: tuple[Any, ...] | None = None
 
     def open(self) -> Row:
         """Start the read transaction and return the session row.
@@ -44,11 +50,12 @@ class ExportReader:
 
     def next_batch(self) -> bytes:
         """Return the next messages as comma-led ExportMessage JSON, about 1 MiB (empty at the end)."""
-        sql = "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        after = () if self._after is None else self._after
+        sql = self._select + (self._after_clause if after else "") + self._order
         batch: list[str] = []
         size = 0
-        for row in self._conn.execute(sql, (self._session_id, self._after, _BATCH_ROWS)):
-            self._after = row["seq"]
+        for row in self._conn.execute(sql, (self._session_id, *after, _BATCH_ROWS)):
+            self._after = tuple(row[f"_k{index}"] for index in range(self._width))
             batch.append(json.dumps(message_to_export(dict(row))))
             size += len(batch[-1])
             if size >= _BATCH_BYTES:
@@ -76,9 +83,9 @@ def export_head(session: Row) -> dict[str, Any]:
     }
 
 
-async def open_export(db_path: Path, session_id: str) -> tuple[ExportReader, Row]:
+async def open_export(db_path: Path, session_id: str, order: tuple[str, ...]) -> tuple[ExportReader, Row]:
     """Open a reader on a session (404 before any byte is sent)."""
-    reader = ExportReader(db_path, session_id)
+    reader = ExportReader(db_path, session_id, order)
     return reader, await blocking(reader.open)
 
 

@@ -1,16 +1,16 @@
 """Fault injection and request counting, as a pure ASGI middleware (streaming-safe).
 
-Fault kinds, applied to the next ``count`` requests whose method and path match:
+Fault kinds, applied to the next ``count`` requests whose method and path match::
 
-``status``        answer ``status`` (429/500/502/503...) with the error envelope; 429 carries
-                  ``Retry-After: retryAfter``; the handler does not run. With ``echoHeaders``, the
-                  message repeats the request's headers, as a misbehaving proxy might
-``hang``          sleep ``delayMs`` (default 30 s), then run the handler normally
-``reset_before``  drop the TCP connection without running the handler
-``reset_after``   run the handler (side effects happen), then drop the connection unanswered
-``truncate``      run the handler, send its headers with the full ``Content-Length`` but only
-                  half of the body, then drop the connection
-``malformed``     run the handler, then answer 200 with an invalid JSON body instead
+    ``status``        answer ``status`` (429/500/502/503...) with the error envelope; 429 carries
+                      ``Retry-After: retryAfter``; the handler does not run. With ``echoHeaders``, the
+                      message repeats the request's headers, as a misbehaving proxy might
+    ``hang``          sleep ``delayMs`` (default 30 s), then run the handler normally
+    ``reset_before``  drop the TCP connection without running the handler
+    ``reset_after``   run the handler (side effects happen), then drop the connection unanswered
+    ``truncate``      run the handler, send its headers with the full ``Content-Length`` but only
+                      half of the body, then drop the connection
+    ``malformed``     run the handler, then answer 200 with an invalid JSON body instead
 """
 
 from __future__ import annotations

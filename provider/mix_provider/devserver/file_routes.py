@@ -7,10 +7,13 @@ the session (404), then the request (see :mod:`mix_provider.devserver.files` for
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mix_provider.devserver.backend import MixBackend, blocking
@@ -19,6 +22,8 @@ from mix_provider.devserver.files import THUMBNAIL_JPEG, FileStorage, content_ty
 
 #: Parts spooled in memory before they go to a temporary file (``ParseMultipartForm(32 << 20)``).
 MEMORY_PART_BYTES = 32 << 20
+#: Bytes per read of a served upload.
+CHUNK_BYTES = 64 << 10
 _NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache", "Expires": "0"}
 
 
@@ -87,7 +92,14 @@ async def serve_file(request: Request) -> Response:
     if own:
         return FileResponse(path, media_type=content_type(name), headers=_NO_CACHE)
     disposition = {"Content-Disposition": f'inline; filename="{name}"', **_NO_CACHE}
-    return FileResponse(path, media_type=content_type(name), headers=disposition)
+    return StreamingResponse(_chunks(path), media_type=content_type(name), headers=disposition)
+
+
+async def _chunks(path: Path) -> AsyncIterator[bytes]:
+    """An upload's bytes, copied as ``io.Copy`` does: no length, no ``Last-Modified`` (no ``ServeContent``)."""
+    with open(path, "rb") as file:
+        while chunk := await anyio.to_thread.run_sync(file.read, CHUNK_BYTES):
+            yield chunk
 
 
 async def delete_file(request: Request) -> Response:

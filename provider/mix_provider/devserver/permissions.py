@@ -99,6 +99,11 @@ class PermissionService:
         self._bus.publish(session_id, "permission", event)
         return await self._waiters.wait(permission_id, future, self._timeout_s) is True
 
+    async def ask(self, session_id: str, tool_name: str, tool_input: str, data_dir: Path) -> bool:
+        """Ask, under ``session_id``, for a tool to run (the fields of :func:`permission_fields`)."""
+        storage = storage_dir(data_dir, session_id)
+        return await self.request(session_id, permission_fields(tool_name, tool_input, storage))
+
     def answer(self, permission_id: str, granted: bool) -> dict[str, str]:
         """Grant or deny a pending request (no effect otherwise) and return the handler's body
         (a Go ``map[string]string``, so its keys are sorted)."""

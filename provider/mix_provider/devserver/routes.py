@@ -74,7 +74,8 @@ async def update_callbacks(request: Request) -> Response:
 async def export_session(request: Request) -> Response:
     """``GET /api/sessions/{id}/export``, streamed."""
     session_id = request.path_params["id"]
-    reader, session = await open_export(_backend(request).store.path, session_id)
+    store = _backend(request).store
+    reader, session = await open_export(store.path, session_id, store.order)
     disposition = f"attachment; filename=session_{session_id}_transcript.json"
     return StreamingResponse(
         export_chunks(reader, session),

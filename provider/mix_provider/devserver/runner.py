@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -35,9 +34,8 @@ import anyio
 
 from mix_provider.devserver.agent import (
     MODEL,
-    ReplyPlan,
     Step,
-    ToolPlan,
+    complete_data,
     content_chunks,
     plan_reply,
     token_cost,
@@ -47,9 +45,19 @@ from mix_provider.devserver.agent import (
     tool_use_steps,
 )
 from mix_provider.devserver.bus import EventBus
+from mix_provider.devserver.callback_run import CallbackRunner, callback_message_ids
 from mix_provider.devserver.files import file_url_path, make_file
 from mix_provider.devserver.notifications import NotificationService, NotifyAsk, outcome, result_text
-from mix_provider.devserver.permissions import DENIED, PermissionService, denied_result, permission_fields, storage_dir
+from mix_provider.devserver.permissions import DENIED, PermissionService, denied_result, storage_dir
+from mix_provider.devserver.run_state import (
+    CONTEXT_CANCELED,
+    RunState,
+    ToolCall,
+    call_ids,
+    cancelled_result,
+    message_ids,
+    reply_text,
+)
 from mix_provider.devserver.settings import Settings
 from mix_provider.devserver.store import Store, new_message_row
 from mix_provider.devserver.subagent import nested_steps, run_subagent, subagent_task
@@ -57,41 +65,15 @@ from mix_provider.devserver.wire import Row, now_rfc3339
 
 CANCELLED = "request cancelled by user"
 """``agent.go`` ``ErrRequestCancelled``: a run cancelled while a reply streams."""
-CONTEXT_CANCELED = "context canceled"
-"""Go's ``context.Canceled``: a run cancelled while its tools run (checked at the next turn)."""
 SCRIPTED_ERROR = "Scripted agent error (devserver directive [[finish:error]])"
+STEP_LIMIT = "maximum iteration limit ({} steps) reached"
+"""``agent.go`` ``processGeneration`` (@ 1fa5f2d6): a run whose tool rounds exceed ``max_steps``."""
 ENDED_KEPT = 100_000
 """How many run end times :attr:`Runner.ended_at` keeps (the oldest go first)."""
-UNASKED_TOOLS = ("Task", "Notify")
-"""Tools that never ask for permission, even with ``--require-permissions`` (the real ``Task``
-and ``Notify`` tools have no permission check)."""
-
-
-@dataclass
-class _ToolCall:
-    """One tool call of a turn: id, plan, and the sub-agent's nested events if it is a Task."""
-
-    call_id: str
-    tool: ToolPlan
-    nested: list[Step] | None = None
-
-
-@dataclass
-class _State:
-    """A run in progress: what it streamed so far (stored as is when it is cancelled)."""
-
-    run: Row
-    options: dict[str, Any]
-    plan: ReplyPlan
-    pause: float = 0.0
-    current: Row | None = None
-    content: list[str] = field(default_factory=list)
-    round_started: float = 0.0
-    extra_cost: float = 0.0
-    calls: list[_ToolCall] = field(default_factory=list)
-    tools_running: bool = False
-    first_stored: bool = True
-    outcomes: list[str] = field(default_factory=list)
+UNASKED_TOOLS = ("Task", "Notify", "show_media")
+"""Tools that never ask for permission, even in the default asking mode (the real ``Task``,
+``Notify`` and ``show_media`` tools have no permission check; ``show_media.go``
+``mediaShowcaseTool.Run`` holds no permission service)."""
 
 
 class Runner:
@@ -117,6 +99,7 @@ class Runner:
         self._settings = settings
         self._permissions = permissions
         self._notifications = notifications
+        self._callbacks = CallbackRunner(store, bus)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session_of: dict[str, str] = {}
         self._active: dict[str, str] = {}
@@ -174,9 +157,10 @@ class Runner:
         """Run one user message's turn: an optional tool round, then the final reply."""
         options = json.loads(run["options"])
         plan = plan_reply(run["text"], self._settings, options.get("thinking_level"), run["session_id"])
-        state = _State(run, options, plan)
+        state = RunState(run, options, plan)
         if resumed:
-            await self._blocking(self._store.discard_messages, run["session_id"], _message_ids(options))
+            discarded = message_ids(options) + callback_message_ids(run["id"])
+            await self._blocking(self._store.discard_messages, run["session_id"], discarded)
             state.first_stored = False
         if options.get("title"):
             asyncio.get_running_loop().create_task(self._rename(run["session_id"], options["title"]))
@@ -187,14 +171,14 @@ class Runner:
                 raise
             await self._cancelled(state)
 
-    async def _turn(self, state: _State) -> None:
+    async def _turn(self, state: RunState) -> None:
         """Stream and store the tool round (when the plan uses tools) and the final reply."""
         plan, options = state.plan, state.options
         for call_id, tool in zip(call_ids(options, len(plan.tools)), plan.tools, strict=True):
-            state.calls.append(_ToolCall(call_id, tool))
+            state.calls.append(ToolCall(call_id, tool))
         if plan.subagent:
             nested = nested_steps(options["task_call_id"], options["subagent_reply_id"])
-            state.calls.append(_ToolCall(options["task_call_id"], subagent_task(state.run), nested))
+            state.calls.append(ToolCall(options["task_call_id"], subagent_task(state.run), nested))
         final_steps = self._reply_steps(state)
         use_steps = [
             step for call in state.calls for step in tool_use_steps(call.call_id, call.tool, options["round_id"])
@@ -206,39 +190,59 @@ class Runner:
             await self._begin(state, options["round_id"])
             await self._publish(state, use_steps)
             tool_calls = [tool_call_part(call.call_id, call.tool) for call in state.calls]
-            await self._end_round(state, "tool_use", "", None, tool_calls)
-            await self._run_tools(state, run_steps)
+            round_message = await self._end_round(state, "tool_use", "", None, tool_calls)
+            results = await self._run_tools(state, run_steps)
+            if self._settings.generation == "current" and await self._after_tools(state, results, round_message):
+                return
         await self._begin(state, options["final_id"])
         await self._publish(state, self._reply_steps(state))
         await asyncio.sleep(state.pause)
-        message = await self._end_round(state, plan.finish_reason, _reply(state), plan.reasoning, [])
+        message = await self._end_round(state, plan.finish_reason, reply_text(state), plan.reasoning, [])
         await self._blocking(self._store.finish_run, state.run["id"])
         self._announce_end(state.run["session_id"], message)
 
-    def _reply_steps(self, state: _State) -> list[Step]:
+    def _reply_steps(self, state: RunState) -> list[Step]:
         """Return the final round's events: ``thinking`` (unless off) and the ``content`` deltas."""
         owner = {"assistantMessageId": state.options["final_id"]}
         steps: list[Step] = []
         if state.plan.reasoning is not None:
             steps.append(("thinking", {"type": "thinking", "content": state.plan.reasoning, **owner}))
-        chunks = content_chunks(_reply(state))
+        chunks = content_chunks(reply_text(state))
         return steps + [("content", {"type": "content", "content": chunk, **owner}) for chunk in chunks]
 
-    async def _run_tools(self, state: _State, run_steps: list[list[Step]]) -> None:
-        """Run the tools and store their results as one ``tool`` message (``streamAndHandleEvents``)."""
+    async def _run_tools(self, state: RunState, run_steps: list[list[Step]]) -> list[dict[str, Any]]:
+        """Run the tools, store their results as one ``tool`` message (``streamAndHandleEvents``)
+        and return them."""
         state.tools_running = True
         results = [await self._run_tool(state, call, steps) for call, steps in zip(state.calls, run_steps, strict=True)]
         await self._store_tool_message(state, results)
         state.tools_running = False
+        return results
 
-    async def _run_tool(self, state: _State, call: _ToolCall, steps: list[Step]) -> dict[str, Any]:
+    async def _after_tools(self, state: RunState, results: list[dict[str, Any]], round_message: Row) -> bool:
+        """Run the round's callbacks (the agent answers injected messages in its final reply), then
+        end the run if its step limit is reached; tell whether it ended (``processGeneration``)."""
+        calls = [(call.call_id, call.tool.name) for call in state.calls]
+        injected = await self._callbacks.run(state.run, calls, results)
+        state.outcomes += [f"You said: {text}" for text in injected]
+        limit = state.options.get("max_steps")
+        if limit is None or limit >= 2:  # the scripted agent's second step is its final reply
+            return False
+        message = {**round_message, "finish_reason": "canceled", "updated_at": now_rfc3339()}
+        await self._blocking(self._store.set_finish_reason, message)
+        await self._blocking(self._store.finish_run, state.run["id"])
+        self._record_end(round_message["id"])
+        for _ in range(2):
+            self._bus.publish(state.run["session_id"], "error", {"error": STEP_LIMIT.format(limit)})
+        return True
+
+    async def _run_tool(self, state: RunState, call: ToolCall, steps: list[Step]) -> dict[str, Any]:
         """Run one tool (``executeToolCall``): announce it, ask for permission when it must (a
         denied tool stops there), wait for its notification's response, then finish it."""
         await self._publish(state, steps[:1])
         tool, session_id = call.tool, state.run["session_id"]
         if tool.ask or (self._settings.require_permissions and tool.name not in UNASKED_TOOLS):
-            storage = storage_dir(self._settings.data_dir, session_id)
-            granted = await self._permissions.request(session_id, permission_fields(tool.name, tool.input, storage))
+            granted = await self._permissions.ask(session_id, tool.name, tool.input, self._settings.data_dir)
             state.outcomes.append(f"permission {'granted' if granted else 'denied'}: {tool.name}")
             if not granted:
                 await self._publish(state, tool_execution_steps(call.call_id, tool, failure=DENIED)[1:])
@@ -248,15 +252,26 @@ class Runner:
             state.outcomes.append(f"![{tool.makes[0]}]({file_url_path(session_id, tool.makes[0])})")
         result = tool_result_part(call.call_id, tool)
         if call.nested is not None:
-            cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options)
-            state.extra_cost += cost
+            roll_up = self._settings.generation == "current"
+            cost, metadata = await self._blocking(run_subagent, self._store, state.run, state.options, roll_up)
+            state.extra_cost += 0.0 if roll_up else cost
             result = tool_result_part(call.call_id, tool, metadata)
+            await self._subagent_asks(state, metadata["subagentSessionId"])
         if tool.notify is not None:
             result = await self._notify(state, tool.notify, result)
         await self._publish(state, steps[1:])
         return result
 
-    async def _notify(self, state: _State, ask: NotifyAsk, result: dict[str, Any]) -> dict[str, Any]:
+    async def _subagent_asks(self, state: RunState, child_id: str) -> None:
+        """Let the sub-agent's tool ask for permission under the *sub-agent's* session: ``sse.go``
+        ``HandleSSEStream`` forwards a ``permission`` event only to streams of its own session, so
+        the parent's stream never sees it and, unanswered, it is denied after the timeout."""
+        ask = state.plan.subagent_ask
+        if ask is not None:
+            granted = await self._permissions.ask(child_id, ask.name, ask.input, self._settings.data_dir)
+            state.outcomes.append(f"sub-agent permission {'granted' if granted else 'denied'}: {ask.name}")
+
+    async def _notify(self, state: RunState, ask: NotifyAsk, result: dict[str, Any]) -> dict[str, Any]:
         """Send a ``Notify`` call's notification and return its result (``notifyTool.Run``)."""
         problem = ask.problem()
         if problem is not None:
@@ -267,13 +282,13 @@ class Runner:
         state.outcomes.append(outcome(ask, response))
         return {**result, "content": content, "is_error": is_error}
 
-    async def _store_tool_message(self, state: _State, results: list[dict[str, Any]]) -> None:
+    async def _store_tool_message(self, state: RunState, results: list[dict[str, Any]]) -> None:
         """Store the ``tool`` message holding the results (no text; ``finishReason: stop``)."""
         row = new_message_row(state.options["tool_message_id"], state.run["session_id"], "tool", "", now_rfc3339())
         row["tool_results"] = json.dumps(results)
         await self._blocking(self._store.add_message, row)
 
-    async def _begin(self, state: _State, message_id: str) -> None:
+    async def _begin(self, state: RunState, message_id: str) -> None:
         """Insert the empty assistant message of a round (no finish reason yet); the first one
         was stored with the user message."""
         row = new_message_row(message_id, state.run["session_id"], "assistant", "", now_rfc3339(), model=MODEL)
@@ -282,7 +297,7 @@ class Runner:
         state.first_stored = False
         state.current, state.content, state.round_started = row, [], time.monotonic()
 
-    async def _publish(self, state: _State, steps: list[Step]) -> None:
+    async def _publish(self, state: RunState, steps: list[Step]) -> None:
         """Publish events one pause apart, keeping the top-level text for a cancellation."""
         for name, data in steps:
             await asyncio.sleep(state.pause)
@@ -291,7 +306,7 @@ class Runner:
             self._bus.publish(state.run["session_id"], name, data)
 
     async def _end_round(
-        self, state: _State, reason: str, content: str, reasoning: str | None, tool_calls: list[dict[str, Any]]
+        self, state: RunState, reason: str, content: str, reasoning: str | None, tool_calls: list[dict[str, Any]]
     ) -> Row:
         """Complete the round's assistant message with its text, finish reason, tokens and cost."""
         assert state.current is not None
@@ -314,12 +329,12 @@ class Runner:
         state.current = None
         return message
 
-    async def _cancelled(self, state: _State) -> None:
+    async def _cancelled(self, state: RunState) -> None:
         """Store what a cancelled run streamed and end its stream with ``error`` (twice, as
         ``processAgentEvents`` broadcasts the final error event, then ``broadcastErrorToSSE``)."""
         error = CANCELLED
         if state.tools_running:
-            results = [_cancelled_result(call) for call in state.calls]
+            results = [cancelled_result(call) for call in state.calls]
             await self._store_tool_message(state, results)
             error = CONTEXT_CANCELED
         elif state.current is not None:
@@ -331,9 +346,7 @@ class Runner:
     def _announce_end(self, session_id: str, message: Row) -> None:
         """Publish the end of a turn (``BroadcastAgentEventToSSE`` and ``processAgentEvents``)."""
         reason = message["finish_reason"]
-        if len(self.ended_at) >= ENDED_KEPT:
-            del self.ended_at[next(iter(self.ended_at))]
-        self.ended_at[message["id"]] = time.monotonic()
+        self._record_end(message["id"])
         if reason == "permission_denied":
             self._bus.publish(session_id, "error", {"error": "Permission denied"})
         elif reason == "error":
@@ -341,6 +354,12 @@ class Runner:
                 self._bus.publish(session_id, "error", {"error": SCRIPTED_ERROR})
         else:
             self._bus.publish(session_id, "complete", complete_data(message))
+
+    def _record_end(self, message_id: str) -> None:
+        """Remember when a run's end was published, by its last message id."""
+        if len(self.ended_at) >= ENDED_KEPT:
+            del self.ended_at[next(iter(self.ended_at))]
+        self.ended_at[message_id] = time.monotonic()
 
     async def _rename(self, session_id: str, title: str) -> None:
         """Give the session its generated title, in the background like ``generateTitle``."""
@@ -350,45 +369,3 @@ class Runner:
     async def _blocking(func: Any, *args: Any) -> Any:
         """Run a blocking store call in a worker thread."""
         return await anyio.to_thread.run_sync(partial(func, *args))
-
-
-def call_ids(options: dict[str, Any], count: int) -> list[str]:
-    """Return the ids of a run's first ``count`` tool calls (kept in its options, so a resumed
-    run reuses them; runs stored before ``call_ids`` existed had one tool call at most)."""
-    ids = options.get("call_ids") or [options["tool_call_id"]]
-    return [str(call_id) for call_id in ids[:count]]
-
-
-def _reply(state: _State) -> str:
-    """Return the final reply: the plan's text, then one line per permission or notification."""
-    return "\n".join([state.plan.reply, *state.outcomes])
-
-
-def _message_ids(options: dict[str, Any]) -> list[str]:
-    """Return the ids of the messages a run produces after its user message."""
-    return [options["round_id"], options["tool_message_id"], options["final_id"]]
-
-
-def _cancelled_result(call: _ToolCall) -> dict[str, Any]:
-    """Return the error result of a tool interrupted by a cancellation."""
-    return {
-        "tool_call_id": call.call_id,
-        "name": call.tool.name,
-        "content": CONTEXT_CANCELED,
-        "metadata": "",
-        "is_error": True,
-    }
-
-
-def complete_data(message: Row) -> dict[str, Any]:
-    """Return the data of a top-level ``complete`` event (``sse_events.go`` ``CompleteEvent``):
-    no finish reason, tokens or cost; ``content``, ``reasoning`` and its duration omitted when empty."""
-    data: dict[str, Any] = {"type": "complete"}
-    if message["content"]:
-        data["content"] = message["content"]
-    data.update(messageId=message["id"], done=True)
-    if message["reasoning"]:
-        data["reasoning"] = message["reasoning"]
-        if message["reasoning_duration"]:
-            data["reasoningDuration"] = message["reasoning_duration"]
-    return data

@@ -66,7 +66,7 @@ def seed_sessions(store: Store, body: dict[str, Any]) -> list[str]:
 
 
 def _totals(messages: Sequence[Row]) -> dict[str, Any]:
-    """The ``sessions`` counters of these messages (what ``_RECOUNT`` would compute, without the query)."""
+    """The ``sessions`` counters of these messages (what the legacy recount computes, without the query)."""
     return {
         "user_count": sum(m["role"] == "user" for m in messages),
         "assistant_count": sum(m["role"] == "assistant" for m in messages),

@@ -6,13 +6,21 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 DEFAULT_PORT = 8088
 DEFAULT_REPLY_DELAY_MS = 50
 DEFAULT_HEARTBEAT_S = 45.0
 DEFAULT_PERMISSION_TIMEOUT_S = 30.0
 """``permission.go`` ``permissionService.Request`` denies after 30 s without an answer."""
+
+Generation = Literal["current", "legacy"]
+"""Which real server the devserver imitates where generations differ (docs/devserver.md,
+*Generations*): ``current`` is the newest agent source read, ``legacy`` the older one."""
+GENERATIONS: tuple[Generation, ...] = get_args(Generation)
+TieOrder = Literal["insertion", "shuffled"]
+"""How messages stored in the same second are ordered (docs/devserver.md, *Message order*)."""
+TIE_ORDERS: tuple[TieOrder, ...] = get_args(TieOrder)
 
 
 @dataclass(frozen=True)
@@ -44,10 +52,13 @@ class Settings:
         without an LLM provider.
     :param heartbeat_s: interval of SSE ``heartbeat`` events.
     :param require_permissions: every tool (but ``Task`` and ``Notify``) asks for permission
-        and waits for ``/api/permissions/{id}/grant|deny``, as the real server does unless it
-        runs with ``--dangerously-skip-permissions``; off by default so that unattended runs
-        finish.
+        and waits for ``/api/permissions/{id}/grant|deny``. On by default, as on the real server;
+        ``--dangerously-skip-permissions`` turns it off, under the real server's flag name.
     :param permission_timeout_s: how long a permission request waits before it counts as denied.
+    :param generation: the real server generation imitated where they differ (capped listing...).
+    :param tie_order: the order of messages stored in the same second, which the real server
+        leaves undefined: ``insertion`` (what SQLite's sorter gives in practice) or ``shuffled``
+        (fixed pseudo-random, to test a client that must not rely on it).
     """
 
     data_dir: Path
@@ -55,8 +66,10 @@ class Settings:
     rules: tuple[ReplyRule, ...] = field(default_factory=tuple)
     llm_credentials: bool = True
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
-    require_permissions: bool = False
+    require_permissions: bool = True
     permission_timeout_s: float = DEFAULT_PERMISSION_TIMEOUT_S
+    generation: Generation = "current"
+    tie_order: TieOrder = "insertion"
 
 
 def load_rules(path: Path) -> tuple[ReplyRule, ...]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mix_provider.devserver.errors import ApiError, session_not_found
+from mix_provider.devserver.totals import LEGACY, Totals
 from mix_provider.devserver.wire import Row
 
 _SCHEMA = """
@@ -44,17 +45,22 @@ CREATE TABLE IF NOT EXISTS agent_runs (
     id TEXT PRIMARY KEY, session_id TEXT NOT NULL, text TEXT NOT NULL, options TEXT NOT NULL
 );
 """
-_MIGRATIONS = ("ALTER TABLE messages ADD COLUMN tool_results TEXT",)
-"""Columns added after the first release, applied to an older database file when missing."""
+_MIGRATIONS = (
+    ("messages", "tool_results", "TEXT"),
+    ("messages", "callback_results", "TEXT"),
+    ("sessions", "extra_cost", "REAL NOT NULL DEFAULT 0"),
+)
+"""Columns ``(table, column, type)`` added after the first release, added to an older database file
+when missing."""
 
 _MESSAGE_COLUMNS = (
     "id, session_id, role, content, reasoning, reasoning_duration, finish_reason, model, "
-    "input_tokens, output_tokens, cost, tool_calls, tool_results, created_at, updated_at"
+    "input_tokens, output_tokens, cost, tool_calls, tool_results, callback_results, created_at, updated_at"
 )
 _INSERT_MESSAGE = (
     f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (:id, :session_id, :role, :content, "
     ":reasoning, :reasoning_duration, :finish_reason, :model, :input_tokens, :output_tokens, "
-    ":cost, :tool_calls, :tool_results, :created_at, :updated_at)"
+    ":cost, :tool_calls, :tool_results, :callback_results, :created_at, :updated_at)"
 )
 _UPDATE_MESSAGE = """
 UPDATE messages SET content = :content, reasoning = :reasoning, reasoning_duration = :reasoning_duration,
@@ -62,25 +68,16 @@ UPDATE messages SET content = :content, reasoning = :reasoning, reasoning_durati
   cost = :cost, tool_calls = :tool_calls, updated_at = :updated_at
 WHERE id = :id
 """
-_RECOUNT = """
-UPDATE sessions SET
-  user_count = (SELECT COUNT(*) FROM messages WHERE session_id = :id AND role = 'user'),
-  assistant_count = (SELECT COUNT(*) FROM messages WHERE session_id = :id AND role = 'assistant'),
-  tool_call_count = (SELECT COALESCE(SUM(json_array_length(tool_calls)), 0) FROM messages
-                     WHERE session_id = :id AND tool_calls IS NOT NULL),
-  prompt_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM messages WHERE session_id = :id),
-  completion_tokens = (SELECT COALESCE(SUM(output_tokens), 0) FROM messages WHERE session_id = :id),
-  cost = (SELECT COALESCE(SUM(cost), 0) FROM messages WHERE session_id = :id)
-WHERE id = :id
-"""
 
-_ADD_TOTALS = """
-UPDATE sessions SET
-  user_count = user_count + (:role = 'user'), assistant_count = assistant_count + (:role = 'assistant'),
-  tool_call_count = tool_call_count + :calls, prompt_tokens = prompt_tokens + :input_tokens,
-  completion_tokens = completion_tokens + :output_tokens, cost = cost + :cost, updated_at = :updated_at
-WHERE id = :session_id
-"""
+
+MESSAGE_ORDERS: dict[str, tuple[str, ...]] = {
+    "insertion": ("seq",),
+    "shuffled": ("created_at", "(seq * 2654435761) % 4294967296", "seq"),
+}
+"""``ORDER BY`` of a session's messages per tie order. ``db/sql/messages.sql``
+``ListMessagesBySession`` orders by ``created_at`` (whole seconds) alone; ``shuffled`` breaks its
+ties by a multiplicative hash of the insertion number: fixed, so a test sees the same order on
+every run, but unrelated to the order the messages were stored in."""
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -96,17 +93,20 @@ class Store:
     """The devserver's state in SQLite.
 
     :param path: database file, created when missing.
+    :param totals: how session totals follow the messages (the server generation's rules).
+    :param order: the ``ORDER BY`` expressions of a session's messages (:data:`MESSAGE_ORDERS`).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, totals: Totals = LEGACY, order: tuple[str, ...] = ("seq",)) -> None:
         self.path = path
+        self.order = order
+        self._totals = totals
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
-        columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(messages)")}
-        for migration in _MIGRATIONS:
-            if migration.split()[-2] not in columns:
-                self._conn.execute(migration)
+        for table, column, kind in _MIGRATIONS:
+            if column not in {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -154,9 +154,15 @@ class Store:
         where = "" if include_subagents else "WHERE session_type != 'subagent'"
         return self._query(f"SELECT * FROM sessions {where} ORDER BY created_at, rowid")
 
+    def newest_sessions(self, limit: int) -> list[Row]:
+        """Return the ``limit`` newest sessions, sub-agent ones included (``ListSessionsWithContent``:
+        ``ORDER BY created_at DESC LIMIT 20``)."""
+        return self._query("SELECT * FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,))
+
     def first_user_message(self, session_id: str) -> str | None:
         """Return the content of the first user message of a session, if any."""
-        sql = "SELECT content FROM messages WHERE session_id = ? AND role = 'user' ORDER BY seq LIMIT 1"
+        order = ", ".join(self.order)
+        sql = f"SELECT content FROM messages WHERE session_id = ? AND role = 'user' ORDER BY {order} LIMIT 1"
         rows = self._query(sql, (session_id,))
         return str(rows[0]["content"]) if rows else None
 
@@ -191,7 +197,7 @@ class Store:
     def list_messages(self, session_id: str) -> list[Row]:
         """Return the messages of a session in order (none for an unknown session, like the
         real ``HandleListSessionMessages``, which does not look the session up)."""
-        sql = "SELECT * FROM messages WHERE session_id = ? ORDER BY seq"
+        sql = f"SELECT * FROM messages WHERE session_id = ? ORDER BY {', '.join(self.order)}"
         return self._query(sql, (session_id,))
 
     def add_message(self, *messages: Row, run: Row | None = None) -> None:
@@ -203,7 +209,7 @@ class Store:
         with self._transaction() as conn:
             for message in messages:
                 conn.execute(_INSERT_MESSAGE, message)
-                conn.execute(_ADD_TOTALS, {**message, "calls": len(json.loads(message["tool_calls"] or "[]"))})
+                conn.execute(self._totals.add, {**message, "calls": len(json.loads(message["tool_calls"] or "[]"))})
             if run is not None:
                 conn.execute("INSERT INTO agent_runs VALUES (:id, :session_id, :text, :options)", run)
 
@@ -213,7 +219,19 @@ class Store:
         with self._transaction() as conn:
             conn.execute(_UPDATE_MESSAGE, message)
             totals = {**message, "role": "", "calls": len(json.loads(message["tool_calls"] or "[]"))}
-            conn.execute(_ADD_TOTALS, totals)
+            conn.execute(self._totals.add, totals)
+
+    def set_finish_reason(self, message: Row) -> None:
+        """Change a stored message's finish reason (``finishMessage``: a step-limited round)."""
+        with self._transaction() as conn:
+            sql = "UPDATE messages SET finish_reason = :finish_reason, updated_at = :updated_at WHERE id = :id"
+            conn.execute(sql, message)
+
+    def increment_cost(self, session_id: str, cost: float, now: str) -> None:
+        """Add a sub-agent's cost to a session (``sessions.sql`` ``IncrementSessionCost``)."""
+        with self._transaction() as conn:
+            sql = "UPDATE sessions SET cost = cost + :c, extra_cost = extra_cost + :c, updated_at = :now WHERE id = :id"
+            conn.execute(sql, {"c": cost, "now": now, "id": session_id})
 
     def finish_run(self, run_id: str) -> None:
         """Forget a run: it ended (stored its last message) or was aborted."""
@@ -228,7 +246,7 @@ class Store:
         """Delete the given messages (a resumed run's partial output) and recount the session."""
         with self._transaction() as conn:
             conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in message_ids])
-            conn.execute(_RECOUNT, {"id": session_id})
+            conn.execute(self._totals.recount, {"id": session_id})
 
     def rewind(self, session_id: str, message_id: str, now: str) -> Row:
         """Delete the messages after ``message_id`` and return the updated session row.
@@ -243,7 +261,7 @@ class Store:
         with self._transaction() as conn:
             conn.execute("DELETE FROM messages WHERE session_id = ? AND seq > ?", (session_id, rows[0]["seq"]))
             conn.execute("DELETE FROM agent_runs WHERE session_id = ?", (session_id,))
-            conn.execute(_RECOUNT, {"id": session_id})
+            conn.execute(self._totals.rewind, {"id": session_id})
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
         return self.get_session(session_id)
 
@@ -251,7 +269,7 @@ class Store:
         """Bulk-insert messages (seeding) and recompute the session's totals."""
         with self._transaction() as conn:
             conn.executemany(_INSERT_MESSAGE, messages)
-            conn.execute(_RECOUNT, {"id": session_id})
+            conn.execute(self._totals.recount, {"id": session_id})
 
     def bulk_insert(self, sessions: list[Row], messages: list[Row]) -> None:
         """Insert session rows (totals already set, same columns each) and their messages, in one transaction."""
@@ -312,6 +330,7 @@ def new_message_row(message_id: str, session_id: str, role: str, content: str, n
         "cost": 0.0,
         "tool_calls": None,
         "tool_results": None,
+        "callback_results": None,
         "created_at": now,
         "updated_at": now,
     }

@@ -21,8 +21,12 @@ def subagent_task(run: Row) -> ToolPlan:
     )
 
 
-def run_subagent(store: Store, run: Row, options: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+def run_subagent(store: Store, run: Row, options: dict[str, Any], roll_up: bool) -> tuple[float, dict[str, Any]]:
     """Store the sub-agent's session (once); return its cost and the Task result's metadata.
+
+    :param roll_up: add the sub-agent's cost to the parent session when it is created
+        (``IncrementSessionCost``, the current generation); else the caller adds it to the
+        parent's final message.
 
     Blocking (SQLite): call it in a worker thread.
     """
@@ -33,6 +37,8 @@ def run_subagent(store: Store, run: Row, options: dict[str, Any]) -> tuple[float
         store.get_session(child_id)
     except ApiError:
         _store_child(store, run, options, prompt, cost)
+        if roll_up:
+            store.increment_cost(run["session_id"], cost, now_rfc3339())
     return cost, {"subagentSessionId": child_id}
 
 

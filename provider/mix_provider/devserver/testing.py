@@ -24,7 +24,10 @@ from typing import Any
 
 import httpx
 
+from mix_provider.devserver.settings import Generation
+
 START_TIMEOUT_S = 20.0
+SKIP_PERMISSIONS = "--dangerously-skip-permissions"
 STOP_TIMEOUT_S = 5.0
 
 
@@ -42,7 +45,11 @@ class MixDevServer:
     :param host: interface to bind.
     :param port: port to bind; ``None`` picks a free one (kept across restarts).
     :param reply_delay_ms: how long the scripted agent takes per reply.
+    :param skip_permissions: run tools without asking (``--dangerously-skip-permissions``), for
+        tests where permissions are not the point; by default tools ask, as on the real server.
     :param extra_args: more command-line flags (e.g. ``["--no-llm-credentials"]``).
+    :param generation: the real server generation imitated, ``current`` or ``legacy``
+        (``--generation``; docs/devserver.md, *Generations*).
     """
 
     def __init__(
@@ -52,13 +59,16 @@ class MixDevServer:
         host: str = "127.0.0.1",
         port: int | None = None,
         reply_delay_ms: int = 20,
+        skip_permissions: bool = False,
         extra_args: Sequence[str] = (),
+        generation: Generation = "current",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.reply_delay_ms = reply_delay_ms
-        self.extra_args = tuple(extra_args)
+        self.extra_args = (*(SKIP_PERMISSIONS,) * skip_permissions, *extra_args)
+        self.generation = generation
         self.base_url = f"http://{host}:{self.port}"
         self.log_path = self.data_dir / "devserver.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -78,7 +88,7 @@ class MixDevServer:
             return
         command = [
             sys.executable, "-m", "mix_provider.devserver", "--host", self.host, "--port", str(self.port),
-            "--data-dir", str(self.data_dir), "--reply-delay-ms", str(self.reply_delay_ms), *self.extra_args,
+            "--data-dir", str(self.data_dir), "--reply-delay-ms", str(self.reply_delay_ms), "--generation", self.generation, *self.extra_args,
         ]  # fmt: skip
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:

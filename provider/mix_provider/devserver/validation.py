@@ -43,6 +43,7 @@ _CREATE_FIELDS = {
     "modelId": "string",
     "provider": "string",
 }
+_MODEL_FIELDS = ("modelId", "provider")
 BROWSER_MODES = ("electron-embedded-browser", "local-browser-service", "remote-cdp-websocket")
 DEFAULT_BROWSER_MODE = "local-browser-service"
 """What an omitted ``browserMode`` becomes (``browser.DefaultMode``; the real integration tests
@@ -116,12 +117,16 @@ def _check_callback(callback: dict[str, Any], where: str) -> None:
         raise field_error(f"{where}.excludeFromContext", "excludeFromContext is not allowed for send_message callbacks")
 
 
-def validate_create(raw: bytes) -> dict[str, Any]:
+def validate_create(raw: bytes, *, model_fields: bool = True) -> dict[str, Any]:
     """Decode and check a create-session body; return its fields with defaults applied.
 
+    :param model_fields: accept ``modelId`` and ``provider`` (the newer server); without them they are
+        unknown fields, refused by the strict decoder (``rest_sessions.go`` @ 95264f66
+        ``CreateSessionRequest`` has neither; ``rest_common.go`` ``parseJSONBody`` disallows unknown fields).
     :raises ApiError: 400 ``validation_error`` like the real server.
     """
-    body = decode_object(raw, _CREATE_FIELDS, "CreateSessionRequest", _body_error)
+    fields = _CREATE_FIELDS if model_fields else {k: v for k, v in _CREATE_FIELDS.items() if k not in _MODEL_FIELDS}
+    body = decode_object(raw, fields, "CreateSessionRequest", _body_error)
     if not body.get("title"):
         raise field_error("title", "title is required")
     if body.pop("subagentType", ""):

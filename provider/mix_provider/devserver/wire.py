@@ -53,13 +53,17 @@ def session_to_wire(row: Row, first_user_message: str | None = None) -> dict[str
     return data
 
 
-def message_to_backend(row: Row) -> dict[str, Any]:
+def message_to_backend(row: Row, usage: bool) -> dict[str, Any]:
     """Return the BackendMessage of a ``messages`` row (``rest_messages.go`` ``convertMessagesToData``).
 
     Every row puts its text in ``userInput``, assistant and tool rows in ``assistantResponse``
     too (omitted when empty); ``toolCalls`` only when there are some, each with the result
     of the *same* message (so never for the devserver, which, like the agent, stores results
-    in the next ``tool`` message). Tokens, cost and model come from the spec's BackendMessage.
+    in the next ``tool`` message); ``callbackResults`` (``CallbackResultData``, snake_case,
+    empty fields omitted) on a callback's ``tool`` row.
+
+    :param usage: add the spec's per-message ``inputTokens``, ``outputTokens`` and ``cost`` on
+        assistant rows (the legacy generation; no handler version read sends them).
     """
     data: dict[str, Any] = {
         "id": row["id"],
@@ -72,11 +76,27 @@ def message_to_backend(row: Row) -> dict[str, Any]:
     calls = [_backend_tool_call(call, _results(row)) for call in _tool_calls(row)]
     if calls:
         data["toolCalls"] = calls
+    callbacks = json.loads(row.get("callback_results") or "[]")
+    if callbacks:
+        data["callbackResults"] = [_callback_result_data(result) for result in callbacks]
     data.update(_reasoning(row))
-    if row["role"] == "assistant":
+    if usage and row["role"] == "assistant":
         data.update(inputTokens=row["input_tokens"], outputTokens=row["output_tokens"], cost=float(row["cost"]))
     if row["model"]:
         data["model"] = row["model"]
+    return data
+
+
+_CALLBACK_REQUIRED = ("tool_call_id", "tool_name", "callback_type", "success")
+
+
+def _callback_result_data(result: dict[str, Any]) -> dict[str, Any]:
+    """Return the ``CallbackResultData`` of a stored ``CallbackResult`` part: ``omitempty`` fields
+    left out when empty (``exclude_from_context`` is never sent)."""
+    data = {key: result[key] for key in _CALLBACK_REQUIRED}
+    for key in ("callback_name", "stdout", "stderr", "exit_code", "subagent_id", "subagent_result", "error"):
+        if result.get(key):
+            data[key] = result[key]
     return data
 
 

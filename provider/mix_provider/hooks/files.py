@@ -8,7 +8,6 @@ answer was lost is reconciled by listing the uploads, never sent again blindly
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
@@ -19,6 +18,7 @@ from mix_provider.client.files import (
     FileStat,
     areferenced_files,
     check_upload_size,
+    content_type_of,
     delete_file,
     download_file,
     list_files,
@@ -58,8 +58,7 @@ def upload_of(
     size = int(info.st_size)
     check_upload_size(field, str(path), size, limit)
     name = filename or path.name
-    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return Upload("file", name, size, lambda: path.open("rb"), kind)
+    return Upload("file", name, size, lambda: path.open("rb"), content_type_of(name))
 
 
 class MixFilesMixin:

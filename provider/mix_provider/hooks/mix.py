@@ -39,7 +39,7 @@ from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
-from mix_provider.errors import MixError
+from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.connection import (
     ConnectionFields,
     HookOverrides,
@@ -51,6 +51,7 @@ from mix_provider.hooks.files import MixFilesMixin
 from mix_provider.hooks.managed_agent import MixManagedAgentMixin
 from mix_provider.hooks.survey import MixSurveyMixin
 from mix_provider.models import (
+    AuthStatus,
     BackendMessage,
     CancelResult,
     ExportSession,
@@ -253,7 +254,13 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
         )
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
-        """Whether the session's transcript holds our message (``turn``): an earlier try sent it."""
+        """Whether the session holds our message (``turn``): an earlier try sent it.
+
+        The session's user message count answers "no" without reading the transcript (a turn not
+        yet sent, the usual case); only a grown count is looked for in the transcript.
+        """
+        if not turn.may_be_in(self.get_session(session_id).user_message_count):
+            return False
         return find_turn(self.scan_transcript(session_id, turn).messages, turn) is not None
 
     def find_created_session(self, title: str, sent_at: datetime) -> SessionData | None:
@@ -336,7 +343,9 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
 
     async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Async :meth:`was_sent`."""
-        return find_turn((await self.aexport_session(session_id)).messages, turn) is not None
+        if not turn.may_be_in((await self.aget_session(session_id)).user_message_count):
+            return False
+        return find_turn((await self.ascan_transcript(session_id, turn)).messages, turn) is not None
 
     @asynccontextmanager
     async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -347,16 +356,32 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
     # -- Airflow UI ----------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """``GET /health`` once, bounded by the timeout: ``(ok, message)`` with the server version."""
+        """Check what a turn needs, each request once within the timeout; ``(ok, message)`` says what was checked.
+
+        The API answers (``GET /health``, with the version), and an LLM provider has credentials
+        (``GET /api/auth/status``): the real server answers ``/health`` even without one, and then
+        refuses every message with 401. A server without the auth route is reported as not checked.
+        """
         try:
             config = dataclasses.replace(self.config, retry=RetryPolicy(max_retries=0))
             with MixClient(config, transport=self._transport) as client:
                 health = client.execute(ops.health())
+                auth = _auth_status(client) if health.status == "ok" else None
         except MixError as exc:
             return False, f"Mix server unreachable: {exc}"
+        server = f"Mix server at {config.base_url}"
         if health.status != "ok":
-            return False, f"Mix server at {config.base_url} reports status {health.status!r}"
-        return True, f"Mix server at {config.base_url} is {health.status}, version {health.version or 'unknown'}"
+            return False, f"{server} reports status {health.status!r}"
+        answered = f"{server} is ok, version {health.version or 'unknown'}"
+        if auth is None:
+            return True, f"{answered}; LLM providers not checked (the server has no GET /api/auth/status)"
+        configured = auth.configured()
+        if not configured:
+            return False, (
+                f"{answered}, but no LLM provider is configured (GET /api/auth/status): the server would refuse "
+                "every message (401). Give it an API key (anthropic, openai or openrouter) and test again"
+            )
+        return True, f"{answered}; LLM provider configured: {', '.join(configured)}"
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -379,3 +404,11 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _auth_status(client: MixClient) -> AuthStatus | None:
+    """``GET /api/auth/status``, or None from a server without that route (it answers 404)."""
+    try:
+        return client.execute(ops.auth_status())
+    except MixNotFoundError:
+        return None

@@ -49,6 +49,8 @@ def expand(field: str, value: object) -> list[ObjectStoragePath]:
             continue
         base, pattern = path, list[str]()
         while _GLOB.intersection(str(base)):
+            if base.parent == base:
+                raise MixConfigError(field, f"{path}: a glob may not be in the bucket or the root")
             pattern.insert(0, base.name)
             base = base.parent
         matches = sorted((match for match in base.glob("/".join(pattern)) if match.is_file()), key=str)

@@ -51,6 +51,7 @@ from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator, check_literal, rendered_number, template_safe
 from mix_provider.operators.files import check_sources, upload_all, with_attachments
 from mix_provider.triggers.message import MixMessageTrigger
+from mix_provider.triggers.settle import settle_deadline
 
 #: Finish reasons that fail the task unless ``fail_on_finish_reasons`` says otherwise.
 DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "canceled")
@@ -257,6 +258,7 @@ class MixSendMessageOperator(MixBaseOperator):
             mix_conn_id=self.mix_conn_id,
             poll_interval=self.poll_interval,
             supervision=self.supervision.to_json(),
+            not_before=settle_deadline(),
             **resume,
         )
         self.defer(

@@ -15,6 +15,7 @@ from mix_provider.errors import MixTriggerEventError, MixWaitFailedError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.operators.base import check_literal
 from mix_provider.triggers.idle import ERROR, IDLE, MixSessionIdleTrigger
+from mix_provider.triggers.settle import settle_deadline
 
 
 class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
@@ -66,7 +67,9 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
             return super().execute(context)
         if self.poke(context):
             return None
-        trigger = MixSessionIdleTrigger(self.session_id, self.mix_conn_id, poll_interval=self.poke_interval)
+        trigger = MixSessionIdleTrigger(
+            self.session_id, self.mix_conn_id, poll_interval=self.poke_interval, not_before=settle_deadline()
+        )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
     def execute_complete(self, context: Any, event: Any = None) -> None:

@@ -12,6 +12,7 @@ from mix_provider.client.events import is_idle
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixError, is_retryable
 from mix_provider.hooks.mix import MixHook
+from mix_provider.triggers.settle import hold_early
 
 #: The statuses of the one event: the session was found idle, or the wait failed (with a ``message``).
 IDLE, ERROR = "idle", "error"
@@ -30,6 +31,8 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
     :param mix_conn_id: the Mix connection id.
     :param poll_interval: seconds between polls.
     :param max_failures: transient failures in a row tolerated before giving up.
+    :param not_before: wall-clock time before which no event is yielded in a triggerer
+        (:func:`~mix_provider.triggers.settle.hold_early`: Airflow's defer race).
     """
 
     def __init__(
@@ -38,12 +41,14 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
         mix_conn_id: str = MixHook.default_conn_name,
         poll_interval: float = 5.0,
         max_failures: int = 5,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.session_id = require_id("session_id", session_id)
         self.mix_conn_id = mix_conn_id
         self.poll_interval = positive_number("poll_interval", poll_interval)
         self.max_failures = require_int("max_failures", max_failures, minimum=0)
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -54,6 +59,7 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
                 "mix_conn_id": self.mix_conn_id,
                 "poll_interval": self.poll_interval,
                 "max_failures": self.max_failures,
+                "not_before": self.not_before,
             },
         )
 
@@ -61,9 +67,11 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
         """Poll until the session is idle; yield one terminal event."""
         hook = MixHook(self.mix_conn_id)
         try:
-            yield TriggerEvent(await self._outcome(hook))
+            outcome = await self._outcome(hook)
         finally:
             await hook.aclose()
+        await hold_early(self, self.not_before)
+        yield TriggerEvent(outcome)
 
     async def _outcome(self, hook: MixHook) -> dict[str, Any]:
         failures = 0

@@ -17,6 +17,7 @@ from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixAskRequired, MixError, MixReplyTimeoutError, MixSupervisionError, is_retryable
 from mix_provider.hooks.mix import MixHook
+from mix_provider.triggers.settle import hold_early
 
 #: Seconds ``on_kill`` may spend asking the server to cancel the run.
 CANCEL_BUDGET = 10.0
@@ -47,6 +48,8 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         within milliseconds, and the stream does not replay events sent before it connected.
     :param answer: a decision to send once the stream is open (:meth:`Decision.pending
         <mix_provider.client.supervision.Decision.pending>`: a person's answer).
+    :param not_before: wall-clock time (``time.time()`` seconds) before which no event is yielded
+        in a triggerer (:func:`~mix_provider.triggers.settle.hold_early`: Airflow's defer race).
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         decisions: dict[str, int] | None = None,
         answer: dict[str, Any] | None = None,
         message: dict[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.session_id = require_id("session_id", session_id)
@@ -75,6 +79,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         self.decisions = decisions
         self.answer = answer
         self.message = message
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -92,6 +97,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 "decisions": self.decisions,
                 "answer": self.answer,
                 "message": self.message,
+                "not_before": self.not_before,
             },
         )
 
@@ -99,9 +105,11 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
         """Follow the session until the reply finishes; yield one terminal event."""
         hook = MixHook(self.mix_conn_id)
         try:
-            yield TriggerEvent((await self._outcome(hook)).to_json())
+            outcome = (await self._outcome(hook)).to_json()
         finally:
             await hook.aclose()
+        await hold_early(self, self.not_before)
+        yield TriggerEvent(outcome)
 
     async def _outcome(self, hook: MixHook) -> TurnEvent:
         failures = 0

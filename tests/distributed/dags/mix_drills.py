@@ -4,6 +4,8 @@
 ``mix_drill_triggerer``: three sessions, one deferrable turn each, waiting in the triggerer at once.
 ``mix_drill_worker``: one session and one blocking (non-deferrable) turn with ``retries=1``, waiting
 in a Celery worker.
+``mix_drill_supervised``: one deferrable turn whose agent asks for a bash permission that no rule
+decides, so it waits for a person (Airflow's Required Actions).
 """
 
 from __future__ import annotations
@@ -56,4 +58,22 @@ with DAG(
         timeout=900,
         retries=1,
         retry_delay=timedelta(seconds=2),
+    )
+
+with DAG(
+    dag_id="mix_drill_supervised",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["mix", "drill"],
+) as supervised_drill:
+    session = MixCreateSessionOperator(task_id="create_session", title="supervised drill ({{ run_id }})")
+    session >> MixSendMessageOperator(
+        task_id="turn",
+        session_id=session.output,
+        text="List the release folder. [[permission:bash:ls -la]]",
+        permission_policy={"on_undecided": "ask"},
+        deferrable=True,
+        timeout=900,
+        retries=0,
     )

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 
 from mix_provider.archive import read_manifest, shard_indices
@@ -37,6 +38,7 @@ def archived(dr: Any, shards: int) -> int:
     return sum(xcom(dr, "archive", map_index=i)["archived"] for i in indices)
 
 
+@pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)  # lists every session (issue 24)
 def test_a_daily_run_exports_only_the_changed_sessions(
     run_dag: Callable[..., Any], fresh_mix_server: Any, tmp_path: Path
 ) -> None:

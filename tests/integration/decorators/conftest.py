@@ -31,7 +31,9 @@ def typed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     rules = base / "rules.json"
     rules.write_text(json.dumps(RULES))
     with (
-        MixDevServer(base / "data", reply_delay_ms=10, extra_args=("--replies-file", str(rules))) as server,
+        MixDevServer(
+            base / "data", reply_delay_ms=10, skip_permissions=True, extra_args=("--replies-file", str(rules))
+        ) as server,
         pytest.MonkeyPatch.context() as mp,
     ):
         mp.setenv("AIRFLOW_CONN_MIX_TYPED", json.dumps({"conn_type": "mix", "host": server.base_url}))

@@ -19,10 +19,18 @@ FAULTS_CONN = "mix_faults"
 NO_LLM_CONN = "mix_no_llm"
 
 
-def _server(data_dir: Path, conn_id: str, extra_args: tuple[str, ...] = (), **extra: Any) -> Iterator[Any]:
+def _server(
+    data_dir: Path, conn_id: str, extra_args: tuple[str, ...] = (), generation: str = "current", **extra: Any
+) -> Iterator[Any]:
     from mix_provider.devserver.testing import MixDevServer
 
-    with MixDevServer(data_dir, reply_delay_ms=20, extra_args=extra_args) as server, pytest.MonkeyPatch.context() as mp:
+    server_args: dict[str, Any] = {
+        "reply_delay_ms": 20,
+        "skip_permissions": True,
+        "extra_args": extra_args,
+        "generation": generation,
+    }
+    with MixDevServer(data_dir, **server_args) as server, pytest.MonkeyPatch.context() as mp:
         for key, value in conn_env(conn_id, host=server.base_url, extra=extra).items():
             mp.setenv(key, value)
         yield server

@@ -126,6 +126,14 @@ def test_unauthorized_server_fails_fast(no_llm_server: Any, no_llm_conn: str) ->
     assert no_llm_server.request_count("POST", f"/api/sessions/{session.id}/messages") == 1
 
 
+def test_test_connection_fails_on_a_server_without_llm_credentials(no_llm_server: Any, no_llm_conn: str) -> None:
+    """Its ``/health`` answers 200, but every message would be refused: "Test" says so."""
+    ok, message = MixHook(no_llm_conn).test_connection()
+    assert ok is False
+    assert f"{no_llm_server.base_url} is ok" in message and "no LLM provider is configured" in message
+    assert no_llm_server.request_count("GET", "/api/auth/status") == 1
+
+
 def test_test_connection_against_a_closed_port(closed_port_conn: str) -> None:
     started = time.monotonic()
     ok, message = MixHook(closed_port_conn).test_connection()

@@ -17,6 +17,7 @@ from mix_provider.errors import (
     MixFileTooLargeError,
     MixNotFoundError,
     MixOutcomeUnknownError,
+    MixUnsupportedFieldError,
 )
 from mix_provider.hooks.mix import MixHook
 
@@ -148,3 +149,13 @@ def test_lost_upload_answer_is_reconciled_not_resent(fault_server: Any, faults_c
         fault_server.add_fault("hang", method="POST", path=path, delay_ms=3000)
         with MixHook(faults_conn, timeout=0.5) as impatient, pytest.raises(MixOutcomeUnknownError):
             impatient.upload_file(sid, str(tmp_path / "once.pdf"), filename="late.pdf")
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
+def test_an_older_server_refusing_the_model_fields_is_named(fresh_mix_server: Any) -> None:
+    with MixHook() as hook:
+        with pytest.raises(MixUnsupportedFieldError) as refused:
+            hook.create_session(SessionSpec.checked("model", model_id="gemini-3-flash-preview", provider="gemini"))
+        assert refused.value.fields == ("modelId", "provider") and refused.value.status == 400
+        assert "modelId" in str(refused.value) and "leave them unset or upgrade" in str(refused.value)
+        assert hook.create_session("no model").model_id is None  # without them the same server creates it

@@ -31,6 +31,7 @@ def test_health_and_test_connection(hook: MixHook, mix_server: Any) -> None:
     ok, message = hook.test_connection()
     assert ok is True
     assert hook.health().version in message and mix_server.base_url in message
+    assert message.endswith("LLM provider configured: Anthropic (api_key)")
 
 
 def test_session_lifecycle(hook: MixHook, mix_server: Any) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,6 +35,17 @@ async def test_fires_idle_once_the_run_has_ended(api: MixAPI) -> None:
     assert api.export(session_id)["messages"][-1]["finishReason"] == "end_turn"
 
 
+@pytest.mark.integration
+async def test_in_a_triggerer_an_idle_session_is_reported_once_the_deferral_settled(api: MixAPI) -> None:
+    """Idle at once, but the event waits for ``not_before`` (Airflow's defer race, triggers.settle)."""
+    session_id = api.create_session("idle at once")["id"]
+    trigger = MixSessionIdleTrigger(session_id, poll_interval=0.1, not_before=time.time() + 0.6)
+    trigger.task_instance = SimpleNamespace(task_id="wait_idle")
+    started = time.monotonic()
+    assert await _first(trigger) == {"status": "idle", "session_id": session_id}
+    assert time.monotonic() - started >= 0.55
+
+
 async def test_an_unknown_session_ends_in_an_error_event(api: MixAPI) -> None:
     event = await _first(MixSessionIdleTrigger("no-such-session", poll_interval=0.1))
     assert event["status"] == "error" and "MixNotFoundError" in event["message"]
@@ -41,7 +54,13 @@ async def test_an_unknown_session_ends_in_an_error_event(api: MixAPI) -> None:
 def test_serializes_ids_and_numbers_only() -> None:
     classpath, kwargs = MixSessionIdleTrigger("s1", "mix_x", poll_interval=2).serialize()
     assert classpath == "mix_provider.triggers.idle.MixSessionIdleTrigger"
-    assert kwargs == {"session_id": "s1", "mix_conn_id": "mix_x", "poll_interval": 2.0, "max_failures": 5}
+    assert kwargs == {
+        "session_id": "s1",
+        "mix_conn_id": "mix_x",
+        "poll_interval": 2.0,
+        "max_failures": 5,
+        "not_before": None,
+    }
     assert MixSessionIdleTrigger(**kwargs).serialize() == (classpath, kwargs)
 
 

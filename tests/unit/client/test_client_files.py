@@ -151,7 +151,7 @@ def test_older_server_refusing_model_fields_names_them(fake: FakeMix, run: Runne
     fake.on("POST", "/api/sessions", error(400, "validation_error", refusal))
     with pytest.raises(MixUnsupportedFieldError) as info:
         run(ops.create_session(SessionSpec.checked("t", model_id="m-1", provider="gemini")))
-    assert info.value.fields == ("modelId",) and "modelId" in str(info.value)
+    assert info.value.fields == ("modelId", "provider") and "modelId, provider" in str(info.value)
     with pytest.raises(MixBadRequestError) as plain:
         run(ops.create_session("t"))
     assert not isinstance(plain.value, MixUnsupportedFieldError)
@@ -181,3 +181,12 @@ def test_raw_request_refuses_urls_and_unknown_methods(method: str, path: str, fi
     with pytest.raises(MixConfigError) as info:
         ops.raw_request(method, path)
     assert info.value.field == field
+
+
+def test_raw_request_carries_the_connection_auth(fake: FakeMix, run: Runner) -> None:
+    from mix_provider.client import ClientConfig, RetryPolicy
+
+    fake.on("GET", "/api/tools/status", answer(200, {"ok": True}))
+    cfg = ClientConfig("http://mix.test:8088", token="s3cret-token", retry=RetryPolicy(max_retries=0))
+    assert run(ops.raw_request("GET", "/api/tools/status"), cfg) == {"ok": True}
+    assert fake.sent("GET", "/api/tools/status")[0].headers["authorization"] == "Bearer s3cret-token"

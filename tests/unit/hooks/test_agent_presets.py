@@ -23,6 +23,14 @@ def test_presets_parse_from_a_json_string() -> None:
     assert spec.title == "triage (Airflow managed agent)"
     assert spec.browser_mode is BrowserMode.LOCAL_BROWSER_SERVICE and len(spec.callbacks or ()) == 1
     assert "Be terse" not in repr(triage)
+    assert spec.model_id is None and "modelId" not in spec.to_wire()
+
+
+def test_a_preset_names_its_model() -> None:
+    spec = parse_presets({"vision": {"model_id": "gemini-3-flash-preview", "provider": "gemini"}})[
+        "vision"
+    ].session_spec()
+    assert spec.to_wire()["modelId"] == "gemini-3-flash-preview" and spec.to_wire()["provider"] == "gemini"
 
 
 @pytest.mark.parametrize(
@@ -39,6 +47,7 @@ def test_presets_parse_from_a_json_string() -> None:
         ({"a": {"timeout": -1}}, "extra.agents.a.timeout: must be a positive number"),
         ({"a": {"plan_mode": "yes"}}, "extra.agents.a.plan_mode: must be true or false"),
         ({"a": "prompt"}, "extra.agents.a: must be a JSON object"),
+        ({"a": {"model_id": "m-1"}}, "extra.agents.a.provider: is required with model_id"),
     ],
 )
 def test_bad_presets_name_the_field(value: object, match: str) -> None:

@@ -16,12 +16,16 @@ from mix_provider.hooks.mix import MixHook
 from support.fakes import Recorder
 
 HEALTH = {"status": "ok", "version": "1.2.3"}
+ANTHROPIC = {"authenticated": True, "auth_method": "api_key", "display_name": "Anthropic"}
+NO_OPENAI = {"authenticated": False, "auth_method": "none", "display_name": "OpenAI"}
 
 
 def handler(request: httpx.Request) -> httpx.Response:
-    """A tiny Mix: health, an empty session list, 503 for anything else."""
+    """A tiny Mix: health, Anthropic configured, an empty session list, 503 for anything else."""
     if request.url.path == "/health":
         return httpx.Response(200, json=HEALTH)
+    if request.url.path == "/api/auth/status":
+        return httpx.Response(200, json={"providers": {"anthropic": ANTHROPIC, "openai": NO_OPENAI}})
     if request.url.path == "/api/sessions":
         return httpx.Response(200, json=[])
     return httpx.Response(503, json={"error": {"code": 503, "message": "down", "type": "internal_error"}})
@@ -133,6 +137,27 @@ def test_test_connection_reports_version(mix_conn: Callable[..., str]) -> None:
     ok, message = make_hook(mix_conn()).test_connection()
     assert ok is True
     assert "1.2.3" in message and "http://mix.test:8088" in message
+    assert message.endswith("LLM provider configured: Anthropic (api_key)")
+
+
+def _tiny_mix(auth: httpx.Response) -> httpx.MockTransport:
+    """:func:`handler`, with ``auth`` as the answer of ``GET /api/auth/status``."""
+    return httpx.MockTransport(lambda request: auth if request.url.path == "/api/auth/status" else handler(request))
+
+
+def test_test_connection_fails_without_an_llm_provider(mix_conn: Callable[..., str]) -> None:
+    """``/health`` answers 200 on a server without LLM credentials: the check must not stop there."""
+    none = httpx.Response(200, json={"providers": {"openai": NO_OPENAI}})
+    ok, message = MixHook(mix_conn(), transport=_tiny_mix(none)).test_connection()
+    assert ok is False
+    assert "version 1.2.3" in message and "no LLM provider is configured" in message and "401" in message
+
+
+def test_test_connection_on_a_server_without_the_auth_route(mix_conn: Callable[..., str]) -> None:
+    missing = httpx.Response(404, text="404 page not found")
+    ok, message = MixHook(mix_conn(), transport=_tiny_mix(missing)).test_connection()
+    assert ok is True
+    assert message.endswith("LLM providers not checked (the server has no GET /api/auth/status)")
 
 
 def test_test_connection_failure_does_not_retry(mix_conn: Callable[..., str]) -> None:

@@ -170,3 +170,14 @@ def test_bad_session_id(attach: Attach, recorder: Any, operator_cls: Any, sessio
 @pytest.mark.parametrize("value", ["yesterday", 1700000000])
 def test_bad_list_dates(attach: Attach, recorder: Any, field: str, value: Any) -> None:
     _fails(attach, recorder, lambda: MixListSessionsOperator(task_id="list", **{field: value}), field)
+
+
+def test_model_needs_its_provider_and_reaches_the_wire_only_when_set(attach: Attach, recorder: Any) -> None:
+    _fails(attach, recorder, lambda: _create(model_id="gemini-3-flash-preview"), "provider")
+    templated = _create(model_id="{{ params.model }}", provider="{{ params.provider }}")  # checked once rendered
+    assert {"model_id", "provider"} <= set(templated.template_fields)
+    attach(_create(model_id="gemini-3-flash-preview", provider="gemini")).execute({"ti": FakeTI()})
+    attach(_create(model_id="", provider="")).execute({"ti": FakeTI()})
+    with_model, without = recorder.bodies("POST", "/api/sessions")
+    assert (with_model["modelId"], with_model["provider"]) == ("gemini-3-flash-preview", "gemini")
+    assert "modelId" not in without and "provider" not in without

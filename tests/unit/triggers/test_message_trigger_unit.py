@@ -6,6 +6,7 @@ import importlib
 import json
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -157,3 +158,19 @@ async def test_the_usage_comes_with_the_transcript_when_it_has_the_totals(
     assert event["status"] == "success" and event["cost"] == 0.5
     assert (event["prompt_tokens"], event["completion_tokens"]) == (5, 2), "the reply's per-message usage"
     assert any(r.url.path == "/api/sessions/s1" for r in seen) is not totals, "a session read only when needed"
+
+
+@pytest.mark.parametrize("in_triggerer", [True, False], ids=["triggerer", "dag-test-inline"])
+async def test_an_early_event_waits_until_the_deferral_settled(
+    serve: Any, secret_conn: str, in_triggerer: bool
+) -> None:
+    """A reply already there is held until ``not_before`` in a triggerer (the scheduler must first see
+    the deferring process exit); ``dag.test()`` runs the trigger inline, without a task instance."""
+    seen = serve(_flaky_export(failures=0))
+    trigger = _trigger(secret_conn, not_before=time.time() + 0.6)
+    trigger.task_instance = SimpleNamespace(task_id="turn") if in_triggerer else None
+    started = time.monotonic()
+    [event] = await _events(trigger)
+    waited = time.monotonic() - started
+    assert event["status"] == "success" and seen
+    assert (waited >= 0.55) is in_triggerer, waited

@@ -1,0 +1,64 @@
+"""Request slots with a lane for turns under way: urgent requests take a freed slot first."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import nullcontext
+
+from mix_provider.client.lanes import Slots, urgent
+
+
+async def _use(slots: Slots, name: str, order: list[str], gate: asyncio.Event, *, first: bool = False) -> None:
+    async def hold() -> None:
+        async with slots.hold():
+            order.append(name)
+            await gate.wait()
+
+    if first:
+        with urgent():
+            await hold()
+    else:
+        await hold()
+
+
+async def test_a_freed_slot_goes_to_the_oldest_urgent_waiter_first() -> None:
+    slots, order, gate = Slots(1), [], asyncio.Event()
+    tasks = [asyncio.create_task(_use(slots, "holder", order, gate))]
+    await asyncio.sleep(0)
+    for name, first in (("start 1", False), ("start 2", False), ("end 1", True), ("end 2", True)):
+        tasks.append(asyncio.create_task(_use(slots, name, order, gate, first=first)))
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert order == ["holder", "end 1", "end 2", "start 1", "start 2"]
+
+
+async def test_never_more_in_flight_than_the_slots() -> None:
+    slots, busy, most = Slots(3), 0, 0
+
+    async def request(index: int) -> None:
+        nonlocal busy, most
+        with urgent() if index % 2 else nullcontext():
+            async with slots.hold():
+                busy += 1
+                most = max(most, busy)
+                await asyncio.sleep(0.001)
+                busy -= 1
+
+    await asyncio.gather(*(request(i) for i in range(40)))
+    assert most == 3
+
+
+async def test_a_cancelled_waiter_loses_no_slot() -> None:
+    slots, order, gate = Slots(1), [], asyncio.Event()
+    holder = asyncio.create_task(_use(slots, "holder", order, gate))
+    await asyncio.sleep(0)
+    cancelled = asyncio.create_task(_use(slots, "cancelled", order, gate, first=True))
+    later = asyncio.create_task(_use(slots, "later", order, gate))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    gate.set()
+    await asyncio.gather(holder, later)
+    assert order == ["holder", "later"]
+    async with slots.hold():  # the slot came back
+        pass
