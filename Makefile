@@ -18,6 +18,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check provider tests dags_examples benchmarks scripts docs/conf.py
 	$(BIN)/ruff format --check provider tests dags_examples benchmarks scripts docs/conf.py
+	$(BIN)/lint-imports --no-cache
 
 typecheck: venv
 	$(BIN)/mypy

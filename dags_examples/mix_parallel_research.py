@@ -12,7 +12,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from mix_provider.client.supervision import PermissionPolicy, PermissionRule
+from mix_provider.client.policies import PermissionPolicy, PermissionRule
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.operators.session import MixCreateSessionOperator, MixListSessionsOperator
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, PermissionRule
+from mix_provider.client.policies import NotificationPolicy, PermissionPolicy, PermissionRule
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.operators.session import MixCreateSessionOperator, MixDeleteSessionOperator
 from mix_provider.version_compat import HAS_HITL

@@ -390,7 +390,7 @@ class MixAskRequired(MixError):
     """A policy hands a request to a person (``on_undecided='ask'``); the run waits for the answer.
 
     :param session_id: the session.
-    :param request: the request, as :meth:`Request.to_json <mix_provider.client.supervision.Request.to_json>`.
+    :param request: the request, as :meth:`Request.to_json <mix_provider.client.requests.Request.to_json>`.
     """
 
     def __init__(self, session_id: str, request: dict[str, object]) -> None:

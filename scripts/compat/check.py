@@ -34,6 +34,7 @@ from hitl import NotApplicable, check_hitl_answer
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
 EXAMPLE_DAG_IDS = (
+    "mix_first_turn",
     "mix_session_lifecycle",
     "mix_parallel_research",
     "mix_archive_transcripts",

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,8 +26,10 @@ from dist_cluster import DistributedAirflow, MetadataDB
 from airflow_stack.postgres import PostgresCluster, unavailable_reason
 from airflow_stack.redis import RedisServer, redis_server_path
 from airflow_stack.report import SUMMARY, timed
-from airflow_stack.rest import AirflowRest
 from mix_provider.devserver.testing import MixDevServer, free_port
+from support.airflow_suite import copy_dags, rest, teardown_on_sigterm
+
+__all__ = ["rest", "teardown_on_sigterm"]  # the shared fixtures, registered by this import
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -135,19 +136,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     (ARTIFACTS / "summary.json").write_text(json.dumps(SUMMARY, indent=1))
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    """Turn SIGTERM into the KeyboardInterrupt pytest tears fixtures down on."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def teardown_on_sigterm() -> Iterator[None]:
-    """A SIGTERM to pytest (a CI timeout, ``kill``) still stops every process."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
 @pytest.fixture(scope="session")
 def run_dir() -> Iterator[Path]:
     """The run's temp dir: airflow-home/, dags/, postgres/, redis/, mix-data/ and logs/.
@@ -204,11 +192,7 @@ def mix_server(run_dir: Path) -> Iterator[MixDevServer]:
 @pytest.fixture(scope="session")
 def dags_folder(run_dir: Path) -> Path:
     """A DAGs folder holding only the files under test."""
-    folder = run_dir / "dags"
-    folder.mkdir()
-    for path in DAG_FILES:
-        shutil.copyfile(path, folder / path.name)
-    return folder
+    return copy_dags(DAG_FILES, run_dir / "dags")
 
 
 @pytest.fixture(scope="session")
@@ -256,8 +240,6 @@ def cluster(
 
 
 @pytest.fixture(scope="session")
-def rest(cluster: DistributedAirflow) -> Iterator[AirflowRest]:
-    """Airflow's REST API as the suite's user."""
-    client = AirflowRest(cluster.base_url, cluster.username, cluster.password)
-    yield client
-    client.close()
+def deployment(cluster: DistributedAirflow) -> DistributedAirflow:
+    """The Airflow the shared ``rest`` fixture logs into (:mod:`support.airflow_suite`)."""
+    return cluster

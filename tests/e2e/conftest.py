@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +25,10 @@ from e2e_ui import UI_TIMEOUT_MS, chromium_path, launch_chromium
 
 from airflow_stack.postgres import PostgresCluster, unavailable_reason
 from airflow_stack.report import SUMMARY, timed
-from airflow_stack.rest import AirflowRest
 from mix_provider.devserver.testing import MixDevServer, free_port
+from support.airflow_suite import copy_dags, rest, teardown_on_sigterm
+
+__all__ = ["rest", "teardown_on_sigterm"]  # the shared fixtures, registered by this import
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".artifacts" / "e2e"
@@ -61,19 +62,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(json.dumps(SUMMARY, indent=1))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timings.json").write_text(json.dumps(SUMMARY, indent=1))
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    """Turn SIGTERM into the KeyboardInterrupt pytest tears fixtures down on."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def teardown_on_sigterm() -> Iterator[None]:
-    """A SIGTERM to pytest (a CI timeout, ``kill``) still stops Airflow, PostgreSQL and the Mix server."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +104,7 @@ def e2e_mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevS
 def airflow(metadata_db: str | None, artifacts: Path) -> Iterator[AirflowStandalone]:
     """``airflow standalone`` with this provider, ``dags_examples/`` and a fixed admin password."""
     home = Path(tempfile.mkdtemp(prefix="mix-e2e-airflow-"))
-    dags = home / "dags"
-    dags.mkdir()
-    for source in DAG_SOURCES:
-        for path in source.glob("*.py"):
-            shutil.copyfile(path, dags / path.name)
+    dags = copy_dags((path for source in DAG_SOURCES for path in source.glob("*.py")), home / "dags")
     ports = (free_port(), free_port(), free_port())
     python_path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
     instance = AirflowStandalone(
@@ -148,11 +132,9 @@ def airflow(metadata_db: str | None, artifacts: Path) -> Iterator[AirflowStandal
 
 
 @pytest.fixture(scope="session")
-def rest(airflow: AirflowStandalone) -> Iterator[AirflowRest]:
-    """Airflow's REST API as the e2e user."""
-    client = AirflowRest(airflow.base_url, airflow.username, airflow.password)
-    yield client
-    client.close()
+def deployment(airflow: AirflowStandalone) -> AirflowStandalone:
+    """The Airflow the shared ``rest`` fixture logs into (:mod:`support.airflow_suite`)."""
+    return airflow
 
 
 @pytest.fixture(scope="session")

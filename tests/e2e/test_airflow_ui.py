@@ -173,6 +173,15 @@ def test_lifecycle_dag_defers_through_the_triggerer(
         log = rest.log_lines(LIFECYCLE_DAG, watch.run_id, task_id)
         assert any(re.search(r"attempt=1\.log\.trigger\.\d+\.log$", line) for line in log), log[:5]
     session_id = rest.xcom(LIFECYCLE_DAG, watch.run_id, "create_session")
+    session_url = f"{UI_URL}/sessions/{session_id}"
+    links = rest.json("GET", f"{rest.run_path(LIFECYCLE_DAG, watch.run_id)}/taskInstances/first_turn/links")
+    assert links["extra_links"] == {"Mix session": session_url}, links
+    page.goto(f"{run_page}/tasks/first_turn/details")  # the Details tab lists the extra links
+    link = page.get_by_role("link", name="Mix session")
+    try:
+        expect(link).to_have_attribute("href", session_url)
+    finally:
+        screenshot(page, artifacts, "05-mix-session-extra-link")
     assert e2e_mix_server.request_count("DELETE", f"/api/sessions/{session_id}") == 1
     assert httpx.get(f"{e2e_mix_server.base_url}/api/sessions/{session_id}").status_code == 404
 

@@ -4,4 +4,6 @@
   to define a ``mix`` connection in the environment (``AIRFLOW_CONN_*``).
 - :mod:`.integration`: a plain ``httpx`` view of the local Mix server, XCom and state reading, and
   the fixtures of the operator integration tests.
+- :mod:`.airflow_suite`: the fixtures of the suites that run a whole Airflow (tests/e2e,
+  tests/distributed): teardown on SIGTERM, the REST client, copying DAG files.
 """

@@ -20,12 +20,12 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mix_provider.archive.export import ExportResult, ExportSpec, export_transcript
+from mix_provider.archive.export import ExportResult, ExportSpec, TranscriptSource, export_transcript
 from mix_provider.archive.manifest import Entry, fingerprint
 from mix_provider.archive.parts import read_manifest, write_part
-from mix_provider.archive.session_files import FileArchiver, FileCounts
+from mix_provider.archive.session_files import FileArchiver, FileCounts, StoredSessionFiles
 from mix_provider.archive.shards import WHOLE, Shard
 from mix_provider.archive.storage import LOCAL_PROTOCOLS, WriteTracker
 from mix_provider.errors import ArchiveCancelledError, MixNotFoundError
@@ -34,9 +34,20 @@ from mix_provider.models import SessionData
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from mix_provider.hooks.mix import MixHook
-
 log = logging.getLogger(__name__)
+
+
+class ArchiveSource(TranscriptSource, StoredSessionFiles, Protocol):
+    """What a batch archives through (a :class:`~mix_provider.hooks.mix.MixHook`): its transcripts, its
+    files, and one sync client its workers share."""
+
+    def get_conn(self) -> Any:
+        """The shared client, created now if it was not yet."""
+        ...
+
+    def get_session(self, session_id: str) -> SessionData:
+        """One session, with real counts (for sessions a capped list cannot fingerprint)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,7 @@ class SessionArchiver:
 
     def __init__(
         self,
-        hook: MixHook,
+        hook: ArchiveSource,
         base: ObjectStoragePath,
         spec: ExportSpec,
         max_concurrency: int,

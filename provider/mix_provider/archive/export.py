@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mix_provider.archive.storage import AtomicFile, HashedOutput, WriteTracker
 from mix_provider.archive.transcript import JsonlEncoder, TranscriptParser, json_line
@@ -24,11 +24,19 @@ from mix_provider.errors import ArchiveCancelledError, MixConfigError, MixMalfor
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from mix_provider.hooks.mix import MixHook
+T = TypeVar("T")
 
 FORMATS = ("json", "jsonl")
 COMPRESSIONS = (None, "gzip")
 _COPY_BUFFER = 1 << 20
+
+
+class TranscriptSource(Protocol):
+    """What an archive reads transcripts through (a :class:`~mix_provider.hooks.mix.MixHook`)."""
+
+    def consume_export(self, session_id: str, consume: Callable[[Iterator[bytes]], T]) -> T:
+        """Hand the export's bytes to ``consume``; a transient failure, even mid-body, starts it again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -218,7 +226,7 @@ def _decoded(raw: IO[bytes], compression: str | None) -> Iterator[IO[bytes]]:
 
 
 def export_transcript(
-    hook: MixHook,
+    hook: TranscriptSource,
     session_id: str,
     target: ObjectStoragePath,
     spec: ExportSpec,
@@ -256,7 +264,7 @@ def export_transcript(
     return hook.consume_export(session_id, consume)
 
 
-def read_summary(hook: MixHook, session_id: str) -> dict[str, Any]:
+def read_summary(hook: TranscriptSource, session_id: str) -> dict[str, Any]:
     """Parse the transcript as it streams (nothing stored) and return a small summary."""
 
     def consume(chunks: Iterator[bytes]) -> dict[str, Any]:

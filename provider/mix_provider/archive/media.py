@@ -7,9 +7,9 @@ target appears only complete, and a retry after a failure mid-body starts a fres
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
@@ -17,8 +17,15 @@ from mix_provider.archive.storage import AtomicFile, HashedOutput, WriteTracker
 from mix_provider.client.files import content_type_of
 from mix_provider.errors import ArchiveCancelledError
 
-if TYPE_CHECKING:
-    from mix_provider.hooks.mix import MixHook
+T = TypeVar("T")
+
+
+class SessionFiles(Protocol):
+    """What a file is stored through (a :class:`~mix_provider.hooks.mix.MixHook`)."""
+
+    def consume_file(self, session_id: str, name: str, consume: Callable[[Iterator[bytes]], T], **thumbnail: Any) -> T:
+        """Hand the file's bytes to ``consume``; a transient failure, even mid-body, starts it again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class StoredFile:
 
 
 def store_file(
-    hook: MixHook, session_id: str, name: str, target: ObjectStoragePath, tracker: WriteTracker | None = None
+    hook: SessionFiles, session_id: str, name: str, target: ObjectStoragePath, tracker: WriteTracker | None = None
 ) -> StoredFile:
     """Download the session's file ``name`` into ``target`` atomically; its size and SHA-256 as stored.
 

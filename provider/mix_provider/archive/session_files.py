@@ -18,9 +18,9 @@ no message references (nothing lists the session's storage directory).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mix_provider.archive.media import store_file
+from mix_provider.archive.media import SessionFiles, store_file
 from mix_provider.archive.storage import WriteTracker
 from mix_provider.client.files import FileStat
 from mix_provider.errors import MixNotFoundError
@@ -28,7 +28,14 @@ from mix_provider.errors import MixNotFoundError
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from mix_provider.hooks.mix import MixHook
+
+class StoredSessionFiles(SessionFiles, Protocol):
+    """What files are archived through (a :class:`~mix_provider.hooks.mix.MixHook`): their bytes and their ``HEAD``."""
+
+    def stat_file(self, session_id: str, name: str) -> FileStat:
+        """A file's size, ``Last-Modified`` and type without its body."""
+        ...
+
 
 #: A file's manifest record.
 FileRecord = dict[str, Any]
@@ -65,7 +72,7 @@ class FileArchiver:
     :param tracker: the task's registry of open temporary files (for ``on_kill``).
     """
 
-    def __init__(self, hook: MixHook, base: ObjectStoragePath, tracker: WriteTracker) -> None:
+    def __init__(self, hook: StoredSessionFiles, base: ObjectStoragePath, tracker: WriteTracker) -> None:
         self.hook = hook
         self.base = base
         self.tracker = tracker

@@ -14,10 +14,11 @@ from __future__ import annotations
 from mix_provider.client import operations
 from mix_provider.client.aio import AsyncMixClient
 from mix_provider.client.config import ClientConfig, RetryPolicy, build_base_url
-from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent
 from mix_provider.client.options import MessageOptions, SessionSpec
+from mix_provider.client.stream import StreamEvent
 from mix_provider.client.sync import MixClient
 from mix_provider.client.turns import Reply, TurnKey
+from mix_provider.client.wait import POLL_INTERVAL, REPLY_TIMEOUT
 
 __all__ = [
     "POLL_INTERVAL",

@@ -18,10 +18,10 @@ from httpx_sse import EventSource
 
 from mix_provider.client._network import AsyncioBackend
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import StreamEvent
 from mix_provider.client.lanes import Slots
 from mix_provider.client.operations import Call
 from mix_provider.client.responses import api_error, parse_body
+from mix_provider.client.stream import StreamEvent
 from mix_provider.errors import MixConfigError, MixTransportError
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -73,7 +73,7 @@ class SessionSpec:
     title: str
     browser_mode: BrowserMode = BrowserMode.LOCAL_BROWSER_SERVICE
     cdp_url: str | None = None
-    custom_system_prompt: str | None = None
+    custom_system_prompt: str | None = field(default=None, repr=False)  # may be long, or not for logs
     prompt_mode: PromptMode | None = None
     callbacks: tuple[Callback, ...] | None = None
     model_id: str | None = None
@@ -178,6 +178,14 @@ class MessageOptions:
             level = _checked(("thinking_level",), partial(coerce_enum, "thinking_level", ThinkingLevel), thinking_level)
         steps = _checked(("max_steps",), partial(optional_int, "max_steps", minimum=1), max_steps)
         return cls(plan, level, steps)
+
+    def merged(self, other: MessageOptions) -> MessageOptions:
+        """These options with every value ``other`` sets taking precedence."""
+        return MessageOptions(
+            plan_mode=self.plan_mode if other.plan_mode is None else other.plan_mode,
+            thinking_level=other.thinking_level or self.thinking_level,
+            max_steps=other.max_steps or self.max_steps,
+        )
 
     def to_wire(self) -> dict[str, Any]:
         """The options' part of the ``POST .../messages`` body: only the fields that are set."""

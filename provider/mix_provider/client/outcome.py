@@ -163,7 +163,7 @@ class _Interrupted(_Event):
 
 
 class AskEvent(_Interrupted):
-    """A policy handed ``request`` (:meth:`Request.to_json <mix_provider.client.supervision.Request.to_json>`)
+    """A policy handed ``request`` (:meth:`Request.to_json <mix_provider.client.requests.Request.to_json>`)
     to a person; the run waits for the answer."""
 
     status: Literal[TurnStatus.ASK] = TurnStatus.ASK

@@ -1,6 +1,6 @@
 """The supervisor of one wait: reads each SSE event, says what to answer, what to read, when to stop.
 
-It holds the policies (:mod:`.supervision`), the turn's budget and its baseline, counts decisions and
+It holds the policies and the turn's budget (:mod:`.policies`) and its baseline, counts decisions and
 writes one progress line per tool, sub-agent, request and decision. It does no I/O: it returns a
 :class:`Step`, which the blocking and the asyncio waiters execute (decide once, do I/O twice).
 """
@@ -11,26 +11,16 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mix_provider.client.events import StreamEvent
 from mix_provider.client.operations import Call, Plan
-from mix_provider.client.supervision import (
-    ASK,
-    DENY,
-    FAIL,
-    GRANT,
-    NotificationPolicy,
-    PermissionPolicy,
-    Request,
-    decide,
-)
+from mix_provider.client.policies import Budget, NotificationPolicy, PermissionPolicy, Supervision, decide
+from mix_provider.client.requests import ASK, DENY, FAIL, GRANT, Request
+from mix_provider.client.stream import StreamEvent
 from mix_provider.client.usage import TurnBaseline, TurnTokens, TurnUsage, turn_usage, usage_reading
 from mix_provider.errors import (
     MixAskRequired,
-    MixBudgetExceededError,
-    MixConfigError,
     MixError,
     MixUndecidedRequestError,
 )
@@ -49,41 +39,6 @@ class Logger(Protocol):
     def info(self, msg: str, *args: Any) -> None: ...
 
     def warning(self, msg: str, *args: Any) -> None: ...
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits of one turn: cost in US dollars and tokens (prompt + completion); None is no limit."""
-
-    max_cost_usd: float | None = None
-    max_tokens: int | None = None
-
-    @classmethod
-    def checked(cls, max_cost_usd: object = None, max_tokens: object = None) -> Budget:
-        """Validate both limits (positive numbers, ``max_tokens`` an int).
-
-        :raises MixConfigError: naming the limit.
-        """
-        cost = max_cost_usd
-        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0):
-            raise MixConfigError("max_cost_usd", f"must be a positive number of US dollars or None; got {cost!r}")
-        tokens = max_tokens
-        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
-            raise MixConfigError("max_tokens", f"must be a positive int or None; got {tokens!r}")
-        return cls(None if cost is None else float(cost), tokens)
-
-    @property
-    def active(self) -> bool:
-        """Whether any limit is set."""
-        return self.max_cost_usd is not None or self.max_tokens is not None
-
-    def breach(self, session_id: str, usage: TurnUsage) -> MixBudgetExceededError | None:
-        """The error when ``usage`` passes a limit, else None."""
-        if self.max_tokens is not None and usage.tokens > self.max_tokens:
-            return MixBudgetExceededError(session_id, "max_tokens", self.max_tokens, usage.tokens)
-        if self.max_cost_usd is not None and usage.cost > self.max_cost_usd:
-            return MixBudgetExceededError(session_id, "max_cost_usd", self.max_cost_usd, round(usage.cost, 6))
-        return None
 
 
 @dataclass(frozen=True)
@@ -137,6 +92,26 @@ class Supervisor:
         self._usage_read_at = float("-inf")
         self._tools: dict[str, str] = {}
         self._subagents: set[str] = set()
+
+    @classmethod
+    def of(
+        cls,
+        supervision: Supervision,
+        session_id: str,
+        baseline: TurnBaseline,
+        log: Logger | None = None,
+        tally: Mapping[str, int] | None = None,
+    ) -> Supervisor:
+        """A fresh supervisor for one wait of the turn whose session looked like ``baseline`` before it."""
+        return cls(
+            session_id,
+            permissions=supervision.permissions,
+            notifications=supervision.notifications,
+            budget=supervision.budget,
+            baseline=baseline,
+            log=log,
+            tally=tally,
+        )
 
     def on_event(self, event: StreamEvent) -> Step:
         """Log the event's progress and return what to do about it."""
@@ -203,73 +178,3 @@ class Supervisor:
         if not named and (found := _TOOL_IN_PROGRESS.search(str(data.get("progress") or ""))):
             named = found.group(1)
         return str(named or "tool")
-
-
-@dataclass(frozen=True)
-class Supervision:
-    """The policies and budget of a turn, checked once; travels as JSON in a trigger's kwargs.
-
-    :param permissions: the permission policy.
-    :param notifications: the notification policy.
-    :param budget: the turn's limits.
-    """
-
-    permissions: PermissionPolicy = field(default_factory=PermissionPolicy)
-    notifications: NotificationPolicy = field(default_factory=NotificationPolicy)
-    budget: Budget = field(default_factory=Budget)
-
-    @classmethod
-    def checked(
-        cls,
-        permission_policy: PermissionPolicy | Mapping[str, Any] | None = None,
-        notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
-        max_cost_usd: object = None,
-        max_tokens: object = None,
-    ) -> Supervision:
-        """Validate everything (see each policy's ``checked``).
-
-        :raises MixConfigError: naming the field and the accepted values.
-        """
-        return cls(
-            PermissionPolicy.checked(permission_policy),
-            NotificationPolicy.checked(notification_policy),
-            Budget.checked(max_cost_usd, max_tokens),
-        )
-
-    @property
-    def asks(self) -> tuple[str, ...]:
-        """The policies that may hand a request to a person (``on_undecided='ask'``)."""
-        named = (("permission_policy", self.permissions), ("notification_policy", self.notifications))
-        return tuple(name for name, policy in named if policy.on_undecided == ASK)
-
-    def to_json(self) -> dict[str, Any]:
-        """Small JSON form, read back by :meth:`from_json`."""
-        return {
-            "permission_policy": self.permissions.to_json(),
-            "notification_policy": self.notifications.to_json(),
-            "max_cost_usd": self.budget.max_cost_usd,
-            "max_tokens": self.budget.max_tokens,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> Supervision:
-        """Inverse of :meth:`to_json` (None: the defaults)."""
-        return cls.checked(**(data or {}))
-
-    def supervisor(
-        self,
-        session_id: str,
-        baseline: TurnBaseline,
-        log: Logger | None = None,
-        tally: Mapping[str, int] | None = None,
-    ) -> Supervisor:
-        """A fresh supervisor for one wait of the turn whose session looked like ``baseline`` before it."""
-        return Supervisor(
-            session_id,
-            permissions=self.permissions,
-            notifications=self.notifications,
-            budget=self.budget,
-            baseline=baseline,
-            log=log,
-            tally=tally,
-        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -14,14 +14,27 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import SyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.events import POLL_INTERVAL, REPLY_TIMEOUT, StreamEvent, Wait
 from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, scan_chunks, scan_usage
-from mix_provider.client.supervisor import Step, Supervisor
+from mix_provider.client.stream import StreamEvent
+from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.client.usage import TurnTokens
-from mix_provider.errors import MixError, MixNotFoundError, MixTransportError
+from mix_provider.client.wait import (
+    POLL_INTERVAL,
+    REPLY_TIMEOUT,
+    CloseEvents,
+    Command,
+    NextEvent,
+    OpenEvents,
+    Scan,
+    Sleep,
+    Wait,
+    drive,
+    reply_flow,
+)
+from mix_provider.errors import MixError
 
 T = TypeVar("T")
 
@@ -57,18 +70,6 @@ class MixClient:
             return plan.give_up(exc)
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
-    def run(self, plan: Plan[T]) -> T:
-        """Run a plan of several calls (e.g. :func:`~mix_provider.client.inventory.survey`)."""
-        stepper = Stepper(plan)
-        while (call := stepper.call) is not None:
-            try:
-                result = self.execute(call)
-            except MixError as exc:
-                stepper.throw(exc)
-            else:
-                stepper.send(result)
-        return stepper.result
-
     @contextmanager
     def open_stream(self, call: Call[Any]) -> Iterator[Iterator[bytes]]:
         """Open ``call`` (e.g. ``ops.export_session``) and yield its body as byte chunks, unparsed."""
@@ -97,13 +98,17 @@ class MixClient:
                 return once()
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
-    def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
-        """The transcript as light message records and the session's totals, read from the streamed export (:mod:`.scan`).
-
-        :param key: our message's key: which texts to keep (None keeps none).
-        """
-        call = ops.export_session(session_id)
-        return self.consume_stream(call, lambda chunks: scan_chunks(call, chunks, key))
+    def run(self, plan: Plan[T]) -> T:
+        """Run a plan of several calls (e.g. :func:`~mix_provider.client.inventory.survey`)."""
+        stepper = Stepper(plan)
+        while (call := stepper.call) is not None:
+            try:
+                result = self.execute(call)
+            except MixError as exc:
+                stepper.throw(exc)
+            else:
+                stepper.send(result)
+        return stepper.result
 
     def turn_tokens(self, session_id: str, message_ids: Collection[str]) -> TurnTokens | None:
         """The tokens of the turn whose assistant messages are ``message_ids``, from the per-message usage
@@ -111,6 +116,14 @@ class MixClient:
         server reports none (:mod:`mix_provider.client.usage`)."""
         call = ops.get_messages(session_id)
         return self.consume_stream(call, lambda chunks: scan_usage(call, chunks, message_ids))
+
+    def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
+        """The transcript as light message records and the session's totals, read from the streamed export (:mod:`.scan`).
+
+        :param key: our message's key: which texts to keep (None keeps none).
+        """
+        call = ops.export_session(session_id)
+        return self.consume_stream(call, lambda chunks: scan_chunks(call, chunks, key))
 
     @contextmanager
     def open_events(self, session_id: str, read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
@@ -133,7 +146,8 @@ class MixClient:
 
         The SSE stream is opened first; then ``send`` (if given) is executed, otherwise the transcript
         is checked once (the reply may already be there). Events are read until the top-level
-        ``complete``; if the stream cannot open or drops, the transcript is polled instead.
+        ``complete``; if the stream cannot open or drops, the transcript is polled instead. The
+        sequence is :func:`~mix_provider.client.wait.reply_flow`; this method only does its steps.
 
         With a ``supervisor``, permission requests and notifications are answered as it decides and
         the budget is watched (:class:`~mix_provider.client.supervisor.Supervisor`); ``answer`` (a
@@ -145,71 +159,7 @@ class MixClient:
         """
         wait = Wait.start(session_id, turn, timeout, poll_interval, supervisor)
         with ExitStack() as stack:
-            events = self._try_open_events(stack, wait)
-            if send is not None:
-                self.execute(send)
-            else:
-                if answer is not None:
-                    self._act(wait, Step(answer=answer))
-                if reply := self._check(wait):
-                    return reply
-            if events is not None and (reply := self._follow(events, wait)):
-                return reply
-        return self._poll(wait)
-
-    def _try_open_events(self, stack: ExitStack, wait: Wait) -> Iterator[StreamEvent] | None:
-        try:
-            read_timeout = wait.stream_read_timeout(self.config.stream_timeout)
-            events = stack.enter_context(self.open_events(wait.session_id, read_timeout))
-            for event in events:
-                if wait.connected(event):
-                    return events
-        except MixError as exc:
-            wait.unavailable(exc)
-        return None
-
-    def _follow(self, events: Iterator[StreamEvent], wait: Wait) -> Reply | None:
-        """Read events until our reply finished, checking the deadline after each one.
-
-        A blocking read cannot be cut at the deadline; it is bounded by the stream's read timeout.
-        """
-        try:
-            for event in events:
-                if (step := wait.supervise(event)) is not None:
-                    self._act(wait, step)
-                if (ended := wait.run_ended(event)) and (
-                    reply := wait.after_event(ended, self.scan_transcript(wait.session_id, wait.turn))
-                ):
-                    return reply
-                if wait.deadline.passed:
-                    break
-        except MixTransportError as exc:
-            wait.dropped(exc)
-        return None
-
-    def _act(self, wait: Wait, step: Step) -> None:
-        """Execute a supervisor's step: read totals, send an answer, or cancel the run and raise."""
-        if step.usage is not None:
-            step = wait.after_usage(*self.run(step.usage))
-        if step.answer is not None:
-            try:
-                self.execute(step.answer)
-            except MixNotFoundError as exc:
-                wait.not_answered(step.answer, exc)
-        if step.error is not None:
-            if step.cancel:
-                with suppress(MixError):
-                    self.execute(ops.cancel_session(wait.session_id))
-            raise step.error
-
-    def _poll(self, wait: Wait) -> Reply:
-        while not (reply := self._check(wait)):
-            wait.before_poll()
-            time.sleep(wait.poll_interval)
-        return reply
-
-    def _check(self, wait: Wait) -> Reply | None:
-        return wait.checked(self.scan_transcript(wait.session_id, wait.turn))
+            return drive(reply_flow(wait, self.config.stream_timeout, send, answer), _Steps(self, stack))
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -222,3 +172,30 @@ class MixClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class _Steps:
+    """How the blocking client does each command of a flow; the SSE stream it opens lives in ``stack``.
+
+    A blocking read cannot be cut at a deadline (``NextEvent.timeout``): the stream's read timeout bounds it.
+    """
+
+    def __init__(self, client: MixClient, stack: ExitStack) -> None:
+        self.client = client
+        self.stack = stack
+        self.events: Iterator[StreamEvent] = iter(())
+
+    def __call__(self, command: Command) -> Any:
+        if isinstance(command, Call):
+            return self.client.execute(command)
+        if isinstance(command, Scan):
+            return self.client.scan_transcript(command.session_id, command.turn)
+        if isinstance(command, NextEvent):
+            return next(self.events, None)
+        if isinstance(command, OpenEvents):
+            self.events = self.stack.enter_context(self.client.open_events(command.session_id, command.read_timeout))
+        elif isinstance(command, CloseEvents):
+            self.stack.close()
+        elif isinstance(command, Sleep):
+            time.sleep(command.seconds)
+        return None  # Urgent: the blocking client has one caller, no lanes

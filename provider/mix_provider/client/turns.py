@@ -33,9 +33,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from mix_provider.client.stream import StreamVerdict
 from mix_provider.errors import MixReplyAmbiguousError
 from mix_provider.models import Callback, CallbackType, FinishReason, SessionTotals
 
@@ -398,3 +399,75 @@ def finished_reply(messages: Sequence[TurnMessage], key: TurnKey, session_id: st
     """The reply to our message once its turn has finished, else None (see :func:`settled_reply`)."""
     turn = find_turn(messages, key)
     return None if turn is None else settled_reply(turn, session_id)
+
+
+#: How the real server words the ``error`` event that ends a cancelled run: ``agent.ErrRequestCancelled``
+#: while a reply streams, Go's ``context.Canceled`` while the run's tools run.
+CANCELLED_PREFIXES = ("request cancelled", "context canceled")
+#: How the real server words the ``error`` event of a run stopped by ``max_steps``; it finishes the
+#: last ``tool_use`` message as ``canceled`` (``agent.go`` ``processGeneration``).
+STEP_LIMIT_PREFIX = "maximum iteration limit"
+
+
+def reply_after(
+    verdict: StreamVerdict, messages: Sequence[TurnMessage], key: TurnKey, session_id: str = ""
+) -> Reply | None:
+    """The reply once the stream said a run ended: from the transcript, or the stream's error.
+
+    An error that arrives before our user message is stored, or while other runs overlap ours, cannot
+    be told to be ours: the transcript decides then.
+    """
+    turn = find_turn(messages, key)
+    if turn is None:
+        return None
+    reply = settled_reply(turn, session_id)
+    if reply is None and verdict.error is not None and not turn.overlapped:
+        cancelled = verdict.error.startswith((*CANCELLED_PREFIXES, STEP_LIMIT_PREFIX))
+        return Reply(
+            message_id=verdict.message_id or "",
+            text=verdict.error,
+            finish_reason=(FinishReason.CANCELED if cancelled else FinishReason.ERROR).value,
+            tool_calls=tool_calls_of(turn),
+            user_message_id=turn.user_message_id,
+            steps=steps_of(turn),
+            assistant_ids=assistant_ids_of(turn),
+        )
+    return reply
+
+
+#: How long a run may wait for the assistant message after its tool results before it counts as ended.
+#: The server starts the next round as soon as the results are stored; a run cancelled while its
+#: tools ran stores its (error) results and nothing after them (``agent.go`` ``processGeneration``).
+STALLED_AFTER = timedelta(seconds=30)
+
+
+def has_ended(run: Turn, now: datetime) -> bool:
+    """Whether ``run`` is over: finished, or stalled after its tool results for :data:`STALLED_AFTER`."""
+    if run.finished:
+        return True
+    last = run.messages[-1] if run.messages else None
+    stored = last and (last.updated_at or last.created_at)
+    return bool(last and last.role == "tool" and stored and now - stored >= STALLED_AFTER)
+
+
+def finished_turns(messages: Sequence[TurnMessage]) -> list[str]:
+    """The final assistant message ids of the transcript's finished runs, in the order runs started.
+
+    Runs are rebuilt as :func:`~mix_provider.client.turns.runs_of` does, so a run that finishes after
+    a later one (the server runs messages concurrently) is reported too.
+    """
+    return [run.messages[-1].id for run in runs_of(messages) if run.finished]
+
+
+class Transcript(Protocol):
+    """What idleness reads of a transcript: an :class:`~mix_provider.models.ExportSession` or a
+    :class:`~mix_provider.client.scan.ScannedTranscript`."""
+
+    @property
+    def messages(self) -> Sequence[TurnMessage]: ...
+
+
+def is_idle(export: Transcript, now: datetime | None = None) -> bool:
+    """Whether no run is in progress: every run of the transcript has ended (see :func:`has_ended`)."""
+    moment = now or datetime.now(timezone.utc)
+    return all(has_ended(run, moment) for run in runs_of(export.messages))

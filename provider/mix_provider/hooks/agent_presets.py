@@ -10,119 +10,73 @@ its field and the accepted values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from mix_provider.client.options import MessageOptions, SessionSpec, check_model
-from mix_provider.client.validation import (
-    check_browser,
-    check_callbacks,
-    check_system_prompt,
-    coerce_enum,
-    json_object,
-    known_keys,
-    optional_int,
-    optional_text,
-    positive_number,
-    require_bool,
-)
+from mix_provider.client.options import NO_OPTIONS, MessageOptions, SessionSpec
+from mix_provider.client.validation import json_object, known_keys, positive_number
 from mix_provider.errors import MixConfigError
-from mix_provider.models import BrowserMode, Callback, PromptMode, ThinkingLevel
+
+T = TypeVar("T")
 
 #: The agent name that needs no preset: a session with the server's defaults.
 DEFAULT_AGENT = "default"
-#: The keys a preset may have.
-PRESET_KEYS = frozenset(
-    {
-        "title",
-        "custom_system_prompt",
-        "prompt_mode",
-        "callbacks",
-        "browser_mode",
-        "cdp_url",
-        "plan_mode",
-        "thinking_level",
-        "max_steps",
-        "timeout",
-        "model_id",
-        "provider",
-    }
+#: The preset keys of the session (:meth:`SessionSpec.checked <mix_provider.client.SessionSpec.checked>`).
+SESSION_KEYS = (
+    "title",
+    "custom_system_prompt",
+    "prompt_mode",
+    "callbacks",
+    "browser_mode",
+    "cdp_url",
+    "model_id",
+    "provider",
 )
 #: Per-request options a caller may send in ``ManagedAgentRequest.vendor_options`` (turn settings
-#: only: nothing that changes which server, connection or session preset the call goes to).
+#: only: nothing that changes which server, connection or session preset the call goes to); they
+#: are :meth:`MessageOptions.checked <mix_provider.client.MessageOptions.checked>`'s arguments.
 TURN_OPTION_KEYS = frozenset({"plan_mode", "thinking_level", "max_steps"})
+#: The keys a preset may have.
+PRESET_KEYS = frozenset({*SESSION_KEYS, *TURN_OPTION_KEYS, "timeout"})
 #: Seconds a turn may take when neither the request nor the preset says.
 DEFAULT_TURN_TIMEOUT = 3600.0
 
 
 @dataclass(frozen=True)
-class TurnOptions:
-    """How one message is sent: plan mode, thinking level and step cap (None: the server's default)."""
-
-    plan_mode: bool | None = None
-    thinking_level: ThinkingLevel | None = None
-    max_steps: int | None = None
-
-    def merged(self, other: TurnOptions) -> TurnOptions:
-        """These options with every value ``other`` sets taking precedence."""
-        return TurnOptions(
-            plan_mode=self.plan_mode if other.plan_mode is None else other.plan_mode,
-            thinking_level=other.thinking_level or self.thinking_level,
-            max_steps=other.max_steps or self.max_steps,
-        )
-
-    def message_options(self) -> MessageOptions:
-        """The :class:`~mix_provider.client.MessageOptions` of :meth:`MixHook.send_and_wait`."""
-        return MessageOptions.checked(
-            plan_mode=self.plan_mode, thinking_level=self.thinking_level, max_steps=self.max_steps
-        )
-
-
-@dataclass(frozen=True)
 class AgentPreset:
-    """The session an agent's first request creates, and its turn defaults."""
+    """An agent: the session its first request creates, the options of each of its turns, its wait."""
 
     name: str
-    title: str | None = None
-    custom_system_prompt: str | None = field(default=None, repr=False)
-    prompt_mode: PromptMode | None = None
-    callbacks: tuple[Callback, ...] = ()
-    browser_mode: BrowserMode = BrowserMode.LOCAL_BROWSER_SERVICE
-    cdp_url: str | None = None
-    turn: TurnOptions = TurnOptions()
+    session: SessionSpec
+    turn: MessageOptions = NO_OPTIONS
     timeout: float = DEFAULT_TURN_TIMEOUT
-    model_id: str | None = None
-    provider: str | None = None
 
-    def session_spec(self) -> SessionSpec:
-        """The :class:`~mix_provider.client.SessionSpec` of :meth:`MixHook.create_session` (title included)."""
-        return SessionSpec.checked(
-            self.title or f"{self.name} (Airflow managed agent)",
-            browser_mode=self.browser_mode,
-            cdp_url=self.cdp_url,
-            custom_system_prompt=self.custom_system_prompt,
-            prompt_mode=self.prompt_mode,
-            callbacks=list(self.callbacks) or None,
-            model_id=self.model_id,
-            provider=self.provider,
-        )
+    @classmethod
+    def plain(cls, name: str) -> AgentPreset:
+        """A preset with the server's defaults."""
+        return cls(name, SessionSpec.checked(_title(name)))
+
+
+def _title(name: str) -> str:
+    return f"{name} (Airflow managed agent)"
+
+
+def _under(field_name: str, build: Callable[[], T]) -> T:
+    """``build()``, its error naming the field under ``field_name`` (``extra.agents.triage.max_steps``)."""
+    try:
+        return build()
+    except MixConfigError as exc:
+        raise MixConfigError(f"{field_name}.{exc.field}", str(exc).split(": ", 1)[-1]) from None
 
 
 def turn_options(
     field_name: str, values: Mapping[str, Any], accepted: frozenset[str] = TURN_OPTION_KEYS
-) -> TurnOptions:
+) -> MessageOptions:
     """Validate turn settings (``plan_mode``, ``thinking_level``, ``max_steps``), refusing any other key."""
     known_keys(field_name, values.keys(), accepted)
-    plan = values.get("plan_mode")
-    level = values.get("thinking_level")
-    return TurnOptions(
-        plan_mode=None if plan is None else require_bool(f"{field_name}.plan_mode", plan),
-        thinking_level=None
-        if level in (None, "")
-        else coerce_enum(f"{field_name}.thinking_level", ThinkingLevel, level),
-        max_steps=optional_int(f"{field_name}.max_steps", values.get("max_steps"), minimum=1),
-    )
+    options = {key: values.get(key) for key in TURN_OPTION_KEYS}
+    return _under(field_name, lambda: MessageOptions.checked(**options))
 
 
 def parse_preset(name: str, values: Mapping[str, Any], field_name: str) -> AgentPreset:
@@ -130,27 +84,15 @@ def parse_preset(name: str, values: Mapping[str, Any], field_name: str) -> Agent
     if not isinstance(values, Mapping):
         raise MixConfigError(field_name, f"must be a JSON object of preset keys, got {type(values).__name__}")
     known_keys(field_name, values.keys(), PRESET_KEYS)
-    prompt = optional_text(f"{field_name}.custom_system_prompt", values.get("custom_system_prompt"))
-    try:
-        mode = check_system_prompt(values.get("prompt_mode"), prompt)
-        browser = check_browser(values.get("browser_mode") or BrowserMode.LOCAL_BROWSER_SERVICE, values.get("cdp_url"))
-        callbacks = check_callbacks(values["callbacks"]) if values.get("callbacks") else []
-        model_id, provider = check_model(values.get("model_id"), values.get("provider"))
-    except MixConfigError as exc:
-        raise MixConfigError(f"{field_name}.{exc.field}", str(exc).split(": ", 1)[-1]) from None
+    session: dict[str, Any] = {key: values[key] for key in SESSION_KEYS if values.get(key) not in (None, "", [])}
+    title = session.pop("title", None) or _title(name)
+    spec = _under(field_name, lambda: SessionSpec.checked(title, **session))
     timeout = values.get("timeout")
     return AgentPreset(
         name=name,
-        title=optional_text(f"{field_name}.title", values.get("title")) or None,
-        custom_system_prompt=prompt or None,
-        prompt_mode=mode,
-        callbacks=tuple(callbacks),
-        browser_mode=browser,
-        cdp_url=values.get("cdp_url") or None,
+        session=spec,
         turn=turn_options(field_name, values, PRESET_KEYS),
         timeout=DEFAULT_TURN_TIMEOUT if timeout is None else positive_number(f"{field_name}.timeout", timeout),
-        model_id=model_id,
-        provider=provider,
     )
 
 
@@ -175,6 +117,6 @@ def pick_preset(
     if agent in configured:
         return configured[agent]
     if agent == DEFAULT_AGENT:
-        return AgentPreset(name=DEFAULT_AGENT)
+        return AgentPreset.plain(DEFAULT_AGENT)
     names = ", ".join(sorted({DEFAULT_AGENT, *registered, *configured}))
     raise MixConfigError("agent", f"{agent!r} is not a known agent; accepted: {names} (see extra.agents)")

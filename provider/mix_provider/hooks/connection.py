@@ -54,15 +54,31 @@ class HookOverrides:
     retry_max_wait: float | None = None
 
 
-def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | None = None) -> ClientConfig:
-    """Build the client configuration; every problem names its connection field.
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """A ``mix`` connection read once: the client's configuration and the parsed ``extra`` (keys
+    without the older forms' prefix, each one known), which the managed agent's presets come from."""
+
+    config: ClientConfig
+    extra: Mapping[str, Any] = field(repr=False)
+
+
+def read_connection(fields: ConnectionFields, overrides: HookOverrides | None = None) -> ConnectionSettings:
+    """Parse the connection once; every problem names its connection field.
 
     :raises MixConfigError: on a missing host, a bad scheme or port, or a bad ``extra`` value.
     """
-    over = overrides or HookOverrides()
-    extra = _extra_dict(fields.extra)
-    extra = {key.removeprefix(UI_PREFIX): value for key, value in extra.items()}
+    extra = {key.removeprefix(UI_PREFIX): value for key, value in _extra_dict(fields.extra).items()}
     known_keys("extra", extra, frozenset(CONN_FIELDS))
+    return ConnectionSettings(_config(fields, extra, overrides or HookOverrides()), extra)
+
+
+def config_from_connection(fields: ConnectionFields, overrides: HookOverrides | None = None) -> ClientConfig:
+    """The client configuration of :func:`read_connection`."""
+    return read_connection(fields, overrides).config
+
+
+def _config(fields: ConnectionFields, extra: Mapping[str, Any], over: HookOverrides) -> ClientConfig:
     timeout = _number("timeout", over.timeout, extra.get("timeout"))
     max_retries = _number("max_retries", over.max_retries, extra.get("max_retries"))
     if max_retries != int(max_retries):

@@ -18,14 +18,14 @@ raise ``AirflowOptionalProviderFeatureException``.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
 
 from mix_provider.client import TurnKey
 from mix_provider.client.outcome import SuccessEvent
 from mix_provider.client.usage import TurnBaseline
-from mix_provider.client.validation import json_object, positive_number
+from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixConfigError, MixError, MixReplyFailedError, MixReplyTimeoutError, is_retryable
 from mix_provider.hooks.agent_presets import (
     AgentPreset,
@@ -34,11 +34,12 @@ from mix_provider.hooks.agent_presets import (
     pick_preset,
     turn_options,
 )
-from mix_provider.hooks.connection import UI_PREFIX
 
 if TYPE_CHECKING:
-    from mix_provider.client import Reply
-    from mix_provider.hooks.mix import MixHook
+    from mix_provider.client import MessageOptions, Reply, SessionSpec
+    from mix_provider.client.wait import SendOptions
+    from mix_provider.hooks.connection import ConnectionSettings
+    from mix_provider.models import SessionData
 
 try:
     from airflow.providers.common.ai.exceptions import ManagedAgentInvocationError, ManagedAgentRejected
@@ -90,17 +91,27 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
 
     agent_platform: ClassVar[str] = PLATFORM
 
+    if TYPE_CHECKING:  # provided by MixHook
+
+        @property
+        def settings(self) -> ConnectionSettings: ...
+
+        def get_session(self, session_id: str) -> SessionData: ...
+
+        def create_session(self, spec: SessionSpec | str) -> SessionData: ...
+
+        def send_and_wait(
+            self, session_id: str, text: str, options: MessageOptions = ..., **waits: Unpack[SendOptions]
+        ) -> Reply: ...
+
     @cached_property
     def _call_presets(self) -> dict[str, AgentPreset]:
         return {}
 
     @cached_property
     def configured_agents(self) -> dict[str, AgentPreset]:
-        """The presets of the connection's ``extra.agents`` (read once per hook)."""
-        hook: MixHook = self
-        extra = json_object("extra", hook.get_connection(hook.mix_conn_id).extra)
-        extra = {key.removeprefix(UI_PREFIX): value for key, value in extra.items()}
-        return parse_presets(extra.get("agents"))
+        """The presets of the connection's ``extra.agents`` (parsed with the rest of ``extra``, checked once)."""
+        return parse_presets(self.settings.extra.get("agents"))
 
     def agent(self, agent: str, **preset: Any) -> Any:
         """Bind ``agent`` (a ``BoundManagedAgent``); keyword arguments define or override its preset.
@@ -136,7 +147,6 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
     def invoke_agent(self, agent: str, request: Any) -> Any:
         """One turn: create (or continue) the session, send the request's text, wait for the reply."""
         require_common_ai()
-        hook: MixHook = self
         try:
             preset = self.agent_preset(agent)
             options = preset.turn.merged(turn_options("vendor_options", request.vendor_options or {}))
@@ -145,12 +155,12 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
                 raise MixConfigError("prompt", "must not be empty")
             timeout = preset.timeout if request.timeout is None else positive_number("timeout", request.timeout)
             if request.session_id:
-                session = hook.get_session(request.session_id)
+                session = self.get_session(request.session_id)
             else:
-                session = hook.create_session(preset.session_spec())
+                session = self.create_session(preset.session)
             turn = TurnKey.of(session.user_message_count, text, session.callbacks)
-            reply = hook.send_and_wait(session.id, text, options.message_options(), turn=turn, timeout=timeout)
-            after, tokens = hook.get_session(session.id), hook.turn_tokens(session.id, reply)
+            reply = self.send_and_wait(session.id, text, options, turn=turn, timeout=timeout)
+            after, tokens = self.get_session(session.id), self.turn_tokens(session.id, reply)
             outcome = SuccessEvent.of(session.id, reply, TurnBaseline.of(session), after, tokens=tokens)
         except MixReplyFailedError as exc:
             raise _failed(agent, exc.finish_reason, exc.session_id, str(exc)) from exc

@@ -20,8 +20,6 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from mix_provider.client import (
-    POLL_INTERVAL,
-    REPLY_TIMEOUT,
     AsyncMixClient,
     ClientConfig,
     MessageOptions,
@@ -33,18 +31,18 @@ from mix_provider.client import (
     shared,
 )
 from mix_provider.client import operations as ops
-from mix_provider.client.events import WaitOptions
 from mix_provider.client.options import NO_OPTIONS
 from mix_provider.client.scan import ScannedTranscript
-from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
+from mix_provider.client.wait import SendOptions, WaitOptions, split_turn
 from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.connection import (
     ConnectionFields,
+    ConnectionSettings,
     HookOverrides,
-    config_from_connection,
     connection_form_widgets,
+    read_connection,
     ui_field_behaviour,
 )
 from mix_provider.hooks.files import MixFilesMixin
@@ -112,16 +110,21 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
     # -- configuration ---------------------------------------------------------------------------
 
     @cached_property
-    def config(self) -> ClientConfig:
-        """The client configuration, read from the connection once; its secrets are masked."""
-        return self._configure(self.get_connection(self.mix_conn_id))
+    def settings(self) -> ConnectionSettings:
+        """The connection, read and parsed once (configuration and ``extra``); its secrets are masked."""
+        return self._read(self.get_connection(self.mix_conn_id))
 
-    def _configure(self, conn: Any) -> ClientConfig:
+    @property
+    def config(self) -> ClientConfig:
+        """The client configuration (see :attr:`settings`)."""
+        return self.settings.config
+
+    def _read(self, conn: Any) -> ConnectionSettings:
         fields = ConnectionFields(conn.host, conn.schema, conn.port, conn.password, conn.extra)
-        config = config_from_connection(fields, self._overrides)
-        for secret in config.secret_values():
+        settings = read_connection(fields, self._overrides)
+        for secret in settings.config.secret_values():
             mask_secret(secret)
-        return config
+        return settings
 
     @cached_property
     def client(self) -> MixClient:
@@ -138,9 +141,9 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
         Hooks of one connection in one event loop (a triggerer's waits) share one client and its
         connection pool (:mod:`mix_provider.client.shared`); :meth:`aclose` lets go of it.
         """
-        if "config" not in self.__dict__:
+        if "settings" not in self.__dict__:
             connection = await get_async_connection(self.mix_conn_id, self)
-            self.__dict__.setdefault("config", self._configure(connection))
+            self.__dict__.setdefault("settings", self._read(connection))
         if self._async_client is None:  # no await since the check: concurrent first calls share one client
             transport = self._async_transport
             self._async_client = (
@@ -230,27 +233,20 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
         return self.client.wait_for_reply(session_id, turn, **options)
 
     def send_and_wait(
-        self,
-        session_id: str,
-        text: str,
-        options: MessageOptions = NO_OPTIONS,
-        *,
-        turn: TurnKey | None = None,
-        timeout: float = REPLY_TIMEOUT,
-        poll_interval: float = POLL_INTERVAL,
-        supervisor: Supervisor | None = None,
+        self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, **waits: Unpack[SendOptions]
     ) -> Reply:
         """Open the SSE stream, send the message, and wait for its reply (the Mix "turn").
 
-        :param turn: our message's key; by default built from the session's user message count now.
-        :param supervisor: answers permissions and notifications and watches the budget.
+        :param waits: ``turn`` (our message's key; by default built from the session's user message
+            count now), ``timeout``, ``poll_interval`` and ``supervisor`` (answers permissions and
+            notifications and watches the budget).
         """
+        turn, wait = split_turn(waits)
         if turn is None:
             session = self.get_session(session_id)
             turn = TurnKey.of(session.user_message_count, text, session.callbacks)
-        send = ops.send_message(session_id, text, options, turn=turn)
         return self.client.wait_for_reply(
-            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
+            session_id, turn, send=ops.send_message(session_id, text, options, turn=turn), **wait
         )
 
     def was_sent(self, session_id: str, turn: TurnKey) -> bool:
@@ -324,22 +320,13 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
         return await (await self.aclient()).wait_for_reply(session_id, turn, **options)
 
     async def asend_and_wait(
-        self,
-        session_id: str,
-        text: str,
-        options: MessageOptions,
-        turn: TurnKey,
-        *,
-        timeout: float = REPLY_TIMEOUT,
-        poll_interval: float = POLL_INTERVAL,
-        supervisor: Supervisor | None = None,
+        self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, **waits: Unpack[SendOptions]
     ) -> Reply:
         """Async :meth:`send_and_wait` (the stream opens before the message is sent)."""
-        client = await self.aclient()
+        turn, wait = split_turn(waits)
+        turn = turn or TurnKey.of((await self.aget_session(session_id)).user_message_count, text)
         send = ops.send_message(session_id, text, options, turn=turn)
-        return await client.wait_for_reply(
-            session_id, turn, send=send, timeout=timeout, poll_interval=poll_interval, supervisor=supervisor
-        )
+        return await (await self.aclient()).wait_for_reply(session_id, turn, send=send, **wait)
 
     async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
         """Async :meth:`was_sent`."""

@@ -51,11 +51,14 @@ class MixSurveyMixin:
         """Whether the server reports per-message token usage (:func:`~mix_provider.client.usage.usage_probe`)."""
         return self.client.run(usage_probe(session_id))
 
-    def survey_sessions(self, *, include_subagents: bool = False, known: Iterable[str] = ()) -> Listing:
+    def survey_sessions(
+        self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None
+    ) -> Listing:
         """Every session, also beyond a capped list (:mod:`mix_provider.client.inventory`); ``known``
         ids are looked up too when the list is capped, and :attr:`Listing.unseen
-        <mix_provider.client.inventory.Listing.unseen>` says what could still not be seen."""
-        return self.client.run(survey(include_subagents, known))
+        <mix_provider.client.inventory.Listing.unseen>` says what could still not be seen; ``pages``
+        limits the history read to its newest pages."""
+        return self.client.run(survey(include_subagents, known, pages))
 
     async def aturn_tokens(self, session_id: str, reply: Reply) -> TurnTokens | None:
         """Async :meth:`turn_tokens`."""

@@ -13,16 +13,20 @@ Airflow 3.0 has no human-in-the-loop: ``ask`` is refused when the DAG is parsed.
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol, TypedDict, Unpack
 
 from pydantic import ValidationError
 
-from mix_provider.client.outcome import AskEvent
-from mix_provider.client.supervision import DENY, GRANT, Request, answer_of
-from mix_provider.client.supervisor import Supervision
+from mix_provider.client.outcome import AskEvent, TurnEvent
+from mix_provider.client.policies import Supervision
+from mix_provider.client.requests import DENY, GRANT, Request, answer_of
+from mix_provider.client.turns import TurnKey
+from mix_provider.client.usage import TurnBaseline
 from mix_provider.errors import MixConfigError, MixError, MixSupervisionError, MixTriggerEventError
+from mix_provider.hooks.mix import MixHook
 from mix_provider.version_compat import AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION, HAS_HITL
 
 PERMISSION_OPTIONS = ["Grant", "Deny"]
@@ -30,6 +34,45 @@ ACKNOWLEDGE_OPTIONS = ["Acknowledge"]
 TEXT_OPTIONS = ["Send"]
 #: The name of the text field of a ``text`` question's request.
 ANSWER_PARAM = "answer"
+
+
+class Resumption(TypedDict, total=False):
+    """What a wait resumed after a person's answer carries: decisions so far, the answer to send; and,
+    for the trigger, the message it sends once its stream is open."""
+
+    decisions: dict[str, int] | None
+    answer: dict[str, Any] | None
+    message: dict[str, Any] | None
+
+
+class AskingOperator(Protocol):
+    """What asking a person needs of the operator (:class:`~mix_provider.operators.message.MixSendMessageOperator`)."""
+
+    timeout: float
+    deferrable: bool
+
+    @property
+    def hook(self) -> MixHook: ...
+
+    @property
+    def log(self) -> logging.Logger: ...
+
+    def defer(self, *, trigger: Any, method_name: str, kwargs: dict[str, Any] | None = None) -> NoReturn: ...
+
+    def defer_wait(
+        self, session_id: str, baseline: TurnBaseline, turn: TurnKey, **resume: Unpack[Resumption]
+    ) -> None: ...
+
+    def wait_here(
+        self,
+        session_id: str,
+        baseline: TurnBaseline,
+        turn: TurnKey,
+        send: Any = None,
+        **resume: Unpack[Resumption],
+    ) -> TurnEvent: ...
+
+    def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]: ...
 
 
 def check_supervision(supervision: Supervision) -> Supervision:
@@ -70,13 +113,13 @@ def _body(request: Request, session_id: str) -> str:
     return "\n\n".join(lines)
 
 
-def _cancel_and_fail(operator: Any, session_id: str, message: str) -> NoReturn:
+def _cancel_and_fail(operator: AskingOperator, session_id: str, message: str) -> NoReturn:
     with suppress(MixError):
         operator.hook.cancel_session(session_id)
     raise MixSupervisionError(session_id, message)
 
 
-def ask_person(operator: Any, context: Any, result: AskEvent) -> NoReturn:
+def ask_person(operator: AskingOperator, context: Any, result: AskEvent) -> NoReturn:
     """Write the human-in-the-loop request for ``result`` and park the task."""
     session_id, request = result.session_id, Request.from_json(result.request)
     if result.decisions.get("asked", 0) > 1:
@@ -114,7 +157,7 @@ def _who(event: dict[str, Any]) -> str:
     return str(user.get("name") or user.get("id") or "someone") if isinstance(user, dict) else str(user)
 
 
-def resume_after_answer(operator: Any, context: Any, event: Any, mix_ask: dict[str, Any] | None) -> Any:
+def resume_after_answer(operator: AskingOperator, context: Any, event: Any, mix_ask: dict[str, Any] | None) -> Any:
     """Send the person's answer to Mix, then wait for the rest of the turn (here or in the triggerer).
 
     :raises MixTriggerEventError: the resume lacks what the ask saved.

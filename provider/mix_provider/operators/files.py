@@ -21,7 +21,9 @@ from mix_provider.client.validation import require_id
 from mix_provider.errors import MixConfigError, MixNotFoundError
 from mix_provider.hooks.files import upload_of
 from mix_provider.hooks.mix import MixHook
-from mix_provider.operators.base import MixBaseOperator, check_literal, check_location
+from mix_provider.operators._destinations import check_location
+from mix_provider.operators.base import MixBaseOperator
+from mix_provider.templating import check_literal
 
 _GLOB = frozenset("*?[")
 #: What a collect does with a referenced file the server no longer has.

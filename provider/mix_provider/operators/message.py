@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import Any, NoReturn, TypedDict, Unpack, cast
+from typing import Any, NoReturn, Unpack, cast
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -22,8 +22,9 @@ from mix_provider.client.outcome import (
     interrupted,
     parse_event,
 )
-from mix_provider.client.supervision import NotificationPolicy, PermissionPolicy, pending_answer
-from mix_provider.client.supervisor import Budget, Supervision
+from mix_provider.client.policies import Budget, NotificationPolicy, PermissionPolicy, Supervision
+from mix_provider.client.requests import pending_answer
+from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import (
     choices,
@@ -44,12 +45,13 @@ from mix_provider.errors import (
     reply_failure,
 )
 from mix_provider.models import FinishReason, ThinkingLevel
-from mix_provider.operators._hitl import ask_person, check_supervision, resume_after_answer
+from mix_provider.operators._hitl import Resumption, ask_person, check_supervision, resume_after_answer
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._usage import report_usage
-from mix_provider.operators.base import MixBaseOperator, check_literal, rendered_number, template_safe
+from mix_provider.operators.base import MixBaseOperator
 from mix_provider.operators.files import check_sources, upload_all, with_attachments
+from mix_provider.templating import check_literal, rendered_number, template_safe
 from mix_provider.triggers.message import MixMessageTrigger
 from mix_provider.triggers.settle import settle_deadline
 
@@ -61,15 +63,6 @@ FINISH_REASONS = frozenset(reason.value for reason in FinishReason)
 STEP_LIMIT_CHOICES = ("fail", "accept")
 #: Extra seconds the task's defer timeout allows beyond the trigger's own deadline.
 DEFER_MARGIN = 60
-
-
-class Resumption(TypedDict, total=False):
-    """What a wait resumed after a person's answer carries: decisions so far, the answer to send; and,
-    for the trigger, the message it sends once its stream is open."""
-
-    decisions: dict[str, int] | None
-    answer: dict[str, Any] | None
-    message: dict[str, Any] | None
 
 
 class MixSendMessageOperator(MixBaseOperator):
@@ -95,10 +88,10 @@ class MixSendMessageOperator(MixBaseOperator):
     :param fail_on_finish_reasons: finish reasons that fail the task (default: error,
         permission_denied, max_tokens, canceled); pass ``()`` to succeed with any reply.
     :param permission_policy: how the agent's permission requests are answered
-        (:class:`~mix_provider.client.supervision.PermissionPolicy` or a dict of its fields); by
+        (:class:`~mix_provider.client.policies.PermissionPolicy` or a dict of its fields); by
         default none is granted: the run is cancelled and the task fails naming the tool.
     :param notification_policy: how notifications are answered
-        (:class:`~mix_provider.client.supervision.NotificationPolicy` or a dict); by default info,
+        (:class:`~mix_provider.client.policies.NotificationPolicy` or a dict); by default info,
         warning and error are acknowledged and a question fails the task.
     :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task (templated).
     :param max_tokens: the turn's token limit (prompt + completion), likewise (templated); only where
@@ -178,7 +171,7 @@ class MixSendMessageOperator(MixBaseOperator):
     def _check_numbers(self, *, rendered: bool) -> None:
         """Check ``timeout`` and the budget, each error naming its field; at parse time skip templated ones.
 
-        Once ``rendered``, text from a template is read as a number first (:func:`~mix_provider.operators.base.rendered_number`);
+        Once ``rendered``, text from a template is read as a number first (:func:`~mix_provider.templating.rendered_number`);
         ``max_steps`` is read likewise and checked with the other message options.
         """
         read = rendered_number if rendered else (lambda value: value)
@@ -284,7 +277,7 @@ class MixSendMessageOperator(MixBaseOperator):
     ) -> TurnEvent:
         """Wait in this process for the turn's reply (sending the message or the answer first); the event."""
         answer = resume.get("answer")
-        supervisor = self.supervision.supervisor(session_id, baseline, self.log, resume.get("decisions"))
+        supervisor = Supervisor.of(self.supervision, session_id, baseline, self.log, resume.get("decisions"))
         waits: dict[str, Any] = {"timeout": self.timeout, "poll_interval": self.poll_interval, "supervisor": supervisor}
         self._waiting_on = session_id
         try:

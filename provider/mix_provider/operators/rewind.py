@@ -10,7 +10,8 @@ from mix_provider.client.validation import optional_int, require_bool, require_i
 from mix_provider.errors import MixConfigError
 from mix_provider.models import ExportMessage
 from mix_provider.operators._renamed import renamed
-from mix_provider.operators.base import MixBaseOperator, check_literal
+from mix_provider.operators.base import MixBaseOperator
+from mix_provider.templating import check_literal
 
 _TARGETS = ("message_id", "keep_messages", "drop_last_turns")
 

@@ -16,7 +16,8 @@ from mix_provider.operators._listing import check_on_incomplete, looked_up, sett
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
-from mix_provider.operators.base import MixBaseOperator, check_literal, template_safe
+from mix_provider.operators.base import MixBaseOperator
+from mix_provider.templating import check_literal, template_safe
 
 CallbackSpec = Sequence[CallbackLike]
 #: The arguments of ``MixCreateSessionOperator`` that make its :class:`~mix_provider.client.SessionSpec`.

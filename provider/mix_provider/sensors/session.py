@@ -9,11 +9,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, conf
 
-from mix_provider.client.events import is_idle
+from mix_provider.client.turns import is_idle
 from mix_provider.client.validation import require_bool, require_id
 from mix_provider.errors import MixTriggerEventError, MixWaitFailedError
 from mix_provider.hooks.mix import MixHook
-from mix_provider.operators.base import check_literal
+from mix_provider.templating import check_literal
 from mix_provider.triggers.idle import ERROR, IDLE, MixSessionIdleTrigger
 from mix_provider.triggers.settle import settle_deadline
 
@@ -25,7 +25,7 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
     run still streaming keeps the session busy even when a later one has finished.
 
     A poke and a poll of the deferred wait (:class:`~mix_provider.triggers.idle.MixSessionIdleTrigger`)
-    make the same check: :func:`mix_provider.client.events.is_idle` of the scanned transcript. With
+    make the same check: :func:`mix_provider.client.turns.is_idle` of the scanned transcript. With
     ``deferrable=True`` the task checks once, then waits in the triggerer, holding no worker slot;
     ``poke_interval`` is the trigger's poll interval and ``timeout`` its deadline.
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from mix_provider.client.events import is_idle
+from mix_provider.client.turns import is_idle
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixError, is_retryable
 from mix_provider.hooks.mix import MixHook
@@ -23,7 +23,7 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
 
     Each poll is the sensor's poke, made asynchronously: the transcript is scanned
     (:meth:`MixHook.ascan_transcript <mix_provider.hooks.mix.MixHook.ascan_transcript>`) and judged by
-    :func:`~mix_provider.client.events.is_idle`. Exactly one event is yielded: ``idle``, or ``error``
+    :func:`~mix_provider.client.turns.is_idle`. Exactly one event is yielded: ``idle``, or ``error``
     (a permanent error, or more than ``max_failures`` transient ones in a row). The deadline is the
     task's: Airflow cancels the trigger when the sensor's ``timeout`` passes.
 

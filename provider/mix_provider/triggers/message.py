@@ -11,8 +11,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from mix_provider.client import POLL_INTERVAL, MessageOptions, TurnKey
 from mix_provider.client.outcome import ErrorEvent, SuccessEvent, TimeoutEvent, TurnEvent, interrupted
-from mix_provider.client.supervision import pending_answer
-from mix_provider.client.supervisor import Supervision
+from mix_provider.client.policies import Supervision
+from mix_provider.client.requests import pending_answer
+from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixAskRequired, MixError, MixReplyTimeoutError, MixSupervisionError, is_retryable
@@ -41,13 +42,13 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     :param poll_interval: seconds between transcript polls when the SSE stream is unavailable.
     :param max_failures: transient failures tolerated before giving up.
     :param supervision: the policies and budget (:meth:`Supervision.to_json
-        <mix_provider.client.supervisor.Supervision.to_json>`); None: the defaults.
+        <mix_provider.client.policies.Supervision.to_json>`); None: the defaults.
     :param decisions: decisions counted earlier in this turn.
     :param message: ``{"text", "options"}`` of a message the trigger sends itself, once the stream is
         open and unless the transcript already holds it: a permission request can follow a message
         within milliseconds, and the stream does not replay events sent before it connected.
     :param answer: a decision to send once the stream is open (:meth:`Decision.pending
-        <mix_provider.client.supervision.Decision.pending>`: a person's answer).
+        <mix_provider.client.requests.Decision.pending>`: a person's answer).
     :param not_before: wall-clock time (``time.time()`` seconds) before which no event is yielded
         in a triggerer (:func:`~mix_provider.triggers.settle.hold_early`: Airflow's defer race).
     """
@@ -114,9 +115,8 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
     async def _outcome(self, hook: MixHook) -> TurnEvent:
         failures = 0
         turn = TurnKey.from_json(self.turn) if self.turn else TurnKey(self.baseline.user_messages)
-        supervisor = Supervision.from_json(self.supervision).supervisor(
-            self.session_id, self.baseline, self.log, self.decisions
-        )
+        supervision = Supervision.from_json(self.supervision)
+        supervisor = Supervisor.of(supervision, self.session_id, self.baseline, self.log, self.decisions)
         answer = pending_answer(self.answer) if self.answer else None
         while (remaining := self.deadline - time.time()) > 0:
             try:
@@ -124,7 +124,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                 if self.message and not await hook.awas_sent(self.session_id, turn):
                     options = MessageOptions.checked(**self.message.get("options", {}))
                     reply = await hook.asend_and_wait(
-                        self.session_id, self.message["text"], options, turn, supervisor=supervisor, **waits
+                        self.session_id, self.message["text"], options, turn=turn, supervisor=supervisor, **waits
                     )
                 else:
                     reply = await hook.await_for_reply(

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from mix_provider.client.events import finished_turns
+from mix_provider.client.turns import finished_turns
 from mix_provider.client.validation import positive_number, require_id
 from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.mix import MixHook

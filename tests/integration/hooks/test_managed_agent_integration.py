@@ -57,8 +57,8 @@ def test_a_call_preset_and_messages(hook: MixHook) -> None:
     response = bound.invoke(ManagedAgentRequest(messages=messages, vendor_options={"plan_mode": False}))
     assert response.text == "You said: Draft a note"
     assert hook.get_session(response.session_id).user_message_count == 1
-    assert hook.agent_preset("writer").session_spec().title == "Writer run"
-    assert hook.agent_preset("triage").session_spec().title == "triage (Airflow managed agent)"
+    assert hook.agent_preset("writer").session.title == "Writer run"
+    assert hook.agent_preset("triage").session.title == "triage (Airflow managed agent)"
 
 
 def test_permission_denied_is_a_rejection(hook: MixHook) -> None:

@@ -18,9 +18,8 @@ from test_client_turns import assistant, messages, tool, user
 
 from mix_provider.client import TurnKey
 from mix_provider.client import operations as ops
-from mix_provider.client.events import finished_turns
 from mix_provider.client.scan import scan_chunks
-from mix_provider.client.turns import find_turn, finished_reply, injected_texts
+from mix_provider.client.turns import find_turn, finished_reply, finished_turns, injected_texts
 from mix_provider.models import BackendMessage, Callback
 
 CALLBACKS = [

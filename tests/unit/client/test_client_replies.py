@@ -14,7 +14,7 @@ from mix_fake import BASE_URL, FakeMix, answer, error, fail
 
 from mix_provider.client import AsyncMixClient, ClientConfig, MixClient, RetryPolicy, StreamEvent, TurnKey
 from mix_provider.client import operations as ops
-from mix_provider.client.events import judge_event
+from mix_provider.client.stream import judge_event
 from mix_provider.client.turns import Reply, finished_reply
 from mix_provider.errors import MixNotFoundError, MixReplyTimeoutError
 from mix_provider.models import ExportSession

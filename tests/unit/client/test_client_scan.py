@@ -10,9 +10,8 @@ from test_client_turns import TOOL_TURN, assistant, messages, tool, user
 
 from mix_provider.client import TurnKey
 from mix_provider.client import operations as ops
-from mix_provider.client.events import finished_turns
 from mix_provider.client.scan import TranscriptScan, scan_chunks
-from mix_provider.client.turns import finished_reply
+from mix_provider.client.turns import finished_reply, finished_turns
 from mix_provider.errors import MixMalformedResponseError
 
 CALL = ops.export_session("s1")

@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 
 from mix_provider.client import StreamEvent, TurnKey
-from mix_provider.client.events import (
+from mix_provider.client.stream import judge_event, stream_refusal
+from mix_provider.client.turns import (
     STALLED_AFTER,
+    Reply,
+    find_turn,
+    finished_reply,
     finished_turns,
     is_idle,
-    judge_event,
     reply_after,
-    stream_refusal,
 )
-from mix_provider.client.turns import Reply, find_turn, finished_reply
 from mix_provider.errors import MixNotFoundError, MixReplyAmbiguousError
 from mix_provider.models import ExportMessage, ExportSession
 

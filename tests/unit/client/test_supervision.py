@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from mix_provider.client.events import StreamEvent
-from mix_provider.client.supervision import (
-    Decision,
+from mix_provider.client.policies import (
+    Budget,
     NotificationPolicy,
     PermissionPolicy,
     PermissionRule,
-    Request,
-    answer_of,
+    Supervision,
     decide,
 )
-from mix_provider.client.supervisor import Budget, Supervision, Supervisor
+from mix_provider.client.requests import Decision, Request, answer_of
+from mix_provider.client.stream import StreamEvent
+from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.usage import TurnBaseline
 from mix_provider.errors import MixAskRequired, MixBudgetExceededError, MixConfigError, MixUndecidedRequestError
 from mix_provider.models import BackendMessage, SessionTotals

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
 
+from mix_provider.client import MessageOptions
 from mix_provider.errors import MixConfigError
 from mix_provider.hooks import managed_agent
-from mix_provider.hooks.agent_presets import DEFAULT_AGENT, TurnOptions, parse_presets, pick_preset
+from mix_provider.hooks.agent_presets import DEFAULT_AGENT, parse_presets, pick_preset
 from mix_provider.hooks.mix import MixHook
 from mix_provider.models import BrowserMode, PromptMode, ThinkingLevel
 
@@ -18,8 +19,8 @@ def test_presets_parse_from_a_json_string() -> None:
         ' "callbacks": [{"type": "bash_script", "tool_name": "Bash", "bash_command": "echo ok"}], "timeout": 60}}'
     )
     triage = presets["triage"]
-    assert (triage.prompt_mode, triage.turn.max_steps, triage.timeout) == (PromptMode.APPEND, 4, 60.0)
-    spec = triage.session_spec()
+    assert (triage.session.prompt_mode, triage.turn.max_steps, triage.timeout) == (PromptMode.APPEND, 4, 60.0)
+    spec = triage.session
     assert spec.title == "triage (Airflow managed agent)"
     assert spec.browser_mode is BrowserMode.LOCAL_BROWSER_SERVICE and len(spec.callbacks or ()) == 1
     assert "Be terse" not in repr(triage)
@@ -27,9 +28,7 @@ def test_presets_parse_from_a_json_string() -> None:
 
 
 def test_a_preset_names_its_model() -> None:
-    spec = parse_presets({"vision": {"model_id": "gemini-3-flash-preview", "provider": "gemini"}})[
-        "vision"
-    ].session_spec()
+    spec = parse_presets({"vision": {"model_id": "gemini-3-flash-preview", "provider": "gemini"}})["vision"].session
     assert spec.to_wire()["modelId"] == "gemini-3-flash-preview" and spec.to_wire()["provider"] == "gemini"
 
 
@@ -58,8 +57,8 @@ def test_bad_presets_name_the_field(value: object, match: str) -> None:
 def test_pick_prefers_the_call_then_the_connection_then_default() -> None:
     call = parse_presets({"a": {"title": "call"}})
     conn = parse_presets({"a": {"title": "conn"}, "b": {"title": "b"}})
-    assert pick_preset("a", call, conn).title == "call"
-    assert pick_preset("b", call, conn).title == "b"
+    assert pick_preset("a", call, conn).session.title == "call"
+    assert pick_preset("b", call, conn).session.title == "b"
     assert pick_preset(DEFAULT_AGENT, {}, {}).name == DEFAULT_AGENT
     with pytest.raises(MixConfigError, match="'c' is not a known agent; accepted: a, b, default"):
         pick_preset("c", call, conn)
@@ -68,9 +67,9 @@ def test_pick_prefers_the_call_then_the_connection_then_default() -> None:
 
 
 def test_turn_options_merge() -> None:
-    base = TurnOptions(plan_mode=True, thinking_level=ThinkingLevel.OFF, max_steps=3)
-    merged = base.merged(TurnOptions(plan_mode=False, max_steps=5))
-    assert merged == TurnOptions(plan_mode=False, thinking_level=ThinkingLevel.OFF, max_steps=5)
+    base = MessageOptions(plan_mode=True, thinking_level=ThinkingLevel.OFF, max_steps=3)
+    merged = base.merged(MessageOptions(plan_mode=False, max_steps=5))
+    assert merged == MessageOptions(plan_mode=False, thinking_level=ThinkingLevel.OFF, max_steps=5)
 
 
 def test_without_common_ai_the_hook_works_and_the_agent_methods_say_what_is_missing(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mix_provider.client.supervisor import Budget
+from mix_provider.client.policies import Budget
 from mix_provider.errors import MixBudgetExceededError, MixConfigError
 from mix_provider.operators.message import MixSendMessageOperator
 

@@ -1,13 +1,12 @@
-"""Supervision policies: who answers the agent's permission requests and notifications, decided once.
+"""The supervision of a turn as configuration: who answers the agent's requests, and its budget.
 
-A Mix run blocks on a tool's ``permission`` request until ``POST /api/permissions/{id}/grant|deny``
-(30 s on the real server, then it counts as denied) and on every ``notification`` until
-``POST /api/notifications/{id}/respond``. The policies below say what to answer; :func:`decide` is
-the one pure verdict the blocking wait and the trigger both act on. Policies are small frozen
-dataclasses that round-trip through JSON (they travel in a trigger's kwargs) and hold no secrets::
+Everything here is checked once, holds no secret and round-trips through JSON: it travels in a
+trigger's kwargs (:class:`Supervision`). :func:`decide` is the one pure verdict on a request that the
+blocking wait and the trigger both act on (through :mod:`.supervisor`)::
 
     PermissionPolicy(rules=(PermissionRule(tool="bash", command="ls *"),), on_undecided="fail")
     NotificationPolicy(answers={"Deploy to prod?": "no"}, on_undecided="ask")
+    Budget.checked(max_cost_usd=0.5)
 
 What no rule decides goes to ``on_undecided``: ``fail`` (cancel the run, fail with a typed error
 naming the tool and the action) or ``ask`` (hand it to a person; the operator does that through
@@ -21,12 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mix_provider.client import operations as ops
-from mix_provider.client.operations import Call
+from mix_provider.client.requests import ASK, DENY, FAIL, GRANT, RESPOND, Decision, Request
+from mix_provider.client.usage import TurnUsage
 from mix_provider.client.validation import known_keys, one_of
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import MixBudgetExceededError, MixConfigError
 
-GRANT, DENY, RESPOND, FAIL, ASK = "grant", "deny", "respond", "fail", "ask"
 RULE_ACTIONS = (GRANT, DENY)
 UNDECIDED = (FAIL, ASK)
 NOTIFICATION_TYPES = ("info", "warning", "error", "question")
@@ -187,124 +185,6 @@ class NotificationPolicy:
         }
 
 
-@dataclass(frozen=True)
-class Request:
-    """A permission request or notification read from the stream (the fields a decision needs).
-
-    :param kind: ``permission`` or ``notification``.
-    :param id: the request id to answer.
-    :param tool: the tool asking (``bash``, ``Write``; ``Notify`` for notifications).
-    :param description: what the agent says it wants to do (``Execute command: ls``) or the message.
-    :param command: a bash command, if any.
-    :param path: the file a tool writes, else the request's path.
-    :param notification_type: ``info``, ``warning``, ``error`` or ``question``.
-    :param title: the notification's title.
-    :param response_type: ``acknowledge``, ``text`` or ``choice``.
-    :param choices: the offered choices.
-    """
-
-    kind: str
-    id: str
-    tool: str = ""
-    description: str = ""
-    command: str | None = None
-    path: str | None = None
-    notification_type: str | None = None
-    title: str = ""
-    response_type: str = "acknowledge"
-    choices: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, event_name: str, data: Mapping[str, Any]) -> Request | None:
-        """The request an SSE event carries (``permission`` or ``notification``), else None."""
-        if event_name not in ("permission", "notification") or not data.get("id"):
-            return None
-        if event_name == "permission":
-            raw = data.get("params")
-            params: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-            command, target = params.get("command"), params.get("file_path") or data.get("path")
-            description = str(data.get("description") or data.get("action") or "")
-            return cls(
-                "permission",
-                str(data["id"]),
-                str(data.get("toolName") or ""),
-                description,
-                command if isinstance(command, str) else None,
-                target if isinstance(target, str) else None,
-            )
-        offered = data.get("choices")
-        choices: list[Any] = offered if isinstance(offered, list) else []
-        return cls(
-            "notification",
-            str(data["id"]),
-            "Notify",
-            str(data.get("message") or ""),
-            notification_type=str(data.get("notificationType") or "info"),
-            title=str(data.get("title") or ""),
-            response_type=str(data.get("responseType") or "acknowledge"),
-            choices=tuple(map(str, choices)),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """Small JSON form (a trigger event asking a person)."""
-        return {**self.__dict__, "choices": list(self.choices)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Request:
-        """Inverse of :meth:`to_json`."""
-        return cls(**{**data, "choices": tuple(data.get("choices") or ())})
-
-    def summary(self, limit: int = 200) -> str:
-        """One line for logs and messages: the tool and what it wants, cut to ``limit`` characters."""
-        if self.kind == "permission":
-            what = self.command or self.path or self.description
-            text = f"{self.tool} {what!r}" + (
-                f" ({self.description})" if self.description and self.description != what else ""
-            )
-        else:
-            text = f"{self.notification_type} notification {self.title or self.description!r} ({self.response_type})"
-        return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What to do with a request: ``grant``, ``deny``, ``respond`` (with ``value``), ``fail`` or ``ask``.
-
-    :param rule: which rule decided, for logs (None when nothing did).
-    """
-
-    action: str
-    rule: str | None = None
-    response_type: str = ""
-    value: str = ""
-
-    def answer(self, request: Request) -> Call[Any] | None:
-        """The call that sends this decision to Mix, if it is an answer."""
-        if self.action == GRANT:
-            return ops.grant_permission(request.id)
-        if self.action == DENY:
-            return ops.deny_permission(request.id)
-        if self.action == RESPOND:
-            return ops.respond_to_notification(request.id, self.response_type, self.value)
-        return None
-
-    def pending(self, request: Request) -> dict[str, Any]:
-        """This decision about ``request`` as small JSON, to send later (:func:`pending_answer`)."""
-        return {
-            "kind": request.kind,
-            "id": request.id,
-            "action": self.action,
-            "rule": self.rule,
-            "response_type": self.response_type,
-            "value": self.value,
-        }
-
-    def describe(self) -> str:
-        """``grant by permission_policy.rules[0] (...)``, for logs."""
-        verb = f"answer {self.value!r}" if self.action == RESPOND and self.value else self.action
-        return f"{verb} ({self.rule or 'no rule decided'})"
-
-
 def decide(request: Request, permissions: PermissionPolicy, notifications: NotificationPolicy) -> Decision:
     """The verdict on one request: the first matching rule, else the policy's ``on_undecided``."""
     if request.kind == "permission":
@@ -328,17 +208,88 @@ def _answer(request: Request, policy: NotificationPolicy) -> Decision:
     return Decision(policy.on_undecided)
 
 
-def answer_of(request: Request, chosen: str) -> Decision:
-    """A person's choice (``Grant``/``Deny``, a choice, or an acknowledgement) as a decision."""
-    if request.kind == "permission":
-        return Decision(GRANT if chosen.lower() == GRANT else DENY, "a person")
-    kind = request.response_type
-    return Decision(RESPOND, "a person", kind, "" if kind == "acknowledge" else chosen)
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one turn: cost in US dollars and tokens (prompt + completion); None is no limit."""
+
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+
+    @classmethod
+    def checked(cls, max_cost_usd: object = None, max_tokens: object = None) -> Budget:
+        """Validate both limits (positive numbers, ``max_tokens`` an int).
+
+        :raises MixConfigError: naming the limit.
+        """
+        cost = max_cost_usd
+        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0):
+            raise MixConfigError("max_cost_usd", f"must be a positive number of US dollars or None; got {cost!r}")
+        tokens = max_tokens
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+            raise MixConfigError("max_tokens", f"must be a positive int or None; got {tokens!r}")
+        return cls(None if cost is None else float(cost), tokens)
+
+    @property
+    def active(self) -> bool:
+        """Whether any limit is set."""
+        return self.max_cost_usd is not None or self.max_tokens is not None
+
+    def breach(self, session_id: str, usage: TurnUsage) -> MixBudgetExceededError | None:
+        """The error when ``usage`` passes a limit, else None."""
+        if self.max_tokens is not None and usage.tokens > self.max_tokens:
+            return MixBudgetExceededError(session_id, "max_tokens", self.max_tokens, usage.tokens)
+        if self.max_cost_usd is not None and usage.cost > self.max_cost_usd:
+            return MixBudgetExceededError(session_id, "max_cost_usd", self.max_cost_usd, round(usage.cost, 6))
+        return None
 
 
-def pending_answer(data: Mapping[str, Any]) -> Call[Any] | None:
-    """The call of a decision saved by :meth:`Decision.pending`."""
-    decision = Decision(
-        str(data["action"]), data.get("rule"), str(data.get("response_type") or ""), str(data.get("value") or "")
-    )
-    return decision.answer(Request(str(data["kind"]), str(data["id"])))
+@dataclass(frozen=True)
+class Supervision:
+    """The policies and budget of a turn, checked once; travels as JSON in a trigger's kwargs.
+
+    :param permissions: the permission policy.
+    :param notifications: the notification policy.
+    :param budget: the turn's limits.
+    """
+
+    permissions: PermissionPolicy = field(default_factory=PermissionPolicy)
+    notifications: NotificationPolicy = field(default_factory=NotificationPolicy)
+    budget: Budget = field(default_factory=Budget)
+
+    @classmethod
+    def checked(
+        cls,
+        permission_policy: PermissionPolicy | Mapping[str, Any] | None = None,
+        notification_policy: NotificationPolicy | Mapping[str, Any] | None = None,
+        max_cost_usd: object = None,
+        max_tokens: object = None,
+    ) -> Supervision:
+        """Validate everything (see each policy's ``checked``).
+
+        :raises MixConfigError: naming the field and the accepted values.
+        """
+        return cls(
+            PermissionPolicy.checked(permission_policy),
+            NotificationPolicy.checked(notification_policy),
+            Budget.checked(max_cost_usd, max_tokens),
+        )
+
+    @property
+    def asks(self) -> tuple[str, ...]:
+        """The policies that may hand a request to a person (``on_undecided='ask'``)."""
+        named = (("permission_policy", self.permissions), ("notification_policy", self.notifications))
+        return tuple(name for name, policy in named if policy.on_undecided == ASK)
+
+    def to_json(self) -> dict[str, Any]:
+        """Small JSON form, read back by :meth:`from_json`."""
+        return {
+            "permission_policy": self.permissions.to_json(),
+            "notification_policy": self.notifications.to_json(),
+            "max_cost_usd": self.budget.max_cost_usd,
+            "max_tokens": self.budget.max_tokens,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Supervision:
+        """Inverse of :meth:`to_json` (None: the defaults)."""
+        return cls.checked(**(data or {}))

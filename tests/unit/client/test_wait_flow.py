@@ -1,0 +1,183 @@
+"""The wait for a reply as a sans-I/O flow: driven here with scripted results, no transport at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mix_provider.client import operations as ops
+from mix_provider.client.operations import Call
+from mix_provider.client.policies import PermissionPolicy, PermissionRule
+from mix_provider.client.scan import ScannedTranscript
+from mix_provider.client.stream import StreamEvent
+from mix_provider.client.supervisor import Supervisor
+from mix_provider.client.turns import TurnKey
+from mix_provider.client.wait import (
+    CloseEvents,
+    Command,
+    NextEvent,
+    OpenEvents,
+    Scan,
+    Sleep,
+    Urgent,
+    Wait,
+    adrive,
+    drive,
+    reply_flow,
+)
+from mix_provider.errors import (
+    MixNotFoundError,
+    MixReplyTimeoutError,
+    MixTransportError,
+    MixUndecidedRequestError,
+)
+from mix_provider.models import MessageRecord, SessionTotals
+
+SESSION, TURN = "s1", TurnKey.of(0, "hi")
+PENDING = ScannedTranscript([MessageRecord(id="u1", role="user", content="hi")])
+DONE = ScannedTranscript(
+    [*PENDING.messages, MessageRecord(id="a1", role="assistant", content="hello", finish_reason="end_turn")],
+    SessionTotals(user_message_count=1, prompt_tokens=3, completion_tokens=2, cost=0.01),
+)
+SEND = ops.send_message(SESSION, "hi", turn=TURN)
+PERMISSION = StreamEvent("permission", {"id": "p1", "toolName": "bash", "params": {"command": "ls"}})
+
+
+class Script:
+    """Answers each command from a list of (kind, result) pairs, in order; an exception result is raised."""
+
+    def __init__(self, *steps: tuple[type | str, Any]) -> None:
+        self.steps = list(steps)
+        self.done: list[Command] = []
+
+    def __call__(self, command: Command) -> Any:
+        self.done.append(command)
+        if isinstance(command, Urgent):  # not scripted: where it comes is checked on self.done
+            return None
+        kind, result = self.steps.pop(0)
+        name = command.path if isinstance(command, Call) else type(command)
+        assert name == kind, f"expected {kind}, the flow asked for {command}"
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def asynchronously(self, command: Command) -> Any:
+        return self(command)
+
+
+def _wait(timeout: float = 5.0, poll: float = 0.5, supervisor: Supervisor | None = None) -> Wait:
+    return Wait.start(SESSION, TURN, timeout, poll, supervisor)
+
+
+def _run(script: Script, wait: Wait, send: Call[Any] | None = SEND, answer: Call[Any] | None = None) -> Any:
+    return drive(reply_flow(wait, 30.0, send, answer), script)
+
+
+def test_the_stream_opens_before_the_send_and_its_complete_ends_the_wait() -> None:
+    script = Script(
+        (OpenEvents, None),
+        (NextEvent, StreamEvent("connected")),
+        (SEND.path, None),
+        (NextEvent, StreamEvent("complete", {"messageId": "a1"})),
+        (Scan, DONE),
+    )
+    reply = _run(script, _wait())
+    assert (reply.message_id, reply.text, reply.totals) == ("a1", "hello", DONE.totals)
+    assert script.done[0] == OpenEvents(SESSION, 5.0) and script.steps == []
+
+
+def test_an_unavailable_stream_falls_back_to_polling_until_the_reply() -> None:
+    script = Script(
+        (OpenEvents, MixTransportError("GET", "/stream", "refused", sent=False)),
+        (SEND.path, None),
+        (CloseEvents, None),
+        (Scan, PENDING),
+        (Sleep, None),
+        (Scan, DONE),
+    )
+    assert _run(script, _wait()).message_id == "a1"
+    assert Sleep(0.5) in script.done
+
+
+def test_a_dropped_stream_is_followed_by_polling() -> None:
+    script = Script(
+        (OpenEvents, None),
+        (NextEvent, StreamEvent("connected")),
+        (SEND.path, None),
+        (NextEvent, TimeoutError()),
+        (CloseEvents, None),
+        (Scan, DONE),
+    )
+    assert _run(script, _wait()).message_id == "a1"
+
+
+def test_without_a_send_the_answer_goes_first_and_a_reply_already_there_ends_the_wait() -> None:
+    answer = ops.grant_permission("p0")
+    script = Script((OpenEvents, None), (NextEvent, StreamEvent("connected")), (answer.path, None), (Scan, DONE))
+    assert _run(script, _wait(), send=None, answer=answer).message_id == "a1"
+
+
+def test_the_supervisor_s_answer_is_sent_and_one_found_gone_does_not_end_the_turn() -> None:
+    policy = PermissionPolicy(rules=(PermissionRule(tool="bash"),))
+    supervisor = Supervisor(SESSION, permissions=policy)
+    gone = MixNotFoundError(404, "not_found", "no such permission", "POST", "/api/permissions/p1/grant")
+    script = Script(
+        (OpenEvents, None),
+        (NextEvent, StreamEvent("connected")),
+        (SEND.path, None),
+        (NextEvent, PERMISSION),
+        ("/api/permissions/p1/grant", gone),
+        (NextEvent, StreamEvent("complete")),
+        (Scan, DONE),
+    )
+    assert _run(script, _wait(supervisor=supervisor)).message_id == "a1"
+    assert supervisor.tally["granted"] == 1
+    lanes = [(index, command.on) for index, command in enumerate(script.done) if isinstance(command, Urgent)]
+    grant = next(i for i, c in enumerate(script.done) if isinstance(c, Call) and c.path.endswith("/grant"))
+    last_scan = max(i for i, c in enumerate(script.done) if isinstance(c, Scan))
+    # the turn under way: its answer and its transcript go first
+    assert [on for _, on in lanes] == [True, False] and lanes[0][0] < grant < last_scan < lanes[1][0]
+
+
+def test_an_undecided_request_cancels_the_run_and_raises_even_if_the_cancel_fails() -> None:
+    refused = MixTransportError("POST", "/cancel", "reset", sent=True)
+    script = Script(
+        (OpenEvents, None),
+        (NextEvent, StreamEvent("connected")),
+        (SEND.path, None),
+        (NextEvent, PERMISSION),
+        (f"/api/sessions/{SESSION}/cancel", refused),
+    )
+    with pytest.raises(MixUndecidedRequestError, match="bash"):
+        _run(script, _wait(supervisor=Supervisor(SESSION)))
+    assert script.steps == []
+
+
+def test_polling_stops_before_a_poll_would_end_past_the_deadline() -> None:
+    unavailable = MixTransportError("GET", "/stream", "x", sent=False)
+    script = Script((OpenEvents, unavailable), (Scan, PENDING), (CloseEvents, None), (Scan, PENDING))
+    with pytest.raises(MixReplyTimeoutError):
+        _run(script, _wait(timeout=0.1, poll=0.5), send=None)
+    assert script.steps == [] and not any(isinstance(command, Sleep) for command in script.done)
+
+
+def test_a_permanent_stream_error_is_raised() -> None:
+    missing = MixNotFoundError(404, "not_found", "no session", "GET", "/stream")
+    with pytest.raises(MixNotFoundError):
+        _run(Script((OpenEvents, missing)), _wait())
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_both_drivers_run_the_same_flow(driver: str) -> None:
+    import asyncio
+
+    script = Script((OpenEvents, None), (NextEvent, None), (SEND.path, None), (CloseEvents, None), (Scan, DONE))
+    flow = reply_flow(_wait(), 30.0, SEND, None)
+    run: Callable[[], Any] = (
+        (lambda: drive(flow, script))
+        if driver == "sync"
+        else (lambda: asyncio.run(adrive(flow, script.asynchronously)))
+    )
+    assert run().message_id == "a1" and [type(c) for c in script.done][-2:] == [CloseEvents, Scan]
