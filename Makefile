@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 
-.PHONY: venv demo test lint typecheck docs-check docs e2e e2e-distributed compat bench clean
+.PHONY: venv demo test lint typecheck docs-check docs e2e e2e-distributed compat bench soak clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -32,9 +32,10 @@ e2e: venv docs
 	scripts/e2e_setup.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
-# A distributed Airflow on this machine (PostgreSQL, Redis, api-server, scheduler, dag-processor,
+# A distributed Airflow on this machine (PostgreSQL, Redis, api-server, two schedulers, dag-processor,
 # two Celery workers, two triggerers), the example DAGs through it, then the failure drills: a
-# triggerer and a Celery worker killed mid-turn (docs/scale.md). The last step of `make test` (about 3 min).
+# triggerer and a Celery worker killed mid-turn, the worker restarted (its try redelivered), a scheduler
+# killed, PostgreSQL, Redis and the Mix server restarted (docs/scale.md). The last step of `make test`.
 e2e-distributed: venv
 	scripts/distributed_setup.sh
 	@start=$$(date +%s); \
@@ -65,6 +66,13 @@ bench: venv
 		echo "$$script.py: $$(( $$(date +%s) - begun )) s"; \
 	done; \
 	echo "make bench: $$(( $$(date +%s) - start )) s wall, load $$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# An hour of turns, supervised turns, archives and injected faults through the distributed Airflow of
+# e2e-distributed, a row of RSS, connections, triggers and DB rows every 2 min (benchmarks/README.md,
+# "Soak"); not part of `make test`. `make soak SOAK_ARGS="--minutes 10"` for a shorter run.
+soak: venv
+	scripts/distributed_setup.sh
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .bootstrap .airflow .devserver-data .artifacts .compat dist docs/_build

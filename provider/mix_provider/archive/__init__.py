@@ -26,7 +26,7 @@ from mix_provider.archive.export import (
 from mix_provider.archive.manifest import Entry, Manifest, fingerprint
 from mix_provider.archive.parts import PARTS_DIR, MergedManifest, read_manifest
 from mix_provider.archive.shards import Shard, shard_indices, shard_of
-from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, check_destination, storage_path
+from mix_provider.archive.storage import PARTIAL_SUFFIX, AtomicFile, WriteTracker, check_destination
 from mix_provider.errors import ArchiveCancelledError, ArchiveFailedError, ManifestError
 
 __all__ = [
@@ -56,5 +56,4 @@ __all__ = [
     "read_summary",
     "shard_indices",
     "shard_of",
-    "storage_path",
 ]

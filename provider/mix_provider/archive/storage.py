@@ -32,24 +32,6 @@ LOCAL_PROTOCOLS = frozenset({"file", "local"})
 GZIP_LEVEL = 6
 
 
-def storage_path(field: str, value: object) -> ObjectStoragePath:
-    """Return ``value`` (an :class:`ObjectStoragePath` or a URI string) as a storage path.
-
-    :raises MixConfigError: naming ``field`` when it is empty or of another type.
-    """
-    if isinstance(value, ObjectStoragePath):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        kind = type(value).__name__
-        raise MixConfigError(field, f"must be an ObjectStoragePath or a URI string like 'file:///...', got {kind}")
-    try:
-        return ObjectStoragePath(value.strip())
-    except ValueError as exc:  # fsspec: "Unsupported filesystem: 'foo'"
-        raise MixConfigError(
-            field, f"{value.strip()!r} has no known filesystem ({exc}); use file://, s3://, gs://, ... (fsspec)"
-        ) from None
-
-
 def check_destination(field: str, target: ObjectStoragePath, *, directory: bool = False) -> None:
     """Check, before any download, that ``target`` can be written: its filesystem is installed and, on
     the local disk, the target is a file (or, with ``directory``, a directory) under directories only.

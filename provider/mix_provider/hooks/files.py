@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
-from mix_provider.archive.storage import storage_path
 from mix_provider.client import operations as ops
 from mix_provider.client.files import (
     MAX_UPLOAD_BYTES,
@@ -29,6 +28,7 @@ from mix_provider.client.files import (
 from mix_provider.client.operations import Upload
 from mix_provider.errors import MixConfigError
 from mix_provider.models import FileInfo
+from mix_provider.storage_paths import storage_path
 
 if TYPE_CHECKING:
     from mix_provider.client import AsyncMixClient, MixClient

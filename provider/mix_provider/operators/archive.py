@@ -23,11 +23,12 @@ from mix_provider.archive.shards import Shard
 from mix_provider.client.inventory import Listing, has_no_counts
 from mix_provider.client.validation import optional_int, require_bool, require_ids
 from mix_provider.errors import ArchiveFailedError, MixConfigError
-from mix_provider.operators._destinations import check_location, check_spec
+from mix_provider.operators._destinations import check_spec
 from mix_provider.operators._listing import check_on_incomplete, settle, wanted
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator
+from mix_provider.storage_paths import check_location
 from mix_provider.templating import check_literal, is_template
 
 

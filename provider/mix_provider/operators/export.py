@@ -18,9 +18,10 @@ from mix_provider.archive import (
 )
 from mix_provider.client.validation import require_bool, require_id
 from mix_provider.errors import MixConfigError, MixTargetExistsError
-from mix_provider.operators._destinations import check_location, check_spec
+from mix_provider.operators._destinations import check_spec
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators.base import MixBaseOperator
+from mix_provider.storage_paths import check_location
 from mix_provider.templating import check_literal
 
 

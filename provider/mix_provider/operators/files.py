@@ -14,76 +14,18 @@ from typing import Any
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider import assets
-from mix_provider.archive import WriteTracker, check_destination, storage_path
+from mix_provider.archive import WriteTracker, check_destination
 from mix_provider.archive.media import StoredFile, store_file
 from mix_provider.client.files import MAX_UPLOAD_BYTES, check_file_name
 from mix_provider.client.validation import require_id
 from mix_provider.errors import MixConfigError, MixNotFoundError
-from mix_provider.hooks.files import upload_of
-from mix_provider.hooks.mix import MixHook
-from mix_provider.operators._destinations import check_location
+from mix_provider.operators._uploads import check_sources, upload_all
 from mix_provider.operators.base import MixBaseOperator
+from mix_provider.storage_paths import check_location, storage_path
 from mix_provider.templating import check_literal
 
-_GLOB = frozenset("*?[")
 #: What a collect does with a referenced file the server no longer has.
 ON_MISSING = ("fail", "skip")
-
-
-def _sources(value: object) -> list[Any]:
-    """``value`` as a list of sources (one path or URI, or a list of them)."""
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    if not items:
-        raise MixConfigError("source", "names no file: give a path, a URI, a glob or a list of them")
-    return items
-
-
-def expand(field: str, value: object) -> list[ObjectStoragePath]:
-    """The files ``value`` names: paths, URIs and globs (``*``, ``?``, ``[...]``, ``**``), in order.
-
-    :raises MixConfigError: naming ``field`` for an unknown scheme or a glob matching no file.
-    """
-    found: list[ObjectStoragePath] = []
-    for item in _sources(value):
-        path = storage_path(field, item)
-        if not _GLOB.intersection(str(path)):
-            found.append(path)
-            continue
-        base, pattern = path, list[str]()
-        while _GLOB.intersection(str(base)):
-            if base.parent == base:
-                raise MixConfigError(field, f"{path}: a glob may not be in the bucket or the root")
-            pattern.insert(0, base.name)
-            base = base.parent
-        matches = sorted((match for match in base.glob("/".join(pattern)) if match.is_file()), key=str)
-        if not matches:
-            raise MixConfigError(field, f"{path} matches no file")
-        found.extend(matches)
-    return found
-
-
-def upload_all(hook: MixHook, session_id: str, source: object, limit: int = MAX_UPLOAD_BYTES) -> list[dict[str, Any]]:
-    """Upload every file ``source`` names; all are checked (existence, size) before the first is sent."""
-    uploads = [(path, upload_of(path, limit=limit)) for path in expand("source", source)]
-    results = []
-    for path, upload in uploads:
-        info = hook.upload_file(session_id, upload, limit=limit)
-        url = info.url or f"/api/sessions/{session_id}/files/{info.name}"
-        results.append({"name": info.name, "size": info.size, "url": url, "source": str(path)})
-    return results
-
-
-def with_attachments(text: str, uploaded: list[dict[str, Any]]) -> str:
-    """``text`` followed by the URL of each uploaded file, the way the Mix UI refers the agent to them."""
-    if not uploaded:
-        return text
-    return text + "\n\nAttached files:\n" + "\n".join(f"- {item['url']}" for item in uploaded)
-
-
-def check_sources(value: object) -> None:
-    """Check each literal source's scheme at parse time (what exists is checked at run time)."""
-    for item in _sources(value):
-        check_location("source", item)
 
 
 class MixUploadFilesOperator(MixBaseOperator):

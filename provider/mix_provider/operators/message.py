@@ -48,9 +48,9 @@ from mix_provider.models import FinishReason, ThinkingLevel
 from mix_provider.operators._hitl import Resumption, ask_person, check_supervision, resume_after_answer
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
+from mix_provider.operators._uploads import check_sources, upload_all, with_attachments
 from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator
-from mix_provider.operators.files import check_sources, upload_all, with_attachments
 from mix_provider.templating import check_literal, rendered_number, template_safe
 from mix_provider.triggers.message import MixMessageTrigger
 from mix_provider.triggers.settle import settle_deadline

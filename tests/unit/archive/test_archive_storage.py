@@ -20,10 +20,10 @@ from mix_provider.archive import (
     AtomicFile,
     ExportSpec,
     WriteTracker,
-    storage_path,
 )
 from mix_provider.archive.export import TranscriptWriter
 from mix_provider.errors import MixConfigError, MixMalformedResponseError
+from mix_provider.storage_paths import storage_path
 
 
 @pytest.fixture(params=["file", "memory"])

@@ -7,13 +7,8 @@ from pathlib import Path
 import pytest
 
 from mix_provider.errors import MixConfigError
-from mix_provider.operators.files import (
-    MixCollectFilesOperator,
-    MixUploadFilesOperator,
-    expand,
-    select,
-    with_attachments,
-)
+from mix_provider.operators._uploads import expand, with_attachments
+from mix_provider.operators.files import MixCollectFilesOperator, MixUploadFilesOperator, select
 
 SID = "0b9f6f2e-1c1d-4d52-9a57-1f7c2c0f1a11"
 
