@@ -48,7 +48,6 @@ with DAG(
         ),
         notification_policy=NotificationPolicy(answers={"Deploy to prod?": "no"}, on_undecided=undecided),
         max_cost_usd=0.50,
-        max_tokens=200_000,
         deferrable=True,
         timeout=600,
     )

@@ -11,10 +11,12 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     ├── MixReplyTimeoutError        a reply did not finish before the deadline
     ├── MixReplyAmbiguousError      overlapping tool runs: the transcript cannot tell our reply from another's
     ├── MixReplyFailedError         a reply finished with a failing finish reason (``finish_reason``)
-    │   └── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
+    │   ├── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
+    │   └── MixStepLimitError       ... the run used its ``max_steps`` tool rounds and was stopped (``max_steps``)
     ├── MixSupervisionError         a supervision policy stopped the run (it was cancelled)
     │   ├── MixUndecidedRequestError  no rule decided a permission or notification (``on_undecided='fail'``)
     │   └── MixBudgetExceededError  a turn spent more than ``max_cost_usd`` / ``max_tokens`` (``limit``, ``spent``)
+    ├── MixTokensUnmeasurableError  ``max_tokens`` refused before sending: the server reports no per-message usage
     ├── MixAskRequired              a policy hands a request to a person (the operator asks through Airflow)
     ├── MixWaitFailedError          the triggerer's wait (a reply, an idle session) ended in an ``error`` event
     ├── MixTriggerEventError        a trigger event broke the event contract (not trusted)
@@ -30,7 +32,8 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     ├── ManifestError               an archive's ``manifest.json`` cannot be read (left untouched)
     ├── MixTargetExistsError        an export target exists and ``overwrite=False``
     ├── ArchiveCancelledError       the task was killed while a transcript was being written
-    └── ArchiveFailedError          some sessions of an archive run failed (``failed``: error by session id)
+    ├── ArchiveFailedError          some sessions of an archive run failed (``failed``: error by session id)
+    └── MixListingIncompleteError   "every session" could not be listed: the server caps its list (``unseen``)
 
 :class:`MixConfigError`, :class:`TranscriptSyntaxError` and :class:`ManifestError` are also
 :class:`ValueError`, :class:`MixMissingExtraError` an :class:`ImportError`, and
@@ -167,6 +170,29 @@ class MixReplyFailedError(MixError):
 
 class MixReplyCanceledError(MixReplyFailedError):
     """The run was cancelled before the reply finished (``finish_reason`` ``canceled``)."""
+
+
+class MixStepLimitError(MixReplyFailedError):
+    """The run used all ``max_steps`` tool rounds and the server stopped it: its last round is stored
+    as ``canceled`` although nobody cancelled it (``agent.go`` ``processGeneration``).
+
+    :param session_id: the session.
+    :param max_steps: the limit the message was sent with.
+    :param message_id: the last round's message.
+    :param text: that message's text (the partial reply).
+    """
+
+    def __init__(self, session_id: str, max_steps: int, message_id: str, text: str) -> None:
+        MixError.__init__(
+            self,
+            f"The Mix run in session {session_id} reached its step limit max_steps={max_steps} and was stopped "
+            f"before a final reply (message {message_id or 'none'}); raise max_steps, or pass "
+            f"on_step_limit='accept' to take the partial reply: {text[:500]}",
+        )
+        self.session_id = session_id
+        self.finish_reason = "canceled"
+        self.message_id = message_id
+        self.max_steps = max_steps
 
 
 def reply_failure(session_id: str, finish_reason: str, message_id: str, text: str) -> MixReplyFailedError:
@@ -339,6 +365,27 @@ class MixBudgetExceededError(MixSupervisionError):
         self.spent = spent
 
 
+class MixTokensUnmeasurableError(MixError, ValueError):
+    """``max_tokens`` was asked for, but the server reports no per-message usage, so a turn's tokens
+    cannot be measured; the turn is refused before its message is sent.
+
+    A session's ``promptTokens``/``completionTokens`` are the last LLM call's, not totals
+    (``agent.go`` ``TrackUsage``): their change is no turn's spend.
+
+    :param session_id: the session.
+    :param reason: what the server showed.
+    """
+
+    def __init__(self, session_id: str, reason: str) -> None:
+        super().__init__(
+            f"max_tokens cannot be enforced in session {session_id}: {reason}, and a session's token "
+            "fields are those of its last LLM call, not totals; use max_cost_usd (the session's cost is "
+            "cumulative) or drop max_tokens"
+        )
+        self.session_id = session_id
+        self.reason = reason
+
+
 class MixAskRequired(MixError):
     """A policy hands a request to a person (``on_undecided='ask'``); the run waits for the answer.
 
@@ -402,3 +449,15 @@ class ArchiveFailedError(MixError):
         more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
         super().__init__(f"{len(failed)} session(s) failed to archive: {shown}{more}")
         self.failed = failed
+
+
+class MixListingIncompleteError(MixError):
+    """A task meant to see every session could not: the server lists only its newest sessions and
+    offers no other way to find the rest (``on_incomplete='warn'`` makes this a warning).
+
+    :param unseen: what could not be seen, and the remedy.
+    """
+
+    def __init__(self, unseen: str) -> None:
+        super().__init__(f"Not every Mix session could be listed: {unseen}")
+        self.unseen = unseen

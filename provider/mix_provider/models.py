@@ -113,6 +113,11 @@ class SessionData(SessionTotals):
     model_id: str | None = None
     provider: str | None = None
 
+    @property
+    def is_subagent(self) -> bool:
+        """Whether this is a sub-agent's session (what ``includeSubagents`` hides from the list)."""
+        return self.session_type == "subagent" or bool(self.parent_session_id)
+
     def summary(self) -> dict[str, Any]:
         """A small JSON-serialisable summary, fit for XCom."""
         return {
@@ -203,8 +208,34 @@ class ExportSession(SessionTotals):
     updated_at: datetime | None = None
 
 
+class CallbackResult(BaseModel):
+    """What one session callback did, stored by the agent in a ``role: tool`` message
+    (``callbacks/executor.go`` ``saveCallbackResultMessage``); the spec's ``CallbackResultData``,
+    whose keys are snake_case on the wire.
+
+    :param subagent_id: the sub-agent session a ``sub_agent`` callback ran (its parent is the
+        session holding this result).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    tool_call_id: str
+    tool_name: str = ""
+    callback_type: str
+    callback_name: str | None = None
+    success: bool = False
+    stdout: str | None = None
+    stderr: str | None = None
+    exit_code: int | None = None
+    subagent_id: str | None = None
+    subagent_result: str | None = None
+    error: str | None = None
+    exclude_from_context: bool | None = None
+
+
 class BackendMessage(MixModel):
-    """A message as ``GET /api/sessions/{id}/messages`` returns it."""
+    """A message as ``GET /api/sessions/{id}/messages`` returns it (``callbackResults`` on a
+    callback's ``tool`` message; per-message usage only where the server reports it)."""
 
     id: str
     session_id: str = ""
@@ -216,6 +247,7 @@ class BackendMessage(MixModel):
     output_tokens: int | None = None
     cost: float | None = None
     model: str | None = None
+    callback_results: list[CallbackResult] | None = None
 
 
 class MessageAccepted(MixModel):

@@ -83,3 +83,59 @@ class Recorder:
             for r in self.requests
             if r.method == method and r.url.path.endswith(path_suffix) and r.content
         ]
+
+
+@dataclass
+class ListingServer:
+    """A Mix server behind ``httpx.MockTransport`` holding ``total`` sessions of ``per`` user messages,
+    listing them as the newer server does (``capped``: the 20 newest, counts 0) or the older one.
+
+    ``history`` serves ``GET /api/messages/history``; ``GET /api/sessions/{id}`` and ``/export``
+    answer with real counts. ``paths`` records every request path.
+    """
+
+    total: int
+    capped: bool
+    history: bool = True
+    per: int = 2
+    cap: int = 20
+    paths: list[str] = field(default_factory=list)
+
+    def session(self, index: int, *, counted: bool = True) -> dict[str, Any]:
+        count = self.per if counted else 0
+        return {
+            "id": f"s{index:04d}",
+            "title": f"session {index}",
+            "createdAt": f"2026-01-01T{index // 3600:02d}:{index // 60 % 60:02d}:{index % 60:02d}Z",
+            "userMessageCount": count,
+            "assistantMessageCount": count,
+            "toolCallCount": 0,
+            "sessionType": "main",
+        }
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.paths.append(path)
+        newest = range(self.total - 1, -1, -1)
+        if path == "/api/sessions":
+            shown = list(newest)[: self.cap] if self.capped else list(newest)
+            return httpx.Response(200, json=[self.session(i, counted=not self.capped) for i in shown])
+        if path == "/api/messages/history" and self.history:
+            limit, offset = int(request.url.params["limit"]), int(request.url.params["offset"])
+            rows = [
+                {"id": f"m{i}-{n}", "sessionId": f"s{i:04d}", "role": "user", "userInput": "hi"}
+                for i in newest
+                for n in range(self.per)
+            ]
+            return httpx.Response(200, json=rows[offset : offset + limit])
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[:3] == ["", "api", "sessions"] and parts[3].startswith("s"):
+            index = int(parts[3][1:])
+            if index < self.total:
+                body = self.session(index)
+                if path.endswith("/export"):
+                    body["messages"] = [
+                        {"id": f"m{index}-{n}", "role": "user", "content": "hi"} for n in range(self.per)
+                    ]
+                return httpx.Response(200, json=body)
+        return httpx.Response(404, json={"error": {"code": 404, "message": "not found", "type": "not_found"}})

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mix_provider.archive.export import ExportResult, ExportSpec, TranscriptSource, export_transcript
@@ -28,7 +28,7 @@ from mix_provider.archive.parts import read_manifest, write_part
 from mix_provider.archive.session_files import FileArchiver, FileCounts, StoredSessionFiles
 from mix_provider.archive.shards import WHOLE, Shard
 from mix_provider.archive.storage import LOCAL_PROTOCOLS, WriteTracker
-from mix_provider.errors import ArchiveCancelledError
+from mix_provider.errors import ArchiveCancelledError, MixNotFoundError
 from mix_provider.models import SessionData
 
 if TYPE_CHECKING:
@@ -45,21 +45,49 @@ class ArchiveSource(TranscriptSource, StoredSessionFiles, Protocol):
         """The shared client, created now if it was not yet."""
         ...
 
+    def get_session(self, session_id: str) -> SessionData:
+        """One session, with real counts (for sessions a capped list cannot fingerprint)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Candidate:
-    """A session to archive, with the fingerprint of its list entry when known."""
+    """A session to archive, with the fingerprint of its list entry when known.
+
+    :param lookup: read the session (``GET /api/sessions/{id}``, real counts) before deciding: it was
+        found beyond a capped list, or its list entry has no counts to fingerprint.
+    :param optional: found by a survey, not asked for: gone (404) or not wanted means skip, not fail.
+    :param parent: for a sub-agent's session, its parent's id (``""`` when the server does not say).
+    """
 
     session_id: str
     fingerprint: str | None = None
+    lookup: bool = False
+    optional: bool = False
+    parent: str | None = None
 
 
-def candidates(listed: Iterable[SessionData], session_ids: Sequence[str] | None = None) -> list[Candidate]:
-    """The sessions to archive: ``session_ids`` in order (or every listed session), with fingerprints."""
-    known = {session.id: fingerprint(session) for session in listed}
+def parent_of(session: SessionData) -> str | None:
+    """The parent of a sub-agent's session (``""`` when unnamed), None for a main session."""
+    return (session.parent_session_id or "") if session.is_subagent else None
+
+
+def candidates(
+    listed: Iterable[SessionData],
+    session_ids: Sequence[str] | None = None,
+    *,
+    counted: bool = True,
+    beyond: Sequence[str] = (),
+) -> list[Candidate]:
+    """The sessions to archive: ``session_ids`` in order (or every listed session, then those found
+    ``beyond`` the list), with fingerprints when the list entries have counts (``counted``)."""
+    known = {
+        s.id: Candidate(s.id, fingerprint(s) if counted else None, not counted, parent=parent_of(s)) for s in listed
+    }
     if session_ids is None:
-        return [Candidate(sid, fp) for sid, fp in known.items()]
-    return [Candidate(sid, known.get(sid)) for sid in dict.fromkeys(session_ids)]
+        found = [replace(candidate, optional=True) for candidate in known.values()]
+        return found + [Candidate(sid, lookup=True, optional=True) for sid in dict.fromkeys(beyond) if sid not in known]
+    return [known.get(sid) or Candidate(sid, lookup=not counted) for sid in dict.fromkeys(session_ids)]
 
 
 @dataclass
@@ -75,6 +103,9 @@ class ArchiveReport:
     bytes: int = 0
     #: with ``include_files``: files downloaded, kept and missing, and the bytes downloaded
     files: FileCounts | None = None
+    #: how the sessions were found (:meth:`Listing.summary <mix_provider.client.inventory.Listing.summary>`),
+    #: None when they were given by id
+    listing: dict[str, Any] | None = None
 
     def xcom(self) -> dict[str, Any]:
         """The small XCom summary (``files`` with ``include_files`` only)."""
@@ -89,6 +120,7 @@ class ArchiveReport:
             "manifest": self.manifest,
             "shard": self.shard.index,
             "shards": self.shard.count,
+            "listing": self.listing,
         }
 
 
@@ -102,6 +134,7 @@ class _Outcome:
     bytes: int = 0
     error: str | None = None
     files: FileCounts | None = None
+    dropped: bool = False
 
 
 class SessionArchiver:
@@ -113,6 +146,8 @@ class SessionArchiver:
     :param max_concurrency: exports streaming at once.
     :param tracker: the task's registry of open temporary files (for ``on_kill``).
     :param shard: which manifest parts this run writes and compacts (``todo`` is already this shard's).
+    :param keep: for sessions read before archiving (``Candidate.lookup``), whether the task wants
+        them (the filters a list applies: creation window, sub-agents).
     :param include_files: also store the files each transcript references (:mod:`.session_files`).
     """
 
@@ -124,9 +159,11 @@ class SessionArchiver:
         max_concurrency: int,
         tracker: WriteTracker | None = None,
         shard: Shard = WHOLE,
+        keep: Callable[[SessionData], bool] | None = None,
         include_files: bool = False,
     ) -> None:
         self.hook = hook
+        self.keep = keep
         self.base = base
         self.spec = spec
         self.max_concurrency = max_concurrency
@@ -150,7 +187,7 @@ class SessionArchiver:
         for outcome in outcomes:
             if outcome.error is not None:
                 report.failed[outcome.session_id] = outcome.error
-            else:
+            elif not outcome.dropped:
                 (report.archived if outcome.written else report.skipped).append(outcome.session_id)
                 report.bytes += outcome.bytes
                 if report.files is not None and outcome.files is not None:
@@ -169,9 +206,7 @@ class SessionArchiver:
             entry = entries.get(candidate.session_id)
             name = f"{candidate.session_id}{self.spec.extension}"
             size = stored.get(name)
-            if entry is not None and entry.matches(
-                self.spec, name, candidate.fingerprint, size, files=bool(self.files)
-            ):
+            if not candidate.lookup and self._unchanged(entry, name, candidate.fingerprint, size):
                 report.skipped.append(candidate.session_id)
             else:
                 work.append((candidate, entry))
@@ -180,29 +215,59 @@ class SessionArchiver:
     def _archive(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> _Outcome:
         """Archive one session (in a worker thread)."""
         name = f"{todo.session_id}{self.spec.extension}"
-
-        def unchanged(result: ExportResult) -> bool:
-            return entry is not None and entry.sha256 == result.sha256 and stored.get(name) == result.bytes
-
         try:
-            result = export_transcript(
-                self.hook,
-                todo.session_id,
-                self.base / name,
-                self.spec,
-                tracker=self.tracker,
-                keep_existing=unchanged,
-                scan_files=self.files is not None,
-            )
-            files = None
-            if self.files is not None:
-                files = self.files.archive(todo.session_id, list(result.file_refs), entry.files if entry else None)
+            if todo.lookup:
+                looked = self._look_up(todo)
+                if looked is None:
+                    return _Outcome(todo.session_id, None, dropped=True)
+                todo = looked
+                if self._unchanged(entry, name, todo.fingerprint, stored.get(name)):
+                    return _Outcome(todo.session_id, None)
+            result, files = self._export(todo, entry, stored)
         except ArchiveCancelledError:
             raise
         except Exception as exc:  # one session's failure must not stop the others; its type is kept
             log.warning("Archiving session %s failed: %s: %s", todo.session_id, type(exc).__name__, exc)
             return _Outcome(todo.session_id, None, error=f"{type(exc).__name__}: {exc}")
         return self._outcome(todo, entry, name, result, files)
+
+    def _unchanged(self, entry: Entry | None, name: str, fingerprint: str | None, size: int | None) -> bool:
+        return entry is not None and entry.matches(self.spec, name, fingerprint, size, files=bool(self.files))
+
+    def _look_up(self, todo: Candidate) -> Candidate | None:
+        """``todo`` fingerprinted from ``GET /api/sessions/{id}``; None for a session found by a survey
+        that is gone or not wanted (a session asked for by id fails instead)."""
+        try:
+            session = self.hook.get_session(todo.session_id)
+        except MixNotFoundError:
+            if todo.optional:
+                return None
+            raise
+        if todo.optional and self.keep is not None and not self.keep(session):
+            return None
+        return replace(todo, fingerprint=fingerprint(session), lookup=False, parent=parent_of(session))
+
+    def _export(
+        self, todo: Candidate, entry: Entry | None, stored: dict[str, int]
+    ) -> tuple[ExportResult, tuple[dict[str, Any], FileCounts] | None]:
+        """Export one transcript (kept when its hash is the archived one's), then its files if asked."""
+        name = f"{todo.session_id}{self.spec.extension}"
+
+        def unchanged(result: ExportResult) -> bool:
+            return entry is not None and entry.sha256 == result.sha256 and stored.get(name) == result.bytes
+
+        result = export_transcript(
+            self.hook,
+            todo.session_id,
+            self.base / name,
+            self.spec,
+            tracker=self.tracker,
+            keep_existing=unchanged,
+            scan_files=self.files is not None,
+        )
+        if self.files is None:
+            return result, None
+        return result, self.files.archive(todo.session_id, list(result.file_refs), entry.files if entry else None)
 
     def _outcome(
         self,
@@ -215,7 +280,7 @@ class SessionArchiver:
         """The manifest update of an exported session: a new entry, a refreshed one, or none."""
         records, counts = files if files is not None else (None, None)
         if result.written:
-            new = Entry.of(result, self.spec, name, todo.fingerprint, files=records)
+            new = Entry.of(result, self.spec, name, todo.fingerprint, files=records, parent=todo.parent)
             return _Outcome(todo.session_id, new, True, result.bytes, files=counts)
         assert entry is not None
         if records is not None and records != entry.files:

@@ -5,7 +5,10 @@
 per day, each a snapshot); a session archived more than once counts once, with its latest
 entry, since a session's totals only grow. The day is the session's creation day (UTC); the model
 is the one of most of its assistant messages. Entries archived before usage was recorded have no
-tokens or cost: they are counted in ``sessions_without_usage``.
+tokens or cost: they are counted in ``sessions_without_usage``. Tokens are per-message usage sums
+(None in entries whose export had none). A sub-agent session's cost is already in its parent's
+(``callbacks/executor.go`` and the ``Task`` tool call ``IncrementSessionCost`` on the parent), so
+sub-agent sessions are counted as sessions but add no cost, never twice.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def rollup(entries: Iterable[Entry]) -> list[CostRow]:
     for entry in entries:
         bucket = sums.setdefault((_day(entry), entry.model or UNKNOWN), [0, 0, 0, 0.0, 0])
         bucket[0] += 1
+        if entry.parent_session_id is not None:
+            continue  # its cost is in its parent's
         if entry.cost is None and entry.prompt_tokens is None:
             bucket[4] += 1
             continue

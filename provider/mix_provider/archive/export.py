@@ -76,6 +76,8 @@ class ExportResult:
     written: bool = True
     #: Assistant messages by model.
     models: dict[str, int] = field(default_factory=dict)
+    #: Prompt and completion tokens from per-message usage; None when a message lacks it.
+    tokens: tuple[int, int] | None = None
     #: The session's files the transcript references (only when asked for: ``scan_files``).
     file_refs: tuple[str, ...] = ()
 
@@ -163,7 +165,16 @@ class TranscriptWriter:
             self._file.close()
         target = str(self._file.target)
         parser = pipe.parser
-        return ExportResult(self.session_id, target, parser.messages, size, digest, parser.header, models=parser.models)
+        return ExportResult(
+            self.session_id,
+            target,
+            parser.messages,
+            size,
+            digest,
+            parser.header,
+            models=parser.models,
+            tokens=parser.tokens(),
+        )
 
     def commit(self) -> None:
         """Rename the finished file over the target."""

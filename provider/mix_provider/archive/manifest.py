@@ -17,14 +17,17 @@ Document layout (version 1), shared by ``manifest.json`` of older releases and b
           "checked_at": null,                     # or when a later run found the file still current
           "created_at": "<createdAt>", "prompt_tokens": 120, "completion_tokens": 40, "cost": 0.00096,
           "model": "<model of most assistant messages>", "models": {"<model>": 2},
+          "parent_session_id": null,               # a sub-agent's session: its parent's id
           "files": {"<name>": {"path", "size", "sha256", "content_type", "last_modified"} | {"missing": true}}
         }
       }
     }
 
-The usage fields (``created_at`` to ``models``) and ``files`` (archives with ``include_files``, see
-:mod:`.session_files`) were added later: entries written before lack them (read as None), and keys a
-later version adds are ignored when reading.
+The usage fields (``created_at`` to ``models``), ``parent_session_id`` and ``files`` (archives with
+``include_files``, see :mod:`.session_files`) were added later: entries written before lack them
+(read as None), and keys a later version adds are ignored when reading. ``prompt_tokens`` and
+``completion_tokens`` are sums of per-message usage, None when the export has none (a session's own
+token fields are its last LLM call's; entries written before this held those).
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ class Entry:
     checked_at: str | None = None
     #: The referenced files stored beside the transcript, by name (None: files were not archived).
     files: dict[str, dict[str, Any]] | None = None
+    #: a sub-agent's session: its parent's id (``""`` when unnamed); its cost is also in the parent's
+    #: (``IncrementSessionCost``), so cost reports leave it out. None: a main session, or not recorded.
+    parent_session_id: str | None = None
 
     def recorded_at(self) -> datetime:
         """When this entry was recorded: merged manifest parts keep each session's latest entry."""
@@ -115,8 +121,10 @@ class Entry:
         name: str,
         fingerprint: str | None,
         files: dict[str, dict[str, Any]] | None = None,
+        parent: str | None = None,
     ) -> Entry:
-        """The entry of a transcript just stored under ``name`` (with its ``files``, when archived)."""
+        """The entry of a transcript just stored under ``name`` (with its ``files``, when archived;
+        ``parent``: a sub-agent session's parent)."""
         return cls(
             path=name,
             format=spec.format,
@@ -128,6 +136,7 @@ class Entry:
             title=result.header.get("title"),
             updated_at=result.header.get("updatedAt"),
             archived_at=_now(),
+            parent_session_id=parent,
             files=files,
             **usage_of(result),
         )
@@ -178,12 +187,15 @@ class Manifest:
 
 
 def usage_of(result: ExportResult) -> dict[str, Any]:
-    """An entry's usage fields from the transcript: its header's totals and its messages' models."""
+    """An entry's usage fields from the transcript: its header's cost (cumulative), its messages'
+    tokens (per-message usage, None when the export has none: the header's token fields are the last
+    LLM call's, ``agent.go`` ``TrackUsage``) and models."""
     header, models = result.header, dict(result.models)
+    prompt, completion = result.tokens if result.tokens is not None else (None, None)
     return {
         "created_at": header.get("createdAt"),
-        "prompt_tokens": header.get("promptTokens"),
-        "completion_tokens": header.get("completionTokens"),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
         "cost": header.get("cost"),
         "model": max(models, key=lambda name: (models[name], name)) if models else None,
         "models": models or None,

@@ -19,14 +19,19 @@ from mix_provider.errors import TranscriptSyntaxError
 
 __all__ = ["JsonlEncoder", "TranscriptParser", "TranscriptSyntaxError", "json_line"]
 
+#: The per-message token counts of the spec's messages (absent from the real server's export).
+USAGE_FIELDS = ("inputTokens", "outputTokens")
 _OPEN = frozenset({"start_map", "start_array"})
+#: The top-level (event, key) pairs of a message a counting parse keeps.
+_KEPT = frozenset({("string", "role"), ("string", "model"), *(("number", name) for name in USAGE_FIELDS)})
 _CLOSE = frozenset({"end_map", "end_array"})
 _MESSAGES = "messages"
 
 
 class _Discard:
     """A stand-in for :class:`ijson.ObjectBuilder` that only follows the events (counting mode),
-    keeping a message's top-level ``role`` and ``model`` (for the archive manifest)."""
+    keeping a message's top-level ``role``, ``model`` and per-message token counts (for the archive
+    manifest)."""
 
     def __init__(self) -> None:
         self.value: dict[str, Any] = {}
@@ -38,7 +43,7 @@ class _Discard:
         self._depth += (event in _OPEN) - (event in _CLOSE)
         if self._depth == 1 and event == "map_key":
             self._key = value
-        elif self._depth == 1 and event == "string" and self._key in ("role", "model"):
+        elif self._depth == 1 and (event, self._key) in _KEPT:
             self.value[self._key] = value
 
 
@@ -54,6 +59,9 @@ class TranscriptParser:
         self.messages = 0
         #: Assistant messages by ``model`` (what the manifest records as the session's models).
         self.models: dict[str, int] = {}
+        #: Per-message tokens summed over the assistant messages, and how many of them lacked them.
+        self.token_sums = [0, 0]
+        self.without_tokens = 0
         self.complete = False
         self.fields_after_messages = False
         self._keep = keep_messages
@@ -137,10 +145,24 @@ class TranscriptParser:
 
     def _count(self, value: Any, done: list[Any]) -> None:
         self.messages += 1
-        if isinstance(value, dict) and value.get("role") == "assistant" and isinstance(value.get("model"), str):
-            self.models[value["model"]] = self.models.get(value["model"], 0) + 1
+        if isinstance(value, dict) and value.get("role") == "assistant":
+            self._count_assistant(value)
         if self._keep:
             done.append(value)
+
+    def _count_assistant(self, value: dict[str, Any]) -> None:
+        if isinstance(value.get("model"), str):
+            self.models[value["model"]] = self.models.get(value["model"], 0) + 1
+        prompt, completion = (value.get(name) for name in USAGE_FIELDS)
+        if isinstance(prompt, int) and isinstance(completion, int):
+            self.token_sums = [self.token_sums[0] + prompt, self.token_sums[1] + completion]
+        else:
+            self.without_tokens += 1
+
+    def tokens(self) -> tuple[int, int] | None:
+        """The transcript's tokens from per-message usage: None unless every assistant message has it
+        (the session's own token fields are its last LLM call's, not totals)."""
+        return None if self.without_tokens else (self.token_sums[0], self.token_sums[1])
 
     def _finish_value(self, done: list[Any]) -> None:
         built, self._value = self._value, None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -15,12 +15,13 @@ from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
 from mix_provider.client.lanes import urgent
-from mix_provider.client.operations import Call
+from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.scan import ScannedTranscript, ascan_chunks
+from mix_provider.client.scan import ScannedTranscript, ascan_chunks, ascan_usage
 from mix_provider.client.stream import StreamEvent
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import Reply, TurnKey
+from mix_provider.client.usage import TurnTokens
 from mix_provider.client.wait import (
     POLL_INTERVAL,
     REPLY_TIMEOUT,
@@ -89,6 +90,23 @@ class AsyncMixClient:
                 plan.replay_initial()
                 return await once()
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    async def run(self, plan: Plan[T]) -> T:
+        """Async :meth:`MixClient.run <mix_provider.client.MixClient.run>`."""
+        stepper = Stepper(plan)
+        while (call := stepper.call) is not None:
+            try:
+                result = await self.execute(call)
+            except MixError as exc:
+                stepper.throw(exc)
+            else:
+                stepper.send(result)
+        return stepper.result
+
+    async def turn_tokens(self, session_id: str, message_ids: Collection[str]) -> TurnTokens | None:
+        """Async :meth:`MixClient.turn_tokens <.sync.MixClient.turn_tokens>`."""
+        call = ops.get_messages(session_id)
+        return await self.consume_stream(call, lambda chunks: ascan_usage(call, chunks, message_ids))
 
     async def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
         """Async :meth:`MixClient.scan_transcript <.sync.MixClient.scan_transcript>`."""

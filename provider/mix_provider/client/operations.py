@@ -7,7 +7,7 @@ Builders validate their arguments, so a bad argument fails before any request is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Generic, TypeVar
@@ -19,7 +19,7 @@ from mix_provider import models
 from mix_provider.client.options import NO_OPTIONS, MessageOptions, SessionSpec
 from mix_provider.client.turns import TurnKey, find_turn
 from mix_provider.client.validation import CallbackLike, check_callbacks, require_bool, require_id, require_text
-from mix_provider.errors import MixAPIError, MixConfigError, MixOutcomeUnknownError
+from mix_provider.errors import MixAPIError, MixConfigError, MixError, MixOutcomeUnknownError
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -101,6 +101,36 @@ class Upload:
     content_type: str = "application/octet-stream"
 
 
+#: Several calls whose order depends on their answers: a generator that yields each call and is sent
+#: its result (or thrown its :class:`~mix_provider.errors.MixError`); it returns the plan's result.
+Plan = Generator[Call[Any], Any, T]
+
+
+class Stepper(Generic[T]):
+    """Drives a :data:`Plan` for a client: ``call`` is the call to make now (None once the plan has
+    returned ``result``); its answer goes back with :meth:`send` or :meth:`throw`."""
+
+    def __init__(self, plan: Plan[T]) -> None:
+        self._plan = plan
+        self.result: T
+        self.call: Call[Any] | None = self._step(lambda: next(plan))
+
+    def send(self, value: Any) -> None:
+        """Hand the current call's result to the plan."""
+        self.call = self._step(lambda: self._plan.send(value))
+
+    def throw(self, error: MixError) -> None:
+        """Hand the current call's error to the plan (raised again unless the plan handles it)."""
+        self.call = self._step(lambda: self._plan.throw(error))
+
+    def _step(self, advance: Callable[[], Call[Any]]) -> Call[Any] | None:
+        try:
+            return advance()
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+
+
 def _model(cls: type[M]) -> Callable[[bytes], M]:
     return cls.model_validate_json
 
@@ -127,6 +157,14 @@ def list_sessions(include_subagents: bool = False) -> Call[list[models.SessionDa
     """``GET /api/sessions``, subagent sessions only when asked."""
     params = {"includeSubagents": "true"} if require_bool("include_subagents", include_subagents) else None
     return Call("GET", "/api/sessions", models.SESSION_LIST.validate_json, params=params)
+
+
+def message_history(limit: int, offset: int = 0) -> Call[list[models.BackendMessage]]:
+    """``GET /api/messages/history``: user messages of every session, newest first, a page at a time."""
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise MixConfigError("limit", f"must be 1..1000 with offset >= 0, got limit={limit}, offset={offset}")
+    params = {"limit": str(limit), "offset": str(offset)}
+    return Call("GET", "/api/messages/history", models.MESSAGE_LIST.validate_json, params=params)
 
 
 def get_session(session_id: str) -> Call[models.SessionData]:

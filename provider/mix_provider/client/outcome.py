@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_serializer, field_validator
 
 from mix_provider.client.turns import Reply, TurnKey
-from mix_provider.client.usage import USAGE_KEYS, TurnBaseline, TurnUsage, turn_usage
+from mix_provider.client.usage import USAGE_KEYS, TurnBaseline, TurnTokens, TurnUsage, turn_usage
 from mix_provider.errors import (
     MixAskRequired,
     MixBudgetExceededError,
@@ -62,7 +62,8 @@ class SuccessEvent(_Event):
 
     Tokens and cost are this turn's only when no other run overlapped it (no other message arrived, and
     none was in progress); otherwise they are None and ``usage_attributable`` is false, rather than
-    another turn's spend reported as ours.
+    another turn's spend reported as ours. Tokens are also None when the server reports no
+    per-message usage (:mod:`mix_provider.client.usage`).
     """
 
     status: Literal[TurnStatus.SUCCESS] = TurnStatus.SUCCESS
@@ -72,6 +73,7 @@ class SuccessEvent(_Event):
     reply_truncated: bool = False
     finish_reason: str | None
     tool_calls: int = 0
+    steps: int = 0
     overlapped: bool = False
     prompt_tokens: int | None
     completion_tokens: int | None
@@ -87,11 +89,13 @@ class SuccessEvent(_Event):
         baseline: TurnBaseline,
         after: SessionTotals,
         decisions: Mapping[str, int] | None = None,
+        tokens: TurnTokens | None = None,
     ) -> SuccessEvent:
-        """The event of a finished turn whose session's totals are ``after``."""
+        """The event of a finished turn whose session's totals are ``after`` and whose assistant
+        messages report ``tokens`` (None: the server reports no per-message usage)."""
         alone = after.user_message_count - baseline.user_messages <= 1
         attributable = alone and not reply.overlapped
-        usage = turn_usage(baseline, after).to_json() if attributable else dict.fromkeys(USAGE_KEYS)
+        usage = turn_usage(baseline, after, tokens).to_json() if attributable else dict.fromkeys(USAGE_KEYS)
         return cls(
             session_id=session_id,
             baseline=baseline,
@@ -101,6 +105,7 @@ class SuccessEvent(_Event):
             reply_truncated=len(reply.text) > REPLY_XCOM_LIMIT,
             finish_reason=reply.finish_reason,
             tool_calls=reply.tool_calls,
+            steps=reply.steps,
             overlapped=reply.overlapped,
             usage_attributable=attributable,
             decisions=dict(decisions or {}),

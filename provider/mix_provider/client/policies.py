@@ -22,7 +22,7 @@ from typing import Any
 
 from mix_provider.client.requests import ASK, DENY, FAIL, GRANT, RESPOND, Decision, Request
 from mix_provider.client.usage import TurnUsage
-from mix_provider.client.validation import known_keys
+from mix_provider.client.validation import known_keys, one_of
 from mix_provider.errors import MixBudgetExceededError, MixConfigError
 
 RULE_ACTIONS = (GRANT, DENY)
@@ -31,12 +31,6 @@ NOTIFICATION_TYPES = ("info", "warning", "error", "question")
 _RULE_KEYS = ("tool", "command", "path", "action")
 _PERMISSION_KEYS = ("rules", "on_undecided")
 _NOTIFICATION_KEYS = ("acknowledge", "answers", "default_choice", "on_undecided")
-
-
-def _one_of(name: str, value: object, accepted: tuple[str, ...]) -> str:
-    if value not in accepted:
-        raise MixConfigError(name, f"{value!r} is not one of: {', '.join(accepted)}")
-    return str(value)
 
 
 def _pattern(name: str, value: object) -> str | None:
@@ -71,7 +65,7 @@ class PermissionRule:
         _pattern("permission_policy.rules.tool", self.tool)
         _pattern("permission_policy.rules.command", self.command)
         _pattern("permission_policy.rules.path", self.path)
-        _one_of("permission_policy.rules.action", self.action, RULE_ACTIONS)
+        one_of("permission_policy.rules.action", self.action, RULE_ACTIONS)
 
     def matches(self, request: Request) -> bool:
         """Whether this rule covers ``request`` (a permission)."""
@@ -101,7 +95,7 @@ class PermissionPolicy:
     on_undecided: str = FAIL
 
     def __post_init__(self) -> None:
-        _one_of("permission_policy.on_undecided", self.on_undecided, UNDECIDED)
+        one_of("permission_policy.on_undecided", self.on_undecided, UNDECIDED)
 
     @classmethod
     def checked(cls, value: PermissionPolicy | Mapping[str, Any] | None) -> PermissionPolicy:
@@ -149,13 +143,13 @@ class NotificationPolicy:
 
     def __post_init__(self) -> None:
         for kind in self.acknowledge:
-            _one_of("notification_policy.acknowledge", kind, NOTIFICATION_TYPES)
+            one_of("notification_policy.acknowledge", kind, NOTIFICATION_TYPES)
         for question, answer in self.answers.items():
             if not isinstance(question, str) or not isinstance(answer, str):
                 raise MixConfigError("notification_policy.answers", "must map question texts to answer strings")
         if self.default_choice is not None and not isinstance(self.default_choice, str):
             raise MixConfigError("notification_policy.default_choice", "must be a string or None")
-        _one_of("notification_policy.on_undecided", self.on_undecided, UNDECIDED)
+        one_of("notification_policy.on_undecided", self.on_undecided, UNDECIDED)
 
     def __hash__(self) -> int:
         return hash((self.acknowledge, tuple(sorted(self.answers.items())), self.default_choice, self.on_undecided))

@@ -4,14 +4,16 @@ The transcript is never held whole nor parsed into models: ijson's push parser h
 at a time, and :class:`TranscriptScan` keeps a :class:`~mix_provider.models.MessageRecord` of it (id,
 role, finish reason, tool call count, times) with text only where the turn logic reads it: the first
 ``text_length`` characters of a user message (our message's fingerprint, :meth:`TurnKey.matches
-<mix_provider.client.turns.TurnKey.matches>`) and the content of assistant messages stored after our
-user message (the reply candidates). The session's totals at the top level are kept too, so a
+<mix_provider.client.turns.TurnKey.matches>`), the whole text of a user message a ``send_message``
+callback injected (recognised by its digest), and the content of assistant messages stored after our
+user message, or after one that may be ours because it shares its second with the first user
+message after the baseline (:func:`~mix_provider.client.turns.after_baseline`). The session's totals at the top level are kept too, so a
 finished wait needs no other call for its usage. Memory is bounded by the largest message plus the records.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Collection, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -21,7 +23,8 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from mix_provider.client.operations import Call
-from mix_provider.client.turns import TurnKey
+from mix_provider.client.turns import TurnKey, digest
+from mix_provider.client.usage import TurnTokens, message_tokens
 from mix_provider.errors import MixMalformedResponseError
 from mix_provider.models import MessageRecord, SessionTotals
 
@@ -59,6 +62,9 @@ class TranscriptScan:
         self._key = key
         self._users = 0
         self._ours = False
+        self._maybe: object = None
+        self._second: object = None
+        self._provisional: list[int] = []
         self._totals: dict[str, Any] = {}
         self._message: ijson.ObjectBuilder | None = None
         self._events = ijson.sendable_list()
@@ -82,6 +88,7 @@ class TranscriptScan:
         except ijson.JSONError as exc:
             raise self._malformed(f"the body ends early: {exc}") from None
         self._take()
+        self._next_second(None)
         totals = SessionTotals.model_validate(self._totals) if self._totals.keys() >= _TOTALS else None
         return ScannedTranscript(self.records, totals)
 
@@ -105,7 +112,9 @@ class TranscriptScan:
         wire = {name: item[name] for name in _FIELDS if name in item}
         calls = item.get("toolCalls")
         wire["toolCallCount"] = len(calls) if isinstance(calls, list) else 0
-        wire["content"] = self._kept(item.get("role"), item.get("content", ""))
+        stamp = item.get("createdAt")
+        self._next_second(stamp)
+        wire["content"] = self._kept(item.get("role"), item.get("content", ""), stamp)
         try:
             return MessageRecord.model_validate(wire)
         except ValidationError as exc:
@@ -113,17 +122,46 @@ class TranscriptScan:
             where = ".".join(str(part) for part in first["loc"])
             raise self._malformed(f"messages.{len(self.records)}.{where}: {first['msg']}") from None
 
-    def _kept(self, role: Any, content: Any) -> Any:
+    def _kept(self, role: Any, content: Any, stamp: Any) -> Any:
         """The part of ``content`` the turn logic will read (non-text is left to validation)."""
         key = self._key
         if key is None or not isinstance(content, str):
             return "" if key is None else content
         if role == "user":
-            index, self._users = self._users, self._users + 1
-            head = content[: key.text_length] if key.text_length is not None else ""
-            self._ours = self._ours or (index >= key.after_user_messages and key.matches(head))
-            return head
-        return content if role == "assistant" and self._ours else ""
+            return self._user_text(key, content, stamp)
+        return self._assistant_text(key, content, stamp) if role == "assistant" else ""
+
+    def _assistant_text(self, key: TurnKey, content: str, stamp: Any) -> str:
+        if self._ours or self._maybe is not None:
+            return content
+        if stamp is None or self._users + 1 < key.after_user_messages:
+            return ""
+        self._provisional.append(len(self.records))  # our message may come later in this second
+        return content
+
+    def _next_second(self, stamp: Any) -> None:
+        """When a new second starts, drop the text kept for one that held no message of ours."""
+        if stamp is not None and stamp == self._second:
+            return
+        if not (self._ours or self._maybe is not None):
+            for index in self._provisional:
+                self.records[index] = self.records[index].model_copy(update={"content": ""})
+        self._provisional = []
+        self._second = stamp
+
+    def _user_text(self, key: TurnKey, content: str, stamp: Any) -> str:
+        index, self._users = self._users, self._users + 1
+        if key.injected and digest(content) in key.injected:
+            return content
+        head = content[: key.text_length] if key.text_length is not None else ""
+        if key.matches(head):
+            if index >= key.after_user_messages:
+                self._ours = True
+            elif stamp is not None:
+                self._maybe = stamp
+        elif self._maybe is not None and index <= key.after_user_messages and stamp != self._maybe:
+            self._maybe = None  # a later second came before the baseline's end: that match was not ours
+        return head
 
     def _malformed(self, reason: str) -> MixMalformedResponseError:
         return MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, reason)
@@ -140,6 +178,57 @@ def scan_chunks(call: Call[Any], chunks: Iterable[bytes], key: TurnKey | None = 
 async def ascan_chunks(call: Call[Any], chunks: AsyncIterable[bytes], key: TurnKey | None = None) -> ScannedTranscript:
     """Async :func:`scan_chunks`."""
     scan = TranscriptScan(call, key)
+    async for chunk in chunks:
+        scan.feed(chunk)
+    return scan.close()
+
+
+class UsageScan:
+    """Push parser of a ``GET /api/sessions/{id}/messages`` body keeping, for the messages ``ids``
+    only, their per-message ``(inputTokens, outputTokens)``: one message is held at a time.
+
+    :param call: the call (named in the error of a malformed body).
+    :param ids: the messages whose usage is wanted.
+    """
+
+    def __init__(self, call: Call[Any], ids: Collection[str]) -> None:
+        self.found: dict[str, tuple[Any, Any]] = {}
+        self._call = call
+        self._ids = frozenset(ids)
+        self._items = ijson.sendable_list()
+        self._coro = ijson.items_coro(self._items, "item", use_float=True)
+
+    def feed(self, chunk: bytes) -> None:
+        """Parse the next chunk of the body."""
+        try:
+            self._coro.send(chunk)
+        except ijson.JSONError as exc:
+            raise MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, str(exc)) from None
+        for item in self._items:
+            if isinstance(item, dict) and item.get("id") in self._ids:
+                self.found[item["id"]] = (item.get("inputTokens"), item.get("outputTokens"))
+        del self._items[:]
+
+    def close(self) -> TurnTokens | None:
+        """The tokens of the wanted messages (:func:`~mix_provider.client.usage.message_tokens`)."""
+        try:
+            self._coro.close()
+        except ijson.JSONError as exc:
+            raise MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, str(exc)) from None
+        return message_tokens(self.found, self._ids)
+
+
+def scan_usage(call: Call[Any], chunks: Iterable[bytes], ids: Collection[str]) -> TurnTokens | None:
+    """The tokens of messages ``ids`` from a whole ``/messages`` body read from ``chunks``."""
+    scan = UsageScan(call, ids)
+    for chunk in chunks:
+        scan.feed(chunk)
+    return scan.close()
+
+
+async def ascan_usage(call: Call[Any], chunks: AsyncIterable[bytes], ids: Collection[str]) -> TurnTokens | None:
+    """Async :func:`scan_usage`."""
+    scan = UsageScan(call, ids)
     async for chunk in chunks:
         scan.feed(chunk)
     return scan.close()

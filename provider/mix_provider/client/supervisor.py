@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mix_provider.client import operations as ops
-from mix_provider.client.operations import Call
+from mix_provider.client.operations import Call, Plan
 from mix_provider.client.policies import Budget, NotificationPolicy, PermissionPolicy, Supervision, decide
 from mix_provider.client.requests import ASK, DENY, FAIL, GRANT, Request
 from mix_provider.client.stream import StreamEvent
-from mix_provider.client.usage import TurnBaseline, TurnUsage, turn_usage
+from mix_provider.client.usage import TurnBaseline, TurnTokens, TurnUsage, turn_usage, usage_reading
 from mix_provider.errors import (
     MixAskRequired,
     MixError,
@@ -48,7 +47,7 @@ class Step:
     :meth:`Supervisor.after_usage`), or raise ``error`` (cancelling the run first when ``cancel``)."""
 
     answer: Call[Any] | None = None
-    usage: Call[Any] | None = None
+    usage: Plan[tuple[SessionTotals, TurnTokens | None]] | None = None
     error: MixError | None = None
     cancel: bool = False
 
@@ -124,12 +123,12 @@ class Supervisor:
             now = time.monotonic()
             if now - self._usage_read_at >= self._usage_every:
                 self._usage_read_at = now
-                return Step(usage=ops.get_session(self.session_id))
+                return Step(usage=usage_reading(self.session_id, self.baseline, self.budget.max_tokens is not None))
         return NOTHING
 
-    def after_usage(self, totals: SessionTotals) -> Step:
-        """Compare the session's totals with the budget; a breach cancels the run."""
-        self.usage = turn_usage(self.baseline, totals)
+    def after_usage(self, totals: SessionTotals, tokens: TurnTokens | None = None) -> Step:
+        """Compare the turn's usage so far with the budget; a breach cancels the run."""
+        self.usage = turn_usage(self.baseline, totals, tokens)
         breach = self.budget.breach(self.session_id, self.usage)
         if breach is None:
             return NOTHING

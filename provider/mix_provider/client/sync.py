@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -14,12 +14,13 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import SyncHTTP
 from mix_provider.client.config import ClientConfig
-from mix_provider.client.operations import Call
+from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
-from mix_provider.client.scan import ScannedTranscript, scan_chunks
+from mix_provider.client.scan import ScannedTranscript, scan_chunks, scan_usage
 from mix_provider.client.stream import StreamEvent
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import Reply, TurnKey
+from mix_provider.client.usage import TurnTokens
 from mix_provider.client.wait import (
     POLL_INTERVAL,
     REPLY_TIMEOUT,
@@ -96,6 +97,25 @@ class MixClient:
                 plan.replay_initial()
                 return once()
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    def run(self, plan: Plan[T]) -> T:
+        """Run a plan of several calls (e.g. :func:`~mix_provider.client.inventory.survey`)."""
+        stepper = Stepper(plan)
+        while (call := stepper.call) is not None:
+            try:
+                result = self.execute(call)
+            except MixError as exc:
+                stepper.throw(exc)
+            else:
+                stepper.send(result)
+        return stepper.result
+
+    def turn_tokens(self, session_id: str, message_ids: Collection[str]) -> TurnTokens | None:
+        """The tokens of the turn whose assistant messages are ``message_ids``, from the per-message usage
+        of ``GET /api/sessions/{id}/messages`` (streamed, one message held at a time); None when the
+        server reports none (:mod:`mix_provider.client.usage`)."""
+        call = ops.get_messages(session_id)
+        return self.consume_stream(call, lambda chunks: scan_usage(call, chunks, message_ids))
 
     def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
         """The transcript as light message records and the session's totals, read from the streamed export (:mod:`.scan`).

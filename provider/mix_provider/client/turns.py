@@ -9,9 +9,23 @@ the chains in stored order, giving each assistant or tool message to the earlies
 one. That is exact when runs do not overlap; when they do, it follows the order the server stored
 them in, and :attr:`Turn.overlapped` says so.
 
+Session callbacks run inside a run, after the tool results (``mix_agent/internal/llm/agent/agent.go``
+``streamAndHandleEvents``, ``mix_agent/internal/llm/callbacks/executor.go`` ``Execute``): each stores a
+``tool`` message with its ``CallbackResult``, and a ``send_message`` callback first stores a ``user``
+message with its text, which the agent answers in the same run. Such a user message is recognised by
+its text (the key carries the digests of the session's ``send_message`` texts) and belongs to the run
+whose tools caused it, like the callback ``tool`` messages.
+
+The real server orders messages by a ``created_at`` in whole seconds with no tie-break
+(``db/sql/messages.sql`` ``ListMessagesBySession``): messages stored in the same second come in any
+order. :func:`runs_of` therefore takes each run's messages of one second in causal order (a
+round's ``tool_use`` message, then tool results, then injected messages, then its final reply),
+whatever order they are listed in.
+
 Our user message is the first one after the baseline count whose text begins with the text we sent
-(plan mode appends a system reminder). Only a length and a hash of the text are kept, so a turn key
-is small and holds no prompt text.
+(plan mode appends a system reminder); one stored in the same second as the baseline's last user
+messages counts as after them (:func:`after_baseline`). Only a length and a hash of the text are
+kept, so a turn key is small and holds no prompt text.
 """
 
 from __future__ import annotations
@@ -24,13 +38,14 @@ from typing import Any, Protocol
 
 from mix_provider.client.stream import StreamVerdict
 from mix_provider.errors import MixReplyAmbiguousError
-from mix_provider.models import FinishReason, SessionTotals
+from mix_provider.models import Callback, CallbackType, FinishReason, SessionTotals
 
 #: Finish reasons that leave the turn unfinished (the agent goes on after a tool).
 NON_TERMINAL_FINISH = frozenset({FinishReason.TOOL_USE.value})
 
 
-def _digest(text: str) -> str:
+def digest(text: str) -> str:
+    """The SHA-256 hex digest of ``text`` (how keys remember texts without holding them)."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -72,22 +87,28 @@ class TurnKey:
     """Identifies our user message: the first after ``after_user_messages`` whose text begins with ours.
 
     Without a text fingerprint (``text_length`` None) the first user message after the baseline is ours.
+
+    :param injected: digests of the texts the session's ``send_message`` callbacks inject
+        (:func:`injected_texts`): user messages with such a text belong to the run that caused them.
+    :param callbacks: the session has callbacks, so a ``tool`` message may be a callback's result.
     """
 
     after_user_messages: int
     text_length: int | None = None
     text_sha256: str | None = None
+    injected: frozenset[str] = frozenset()
+    callbacks: bool = False
 
     @classmethod
-    def of(cls, after_user_messages: int, text: str) -> TurnKey:
-        """The key of ``text`` sent when the session held ``after_user_messages`` user messages."""
-        return cls(after_user_messages, len(text), _digest(text))
+    def of(cls, after_user_messages: int, text: str, callbacks: Sequence[Callback] | None = None) -> TurnKey:
+        """The key of ``text`` sent when the session held ``after_user_messages`` user messages and ``callbacks``."""
+        return cls(after_user_messages, len(text), digest(text), injected_texts(callbacks), bool(callbacks))
 
     def matches(self, content: str) -> bool:
         """Whether a user message's content is our text (possibly with something appended)."""
         if self.text_length is None:
             return True
-        return len(content) >= self.text_length and _digest(content[: self.text_length]) == self.text_sha256
+        return len(content) >= self.text_length and digest(content[: self.text_length]) == self.text_sha256
 
     def may_be_in(self, user_message_count: int) -> bool:
         """Whether a session holding ``user_message_count`` user messages may hold ours: only once it
@@ -96,13 +117,35 @@ class TurnKey:
 
     def to_json(self) -> dict[str, Any]:
         """Small JSON form (task state, trigger kwargs)."""
-        return {"after_user_messages": self.after_user_messages, "length": self.text_length, "sha256": self.text_sha256}
+        return {
+            "after_user_messages": self.after_user_messages,
+            "length": self.text_length,
+            "sha256": self.text_sha256,
+            "injected": sorted(self.injected),
+            "callbacks": self.callbacks,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TurnKey:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (keys saved by earlier releases lack the callback fields)."""
         length = data.get("length")
-        return cls(int(data["after_user_messages"]), None if length is None else int(length), data.get("sha256"))
+        injected = frozenset(str(item) for item in data.get("injected") or ())
+        return cls(
+            int(data["after_user_messages"]),
+            None if length is None else int(length),
+            data.get("sha256"),
+            injected,
+            bool(data.get("callbacks")),
+        )
+
+
+def injected_texts(callbacks: Sequence[Callback] | None) -> frozenset[str]:
+    """Digests of the user messages the ``send_message`` callbacks of a session inject."""
+    return frozenset(
+        digest(cb.message_content)
+        for cb in callbacks or ()
+        if cb.type == CallbackType.SEND_MESSAGE and cb.message_content
+    )
 
 
 @dataclass
@@ -127,47 +170,157 @@ class Turn:
         """The role of the run's next message: ``assistant`` after the user or tool message, ``tool``
         after a ``tool_use`` round, None while a round is streaming or once the run is finished."""
         last = self.messages[-1] if self.messages else None
-        if last is None or last.role == "tool":
+        if last is None or last.role in ("tool", "user"):
             return "assistant"
         if last.role == "assistant" and last.finish_reason in NON_TERMINAL_FINISH:
             return "tool"
         return None
 
+    def between_rounds(self) -> bool:
+        """Whether the run's tools have finished and its callbacks may be storing messages."""
+        return bool(self.messages) and self.messages[-1].role in ("tool", "user")
 
-def runs_of(messages: Sequence[TurnMessage]) -> list[Turn]:
-    """The runs of a transcript, one per user message.
+
+class _Runs:
+    """Rebuilds the runs of a transcript one message at a time (see :func:`runs_of`); only unfinished
+    runs (``open``) can take a message, so each step looks at a few runs, not all."""
+
+    def __init__(self, injected: frozenset[str], callbacks: bool) -> None:
+        self.runs: list[Turn] = []
+        self.open: list[Turn] = []
+        self.injected = injected
+        self.callbacks = callbacks
+
+    def is_injected(self, message: TurnMessage) -> bool:
+        return message.role == "user" and bool(self.injected) and digest(message.content) in self.injected
+
+    def candidates(self, message: TurnMessage) -> tuple[list[Turn], list[Turn]]:
+        """The runs that could take ``message``: those it would continue first, then callback hosts."""
+        hosts = [run for run in self.open if run.between_rounds()]
+        if message.role == "user":
+            return [], hosts if self.is_injected(message) else []
+        if message.role == "assistant":
+            return [run for run in self.open if run.expects() == "assistant"], []
+        return [run for run in self.open if run.expects() == "tool"], hosts if self.callbacks else []
+
+    def owner_of(self, message: TurnMessage) -> Turn | None:
+        """The run ``message`` continues (None: a user message starting a run, or a message with no run)."""
+        first, hosts = self.candidates(message)
+        if message.role == "tool" and first:
+            return first[0]
+        together = first + hosts
+        return max(together, key=lambda run: run.stored_last) if together else None
+
+    def take(self, message: TurnMessage, position: int) -> None:
+        """Give ``message`` to its run, or start a run with it (a user message no run takes)."""
+        owner = self.owner_of(message)
+        if owner is None:
+            if message.role == "user":
+                self._start(message, position)
+            return
+        first, hosts = self.candidates(message)
+        if len(first) + len(hosts) > 1:
+            for run in first + hosts:
+                run.overlapped = True
+                run.ambiguous = run.ambiguous or message.role == "tool"
+        owner.messages.append(message)
+        owner.stored_last = position
+        if owner.finished:
+            self.open.remove(owner)
+
+    def _start(self, message: TurnMessage, position: int) -> None:
+        for run in self.open:
+            run.overlapped = True
+        run = Turn(message.id, message.content, overlapped=bool(self.open), stored_last=position)
+        self.runs.append(run)
+        self.open.append(run)
+
+    def next_of(self, pending: list[tuple[int, TurnMessage]]) -> tuple[int, TurnMessage]:
+        """Which message of one second to take now: the first, in stored order, that continues a run or
+        starts one (a sent user message). A run's messages listed before the next sent user message
+        are taken in causal order (:func:`_causal_rank`): the server lists a second's messages in any
+        order, but a message listed after a user message may belong to that message's run. When none
+        fits, the first (it starts a run, or goes nowhere)."""
+        starts = [index for index, item in enumerate(pending) if self.starts_run(item[1])]
+        window = pending[: starts[0]] if starts else pending
+        for item in pending:
+            owner = self.owner_of(item[1])
+            if owner is None and self.starts_run(item[1]):
+                return item
+            if owner is not None:
+                same = [other for other in window if self.owner_of(other[1]) is owner] or [item]
+                return min(same, key=lambda other: _causal_rank(other[1]))
+        return pending[0]
+
+    def starts_run(self, message: TurnMessage) -> bool:
+        """A user message the client sent (not injected by a callback)."""
+        return message.role == "user" and not self.is_injected(message)
+
+
+def _causal_rank(message: TurnMessage) -> int:
+    """Which message of one second comes first: a round's ``tool_use``, its results, callback messages,
+    final replies."""
+    if message.role == "assistant":
+        return 0 if message.finish_reason in NON_TERMINAL_FINISH or not message.finish_reason else 3
+    return 1 if message.role == "tool" else 2
+
+
+def same_second(messages: Sequence[TurnMessage]) -> list[list[tuple[int, TurnMessage]]]:
+    """The transcript cut into runs of messages with the same ``created_at`` (a message without one
+    stands alone), with their positions."""
+    groups: list[list[tuple[int, TurnMessage]]] = []
+    for position, message in enumerate(messages):
+        stamp = message.created_at
+        if groups and stamp is not None and groups[-1][-1][1].created_at == stamp:
+            groups[-1].append((position, message))
+        else:
+            groups.append([(position, message)])
+    return groups
+
+
+def runs_of(
+    messages: Sequence[TurnMessage], injected: frozenset[str] = frozenset(), callbacks: bool = False
+) -> list[Turn]:
+    """The runs of a transcript, one per user message the client sent.
 
     An assistant message goes to the waiting run whose user or tool message was stored last: the
     server starts the next round as soon as that message is stored, and a run that ended without an
     answer (cancelled during its tools, out of steps) waits for ever. A tool message is stored when a
     round's tools have finished, which nothing in the transcript dates: when several runs wait for
-    one, it goes to the earliest, and all of them are marked ambiguous.
+    one, it goes to the earliest, and all of them are marked ambiguous. Callback messages (a user
+    message with an ``injected`` text; with ``callbacks``, a tool message after the results) go to
+    the run between two rounds. Messages of the same second are taken in stored order, except that
+    a run's own steps are taken in causal order (:meth:`_Runs.next_of`).
     """
-    runs: list[Turn] = []
-    for position, message in enumerate(messages):
-        if message.role == "user":
-            busy = [run for run in runs if not run.finished]
-            runs.append(Turn(message.id, message.content, overlapped=bool(busy), stored_last=position))
-            for run in busy:
-                run.overlapped = True
-            continue
-        waiting = [run for run in runs if run.expects() == message.role]
-        if not waiting:
-            continue
-        for run in waiting if len(waiting) > 1 else ():
-            run.overlapped = True
-            run.ambiguous = run.ambiguous or message.role == "tool"
-        owner = waiting[0] if message.role == "tool" else max(waiting, key=lambda run: run.stored_last)
-        owner.messages.append(message)
-        owner.stored_last = position
-    return runs
+    builder = _Runs(injected, callbacks)
+    for group in same_second(messages):
+        pending = list(group)
+        while pending:
+            chosen = builder.next_of(pending) if len(pending) > 1 else pending[0]
+            pending.remove(chosen)
+            builder.take(chosen[1], chosen[0])
+    return builder.runs
+
+
+def after_baseline(messages: Sequence[TurnMessage], key: TurnKey) -> tuple[set[str], set[str]]:
+    """Ids of the user messages that may be ours: those stored after the baseline's
+    ``after_user_messages`` user messages, then those stored before them in the same second as the
+    first one after them (listed in no defined order, ours may come first)."""
+    users = [message for message in messages if message.role == "user"]
+    first_after = users[key.after_user_messages] if len(users) > key.after_user_messages else None
+    tie = first_after.created_at if first_after is not None else None
+    later = {message.id for message in users[key.after_user_messages :]}
+    tied = {m.id for m in users[: key.after_user_messages] if tie is not None and m.created_at == tie}
+    return later, tied
 
 
 def find_turn(messages: Sequence[TurnMessage], key: TurnKey) -> Turn | None:
     """Our run in ``messages``, or None while our user message is not stored."""
-    for index, run in enumerate(runs_of(messages)):
-        if index >= key.after_user_messages and key.matches(run.user_content):
-            return run
+    runs = runs_of(messages, key.injected, key.callbacks)
+    for pool in after_baseline(messages, key):
+        for run in runs:
+            if run.user_message_id in pool and key.matches(run.user_content):
+                return run
     return None
 
 
@@ -183,6 +336,8 @@ class Reply:
     :param overlapped: another run was in progress during this one, so its messages were told apart
         by the order the server stored them in (see the module docstring).
     :param totals: the session's counts and usage, read with the reply (None when not read).
+    :param steps: the turn's tool rounds (assistant messages that called tools), what ``max_steps`` caps.
+    :param assistant_ids: the turn's assistant messages, whose per-message usage is the turn's tokens.
     """
 
     message_id: str
@@ -192,11 +347,24 @@ class Reply:
     user_message_id: str = ""
     overlapped: bool = False
     totals: SessionTotals | None = None
+    steps: int = 0
+    assistant_ids: tuple[str, ...] = ()
 
 
 def tool_calls_of(turn: Turn) -> int:
     """Tool calls made over the whole turn (by its assistant messages)."""
     return sum(m.tool_call_count for m in turn.messages if m.role == "assistant")
+
+
+def assistant_ids_of(turn: Turn) -> tuple[str, ...]:
+    """The turn's assistant messages (every round's), in the order they were given to it."""
+    return tuple(m.id for m in turn.messages if m.role == "assistant")
+
+
+def steps_of(turn: Turn) -> int:
+    """The turn's tool rounds: its assistant messages that called tools (``agent.go`` ``processGeneration``
+    counts one step per such round and, past ``max_steps``, ends the run on the last one as ``canceled``)."""
+    return sum(1 for m in turn.messages if m.role == "assistant" and m.tool_call_count)
 
 
 def reply_of(turn: Turn) -> Reply | None:
@@ -211,6 +379,8 @@ def reply_of(turn: Turn) -> Reply | None:
         tool_calls=tool_calls_of(turn),
         user_message_id=turn.user_message_id,
         overlapped=turn.overlapped,
+        steps=steps_of(turn),
+        assistant_ids=assistant_ids_of(turn),
     )
 
 
@@ -234,6 +404,9 @@ def finished_reply(messages: Sequence[TurnMessage], key: TurnKey, session_id: st
 #: How the real server words the ``error`` event that ends a cancelled run: ``agent.ErrRequestCancelled``
 #: while a reply streams, Go's ``context.Canceled`` while the run's tools run.
 CANCELLED_PREFIXES = ("request cancelled", "context canceled")
+#: How the real server words the ``error`` event of a run stopped by ``max_steps``; it finishes the
+#: last ``tool_use`` message as ``canceled`` (``agent.go`` ``processGeneration``).
+STEP_LIMIT_PREFIX = "maximum iteration limit"
 
 
 def reply_after(
@@ -249,13 +422,15 @@ def reply_after(
         return None
     reply = settled_reply(turn, session_id)
     if reply is None and verdict.error is not None and not turn.overlapped:
-        cancelled = verdict.error.startswith(CANCELLED_PREFIXES)
+        cancelled = verdict.error.startswith((*CANCELLED_PREFIXES, STEP_LIMIT_PREFIX))
         return Reply(
             message_id=verdict.message_id or "",
             text=verdict.error,
             finish_reason=(FinishReason.CANCELED if cancelled else FinishReason.ERROR).value,
             tool_calls=tool_calls_of(turn),
             user_message_id=turn.user_message_id,
+            steps=steps_of(turn),
+            assistant_ids=assistant_ids_of(turn),
         )
     return reply
 

@@ -1,20 +1,25 @@
 """A turn's baseline and usage: the session before our message, and what the turn spent since.
 
-The server reports usage per session only (neither the export nor ``/messages`` carries tokens or
-cost per message: ``rest_messages.go`` ``ExportMessage``, ``MessageData``), so a turn's usage is read
-from the session's totals and the baseline taken before the message was sent. :func:`turn_usage` is
-the one place that computes it; the supervisor's budget, the trigger's events, the operators' XCom
-and the managed agent all call it.
+A session's ``cost`` is cumulative, but its ``promptTokens``/``completionTokens`` are those of the
+*last* LLM call (the context size): ``llm/agent/agent.go`` ``TrackUsage`` (commit 1fa5f2d6) adds each
+call's cost and assigns its tokens. So a turn's cost is the change of the session's cost since the
+baseline, while its tokens are known only where the server reports them per message (the spec's
+``inputTokens``/``outputTokens`` on ``GET /api/sessions/{id}/messages``; the real handlers read
+do not send them, ``rest_messages.go`` ``convertMessagesToData``): summed over the turn's assistant
+messages, or None. Never the difference of two last-call readings, which is no turn's spend (it can
+be negative). :func:`turn_usage` is the one place that computes a turn's usage; the supervisor's
+budget, the trigger's events, the operators' XCom and the managed agent all call it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mix_provider.models import SessionTotals
+from mix_provider.client import operations as ops
+from mix_provider.models import BackendMessage, SessionTotals
 
 
 class TurnBaseline(BaseModel):
@@ -80,10 +85,73 @@ class TurnUsage(BaseModel):
 USAGE_KEYS = tuple(TurnUsage.model_fields)
 
 
-def turn_usage(baseline: TurnBaseline, totals: SessionTotals) -> TurnUsage:
-    """The turn's usage: the session's totals now minus the baseline's (cost rounded to 1e-10 dollars)."""
-    return TurnUsage(
-        prompt_tokens=totals.prompt_tokens - baseline.prompt_tokens,
-        completion_tokens=totals.completion_tokens - baseline.completion_tokens,
-        cost=round(totals.cost - baseline.cost, 10),
-    )
+#: A turn's prompt and completion tokens, summed from per-message usage.
+TurnTokens = tuple[int, int]
+
+
+def message_tokens(found: Mapping[str, tuple[Any, Any]], ids: Collection[str]) -> TurnTokens | None:
+    """The tokens of messages ``ids`` from their per-message ``(inputTokens, outputTokens)``: None
+    unless every one of them was found with both counts."""
+    if not ids:
+        return None
+    pairs = [found.get(message_id) for message_id in ids]
+    if any(pair is None or not all(isinstance(n, int) for n in pair) for pair in pairs):
+        return None
+    return sum(pair[0] for pair in pairs if pair), sum(pair[1] for pair in pairs if pair)
+
+
+def turn_usage(baseline: TurnBaseline, totals: SessionTotals, tokens: TurnTokens | None = None) -> TurnUsage:
+    """The turn's usage: the change of the session's cumulative cost (rounded to 1e-10 dollars), and
+    ``tokens`` from per-message usage (:func:`message_tokens`), None when the server reports none."""
+    prompt, completion = tokens if tokens is not None else (None, None)
+    return TurnUsage(prompt_tokens=prompt, completion_tokens=completion, cost=round(totals.cost - baseline.cost, 10))
+
+
+def usage_reading(
+    session_id: str, baseline: TurnBaseline, with_tokens: bool
+) -> ops.Plan[tuple[SessionTotals, TurnTokens | None]]:
+    """A reading of a running turn's usage for its budget: the session's totals, and, ``with_tokens``,
+    the per-message tokens of every assistant message since our user message (:func:`tokens_after`)."""
+    totals: SessionTotals = yield ops.get_session(session_id)
+    if not with_tokens:
+        return totals, None
+    rows: list[BackendMessage] = yield ops.get_messages(session_id)
+    return totals, tokens_after(rows, baseline.user_messages)
+
+
+def tokens_after(rows: list[BackendMessage], user_messages: int) -> TurnTokens | None:
+    """The tokens of the assistant messages after the first ``user_messages`` user messages (our turn's,
+    and those of any run overlapping it: a budget errs on the safe side); None when one has no usage."""
+    seen, found, ids = 0, {}, []
+    for row in rows:
+        seen += row.role == "user"
+        if row.role == "assistant" and seen > user_messages:
+            found[row.id] = (row.input_tokens, row.output_tokens)
+            ids.append(row.id)
+    return message_tokens(found, ids) if ids else (0, 0)
+
+
+#: Sessions, newest first, looked at for an answered message when the turn's own session has none.
+PROBE_SESSIONS = 5
+
+
+def usage_probe(session_id: str) -> ops.Plan[bool | None]:
+    """Whether the server reports per-message usage (so a turn's tokens can be measured): the first
+    assistant message of ``session_id``, else of the newest sessions, carries ``inputTokens`` and
+    ``outputTokens``; None when no assistant message was found to tell."""
+    verdict = _reports((yield ops.get_messages(session_id)))
+    if verdict is not None:
+        return verdict
+    listed: list[Any] = yield ops.list_sessions()
+    for session in [s for s in listed if s.id != session_id][:PROBE_SESSIONS]:
+        verdict = _reports((yield ops.get_messages(session.id)))
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def _reports(rows: list[BackendMessage]) -> bool | None:
+    answered = next((row for row in rows if row.role == "assistant"), None)
+    if answered is None:
+        return None
+    return answered.input_tokens is not None and answered.output_tokens is not None

@@ -41,6 +41,13 @@ def coerce_enum(field: str, enum_cls: type[E], value: E | str) -> E:
         raise MixConfigError(field, f"{value!r} is not one of: {accepted}") from None
 
 
+def one_of(field: str, value: object, accepted: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``accepted`` (strings), or raise naming them."""
+    if value not in accepted:
+        raise MixConfigError(field, f"{value!r} is not one of: {', '.join(accepted)}")
+    return str(value)
+
+
 def require_text(field: str, value: object) -> str:
     """Return a non-blank string, or raise naming ``field``."""
     if not isinstance(value, str):

@@ -25,6 +25,7 @@ from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.stream import StreamEvent, StreamVerdict, judge_event, stream_refusal
 from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey, finished_reply, reply_after
+from mix_provider.client.usage import TurnTokens
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, MixTransportError, is_retryable
 from mix_provider.models import SessionTotals
@@ -115,9 +116,9 @@ class Wait:
         """What the supervisor makes of ``event`` (an answer to send, totals to read, an error), if any."""
         return None if self.supervisor is None else self.supervisor.on_event(event)
 
-    def after_usage(self, totals: SessionTotals) -> Step:
-        """The supervisor's next step once the session totals it asked for are read."""
-        return cast("Supervisor", self.supervisor).after_usage(totals)  # only a supervisor asks for them
+    def after_usage(self, totals: SessionTotals, tokens: TurnTokens | None) -> Step:
+        """The supervisor's next step once the usage it asked for is read."""
+        return cast("Supervisor", self.supervisor).after_usage(totals, tokens)  # only a supervisor asks for it
 
     def not_answered(self, answer: Call[Any], exc: MixError) -> None:
         """An answer found nothing waiting for it: the supervisor logs it and the turn goes on."""
@@ -287,7 +288,7 @@ def _read(wait: Wait) -> Flow[Reply | None]:
 def _act(wait: Wait, step: Step) -> Flow[None]:
     """Execute a supervisor's step: read totals, send an answer, or cancel the run and raise."""
     if step.usage is not None:
-        step = wait.after_usage((yield step.usage))
+        step = wait.after_usage(*(yield from step.usage))
     if step.answer is not None:
         try:
             yield step.answer

@@ -158,9 +158,10 @@ class MixManagedAgentMixin(BaseManagedAgentHook):  # type: ignore[misc]
                 session = self.get_session(request.session_id)
             else:
                 session = self.create_session(preset.session)
-            turn = TurnKey.of(session.user_message_count, text)
+            turn = TurnKey.of(session.user_message_count, text, session.callbacks)
             reply = self.send_and_wait(session.id, text, options, turn=turn, timeout=timeout)
-            outcome = SuccessEvent.of(session.id, reply, TurnBaseline.of(session), self.get_session(session.id))
+            after, tokens = self.get_session(session.id), self.turn_tokens(session.id, reply)
+            outcome = SuccessEvent.of(session.id, reply, TurnBaseline.of(session), after, tokens=tokens)
         except MixReplyFailedError as exc:
             raise _failed(agent, exc.finish_reason, exc.session_id, str(exc)) from exc
         except MixError as exc:

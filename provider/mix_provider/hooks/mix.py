@@ -47,6 +47,7 @@ from mix_provider.hooks.connection import (
 )
 from mix_provider.hooks.files import MixFilesMixin
 from mix_provider.hooks.managed_agent import MixManagedAgentMixin
+from mix_provider.hooks.survey import MixSurveyMixin
 from mix_provider.models import (
     AuthStatus,
     BackendMessage,
@@ -61,7 +62,7 @@ from mix_provider.models import (
 T = TypeVar("T")
 
 
-class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[misc]
+class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  # type: ignore[misc]
     """Talk to a Mix server through an Airflow connection of type ``mix``.
 
     :param mix_conn_id: the connection id (default ``mix_default``).
@@ -241,7 +242,9 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin):  # type: ignore[mi
             notifications and watches the budget).
         """
         turn, wait = split_turn(waits)
-        turn = turn or TurnKey.of(self.get_session(session_id).user_message_count, text)
+        if turn is None:
+            session = self.get_session(session_id)
+            turn = TurnKey.of(session.user_message_count, text, session.callbacks)
         return self.client.wait_for_reply(
             session_id, turn, send=ops.send_message(session_id, text, options, turn=turn), **wait
         )

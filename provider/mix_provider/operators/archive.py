@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -18,10 +18,13 @@ from mix_provider.archive import (
     candidates,
     check_destination,
 )
+from mix_provider.archive.parts import read_manifest
 from mix_provider.archive.shards import Shard
+from mix_provider.client.inventory import Listing, has_no_counts
 from mix_provider.client.validation import optional_int, require_bool, require_ids
 from mix_provider.errors import ArchiveFailedError, MixConfigError
 from mix_provider.operators._destinations import check_spec
+from mix_provider.operators._listing import check_on_incomplete, settle, wanted
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._window import as_datetime, created_within
 from mix_provider.operators.base import MixBaseOperator
@@ -44,8 +47,16 @@ class MixArchiveSessionsOperator(MixBaseOperator):
     work across N mapped tasks, on any workers, each writing its own manifest parts under
     ``manifest.d/`` (runs and shards never overwrite each other's files; readers merge them).
 
-    Returns ``{archived, skipped, failed, bytes, base_path, manifest, shard, shards}``
-    (``manifest``: the part this run wrote, None if nothing changed).
+    Without ``session_ids``, every session is archived, also on a server that lists only its newest
+    twenty (without counts): the others are found through its message history and the archive's own
+    manifest, and read one by one to tell whether they changed (:mod:`mix_provider.client.inventory`).
+    If some could not be found (no history endpoint), the sessions found are archived and the task
+    then fails naming the cap (:class:`~mix_provider.errors.MixListingIncompleteError`), or only
+    warns with ``on_incomplete='warn'``.
+
+    Returns ``{archived, skipped, failed, bytes, base_path, manifest, shard, shards, listing}``
+    (``manifest``: the part this run wrote, None if nothing changed; ``listing``: ``{capped,
+    beyond_list, complete, unseen}``, None with ``session_ids``).
 
     :param base_path: the archive directory, an ``ObjectStoragePath`` or URI (templated).
     :param session_ids: sessions to archive (templated); default: every listed session.
@@ -59,6 +70,7 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         measurement with a latency added to every request: see ``benchmarks/README.md``).
     :param shard: which shard this task archives, ``0 <= shard < shards`` (int; templated).
     :param shards: how many shards the sessions are split into (int >= 1; templated).
+    :param on_incomplete: ``fail`` (default) or ``warn`` when not every session could be listed.
     :param include_files: also store the files each transcript references beside it, under
         ``<session id>.files/<name>``, incrementally (a file whose size and ``Last-Modified`` did not
         change is not downloaded again); the manifest entry's ``files`` records each one's path, size,
@@ -92,10 +104,12 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         max_concurrency: int = 16,
         shard: int | str = 0,
         shards: int | str = 1,
+        on_incomplete: str = "fail",
         include_files: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.on_incomplete = check_on_incomplete(on_incomplete)
         self.include_files = require_bool("include_files", include_files)
         self.base_path = base_path
         self.session_ids = session_ids
@@ -111,6 +125,7 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         self.shard = shard
         self.shards = shards
         self._tracker: WriteTracker | None = None
+        self._listing: Listing | None = None
         check_spec(format, compression)
         check_location("base_path", base_path)
         if not is_template(shard) and not is_template(shards):
@@ -138,6 +153,8 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         self.log.info("Archive run: %s", summary)
         if report.failed:
             raise ArchiveFailedError(report.failed)
+        if self._listing is not None:
+            settle(self._listing, self.on_incomplete, self.log)
         assets.emit(self, context, assets.archive_extra(report.archived, summary))
         return summary
 
@@ -153,19 +170,33 @@ class MixArchiveSessionsOperator(MixBaseOperator):
         before: datetime | None,
         shard: Shard,
     ) -> ArchiveReport:
-        listed = self.hook.list_sessions(include_subagents=self.include_subagents or ids is not None)
-        todo = candidates((s for s in listed if created_within(s.created_at, after, before)), ids)
+        if ids is None:
+            listing = self.hook.survey_sessions(include_subagents=self.include_subagents, known=_archived(base))
+            listed, self._listing = listing.listed, listing
+        else:
+            listed = self.hook.list_sessions(include_subagents=True)
+            listing = Listing(listed, countless=has_no_counts(listed))
+        within = [s for s in listed if created_within(s.created_at, after, before)]
+        todo = candidates(within, ids, counted=not listing.countless, beyond=listing.beyond)
         todo = [candidate for candidate in todo if shard.owns(candidate.session_id)]
         self.log.info("Archiving %d Mix sessions (%s) to %s (%s)", len(todo), shard.tag, base, spec.extension)
+        keep = partial(wanted, include_subagents=self.include_subagents, after=after, before=before)
         archiver = SessionArchiver(
-            self.hook, base, spec, self.max_concurrency, self._tracker, shard, include_files=self.include_files
+            self.hook, base, spec, self.max_concurrency, self._tracker, shard, keep, include_files=self.include_files
         )
-        return archiver.run(todo)
+        report = archiver.run(todo)
+        report.listing = None if ids is not None else listing.summary()
+        return report
 
     def on_kill(self) -> None:
         """Stop every export and delete the temporary files (archived files and the manifest stay)."""
         if self._tracker is not None:
             self._tracker.cancel()
+
+
+def _archived(base: ObjectStoragePath) -> Iterator[str]:
+    """The ids the archive's manifest records, read only if a survey needs them (a capped list)."""
+    yield from read_manifest(base).entries
 
 
 def _one_selection(ids: object, after: object, before: object) -> None:

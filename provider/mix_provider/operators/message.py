@@ -28,6 +28,7 @@ from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.validation import (
     choices,
+    one_of,
     positive_number,
     require_bool,
     require_id,
@@ -37,7 +38,9 @@ from mix_provider.errors import (
     MixAskRequired,
     MixError,
     MixReplyTimeoutError,
+    MixStepLimitError,
     MixSupervisionError,
+    MixTokensUnmeasurableError,
     MixTriggerEventError,
     reply_failure,
 )
@@ -56,6 +59,8 @@ from mix_provider.triggers.settle import settle_deadline
 DEFAULT_FAILING_FINISH_REASONS = ("error", "permission_denied", "max_tokens", "canceled")
 #: The values ``fail_on_finish_reasons`` accepts.
 FINISH_REASONS = frozenset(reason.value for reason in FinishReason)
+#: The values ``on_step_limit`` accepts.
+STEP_LIMIT_CHOICES = ("fail", "accept")
 #: Extra seconds the task's defer timeout allows beyond the trigger's own deadline.
 DEFER_MARGIN = 60
 
@@ -89,7 +94,13 @@ class MixSendMessageOperator(MixBaseOperator):
         (:class:`~mix_provider.client.policies.NotificationPolicy` or a dict); by default info,
         warning and error are acknowledged and a question fails the task.
     :param max_cost_usd: the turn's cost limit; passing it cancels the run and fails the task (templated).
-    :param max_tokens: the turn's token limit (prompt + completion), likewise (templated).
+    :param max_tokens: the turn's token limit (prompt + completion), likewise (templated); only where
+        the server reports per-message usage: otherwise the turn is refused before sending
+        (:class:`~mix_provider.errors.MixTokensUnmeasurableError`).
+    :param on_step_limit: what a run stopped by ``max_steps`` means: ``fail`` (default) raises
+        :class:`~mix_provider.errors.MixStepLimitError`; ``accept`` returns the last round's partial
+        reply with ``step_limited`` true. The server stores that round as ``canceled``, so without
+        ``max_steps`` a ``canceled`` reply is a cancellation.
     :param files: files to give the agent with this message: a path or URI, a glob, or a list of them
         (templated; see :class:`~mix_provider.operators.files.MixUploadFilesOperator`). They are
         uploaded first, and the message ends with their URLs.
@@ -129,6 +140,7 @@ class MixSendMessageOperator(MixBaseOperator):
         max_cost_usd: float | str | None = None,
         max_tokens: int | str | None = None,
         files: str | list[Any] | None = None,
+        on_step_limit: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -147,6 +159,7 @@ class MixSendMessageOperator(MixBaseOperator):
         self.poll_interval = positive_number("poll_interval", poll_interval)
         self.fail_on_finish_reasons = choices("fail_on_finish_reasons", fail_on_finish_reasons, FINISH_REASONS)
         self.supervision = check_supervision(Supervision.checked(permission_policy, notification_policy))
+        self.on_step_limit = one_of("on_step_limit", on_step_limit, STEP_LIMIT_CHOICES)
         self._waiting_on: str | None = None
         self._check_numbers(rendered=False)
         check_known(MessageOptions.checked, self.pending_fields(), **self._options_arguments())
@@ -181,6 +194,8 @@ class MixSendMessageOperator(MixBaseOperator):
         session_id = require_id("session_id", self.session_id)
         require_text("text", self.text)
         options = MessageOptions.checked(**self._options_arguments())
+        if self.wait_for_reply and self.supervision.budget.max_tokens is not None:
+            self._check_tokens_measurable(session_id)
         if self.files:
             self.text = with_attachments(self.text, upload_all(self.hook, session_id, self.files))
         state = TaskState(context, "mix_sent_message")
@@ -194,6 +209,17 @@ class MixSendMessageOperator(MixBaseOperator):
             return self._defer(session_id, baseline, turn, already_sent, options)
         return self.execute_complete(context, self._wait_here(session_id, baseline, turn, already_sent, options))
 
+    def _check_tokens_measurable(self, session_id: str) -> None:
+        """Refuse ``max_tokens`` before sending when the server cannot say what a turn's tokens are."""
+        verdict = self.hook.reports_message_usage(session_id)
+        if verdict is not True:
+            reason = (
+                "its messages carry no per-message usage (inputTokens/outputTokens)"
+                if verdict is False
+                else "no answered message on this server shows whether it reports per-message usage"
+            )
+            raise MixTokensUnmeasurableError(session_id, reason)
+
     def _baseline(self, state: TaskState, session_id: str) -> tuple[TurnBaseline, TurnKey, bool]:
         """The session before our message, our message's key, and whether an earlier try sent it."""
         saved = state.get()
@@ -205,7 +231,7 @@ class MixSendMessageOperator(MixBaseOperator):
                 return baseline, turn, True
         session = self.hook.get_session(session_id)
         baseline = TurnBaseline.of(session)
-        turn = TurnKey.of(session.user_message_count, self.text)
+        turn = TurnKey.of(session.user_message_count, self.text, session.callbacks)
         state.set({"session_id": session_id, "baseline": baseline.to_json(), "turn": turn.to_json()})
         return baseline, turn, False
 
@@ -267,7 +293,8 @@ class MixSendMessageOperator(MixBaseOperator):
         finally:
             self._waiting_on = None
         after = reply.totals or self.hook.get_session(session_id)
-        return SuccessEvent.of(session_id, reply, baseline, after, supervisor.tally)
+        tokens = self.hook.turn_tokens(session_id, reply)
+        return SuccessEvent.of(session_id, reply, baseline, after, supervisor.tally, tokens)
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         """The one completion handler of both modes: check the event, apply the finish-reason policy.
@@ -306,9 +333,20 @@ class MixSendMessageOperator(MixBaseOperator):
                 result.session_id,
             )
         reason = result.finish_reason
-        if reason is not None and reason in self.fail_on_finish_reasons:
+        limited = self._step_limited(result)
+        if limited is not None and self.on_step_limit == "fail":
+            raise MixStepLimitError(result.session_id, limited, result.message_id, result.reply)
+        if limited is None and reason is not None and reason in self.fail_on_finish_reasons:
             raise reply_failure(result.session_id, reason, result.message_id, result.reply)
-        return result.result()
+        return {**result.result(), "step_limited": limited is not None}
+
+    def _step_limited(self, result: SuccessEvent) -> int | None:
+        """The ``max_steps`` that stopped the run, if a limit did: its last round is ``canceled`` and it
+        used every step (``agent.go`` ``processGeneration`` finishes that round as ``canceled``)."""
+        limit = MessageOptions.checked(**self._options_arguments()).max_steps
+        if limit is None or result.finish_reason != FinishReason.CANCELED.value:
+            return None
+        return limit if result.steps >= limit else None
 
     def _not_a_reply(self, context: Any, result: AskEvent | Ended) -> NoReturn:
         """Ask a person (``ask``), or report the usage and raise the event's typed error."""

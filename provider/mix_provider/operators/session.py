@@ -12,6 +12,7 @@ from mix_provider.client.options import check_known
 from mix_provider.client.validation import CallbackLike, check_callbacks, optional_text, require_bool, require_id
 from mix_provider.errors import MixNotFoundError
 from mix_provider.models import BrowserMode, PromptMode, SessionData
+from mix_provider.operators._listing import check_on_incomplete, looked_up, settle, wanted
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
 from mix_provider.operators._window import as_datetime, created_within
@@ -131,13 +132,20 @@ class MixGetSessionOperator(MixBaseOperator):
 
 
 class MixListSessionsOperator(MixBaseOperator):
-    """List sessions, filtered client-side; returns ids by default, ready for ``.expand(session_id=...)``.
+    """List every session, filtered client-side; returns ids by default, ready for ``.expand(session_id=...)``.
+
+    A server that lists only its newest twenty sessions (without counts) is detected, and the others
+    are found through its message history and read one by one (:mod:`mix_provider.client.inventory`);
+    sessions it cannot find that way (no history endpoint) are named: the task fails, or warns with
+    ``on_incomplete='warn'``. A session beyond the newest twenty that holds no message at all cannot
+    be found on such a server.
 
     :param include_subagents: include subagent sessions.
     :param created_after: keep sessions created at or after this time (datetime or ISO 8601; templated).
     :param created_before: keep sessions created before this time (templated).
     :param title_contains: keep sessions whose title contains this text, case-insensitively (templated).
     :param return_ids: return ids (default) or session summaries.
+    :param on_incomplete: ``fail`` (default) or ``warn`` when not every session could be listed.
     """
 
     template_fields: Sequence[str] = ("mix_conn_id", "created_after", "created_before", "title_contains")
@@ -150,10 +158,12 @@ class MixListSessionsOperator(MixBaseOperator):
         created_before: datetime | str | None = None,
         title_contains: str | None = None,
         return_ids: bool = True,
+        on_incomplete: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.include_subagents = require_bool("include_subagents", include_subagents)
+        self.on_incomplete = check_on_incomplete(on_incomplete)
         self.created_after = created_after
         self.created_before = created_before
         self.title_contains = title_contains
@@ -167,12 +177,12 @@ class MixListSessionsOperator(MixBaseOperator):
         after = as_datetime("created_after", self.created_after)
         before = as_datetime("created_before", self.created_before)
         needle = (optional_text("title_contains", self.title_contains) or "").casefold()
-        sessions = [
-            s
-            for s in self.hook.list_sessions(include_subagents=self.include_subagents)
-            if needle in s.title.casefold() and created_within(s.created_at, after, before)
-        ]
-        self.log.info("%d Mix sessions match", len(sessions))
+        listing = self.hook.survey_sessions(include_subagents=self.include_subagents)
+        settle(listing, self.on_incomplete, self.log)
+        beyond = looked_up(self.hook, listing.beyond)
+        found = [*listing.listed, *(s for s in beyond if wanted(s, self.include_subagents, after, before))]
+        sessions = [s for s in found if needle in s.title.casefold() and created_within(s.created_at, after, before)]
+        self.log.info("%d Mix sessions match (%d found beyond the list)", len(sessions), len(listing.beyond))
         return [s.id if self.return_ids else s.summary() for s in sessions]
 
 

@@ -131,7 +131,8 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                         self.session_id, turn, supervisor=supervisor, answer=answer, **waits
                     )
                 after = reply.totals or await hook.aget_session(self.session_id)
-                return SuccessEvent.of(self.session_id, reply, self.baseline, after, supervisor.tally)
+                tokens = await hook.aturn_tokens(self.session_id, reply)
+                return SuccessEvent.of(self.session_id, reply, self.baseline, after, supervisor.tally, tokens)
             except MixReplyTimeoutError:
                 break
             except (MixAskRequired, MixSupervisionError) as exc:

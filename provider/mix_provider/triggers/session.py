@@ -21,6 +21,14 @@ from mix_provider.models import SessionData
 from mix_provider.triggers.cursor import WatchCursor
 
 
+async def _counted(hook: MixHook, session_id: str) -> SessionData | None:
+    """The session with its real counts (a count-less list entry cannot show progress); None if gone."""
+    try:
+        return await hook.aget_session(session_id)
+    except MixNotFoundError:
+        return None
+
+
 def activity(session: SessionData) -> tuple[int, int, float]:
     """A cheap fingerprint of a session's progress, from the list result."""
     return (session.user_message_count, session.assistant_message_count, session.cost)
@@ -32,6 +40,10 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
     Turns that had already finished when the trigger started are not reported; each run is reported
     once, also when it finishes after a later one (the server runs messages concurrently). The session
     list is polled (one cheap call); a transcript is read only for a session whose counts changed.
+    On a server whose list shows only its newest twenty sessions, without counts
+    (:mod:`mix_provider.client.inventory`), the sessions of the newest page of the message history
+    are watched too, and each watched session is read (``GET /api/sessions/{id}``) for its counts: a
+    turn in an older session is seen when its message is among the newest thousand.
 
     :param session_id: the session to watch, or None for every main session.
     :param mix_conn_id: the Mix connection id.
@@ -47,6 +59,7 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
         self.poll_interval = positive_number("poll_interval", poll_interval)
         if session_id is not None:
             require_id("session_id", session_id)
+        self._warned = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -87,7 +100,15 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
         try:
             if self.session_id is not None:
                 return {self.session_id: activity(await hook.aget_session(self.session_id))}
-            return {s.id: activity(s) for s in await hook.alist_sessions()}
+            listing = await hook.asurvey_sessions(pages=1)
+            if listing.unseen is not None and not self._warned:
+                self._warned = True
+                self.log.warning("Watching the sessions the server lists only: %s", listing.unseen)
+            if not listing.countless:
+                return {s.id: activity(s) for s in listing.listed}
+            ids = [*(s.id for s in listing.listed), *listing.beyond]
+            found = await asyncio.gather(*(_counted(hook, sid) for sid in ids))
+            return {s.id: activity(s) for s in found if s is not None and not s.is_subagent}
         except MixNotFoundError:
             return {}
         except MixError as exc:

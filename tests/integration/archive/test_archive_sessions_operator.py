@@ -71,6 +71,7 @@ def test_unchanged_sessions_are_skipped_and_changed_ones_archived_again(
         "manifest": f"file://{part}",
         "shard": 0,
         "shards": 1,
+        "listing": None,  # the sessions were given by id
     }
     check_files(archive_dir, api, ids)
     before = inodes(archive_dir)

@@ -41,7 +41,8 @@ def test_a_preset_creates_the_session_and_a_session_id_continues_it(hook: MixHoo
     first = hook.agent("triage").invoke(ManagedAgentRequest(prompt="Hello there"))
     assert first.text == "You said: Hello there"
     assert first.session_id and first.trace_ref == first.raw["message_id"]
-    assert first.usage is not None and first.usage.input_tokens > 0 and first.usage.output_tokens > 0
+    # the current server reports no per-message usage: tokens unknown (None), never last-call counts
+    assert first.usage is not None and (first.usage.input_tokens, first.usage.output_tokens) == (None, None)
     assert first.raw["cost"] > 0 and first.raw["agent"] == "triage"
     assert "reply" not in first.raw
 

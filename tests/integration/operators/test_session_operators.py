@@ -129,6 +129,7 @@ def test_list_filters_and_feeds_expand(run_dag: Any, api: MixAPI, uid: str) -> N
         schedule=None,
         start_date=START,
         params={"after": second["createdAt"], "token": uid},
+        default_args={"on_incomplete": "warn"},  # the shared server lists 20 and has no history endpoint
     ) as dag:
         listed = MixListSessionsOperator(task_id="list", title_contains="LIST {{ params.token }}")
         MixListSessionsOperator(task_id="list_after", title_contains=f"list {uid}", created_after="{{ params.after }}")

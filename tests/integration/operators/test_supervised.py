@@ -92,8 +92,25 @@ def test_an_undecided_question_fails(run_dag: Any, api: MixAPI, uid: str, capfd:
     assert "no rule of notification_policy decided" in capfd.readouterr().out
 
 
+@pytest.fixture
+def legacy_api(fresh_mix_server: Any) -> Iterator[MixAPI]:
+    """A private server of the legacy generation: the one reporting per-message usage (tokens measurable,
+    once one answered message shows it: a fresh server with none cannot tell, and max_tokens is refused)."""
+    client = MixAPI(fresh_mix_server.base_url)
+    client.converse(client.create_session("warm up")["id"], "hello")
+    yield client
+    client.close()
+
+
+LEGACY = pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
+
+
+@LEGACY
 @MODES
-def test_the_token_budget_cancels_the_run(run_dag: Any, api: MixAPI, uid: str, deferrable: bool, capfd: Any) -> None:
+def test_the_token_budget_cancels_the_run(
+    run_dag: Any, legacy_api: MixAPI, uid: str, deferrable: bool, capfd: Any
+) -> None:
+    api = legacy_api
     dr, session_id = _turn(run_dag, uid, api, "tools [[tool]] [[delay:1500]]", max_tokens=1, deferrable=deferrable)
     assert dr.state == "failed", states(dr)
     out = capfd.readouterr().out
@@ -105,8 +122,11 @@ def test_the_token_budget_cancels_the_run(run_dag: Any, api: MixAPI, uid: str, d
     assert usage["all_tries"]["cost"] == usage["turn"]["cost"]
 
 
-def test_a_templated_budget_and_timeout_render_from_params(run_dag: Any, api: MixAPI, uid: str, capfd: Any) -> None:
-    session_id = api.create_session(f"templated {uid}")["id"]
+@LEGACY
+def test_a_templated_budget_and_timeout_render_from_params(
+    run_dag: Any, legacy_api: MixAPI, uid: str, capfd: Any
+) -> None:
+    session_id = legacy_api.create_session(f"templated {uid}")["id"]
     params = {"tokens": 1, "wait": 60, "steps": 5}
     with DAG(f"templated_budget_{uid}", schedule=None, start_date=START, params=params) as dag:
         MixSendMessageOperator(

@@ -58,7 +58,8 @@ async def test_success_is_the_one_terminal_event(api: MixAPI, send_first: bool) 
     assert event["status"] == "success"
     assert (event["message_id"], event["reply"], event["finish_reason"]) == (last["id"], "You said: second", "end_turn")
     assert event["tool_calls"] == 1
-    assert event["prompt_tokens"] == export["promptTokens"] - baseline["prompt_tokens"] > 0
+    # session token fields are the last call's (agent.go TrackUsage) and /messages has no usage: unknown
+    assert event["prompt_tokens"] is None and export["promptTokens"] > 0
     assert event["cost"] == pytest.approx(export["cost"] - baseline["cost"])
 
 

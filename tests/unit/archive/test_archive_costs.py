@@ -137,3 +137,28 @@ def test_archives_written_as_manifest_parts_are_read(tmp_path: Path) -> None:
     (parts / "20260202T010000000000-shard-0-of-1-ab12.json").write_text(json.dumps(document))
     entries = load_entries(ObjectStoragePath(f"file://{tmp_path}"))
     assert set(entries) == {"p"} and entries["p"].cost == 2.0
+
+
+def test_transcript_tokens_are_per_message_sums_or_unknown() -> None:
+    """A session's own token fields are its last LLM call's (``agent.go`` ``TrackUsage``): never used."""
+    with_usage = {"id": "s", "promptTokens": 999, "completionTokens": 999, "messages": [
+        {"id": "1", "role": "user", "content": "hi"},
+        {"id": "2", "role": "assistant", "model": "m1", "inputTokens": 10, "outputTokens": 3},
+        {"id": "3", "role": "assistant", "model": "m1", "inputTokens": 20, "outputTokens": 4},
+    ]}  # fmt: skip
+    without = {**with_usage, "messages": [*with_usage["messages"], {"id": "4", "role": "assistant"}]}
+    for body, tokens in ((with_usage, (30, 7)), (without, None)):
+        for keep in (False, True):
+            parser = TranscriptParser(keep_messages=keep)
+            parser.feed(json.dumps(body).encode())
+            parser.close()
+            assert parser.tokens() == tokens
+
+
+def test_a_sub_agent_sessions_cost_is_not_counted_twice(tmp_path: Path) -> None:
+    """``IncrementSessionCost`` adds a sub-agent's cost to its parent's (``callbacks/executor.go``)."""
+    parent = _entry("2026-02-02T01:00:00+00:00", "2026-02-02T00:00:00Z", "m1", 1.5, 20)
+    child = {**_entry("2026-02-02T01:00:00+00:00", "2026-02-02T00:00:00Z", "m1", 0.5, 8), "parent_session_id": "p"}
+    _manifest(tmp_path, {"p": parent, "c": child})
+    [row] = rollup(load_entries(ObjectStoragePath(f"file://{tmp_path}")).values())
+    assert (row.sessions, row.cost, row.prompt_tokens) == (2, 1.5, 20)

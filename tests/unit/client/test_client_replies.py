@@ -102,7 +102,15 @@ def test_send_then_follow_the_stream_ignoring_nested_complete(fake: FakeMix, wai
     fake.on("POST", MESSAGES, ACCEPTED)
     fake.on("GET", EXPORT, lambda request: httpx.Response(200, json=transcript(finished=done["top"])))
     reply = wait(text="second", send=ops.send_message(SID, "second", turn=TurnKey.of(1, "second")))
-    assert reply == Reply(message_id="a2", text="two", finish_reason="end_turn", tool_calls=1, user_message_id="u2")
+    assert reply == Reply(
+        message_id="a2",
+        text="two",
+        finish_reason="end_turn",
+        tool_calls=1,
+        user_message_id="u2",
+        steps=1,
+        assistant_ids=("a2",),
+    )
     order = [f"{r.method} {r.url.path}" for r in fake.requests]
     assert order == ["GET /stream", f"POST {MESSAGES}", f"GET {EXPORT}"]
     assert fake.requests[0].url.params["sessionId"] == SID

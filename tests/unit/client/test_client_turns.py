@@ -7,6 +7,7 @@ messages while a run is in progress, and appends a system reminder to a plan-mod
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -59,7 +60,13 @@ TOOL_TURN = (
 def test_a_tool_turn_is_several_messages_and_counts_every_call() -> None:
     reply = finished_reply(messages(*TOOL_TURN), TurnKey.of(0, "run the checks"))
     assert reply == Reply(
-        message_id="a3", text="All green.", finish_reason="end_turn", tool_calls=3, user_message_id="u1"
+        message_id="a3",
+        text="All green.",
+        finish_reason="end_turn",
+        tool_calls=3,
+        user_message_id="u1",
+        steps=2,
+        assistant_ids=("a1", "a2", "a3"),
     )
 
 
@@ -171,14 +178,16 @@ def test_a_stream_error_before_our_message_is_stored_is_not_ours() -> None:
     [
         ("request cancelled by user", "canceled"),
         ("context canceled", "canceled"),  # cancelled while the tools ran
-        ("maximum iteration limit (3 steps) reached", "error"),
+        ("maximum iteration limit (3 steps) reached", "canceled"),  # agent.go finishes the round as canceled
+        ("provider exploded", "error"),
     ],
 )
 def test_a_stream_error_ending_our_turn_becomes_its_reply(error: str, reason: str) -> None:
     verdict = judge_event(StreamEvent("error", {"error": error}))
     rows = messages(user("u1", "ours"), assistant("a1", "", "tool_use", calls=1), tool("t1"))
     reply = reply_after(verdict, rows, TurnKey.of(0, "ours"))
-    assert reply == Reply(message_id="", text=error, finish_reason=reason, tool_calls=1, user_message_id="u1")
+    expected = Reply(message_id="", text=error, finish_reason=reason, tool_calls=1, user_message_id="u1", steps=1)
+    assert reply == dataclasses.replace(expected, assistant_ids=("a1",))
 
 
 def test_a_stream_error_while_runs_overlap_is_left_to_the_transcript() -> None:

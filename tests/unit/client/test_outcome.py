@@ -18,7 +18,7 @@ from mix_provider.client.outcome import (
     interrupted,
     parse_event,
 )
-from mix_provider.client.usage import TurnBaseline, TurnUsage, turn_usage
+from mix_provider.client.usage import TurnBaseline, TurnUsage, message_tokens, turn_usage
 from mix_provider.errors import (
     MixAskRequired,
     MixBudgetExceededError,
@@ -40,16 +40,32 @@ def test_baseline_is_small_json() -> None:
     assert TurnBaseline.from_json({"user_messages": 3}) == TurnBaseline(user_messages=3)
 
 
-def test_usage_is_the_totals_minus_the_baseline() -> None:
-    usage = turn_usage(BASELINE, AFTER)
+def test_usage_is_the_cost_change_and_the_per_message_tokens() -> None:
+    """``agent.go`` ``TrackUsage`` adds cost but assigns the last call's tokens: their change is no turn's."""
+    usage = turn_usage(BASELINE, AFTER, (30, 12))
     assert usage == TurnUsage(prompt_tokens=30, completion_tokens=12, cost=0.0500001)
     assert usage.tokens == 42 and TurnUsage.from_json(usage.to_json()) == usage
     assert TurnUsage(prompt_tokens=None, completion_tokens=None, cost=0.1).tokens == 0
 
 
+def test_without_per_message_usage_tokens_are_unknown_never_a_difference() -> None:
+    smaller = AFTER.model_copy(update={"prompt_tokens": 60, "completion_tokens": 5})  # a shorter last call
+    for totals in (AFTER, smaller):
+        usage = turn_usage(BASELINE, totals)
+        assert (usage.prompt_tokens, usage.completion_tokens) == (None, None), "never last-call counts' change"
+    assert turn_usage(BASELINE, smaller).cost == pytest.approx(0.0500001)
+
+
+def test_per_message_tokens_are_summed_only_when_every_message_has_them() -> None:
+    found = {"a1": (10, 3), "a2": (20, 4), "a3": (None, None)}
+    assert message_tokens(found, ["a1", "a2"]) == (30, 7)
+    assert message_tokens(found, ["a1", "a3"]) is None, "one message without usage: unknown"
+    assert message_tokens(found, ["a1", "a9"]) is None and message_tokens(found, []) is None
+
+
 def test_success_payload_reports_the_turn_not_the_session() -> None:
     reply = Reply(message_id="m6", text="hello", finish_reason="end_turn", tool_calls=2, user_message_id="m3")
-    event = SuccessEvent.of("s1", reply, BASELINE, AFTER)
+    event = SuccessEvent.of("s1", reply, BASELINE, AFTER, tokens=(30, 12))
     payload = event.to_json()
     assert payload == {
         "status": "success",
@@ -61,6 +77,7 @@ def test_success_payload_reports_the_turn_not_the_session() -> None:
         "reply_truncated": False,
         "finish_reason": "end_turn",
         "tool_calls": 2,
+        "steps": 0,
         "overlapped": False,
         "prompt_tokens": 30,
         "completion_tokens": 12,

@@ -19,7 +19,7 @@ from mix_provider.client.stream import StreamEvent
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.usage import TurnBaseline
 from mix_provider.errors import MixAskRequired, MixBudgetExceededError, MixConfigError, MixUndecidedRequestError
-from mix_provider.models import SessionTotals
+from mix_provider.models import BackendMessage, SessionTotals
 
 BASH = {
     "type": "permission",
@@ -136,9 +136,37 @@ def test_the_budget_reads_totals_and_stops() -> None:
     budget = Budget.checked(max_cost_usd=0.01)
     supervisor = Supervisor("s", budget=budget, baseline=TurnBaseline(prompt_tokens=10, completion_tokens=5, cost=0.5))
     step = supervisor.on_event(StreamEvent("tool_execution_start", {"toolCallId": "t1"}))
-    assert step.usage is not None and step.usage.path == "/api/sessions/s"
+    assert step.usage is not None and next(step.usage).path == "/api/sessions/s"
     over = supervisor.after_usage(SessionTotals(prompt_tokens=20, completion_tokens=10, cost=0.52))
     assert isinstance(over.error, MixBudgetExceededError) and over.cancel
     assert (over.error.limit, over.error.spent) == ("max_cost_usd", 0.02)
+
+
+def test_the_token_budget_reads_the_per_message_usage_since_our_message() -> None:
+    """Session token fields are the last call's (``agent.go`` ``TrackUsage``): tokens come from messages."""
+    supervisor = Supervisor("s", budget=Budget.checked(max_tokens=100), baseline=TurnBaseline(user_messages=1))
+    step = supervisor.on_event(StreamEvent("tool_execution_start", {"toolCallId": "t1"}))
+    assert step.usage is not None
+    assert next(step.usage).path == "/api/sessions/s"
+    assert (
+        step.usage.send(SessionTotals(prompt_tokens=5, completion_tokens=1, cost=0.0)).path
+        == "/api/sessions/s/messages"
+    )
+    rows = [
+        BackendMessage(id="u0", role="user"),
+        BackendMessage(id="a0", role="assistant", input_tokens=900, output_tokens=900),  # before our turn
+        BackendMessage(id="u1", role="user"),
+        BackendMessage(id="a1", role="assistant", input_tokens=80, output_tokens=30),
+    ]
+    with pytest.raises(StopIteration) as done:
+        step.usage.send(rows)
+    totals, tokens = done.value.value
+    assert tokens == (80, 30), "the turn's messages only, never the session's last-call fields"
+    over = supervisor.after_usage(totals, tokens)
+    assert isinstance(over.error, MixBudgetExceededError) and (over.error.limit, over.error.spent) == (
+        "max_tokens",
+        110,
+    )
+    assert supervisor.after_usage(totals, None).error is None, "unknown tokens never breach"
     with pytest.raises(MixConfigError, match="max_tokens"):
         Budget.checked(max_tokens=1.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from mix_provider.client.outcome import REPLY_XCOM_LIMIT
@@ -13,6 +14,8 @@ from mix_provider.errors import (
     MixReplyCanceledError,
     MixReplyFailedError,
     MixReplyTimeoutError,
+    MixStepLimitError,
+    MixTokensUnmeasurableError,
     MixTriggerEventError,
     MixWaitFailedError,
 )
@@ -125,7 +128,37 @@ def test_success_event_becomes_the_xcom() -> None:
     """Every field of the typed contract is in the XCom; those the event left out take their defaults."""
     result = _send().execute_complete({}, SUCCESS_EVENT)
     defaults = {"user_message_id": "", "overlapped": False, "usage_attributable": True, "decisions": {}}
-    assert result == {**{k: v for k, v in SUCCESS_EVENT.items() if k != "status"}, **defaults}
+    expected = {**{k: v for k, v in SUCCESS_EVENT.items() if k != "status"}, **defaults}
+    assert result == {**expected, "steps": 0, "step_limited": False}
+
+
+STEP_LIMITED = {**SUCCESS_EVENT, "finish_reason": "canceled", "steps": 3, "reply": "half done"}
+
+
+def test_a_run_stopped_by_its_step_limit_raises_the_step_limit_error_not_cancelled() -> None:
+    """``agent.go`` ``processGeneration`` finishes the last of ``max_steps`` rounds as ``canceled``."""
+    with pytest.raises(MixStepLimitError, match="max_steps=3") as info:
+        _send(max_steps=3).execute_complete({}, STEP_LIMITED)
+    assert not isinstance(info.value, MixReplyCanceledError) and info.value.max_steps == 3
+    with pytest.raises(MixStepLimitError):
+        _send(max_steps=3, fail_on_finish_reasons=()).execute_complete({}, STEP_LIMITED)
+
+
+def test_a_step_limited_partial_reply_can_be_accepted() -> None:
+    result = _send(max_steps=3, on_step_limit="accept").execute_complete({}, STEP_LIMITED)
+    assert (result["reply"], result["finish_reason"], result["step_limited"]) == ("half done", "canceled", True)
+
+
+def test_a_canceled_reply_short_of_the_limit_is_a_cancellation() -> None:
+    with pytest.raises(MixReplyCanceledError):
+        _send(max_steps=5).execute_complete({}, STEP_LIMITED)
+    with pytest.raises(MixReplyCanceledError):
+        _send().execute_complete({}, STEP_LIMITED)
+
+
+def test_on_step_limit_is_checked_at_parse_time() -> None:
+    with pytest.raises(MixConfigError, match="on_step_limit: 'ignore' is not one of: fail, accept"):
+        _send(on_step_limit="ignore")
 
 
 def test_a_long_reply_is_cut_in_the_failure_message() -> None:
@@ -133,3 +166,18 @@ def test_a_long_reply_is_cut_in_the_failure_message() -> None:
     with pytest.raises(MixReplyFailedError) as info:
         _send().execute_complete({}, event)
     assert len(str(info.value)) < 1000
+
+
+def test_max_tokens_without_per_message_usage_is_refused_before_sending(attach: Attach, recorder: Any) -> None:
+    """The session's token fields are the last LLM call's (``agent.go`` ``TrackUsage``): unmeasurable."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/messages"):
+            return httpx.Response(200, json=[{"id": "m1", "role": "user"}, {"id": "m2", "role": "assistant"}])
+        return httpx.Response(200, json={"id": "s1", "title": "t"})
+
+    recorder.handler = handler
+    with pytest.raises(MixTokensUnmeasurableError, match="max_tokens cannot be enforced in session s1") as info:
+        attach(_send(max_tokens=1000, max_cost_usd=1.0)).execute({})
+    assert "no per-message usage" in str(info.value) and "use max_cost_usd" in str(info.value)
+    assert not [r for r in recorder.requests if r.method == "POST"], "nothing was sent"

@@ -1,0 +1,75 @@
+"""What a turn spent and which sessions exist, where the server's own answers fall short, for
+:class:`~mix_provider.hooks.mix.MixHook`: per-message token usage (:mod:`mix_provider.client.usage`)
+and every session beyond a capped list (:mod:`mix_provider.client.inventory`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from mix_provider.client import operations as ops
+from mix_provider.client.inventory import Listing, survey
+from mix_provider.client.turns import Reply
+from mix_provider.client.usage import TurnTokens, usage_probe
+from mix_provider.errors import MixError
+from mix_provider.models import CallbackResult
+
+if TYPE_CHECKING:
+    from mix_provider.client import AsyncMixClient, MixClient
+
+
+class MixSurveyMixin:
+    """Usage and survey calls of :class:`~mix_provider.hooks.mix.MixHook`."""
+
+    if TYPE_CHECKING:  # provided by MixHook
+
+        @property
+        def client(self) -> MixClient: ...
+
+        async def aclient(self) -> AsyncMixClient: ...
+
+        @property
+        def log(self) -> logging.Logger: ...
+
+    def callback_results(self, session_id: str) -> list[CallbackResult]:
+        """What the session's callbacks did, in stored order (from ``GET .../messages``; a ``sub_agent``
+        callback's ``subagent_id`` is a sub-agent session whose parent is this one)."""
+        messages = self.client.execute(ops.get_messages(session_id))
+        return [result for message in messages for result in message.callback_results or ()]
+
+    def turn_tokens(self, session_id: str, reply: Reply) -> TurnTokens | None:
+        """The reply's turn's tokens from per-message usage, None when the server reports none or the
+        read failed (the turn stands; its tokens are unknown)."""
+        try:
+            return self.client.turn_tokens(session_id, reply.assistant_ids)
+        except MixError as exc:
+            self.log.warning("Could not read the per-message usage of session %s: %s", session_id, exc)
+            return None
+
+    def reports_message_usage(self, session_id: str) -> bool | None:
+        """Whether the server reports per-message token usage (:func:`~mix_provider.client.usage.usage_probe`)."""
+        return self.client.run(usage_probe(session_id))
+
+    def survey_sessions(
+        self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None
+    ) -> Listing:
+        """Every session, also beyond a capped list (:mod:`mix_provider.client.inventory`); ``known``
+        ids are looked up too when the list is capped, and :attr:`Listing.unseen
+        <mix_provider.client.inventory.Listing.unseen>` says what could still not be seen; ``pages``
+        limits the history read to its newest pages."""
+        return self.client.run(survey(include_subagents, known, pages))
+
+    async def aturn_tokens(self, session_id: str, reply: Reply) -> TurnTokens | None:
+        """Async :meth:`turn_tokens`."""
+        try:
+            return await (await self.aclient()).turn_tokens(session_id, reply.assistant_ids)
+        except MixError as exc:
+            self.log.warning("Could not read the per-message usage of session %s: %s", session_id, exc)
+            return None
+
+    async def asurvey_sessions(
+        self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None
+    ) -> Listing:
+        """Async :meth:`survey_sessions`; ``pages`` limits the history read to its newest pages."""
+        return await (await self.aclient()).run(survey(include_subagents, known, pages))

@@ -1,0 +1,70 @@
+"""A turn's tokens from per-message usage, or unknown; whether a server can measure them at all.
+
+``agent.go`` ``TrackUsage`` (1fa5f2d6) assigns the session's token fields from the last LLM call and
+adds the cost; the spec's per-message ``inputTokens``/``outputTokens`` on ``GET .../messages`` are
+the only source of a turn's tokens (the real handlers read send none: ``convertMessagesToData``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from mix_fake import config
+
+from mix_provider.client import MixClient
+from mix_provider.client import operations as ops
+from mix_provider.client.scan import scan_usage
+from mix_provider.client.usage import usage_probe
+from mix_provider.errors import MixMalformedResponseError
+
+CALL = ops.get_messages("s1")
+
+
+def rows(*usage: tuple[Any, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"id": "u1", "sessionId": "s1", "role": "user", "userInput": "x" * 5000}]
+    for n, (prompt, completion) in enumerate(usage):
+        row = {"id": f"a{n}", "sessionId": "s1", "role": "assistant", "userInput": "y" * 5000}
+        if prompt is not None:
+            row.update(inputTokens=prompt, outputTokens=completion, cost=0.001)
+        out.append(row)
+    return out
+
+
+def chunked(data: bytes, size: int = 97) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_the_turns_messages_usage_is_summed_from_the_streamed_body() -> None:
+    body = json.dumps(rows((10, 2), (30, 4), (500, 50))).encode()
+    assert scan_usage(CALL, chunked(body), ["a0", "a1"]) == (40, 6)
+
+
+def test_a_server_without_per_message_usage_gives_unknown_tokens() -> None:
+    body = json.dumps(rows((None, None), (None, None))).encode()
+    assert scan_usage(CALL, chunked(body), ["a0", "a1"]) is None
+    assert scan_usage(CALL, [json.dumps(rows((1, 1))).encode()], ["a0", "gone"]) is None
+
+
+def test_a_truncated_body_is_a_malformed_response() -> None:
+    with pytest.raises(MixMalformedResponseError):
+        scan_usage(CALL, [json.dumps(rows((1, 1))).encode()[:-30]], ["a0"])
+
+
+def probe(sessions: dict[str, list[dict[str, Any]]]) -> bool | None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/sessions":
+            return httpx.Response(200, json=[{"id": sid, "title": sid} for sid in sessions])
+        return httpx.Response(200, json=sessions[request.url.path.split("/")[3]])
+
+    with MixClient(config(), transport=httpx.MockTransport(handler)) as client:
+        return client.run(usage_probe("ours"))
+
+
+def test_the_probe_reads_the_first_answered_message_it_finds() -> None:
+    assert probe({"ours": rows((10, 2))}) is True
+    assert probe({"ours": rows((None, None))}) is False
+    assert probe({"ours": rows(), "other": rows((None, None))}) is False, "another session's answer tells"
+    assert probe({"ours": rows(), "other": rows()}) is None, "nothing answered anywhere: cannot tell"
