@@ -18,3 +18,5 @@ CONNECT_TIMEOUT = 10.0
 MAX_RETRIES = 5
 #: Upper bound of one backoff wait, ``Retry-After`` included, in seconds (``extra.retry_max_wait``).
 RETRY_MAX_WAIT: float = 30
+#: Seconds after a deferral before a Mix trigger yields an event (``[mix] defer_settle_seconds``).
+DEFER_SETTLE: float = 10

@@ -113,4 +113,24 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [_connection_type()],
         "extra-links": [f"{_PKG}.links.MixSessionLink"],
         "task-decorators": [{"name": "mix", "class-name": f"{_PKG}.decorators.mix.mix_task"}],
+        "config": {
+            "mix": {
+                "description": "Settings of the Mix provider.",
+                "options": {
+                    "defer_settle_seconds": {
+                        "description": (
+                            "Seconds after a Mix task defers before its trigger yields an event (a permission "
+                            "request, an idle session, a reply). Airflow fails a task whose trigger fires before "
+                            "the scheduler has processed the deferring try's exit ('task state changed "
+                            "externally'); the hold keeps that from happening. 0 turns it off; the real Mix "
+                            "server waits 30 s for a permission's answer, so keep it well below that."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": str(defaults.DEFER_SETTLE),
+                        "default": str(defaults.DEFER_SETTLE),
+                    }
+                },
+            }
+        },
     }

@@ -14,13 +14,35 @@ import asyncio
 import time
 from typing import Any
 
-#: Seconds after a deferral before which a trigger yields no event.
-DEFER_SETTLE = 10.0
+from airflow.providers.common.compat.sdk import conf
+
+from mix_provider.defaults import DEFER_SETTLE
+from mix_provider.errors import MixConfigError
+
+SETTLE_OPTION = ("mix", "defer_settle_seconds")
+
+
+def settle_seconds() -> float:
+    """The configured hold, ``[mix] defer_settle_seconds``: 0 turns it off, negative is refused.
+
+    :raises MixConfigError: when the option is not a number >= 0.
+    """
+    section, key = SETTLE_OPTION
+    raw = conf.get(section, key, fallback=str(DEFER_SETTLE))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise MixConfigError(
+            f"[{section}] {key}", f"expected a number of seconds >= 0 (0 turns the hold off), got {raw!r}"
+        )
+    return seconds
 
 
 def settle_deadline() -> float:
     """The ``not_before`` of a trigger deferred now (``time.time()`` seconds)."""
-    return time.time() + DEFER_SETTLE
+    return time.time() + settle_seconds()
 
 
 async def hold_early(trigger: Any, not_before: float | None) -> None:
