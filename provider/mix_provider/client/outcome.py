@@ -4,14 +4,15 @@ The message trigger (deferrable mode) and the operator's blocking wait both end 
 :data:`TurnEvent`; its JSON form crosses the trigger boundary and :func:`parse_event` reads it back,
 so ``MixSendMessageOperator.execute_complete`` is the single completion handler of both modes. An
 event that ends the turn in failure rebuilds the typed error it stands for (:meth:`TimeoutEvent.to_error`,
-:meth:`ErrorEvent.to_error`, :meth:`StoppedEvent.to_error`).
+:meth:`ErrorEvent.to_error`, :meth:`StoppedEvent.to_error`). The wait for a session to be idle ends
+the same way: an :data:`IdleWaitEvent`, read back by :func:`parse_idle_event`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_serializer, field_validator
 
@@ -243,13 +244,72 @@ def parse_event(event: object) -> TurnEvent:
     """
     if isinstance(event, (SuccessEvent, TimeoutEvent, ErrorEvent, AskEvent, StoppedEvent)):
         return event
+    return _validated(_EVENTS, _STATUSES, event)
+
+
+class IdleStatus(str, Enum):
+    """How a wait for a session to be idle ended."""
+
+    IDLE = "idle"
+    ERROR = "error"
+
+
+class _IdleWait(BaseModel):
+    """What every event of the idle wait carries: the session."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form a ``TriggerEvent`` carries, read back by :func:`parse_idle_event`."""
+        return self.model_dump(mode="json")
+
+
+class IdleEvent(_IdleWait):
+    """The session had no run in progress."""
+
+    status: Literal[IdleStatus.IDLE] = IdleStatus.IDLE
+
+
+class IdleErrorEvent(_IdleWait):
+    """A permanent error, or more transient ones than the trigger tolerates; ``message`` names it."""
+
+    status: Literal[IdleStatus.ERROR] = IdleStatus.ERROR
+    message: str
+
+    def to_error(self) -> MixError:
+        """The typed error: :class:`~mix_provider.errors.MixWaitFailedError`."""
+        return MixWaitFailedError(self.session_id, self.message)
+
+
+#: Every event a wait for an idle session ends with, told apart by ``status``.
+IdleWaitEvent = Annotated[IdleEvent | IdleErrorEvent, Field(discriminator="status")]
+_IDLE_EVENTS: TypeAdapter[IdleWaitEvent] = TypeAdapter(IdleWaitEvent)
+_IDLE_STATUSES = sorted(status.value for status in IdleStatus)
+
+
+def parse_idle_event(event: object) -> IdleEvent | IdleErrorEvent:
+    """:func:`parse_event` for the idle wait's events.
+
+    :raises ValueError: naming what is wrong (not a dict, an unknown status, the missing keys).
+    """
+    if isinstance(event, (IdleEvent, IdleErrorEvent)):
+        return event
+    return _validated(_IDLE_EVENTS, _IDLE_STATUSES, event)
+
+
+E = TypeVar("E")
+
+
+def _validated(adapter: TypeAdapter[E], statuses: list[str], event: object) -> E:
     if not isinstance(event, dict):
         raise ValueError(f"Mix trigger event must be a dict, got {type(event).__name__}")
     status = event.get("status")
-    if status not in _STATUSES:
-        raise ValueError(f"Mix trigger event status {status!r} is not one of {_STATUSES}")
+    if status not in statuses:
+        raise ValueError(f"Mix trigger event status {status!r} is not one of {statuses}")
     try:
-        return _EVENTS.validate_python(event)
+        return adapter.validate_python(event)
     except ValidationError as exc:
         raise ValueError(f"Mix trigger event ({status}) {_complaint(exc)}") from None
 

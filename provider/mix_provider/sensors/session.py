@@ -9,12 +9,13 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, conf
 
+from mix_provider.client.outcome import IdleErrorEvent, parse_idle_event
 from mix_provider.client.turns import is_idle
 from mix_provider.client.validation import require_bool, require_id
-from mix_provider.errors import MixTriggerEventError, MixWaitFailedError
+from mix_provider.errors import MixTriggerEventError
 from mix_provider.hooks.mix import MixHook
 from mix_provider.templating import check_literal
-from mix_provider.triggers.idle import ERROR, IDLE, MixSessionIdleTrigger
+from mix_provider.triggers.idle import MixSessionIdleTrigger
 from mix_provider.triggers.settle import settle_deadline
 
 
@@ -78,9 +79,10 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
         :raises MixWaitFailedError: the wait ended in an ``error`` event.
         :raises MixTriggerEventError: the event breaks the trigger's contract.
         """
-        status = event.get("status") if isinstance(event, dict) else None
-        if status not in (IDLE, ERROR) or "session_id" not in event:
-            raise MixTriggerEventError(f"expected an {IDLE!r} or {ERROR!r} event with session_id, got {event!r}")
-        if status == ERROR:
-            raise MixWaitFailedError(event["session_id"], str(event.get("message", "")))
-        self.log.info("Mix session %s is idle", event["session_id"])
+        try:
+            result = parse_idle_event(event)
+        except ValueError as exc:
+            raise MixTriggerEventError(str(exc)) from None
+        if isinstance(result, IdleErrorEvent):
+            raise result.to_error()
+        self.log.info("Mix session %s is idle", result.session_id)

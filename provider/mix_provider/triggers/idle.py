@@ -8,14 +8,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from mix_provider.client.outcome import IdleErrorEvent, IdleEvent
 from mix_provider.client.turns import is_idle
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixError, is_retryable
 from mix_provider.hooks.mix import MixHook
 from mix_provider.triggers.settle import hold_early
-
-#: The statuses of the one event: the session was found idle, or the wait failed (with a ``message``).
-IDLE, ERROR = "idle", "error"
 
 
 class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
@@ -23,8 +21,9 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
 
     Each poll is the sensor's poke, made asynchronously: the transcript is scanned
     (:meth:`MixHook.ascan_transcript <mix_provider.hooks.mix.MixHook.ascan_transcript>`) and judged by
-    :func:`~mix_provider.client.turns.is_idle`. Exactly one event is yielded: ``idle``, or ``error``
-    (a permanent error, or more than ``max_failures`` transient ones in a row). The deadline is the
+    :func:`~mix_provider.client.turns.is_idle`. Exactly one event is yielded (typed:
+    :data:`~mix_provider.client.outcome.IdleWaitEvent`): ``idle``, or ``error`` (a permanent error, or
+    more than ``max_failures`` transient ones in a row). The deadline is the
     task's: Airflow cancels the trigger when the sensor's ``timeout`` passes.
 
     :param session_id: the session to watch.
@@ -71,9 +70,9 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
         finally:
             await hook.aclose()
         await hold_early(self, self.not_before)
-        yield TriggerEvent(outcome)
+        yield TriggerEvent(outcome.to_json())
 
-    async def _outcome(self, hook: MixHook) -> dict[str, Any]:
+    async def _outcome(self, hook: MixHook) -> IdleEvent | IdleErrorEvent:
         failures = 0
         while True:
             try:
@@ -83,10 +82,10 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
                 failures += 1
                 if not is_retryable(exc) or failures > self.max_failures:
                     message = f"waiting for session {self.session_id} to be idle: {type(exc).__name__}: {exc}"
-                    return {"status": ERROR, "session_id": self.session_id, "message": message}
+                    return IdleErrorEvent(session_id=self.session_id, message=message)
                 self.log.warning("Mix poll failed (%s), %d/%d; retrying", exc, failures, self.max_failures)
                 idle = False
             if idle:
-                return {"status": IDLE, "session_id": self.session_id}
+                return IdleEvent(session_id=self.session_id)
             self.log.info("Mix session %s is busy", self.session_id)
             await asyncio.sleep(self.poll_interval)

@@ -11,12 +11,15 @@ from mix_provider.client.outcome import (
     REPLY_XCOM_LIMIT,
     AskEvent,
     ErrorEvent,
+    IdleErrorEvent,
+    IdleEvent,
     StoppedEvent,
     SuccessEvent,
     TimeoutEvent,
     TurnStatus,
     interrupted,
     parse_event,
+    parse_idle_event,
 )
 from mix_provider.client.usage import TurnBaseline, TurnUsage, message_tokens, turn_usage
 from mix_provider.errors import (
@@ -179,3 +182,27 @@ def test_timeouts_and_errors_come_back_as_their_typed_errors() -> None:
     error = parse_event(ErrorEvent(session_id="s1", message="MixServerError: boom").to_json())
     assert isinstance(error, ErrorEvent) and isinstance(error.to_error(42), MixWaitFailedError)
     assert "boom" in str(error.to_error(42))
+
+
+def test_idle_events_round_trip_and_rebuild_the_error() -> None:
+    idle, failed = IdleEvent(session_id="s"), IdleErrorEvent(session_id="s", message="gone")
+    assert idle.to_json() == {"status": "idle", "session_id": "s"}
+    assert parse_idle_event(idle.to_json()) == idle and parse_idle_event(failed.to_json()) == failed
+    assert parse_idle_event(failed) is failed
+    error = failed.to_error()
+    assert isinstance(error, MixWaitFailedError) and "gone" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        (None, "must be a dict"),
+        ({"status": "done", "session_id": "s"}, "'done' is not one of"),
+        ({"status": "success", "session_id": "s"}, "is not one of"),  # a turn's event is not the idle wait's
+        ({"status": "idle"}, "lacks session_id"),
+        ({"status": "error", "session_id": "s"}, "lacks message"),
+    ],
+)
+def test_idle_events_breaking_the_contract_are_refused(event: Any, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_idle_event(event)
