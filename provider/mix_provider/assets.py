@@ -1,4 +1,4 @@
-"""Asset events of the export and archive tasks: what was stored, for DAGs scheduled on new transcripts.
+"""Asset events of the Mix tasks that move data: what was stored or uploaded, for DAGs scheduled on it.
 
 A task with ``outlets=[Asset(...)]`` emits one asset event per asset on success (Airflow does);
 this module fills each event's ``extra`` with what the task stored, so a consumer DAG
@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.providers.common.compat.sdk import Asset, ObjectStoragePath
-
-from mix_provider.archive.manifest import Manifest
+from airflow.providers.common.compat.sdk import Asset
 
 #: Sessions listed in one event's extra; ``truncated`` says when there were more.
 MAX_SESSIONS = 500
@@ -35,16 +33,21 @@ def emit(operator: Any, context: Mapping[str, Any], extra: dict[str, Any]) -> No
         events[asset].extra = dict(extra)
 
 
+def uploads_extra(session_id: str, uploaded: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event extra of files given to a session (an upload, or a turn with ``files``); OpenLineage
+    reads the same: each file an input."""
+    return {"session_ids": [session_id], "uploaded": uploaded}
+
+
 def export_extra(result: Mapping[str, Any]) -> dict[str, Any]:
     """The event extra of one export: ``session_ids``, ``uri``, ``messages``, ``bytes``, ``sha256``."""
     keys = ("uri", "messages", "bytes", "sha256")
     return {"session_ids": [result["session_id"]], **{key: result.get(key) for key in keys if key in result}}
 
 
-def archive_extra(archived: list[str], summary: Mapping[str, Any]) -> dict[str, Any]:
+def archive_extra(archived: list[str], summary: Mapping[str, Any], entries: Mapping[str, Any]) -> dict[str, Any]:
     """The event extra of an archive run: the newly archived ``session_ids`` with each file's bytes and sha256
-    (and, for an archive with ``include_files``, its ``files`` counts)."""
-    entries = Manifest.load(ObjectStoragePath(summary["manifest"])).entries if archived else {}
+    from the manifest's ``entries`` (and, for an archive with ``include_files``, its ``files`` counts)."""
     listed = archived[:MAX_SESSIONS]
     return {
         "session_ids": listed,

@@ -8,7 +8,8 @@ is installed and enabled) returns an ``OperatorLineage`` whose datasets are:
 * a stored transcript (export, archive) or session file (collect, an archive with files): the file
   as OpenLineage names storage (``file`` + path, ``s3://bucket`` + key, ...), with an
   ``outputStatistics`` facet (messages as rows, bytes as size);
-* an uploaded file: an input of the upload (the session is its output).
+* an uploaded file: an input of the upload (the session is its output) or of a turn given ``files``
+  (beside the session, its input and output).
 
 Without the OpenLineage provider the method returns None; nothing here is imported before it is used.
 """
@@ -24,6 +25,7 @@ from mix_provider.links import task_session_id
 STORED_ATTR = "_mix_stored"
 _READS = ("MixExportSessionOperator", "MixGetSessionOperator")
 _WRITES = ("MixCreateSessionOperator", "MixUpdateSessionCallbacksOperator")
+_TURNS = ("MixSendMessageOperator",)
 
 
 def mix_namespace(base_url: str) -> str:
@@ -56,7 +58,7 @@ def _datasets(operator: Any, task_instance: Any) -> tuple[list[Any], list[Any]]:
         read = [
             Dataset(namespace=ns, name=name) for ns, name in (storage_names(i["source"]) for i in stored["uploaded"])
         ]
-        return read, sessions
+        return (sessions + read if type(operator).__name__ in _TURNS else read), sessions
     outputs = []
     for uri, rows, size in files:
         file_namespace, name = storage_names(uri)

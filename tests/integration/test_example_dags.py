@@ -284,6 +284,7 @@ def test_files_dag_sends_a_pdf_and_stores_the_chart_the_agent_made(example_bag: 
     user_text = api.export(session_id)["messages"][0]["content"]
     assert f"/api/sessions/{session_id}/files/brief.pdf" in user_text  # the attachment's URL
     assert f"/api/sessions/{session_id}/files/chart.png" in xcom(dr, "ask_for_chart")["reply"]
+    assert [f["name"] for f in xcom(dr, "ask_for_chart")["files"]] == ["brief.pdf"]  # reported with the reply
     collected = xcom(dr, "collect_chart")
     assert [f["name"] for f in collected["files"]] == ["chart.png"] and collected["missing"] == []
     chart = collected["files"][0]

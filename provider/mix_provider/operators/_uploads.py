@@ -17,6 +17,9 @@ from mix_provider.hooks.mix import MixHook
 from mix_provider.storage_paths import check_location, storage_path
 
 _GLOB = frozenset("*?[")
+#: The XCom key a turn keeps the files it uploaded under until its reply (across deferrals: Airflow
+#: clears a task's XComs when a try starts, not when it resumes).
+UPLOADED_KEY = "mix_uploaded"
 
 
 def _sources(value: object) -> list[Any]:
@@ -73,3 +76,14 @@ def check_sources(value: object) -> None:
     """Check each literal source's scheme at parse time (what exists is checked at run time)."""
     for item in _sources(value):
         check_location("source", item)
+
+
+def keep_uploaded(context: Any, uploaded: list[dict[str, Any]]) -> None:
+    """Keep a turn's uploaded files (small JSON) for its completion, whichever process runs it."""
+    context["ti"].xcom_push(key=UPLOADED_KEY, value=uploaded)
+
+
+def kept_uploaded(context: Any) -> list[dict[str, Any]]:
+    """The files this try of the task uploaded (:func:`keep_uploaded`)."""
+    ti = context["ti"]
+    return ti.xcom_pull(task_ids=ti.task_id, key=UPLOADED_KEY, map_indexes=ti.map_index) or []

@@ -13,6 +13,7 @@ from mix_provider import assets
 from mix_provider.archive import (
     ArchiveReport,
     ExportSpec,
+    Manifest,
     SessionArchiver,
     WriteTracker,
     candidates,
@@ -155,7 +156,8 @@ class MixArchiveSessionsOperator(MixBaseOperator):
             raise ArchiveFailedError(report.failed)
         if self._listing is not None:
             settle(self._listing, self.on_incomplete, self.log)
-        assets.emit(self, context, assets.archive_extra(report.archived, summary))
+        entries = Manifest.load(ObjectStoragePath(summary["manifest"])).entries if report.archived else {}
+        assets.emit(self, context, assets.archive_extra(report.archived, summary, entries))
         return summary
 
     def _ids(self) -> list[str] | None:

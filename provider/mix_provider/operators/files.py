@@ -63,7 +63,7 @@ class MixUploadFilesOperator(MixBaseOperator):
         """Expand and check the sources, then upload them one by one."""
         session_id = require_id("session_id", self.session_id)
         uploaded = upload_all(self.hook, session_id, self.source, self.limit)
-        assets.emit(self, context, {"session_ids": [session_id], "uploaded": uploaded})
+        assets.emit(self, context, assets.uploads_extra(session_id, uploaded))
         return uploaded
 
 

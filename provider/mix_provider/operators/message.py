@@ -11,6 +11,7 @@ from typing import Any, NoReturn, Unpack, cast
 
 from airflow.providers.common.compat.sdk import conf
 
+from mix_provider import assets
 from mix_provider.client import POLL_INTERVAL, REPLY_TIMEOUT, MessageOptions, TurnKey
 from mix_provider.client.options import check_known
 from mix_provider.client.outcome import (
@@ -48,7 +49,7 @@ from mix_provider.models import FinishReason, ThinkingLevel
 from mix_provider.operators._hitl import Resumption, ask_person, check_supervision, resume_after_answer
 from mix_provider.operators._renamed import renamed
 from mix_provider.operators._state import TaskState
-from mix_provider.operators._uploads import check_sources, upload_all, with_attachments
+from mix_provider.operators._uploads import check_sources, keep_uploaded, kept_uploaded, upload_all, with_attachments
 from mix_provider.operators._usage import report_usage
 from mix_provider.operators.base import MixBaseOperator
 from mix_provider.templating import check_literal, rendered_number, template_safe
@@ -197,14 +198,16 @@ class MixSendMessageOperator(MixBaseOperator):
         if self.wait_for_reply and self.supervision.budget.max_tokens is not None:
             self._check_tokens_measurable(session_id)
         if self.files:
-            self.text = with_attachments(self.text, upload_all(self.hook, session_id, self.files))
+            uploaded = upload_all(self.hook, session_id, self.files)
+            keep_uploaded(context, uploaded)
+            self.text = with_attachments(self.text, uploaded)
         state = TaskState(context, "mix_sent_message")
         baseline, turn, already_sent = self._baseline(state, session_id)
         if not self.wait_for_reply:
             if not already_sent:
                 self.hook.send_message(session_id, self.text, options, turn=turn)
             state.clear()
-            return {"session_id": session_id, "status": "sent"}
+            return self._with_files(context, {"session_id": session_id, "status": "sent"})
         if self.deferrable:
             return self._defer(session_id, baseline, turn, already_sent, options)
         return self.execute_complete(context, self._wait_here(session_id, baseline, turn, already_sent, options))
@@ -338,7 +341,16 @@ class MixSendMessageOperator(MixBaseOperator):
             raise MixStepLimitError(result.session_id, limited, result.message_id, result.reply)
         if limited is None and reason is not None and reason in self.fail_on_finish_reasons:
             raise reply_failure(result.session_id, reason, result.message_id, result.reply)
-        return {**result.result(), "step_limited": limited is not None}
+        return self._with_files(context, {**result.result(), "step_limited": limited is not None})
+
+    def _with_files(self, context: Any, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` with the files given with the message (``files``), reported as asset extras and
+        OpenLineage inputs the way :class:`~mix_provider.operators.files.MixUploadFilesOperator` reports them."""
+        if not self.files:
+            return result
+        uploaded = kept_uploaded(context)
+        assets.emit(self, context, assets.uploads_extra(result["session_id"], uploaded))
+        return {**result, "files": uploaded}
 
     def _step_limited(self, result: SuccessEvent) -> int | None:
         """The ``max_steps`` that stopped the run, if a limit did: its last round is ``canceled`` and it

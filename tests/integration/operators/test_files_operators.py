@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import DAG, Asset
 
 from mix_provider.errors import MixConfigError, MixFileTooLargeError, MixNotFoundError
 from mix_provider.operators.files import MixCollectFilesOperator, MixUploadFilesOperator
+from mix_provider.operators.message import MixSendMessageOperator
 from support.integration import MixAPI, asset_events, states, xcom
 
 START = datetime(2026, 1, 1)
@@ -117,3 +118,58 @@ def test_upload_and_collect_lineage(mix_server: Any, api: MixAPI, uid: str, tmp_
     lineage = collect.get_openlineage_facets_on_complete(ti)
     assert [(d.namespace, d.name) for d in lineage.outputs] == [("file", str(tmp_path / "o" / "out.png"))]
     assert lineage.outputs[0].facets["outputStatistics"].size == (tmp_path / "o" / "out.png").stat().st_size
+
+
+def test_a_turn_with_files_reports_them_across_its_deferral(
+    run_dag: Any, mix_server: Any, api: MixAPI, uid: str, tmp_path: Path
+) -> None:
+    inbox = _inbox(tmp_path)
+    session_id = api.create_session(f"turn files {uid}")["id"]
+    given = Asset(name=f"turn_given_{uid}")
+    with DAG(f"turn_files_{uid}", schedule=None, start_date=START) as dag:
+        MixSendMessageOperator(
+            task_id="ask",
+            session_id=session_id,
+            text="Read these.",
+            files=f"{inbox}/*.csv",
+            deferrable=True,
+            outlets=[given],
+        )
+    dr = run_dag(dag)
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "ask")
+    assert [(f["name"], f["size"]) for f in result["files"]] == [("a.csv", 10), ("b.csv", 10)]
+    assert result["files"][0]["source"] == f"{inbox}/a.csv" and result["reply"]
+    (event,) = asset_events(given.name)
+    assert event == {"session_ids": [session_id], "uploaded": result["files"]}
+
+
+class _TaskInstance:
+    """The task instance of a task run by hand: its XComs in a dict."""
+
+    task_id, map_index = "ask", -1
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value", map_indexes: int | None = None) -> Any:
+        return self.xcoms.get(key)
+
+
+def test_a_turn_with_files_reads_them_in_lineage(mix_server: Any, api: MixAPI, uid: str, tmp_path: Path) -> None:
+    pytest.importorskip("airflow.providers.openlineage")
+    inbox = _inbox(tmp_path)
+    namespace = f"mix://{mix_server.base_url.split('://', 1)[1]}"
+    session_id = api.create_session(f"turn lineage {uid}")["id"]
+    turn = MixSendMessageOperator(
+        task_id="ask", session_id=session_id, text="Read it.", files=f"{inbox}/brief.pdf", deferrable=False
+    )
+    ti = _TaskInstance()
+    assert [f["name"] for f in turn.execute({"ti": ti})["files"]] == ["brief.pdf"]
+    lineage = turn.get_openlineage_facets_on_complete(ti)
+    session = (namespace, f"sessions/{session_id}")
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [session, ("file", str(inbox / "brief.pdf"))]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [session]
