@@ -46,6 +46,7 @@ IMPLEMENTED = [
     "exportSession",
     "rewindSession",
     "getSessionMessages",
+    "getMessageHistory",
     "sendMessage",
     "cancelSessionProcessing",
     "healthCheck",
@@ -65,7 +66,7 @@ NOT_RUN = {
 """Implemented operations schemathesis does not run, with the reason."""
 
 NOT_IMPLEMENTED = (
-    "auth (api-key, oauth, validate), commands, mcp, messages/history, "
+    "auth (api-key, oauth, validate), commands, mcp, "
     "preferences, system/info, tools, health/auth, "
     "internal/auth/refresh-tokens: outside the devserver's scope (see docs/devserver.md); "
     "they answer 404 with the error envelope"

@@ -160,6 +160,13 @@ class MixBackend:
         usage = self.settings.generation == "legacy"
         return [message_to_backend(row, usage) for row in await blocking(self.store.list_messages, session_id)]
 
+    async def message_history(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        """Return the BackendMessage list of ``GET /api/messages/history``: user messages of every
+        session, newest first, a page at a time."""
+        usage = self.settings.generation == "legacy"
+        rows = await blocking(self.store.user_message_history, limit, offset)
+        return [message_to_backend(row, usage) for row in rows]
+
     async def send_message(self, session_id: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         """Accept a user message: 202 and a run in the background, or 200 for a slash command.
 

@@ -5,6 +5,8 @@ Errors raised as :class:`ApiError` are serialized once, by :func:`api_error_hand
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -95,6 +97,29 @@ async def list_messages(request: Request) -> Response:
     return JSONResponse(await _backend(request).list_messages(request.path_params["id"]))
 
 
+_HISTORY_LIMIT = 50
+#: What Go's ``strconv.ParseInt(s, 10, 64)`` accepts (no spaces or underscores, unlike ``int``).
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+_INT64_MAX = 2**63 - 1
+
+
+def _query_int(request: Request, name: str, default: int, minimum: int) -> int:
+    """A query integer as ``HandleMessageHistory`` reads it: the default when absent, not an
+    int64, or below ``minimum`` (never an error)."""
+    raw = request.query_params.get(name, "")
+    if not _GO_INT.fullmatch(raw) or not minimum <= int(raw) <= _INT64_MAX:
+        return default
+    return int(raw)
+
+
+async def message_history(request: Request) -> Response:
+    """``GET /api/messages/history``: ``limit`` (default 50, any positive value, no maximum) and
+    ``offset`` (default 0) as ``rest_messages.go`` ``HandleMessageHistory`` parses them."""
+    limit = _query_int(request, "limit", _HISTORY_LIMIT, 1)
+    offset = _query_int(request, "offset", 0, 0)
+    return JSONResponse(await _backend(request).message_history(limit, offset))
+
+
 async def send_message(request: Request) -> Response:
     """``POST /api/sessions/{id}/messages``: 202 processing (200 for a slash command)."""
     status, body = await _backend(request).send_message(request.path_params["id"], await request.body())
@@ -163,6 +188,7 @@ ROUTES = [
     Route("/api/sessions/{id}/messages", list_messages, methods=["GET"]),
     Route("/api/sessions/{id}/messages", send_message, methods=["POST"]),
     Route("/api/sessions/{id}/cancel", cancel, methods=["POST"]),
+    Route("/api/messages/history", message_history, methods=["GET"]),
     Route("/api/permissions/{id}/grant", grant_permission, methods=["POST"]),
     Route("/api/permissions/{id}/deny", deny_permission, methods=["POST"]),
     Route("/api/notifications/{id}/respond", respond_notification, methods=["POST"]),

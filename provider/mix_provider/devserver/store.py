@@ -200,6 +200,13 @@ class Store:
         sql = f"SELECT * FROM messages WHERE session_id = ? ORDER BY {', '.join(self.order)}"
         return self._query(sql, (session_id,))
 
+    def user_message_history(self, limit: int, offset: int) -> list[Row]:
+        """Return the user messages of every session, newest first (``messages.sql``
+        ``ListUserMessageHistory``: ``WHERE role = 'user' ORDER BY created_at DESC LIMIT ? OFFSET ?``)."""
+        order = ", ".join(f"{expr} DESC" for expr in self.order)
+        sql = f"SELECT * FROM messages WHERE role = 'user' ORDER BY {order} LIMIT ? OFFSET ?"
+        return self._query(sql, (limit, offset))
+
     def add_message(self, *messages: Row, run: Row | None = None) -> None:
         """Insert messages and update their session's totals (with a run starting, its row too).
 

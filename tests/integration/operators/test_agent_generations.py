@@ -41,12 +41,22 @@ def _turn(session_id: str, text: str, **kwargs: Any) -> dict[str, Any]:
 
 @BOTH
 def test_archiving_60_sessions_archives_all_or_ends_naming_the_cap(fresh_mix_server: Any, tmp_path: Path) -> None:
+    """On ``current`` the list shows 20; ``GET /api/messages/history`` (``HandleMessageHistory``)
+    reveals the other 40 through their user messages."""
     httpx.post(f"{fresh_mix_server.base_url}/_devserver/seed/sessions", json={"count": 60}).raise_for_status()
     op = MixArchiveSessionsOperator(task_id="archive", base_path=f"file://{tmp_path}", compression=None)
-    if fresh_mix_server.generation == "legacy":
-        result = op.execute({})
-        assert result["archived"] == 60 and result["listing"]["complete"]
-        return
+    result = op.execute({})
+    assert result["archived"] == 60 and result["listing"]["complete"]
+    assert result["listing"]["capped"] is (fresh_mix_server.generation == "current")
+    assert len(list(tmp_path.glob("*.jsonl"))) == 60
+
+
+def test_the_cap_is_named_when_the_history_cannot_reveal_a_session(fresh_mix_server: Any, tmp_path: Path) -> None:
+    """A server answering the history with 404 (an older or trimmed build) leaves the 40 sessions
+    beyond the capped list unseen: the archive keeps the 20 it can see and fails naming the cap."""
+    httpx.post(f"{fresh_mix_server.base_url}/_devserver/seed/sessions", json={"count": 60}).raise_for_status()
+    fresh_mix_server.add_fault("status", method="GET", path="/api/messages/history", status=404)
+    op = MixArchiveSessionsOperator(task_id="archive", base_path=f"file://{tmp_path}", compression=None)
     with pytest.raises(MixListingIncompleteError, match="only its 20 newest sessions") as info:
         op.execute({})
     assert "session_ids" in info.value.unseen, "the remedy is named"
