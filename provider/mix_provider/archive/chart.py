@@ -34,16 +34,14 @@ def stacked_bars(
     days: Sequence[str],
     series: Sequence[str],
     values: Mapping[tuple[str, str], float],
-    *,
-    title: str = "Mix cost per day and model",
-    unit: str = "cost (USD)",
+    **labels: str,
 ) -> bytes:
-    """A PNG of :func:`figure`.
+    """A PNG of :func:`figure` (``labels``: its ``title`` and ``unit``).
 
     :raises MixMissingExtraError: matplotlib (the ``chart`` extra) is not installed.
     """
     out = io.BytesIO()
-    figure(days, series, values, title=title, unit=unit).savefig(out, format="png")
+    figure(days, series, values, **labels).savefig(out, format="png")
     return out.getvalue()
 
 
