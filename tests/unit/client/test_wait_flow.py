@@ -29,6 +29,7 @@ from mix_provider.client.wait import (
 )
 from mix_provider.errors import (
     MixNotFoundError,
+    MixReplyAmbiguousError,
     MixReplyTimeoutError,
     MixTransportError,
     MixUndecidedRequestError,
@@ -42,6 +43,8 @@ DONE = ScannedTranscript(
     SessionTotals(user_message_count=1, prompt_tokens=3, completion_tokens=2, cost=0.01),
 )
 SEND = ops.send_message(SESSION, "hi", turn=TURN)
+#: The transcript read just before sending: empty.
+BEFORE = ScannedTranscript([])
 PERMISSION = StreamEvent("permission", {"id": "p1", "toolName": "bash", "params": {"command": "ls"}})
 
 
@@ -79,6 +82,7 @@ def test_the_stream_opens_before_the_send_and_its_complete_ends_the_wait() -> No
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
+        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, StreamEvent("complete", {"messageId": "a1"})),
         (Scan, DONE),
@@ -91,6 +95,7 @@ def test_the_stream_opens_before_the_send_and_its_complete_ends_the_wait() -> No
 def test_an_unavailable_stream_falls_back_to_polling_until_the_reply() -> None:
     script = Script(
         (OpenEvents, MixTransportError("GET", "/stream", "refused", sent=False)),
+        (Scan, BEFORE),
         (SEND.path, None),
         (CloseEvents, None),
         (Scan, PENDING),
@@ -105,6 +110,7 @@ def test_a_dropped_stream_is_followed_by_polling() -> None:
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
+        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, TimeoutError()),
         (CloseEvents, None),
@@ -126,6 +132,7 @@ def test_the_supervisor_s_answer_is_sent_and_one_found_gone_does_not_end_the_tur
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
+        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, PERMISSION),
         ("/api/permissions/p1/grant", gone),
@@ -146,6 +153,7 @@ def test_an_undecided_request_cancels_the_run_and_raises_even_if_the_cancel_fail
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
+        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, PERMISSION),
         (f"/api/sessions/{SESSION}/cancel", refused),
@@ -173,7 +181,9 @@ def test_a_permanent_stream_error_is_raised() -> None:
 def test_both_drivers_run_the_same_flow(driver: str) -> None:
     import asyncio
 
-    script = Script((OpenEvents, None), (NextEvent, None), (SEND.path, None), (CloseEvents, None), (Scan, DONE))
+    script = Script(
+        (OpenEvents, None), (NextEvent, None), (Scan, BEFORE), (SEND.path, None), (CloseEvents, None), (Scan, DONE)
+    )
     flow = reply_flow(_wait(), 30.0, SEND, None)
     run: Callable[[], Any] = (
         (lambda: drive(flow, script))
@@ -181,3 +191,50 @@ def test_both_drivers_run_the_same_flow(driver: str) -> None:
         else (lambda: asyncio.run(adrive(flow, script.asynchronously)))
     )
     assert run().message_id == "a1" and [type(c) for c in script.done][-2:] == [CloseEvents, Scan]
+
+
+def _tied(*rows: tuple[str, str, str, str | None]) -> ScannedTranscript:
+    """Records all stored in one second (listed in the order given, as a shuffled tie lists them)."""
+    stamp = "2026-01-01T00:00:05Z"
+    return ScannedTranscript(
+        [MessageRecord(id=i, role=r, content=c, finish_reason=f, created_at=stamp) for i, r, c, f in rows]
+    )
+
+
+PREVIOUS = (("u0", "user", "before", "stop"), ("a-prev", "assistant", "You said: before", "end_turn"))
+#: The previous turn and ours stored in one second, listed in an order that says nothing.
+TIED = _tied(
+    ("a-mine", "assistant", "You said: hi", "end_turn"), PREVIOUS[0], ("u1", "user", "hi", "stop"), PREVIOUS[1]
+)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streaming", "polling"])
+def test_the_read_before_sending_tells_our_reply_from_the_previous_turns_in_the_same_second(stream: bool) -> None:
+    """The previous turn's answer was in the transcript read before the send: never ours. Our user
+    message is pinned by the id the stream gave, the reply by its own."""
+    turn = TurnKey.of(1, "hi")
+    opened = [(NextEvent, StreamEvent("connected"))] if stream else []
+    following = [
+        (NextEvent, StreamEvent("user_message_created", {"messageId": "u1", "content": "hi"})),
+        (NextEvent, StreamEvent("complete", {"messageId": "a-mine"})),
+    ]
+    script = Script(
+        (OpenEvents, None if stream else MixTransportError("GET", "/stream", "refused", sent=False)),
+        *opened,
+        (Scan, _tied(*PREVIOUS)),
+        (SEND.path, None),
+        *(following if stream else [(CloseEvents, None)]),
+        (Scan, TIED),
+    )
+    reply = _run(script, Wait.start(SESSION, turn, 5.0, 0.5))
+    assert (reply.message_id, reply.user_message_id) == ("a-mine", "u1")
+    assert (turn.pins.user_message_id if stream else "u1", turn.pins.reply_id) == ("u1", "a-mine")
+    saved = TurnKey.from_json(turn.to_json()).pins
+    assert (saved.reply_id, saved.before) == ("a-mine", frozenset({"a-prev"})), "the pins travel in the key's JSON"
+
+
+def test_without_the_read_before_sending_the_same_second_is_ambiguous_not_guessed() -> None:
+    """Re-attached (no send in this wait, no pins): the transcript alone cannot tell."""
+    script = Script((OpenEvents, None), (NextEvent, StreamEvent("connected")), (Scan, TIED))
+    with pytest.raises(MixReplyAmbiguousError):
+        _run(script, Wait.start(SESSION, TurnKey.of(1, "hi"), 5.0, 0.5), send=None)
