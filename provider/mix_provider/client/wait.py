@@ -234,13 +234,15 @@ Flow = Generator[Command, Any, T]
 def reply_flow(wait: Wait, stream_timeout: float, send: Call[Any] | None, answer: Call[Any] | None) -> Flow[Reply]:
     """The wait for our reply (see :meth:`MixClient.wait_for_reply <mix_provider.client.MixClient.wait_for_reply>`).
 
-    The SSE stream is opened first; then ``send`` (if given) is executed, otherwise ``answer`` is sent
-    and the transcript is checked once (the reply may already be there). Events are read until the
+    The SSE stream is opened first; then the transcript is read (what it holds is not ours) and
+    ``send`` (if given) is executed, otherwise ``answer`` is sent and the transcript is checked once
+    (the reply may already be there). Events are read until the
     run ended; if the stream cannot open or drops, the transcript is polled instead.
     """
     streaming = yield from _open(wait, stream_timeout)
     if send is not None:
-        wait.before_send((yield Scan(wait.session_id, wait.turn)))
+        if wait.turn.after_user_messages:  # an empty session holds nothing that could be taken for ours
+            wait.before_send((yield Scan(wait.session_id, wait.turn)))
         yield send
     else:
         if answer is not None:

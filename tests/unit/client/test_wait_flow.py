@@ -43,8 +43,6 @@ DONE = ScannedTranscript(
     SessionTotals(user_message_count=1, prompt_tokens=3, completion_tokens=2, cost=0.01),
 )
 SEND = ops.send_message(SESSION, "hi", turn=TURN)
-#: The transcript read just before sending: empty.
-BEFORE = ScannedTranscript([])
 PERMISSION = StreamEvent("permission", {"id": "p1", "toolName": "bash", "params": {"command": "ls"}})
 
 
@@ -82,7 +80,6 @@ def test_the_stream_opens_before_the_send_and_its_complete_ends_the_wait() -> No
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
-        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, StreamEvent("complete", {"messageId": "a1"})),
         (Scan, DONE),
@@ -95,7 +92,6 @@ def test_the_stream_opens_before_the_send_and_its_complete_ends_the_wait() -> No
 def test_an_unavailable_stream_falls_back_to_polling_until_the_reply() -> None:
     script = Script(
         (OpenEvents, MixTransportError("GET", "/stream", "refused", sent=False)),
-        (Scan, BEFORE),
         (SEND.path, None),
         (CloseEvents, None),
         (Scan, PENDING),
@@ -110,7 +106,6 @@ def test_a_dropped_stream_is_followed_by_polling() -> None:
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
-        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, TimeoutError()),
         (CloseEvents, None),
@@ -132,7 +127,6 @@ def test_the_supervisor_s_answer_is_sent_and_one_found_gone_does_not_end_the_tur
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
-        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, PERMISSION),
         ("/api/permissions/p1/grant", gone),
@@ -153,7 +147,6 @@ def test_an_undecided_request_cancels_the_run_and_raises_even_if_the_cancel_fail
     script = Script(
         (OpenEvents, None),
         (NextEvent, StreamEvent("connected")),
-        (Scan, BEFORE),
         (SEND.path, None),
         (NextEvent, PERMISSION),
         (f"/api/sessions/{SESSION}/cancel", refused),
@@ -182,7 +175,7 @@ def test_both_drivers_run_the_same_flow(driver: str) -> None:
     import asyncio
 
     script = Script(
-        (OpenEvents, None), (NextEvent, None), (Scan, BEFORE), (SEND.path, None), (CloseEvents, None), (Scan, DONE)
+        (OpenEvents, None), (NextEvent, None), (SEND.path, None), (CloseEvents, None), (Scan, DONE)
     )
     flow = reply_flow(_wait(), 30.0, SEND, None)
     run: Callable[[], Any] = (
