@@ -23,27 +23,22 @@ from mix_provider.models import BackendMessage, SessionTotals
 
 
 class TurnBaseline(BaseModel):
-    """What a session looked like before a message: its user message count and its totals (small JSON).
+    """What a session looked like before a message: its user message count and cumulative cost (small JSON).
 
-    Missing fields read as zero, as a baseline taken from an empty session would.
+    Missing fields read as zero, as a baseline taken from an empty session would. The token fields an
+    earlier release saved (``prompt_tokens``, ``completion_tokens``: last-call counts, no baseline of
+    anything) are ignored, so task state and trigger kwargs saved by it still load.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     user_messages: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     cost: float = 0.0
 
     @classmethod
     def of(cls, session: SessionTotals) -> TurnBaseline:
         """The baseline of ``session`` as the server reports it now."""
-        return cls(
-            user_messages=session.user_message_count,
-            prompt_tokens=session.prompt_tokens,
-            completion_tokens=session.completion_tokens,
-            cost=session.cost,
-        )
+        return cls(user_messages=session.user_message_count, cost=session.cost)
 
     def to_json(self) -> dict[str, Any]:
         """Small JSON form (task state, trigger kwargs, events), read back by :meth:`from_json`."""
