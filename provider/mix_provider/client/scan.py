@@ -157,7 +157,9 @@ class TranscriptScan:
         if key.matches(head):
             if index >= key.after_user_messages:
                 self._ours = True
-            elif stamp is not None:
+            elif stamp is not None and key.text_length is not None:
+                # without a fingerprint the first user message after the baseline is ours: find_turn
+                # never looks before it, so no earlier message's run needs its text kept
                 self._maybe = stamp
         elif self._maybe is not None and index <= key.after_user_messages and stamp != self._maybe:
             self._maybe = None  # a later second came before the baseline's end: that match was not ours
