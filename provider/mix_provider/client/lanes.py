@@ -14,6 +14,7 @@ number of requests in flight stays bounded by the slots either way.
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
@@ -45,42 +46,43 @@ def finishing() -> AbstractContextManager[None]:
 
 
 class Slots:
-    """``size`` requests at a time; a freed slot goes to the oldest waiter of the first lane that has one.
+    """``size`` requests at a time, each holding one numbered slot (``0`` to ``size - 1``); a freed slot
+    goes to the oldest waiter of the first lane that has one. The lowest free numbers are used first,
+    so a light user keeps using slot 0 (and whatever the number stands for, e.g. a connection).
 
     :param size: the requests in flight at most.
     """
 
     def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiting: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in range(OTHER + 1))
+        self._free = list(range(size))  # a heap: the lowest number first
+        self._waiting: tuple[deque[asyncio.Future[int]], ...] = tuple(deque() for _ in range(OTHER + 1))
 
     @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        """Hold one slot for the block (waiting for it in this task's lane)."""
-        await self._acquire(_LANE.get())
+    async def hold(self) -> AsyncIterator[int]:
+        """Hold one slot for the block (waiting for it in this task's lane); its number."""
+        slot = await self._acquire(_LANE.get())
         try:
-            yield
+            yield slot
         finally:
-            self._release()
+            self._release(slot)
 
-    async def _acquire(self, lane: int) -> None:
-        if self._free > 0:  # a free slot means nobody waits: freed slots are handed over directly
-            self._free -= 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
+    async def _acquire(self, lane: int) -> int:
+        if self._free:  # a free slot means nobody waits: freed slots are handed over directly
+            return heapq.heappop(self._free)
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiting[lane].append(waiter)
         try:
-            await waiter
+            return await waiter
         except asyncio.CancelledError:
             if not waiter.cancelled():  # handed a slot as it was cancelled: pass it on
-                self._release()
+                self._release(waiter.result())
             raise  # a cancelled waiter stays queued, done, and is skipped
 
-    def _release(self) -> None:
+    def _release(self, slot: int) -> None:
         for queue in self._waiting:
             while queue:
                 waiter = queue.popleft()
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(slot)
                     return
-        self._free += 1
+        heapq.heappush(self._free, slot)

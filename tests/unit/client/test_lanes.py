@@ -34,20 +34,23 @@ async def test_a_freed_slot_goes_to_the_oldest_urgent_waiter_first() -> None:
     assert order == ["holder", "end 1", "end 2", "start 1", "start 2"]
 
 
-async def test_never_more_in_flight_than_the_slots() -> None:
-    slots, busy, most = Slots(3), 0, 0
+async def test_never_more_in_flight_than_the_slots_each_holding_its_own_slot() -> None:
+    slots, held, most = Slots(3), set(), 0
 
     async def request(index: int) -> None:
-        nonlocal busy, most
+        nonlocal most
         with urgent() if index % 2 else nullcontext():
-            async with slots.hold():
-                busy += 1
-                most = max(most, busy)
+            async with slots.hold() as slot:
+                assert slot not in held and 0 <= slot < 3
+                held.add(slot)
+                most = max(most, len(held))
                 await asyncio.sleep(0.001)
-                busy -= 1
+                held.remove(slot)
 
     await asyncio.gather(*(request(i) for i in range(40)))
     assert most == 3
+    async with slots.hold() as slot:
+        assert slot == 0, "the lowest free slot first: a light user keeps one connection"
 
 
 async def test_a_cancelled_waiter_loses_no_slot() -> None:
