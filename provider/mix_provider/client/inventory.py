@@ -152,9 +152,8 @@ def _no_history(known: int) -> str:
     return (
         f"the server lists only its {LIST_CAP} newest sessions (GET /api/sessions) and has no "
         f"/api/messages/history to find the others; {known} more were found among the ids already known "
-        f"(the archive's manifest, {LEDGER_OPTION}): older sessions may be missing. Set {LEDGER_OPTION} "
-        "so that every session created through the provider is recorded and found, or pass their ids "
-        "in session_ids"
+        f"(the archive's manifest, {LEDGER_OPTION}): older sessions may be missing. Record every session "
+        f"created through the provider with {LEDGER_OPTION}, or pass their ids in session_ids"
     )
 
 

@@ -28,11 +28,11 @@ from mix_provider.client.inventory import LEDGER_OPTION as OPTION_NAME
 from mix_provider.defaults import SESSION_LEDGER, SESSION_LEDGER_OPTION
 from mix_provider.errors import MixConfigError
 from mix_provider.models import SessionData
-from mix_provider.storage_paths import storage_path
+from mix_provider.storage_paths import LOCAL_PROTOCOLS, storage_path
 
 _SUFFIX = ".json"
-
-log = logging.getLogger(__name__)
+#: The object written to prove the ledger writable (not a session: readers take ``*.json`` only).
+_PROBE = ".writable"
 
 
 def configured_ledger(conn_id: str) -> SessionLedger | None:
@@ -60,17 +60,20 @@ class SessionLedger:
         return str(self.directory)
 
     def prepare(self) -> None:
-        """Make sure the directory can be written, once, before the first session is created.
+        """Prove, once, that the ledger can be written before the first session is created: write
+        ``.writable`` into it (a missing bucket, missing credentials, a read-only disk all fail here).
 
         :raises MixConfigError: naming the option, so no session is created that could not be recorded.
         """
         if self._ready:
             return
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if self.directory.protocol in LOCAL_PROTOCOLS:  # object stores have no directories to make
+                self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / _PROBE).write_text(_now())
         except Exception as exc:  # any filesystem's failure: the location is unusable as configured
             raise MixConfigError(
-                OPTION_NAME, f"cannot create {self.directory}: {type(exc).__name__}: {exc}; fix or unset the option"
+                OPTION_NAME, f"cannot write to {self.directory}: {type(exc).__name__}: {exc}; fix or unset the option"
             ) from exc
         self._ready = True
 

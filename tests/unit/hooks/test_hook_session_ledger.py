@@ -43,7 +43,8 @@ def test_a_create_is_recorded_one_object_per_session(
     mix = hook(conn, server)
     first, second = mix.create_session("a"), mix.create_session("b")
     objects = sorted((tmp_path / "ledger" / conn).iterdir())
-    assert [p.name for p in objects] == [f"{first.id}.json", f"{second.id}.json"]
+    assert [p.name for p in objects] == [".writable", f"{first.id}.json", f"{second.id}.json"]
+    objects = objects[1:]
     record = json.loads(objects[0].read_text())
     assert record["session_id"] == first.id and record["created_at"] == "2026-01-01T00:00:00+00:00"
     assert "dag_id" not in record, "outside a task there are no task ids to record"
@@ -58,7 +59,7 @@ def test_an_unusable_ledger_fails_before_any_session_exists(
     (tmp_path / "a-file").write_text("not a directory")
     monkeypatch.setenv(ENV, f"file://{tmp_path}/a-file/ledger")
     server = ListingServer(5, capped=False, empty=2)
-    with pytest.raises(MixConfigError, match=r"\[mix\] session_ledger: cannot create"):
+    with pytest.raises(MixConfigError, match=r"\[mix\] session_ledger: cannot write to"):
         hook(conn, server).create_session("a")
     assert server.created == 0 and server.paths == [], "refused before the create was sent"
 
