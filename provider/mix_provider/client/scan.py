@@ -193,6 +193,8 @@ class UsageScan:
 
     def __init__(self, call: Call[Any], ids: Collection[str]) -> None:
         self.found: dict[str, tuple[Any, Any]] = {}
+        #: Whether the body's assistant messages carry ``inputTokens`` at all (None: it held none).
+        self.carried: bool | None = None
         self._call = call
         self._ids = frozenset(ids)
         self._items = ijson.sendable_list()
@@ -205,7 +207,11 @@ class UsageScan:
         except ijson.JSONError as exc:
             raise MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, str(exc)) from None
         for item in self._items:
-            if isinstance(item, dict) and item.get("id") in self._ids:
+            if not isinstance(item, dict):
+                continue
+            if item.get("role") == "assistant":
+                self.carried = bool(self.carried) or "inputTokens" in item
+            if item.get("id") in self._ids:
                 self.found[item["id"]] = (item.get("inputTokens"), item.get("outputTokens"))
         del self._items[:]
 
@@ -226,9 +232,11 @@ def scan_usage(call: Call[Any], chunks: Iterable[bytes], ids: Collection[str]) -
     return scan.close()
 
 
-async def ascan_usage(call: Call[Any], chunks: AsyncIterable[bytes], ids: Collection[str]) -> TurnTokens | None:
-    """Async :func:`scan_usage`."""
+async def ascan_usage(
+    call: Call[Any], chunks: AsyncIterable[bytes], ids: Collection[str]
+) -> tuple[TurnTokens | None, bool | None]:
+    """Async :func:`scan_usage`, and whether the body carried per-message usage (:attr:`UsageScan.carried`)."""
     scan = UsageScan(call, ids)
     async for chunk in chunks:
         scan.feed(chunk)
-    return scan.close()
+    return scan.close(), scan.carried

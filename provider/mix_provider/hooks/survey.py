@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from mix_provider.client import operations as ops
 from mix_provider.client.inventory import Listing, survey
+from mix_provider.client.lanes import finishing
 from mix_provider.client.turns import Reply
 from mix_provider.client.usage import TurnTokens, usage_probe
 from mix_provider.errors import MixError
-from mix_provider.models import CallbackResult
+from mix_provider.models import CallbackResult, SessionTotals
 
 if TYPE_CHECKING:
     from mix_provider.client import AsyncMixClient, MixClient
@@ -30,6 +31,8 @@ class MixSurveyMixin:
         def client(self) -> MixClient: ...
 
         async def aclient(self) -> AsyncMixClient: ...
+
+        async def aget_session(self, session_id: str) -> SessionTotals: ...
 
         @property
         def log(self) -> logging.Logger: ...
@@ -77,6 +80,13 @@ class MixSurveyMixin:
         except MixError as exc:
             self.log.warning("Could not read the per-message usage of session %s: %s", session_id, exc)
             return None
+
+    async def areply_usage(self, session_id: str, reply: Reply) -> tuple[SessionTotals, TurnTokens | None]:
+        """What a found reply's event still needs: the session's totals (read with the reply, else now)
+        and the turn's tokens (:meth:`aturn_tokens`). Its requests go before other waits' (the
+        ``finishing`` lane of :mod:`mix_provider.client.lanes`): the turn waits only for them."""
+        with finishing():
+            return reply.totals or await self.aget_session(session_id), await self.aturn_tokens(session_id, reply)
 
     async def asurvey_sessions(
         self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None

@@ -1,11 +1,12 @@
-"""Request slots with a lane for turns under way: urgent requests take a freed slot first."""
+"""Request slots with lanes: a turn whose reply was found first, then turns under way, then the rest."""
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
-from mix_provider.client.lanes import Slots, urgent
+from mix_provider.client.lanes import Slots, finishing, urgent
 
 
 async def _use(slots: Slots, name: str, order: list[str], gate: asyncio.Event, *, first: bool = False) -> None:
@@ -62,3 +63,22 @@ async def test_a_cancelled_waiter_loses_no_slot() -> None:
     assert order == ["holder", "later"]
     async with slots.hold():  # the slot came back
         pass
+
+
+async def test_a_turn_whose_reply_was_found_goes_before_turns_under_way() -> None:
+    """Otherwise, with many replies ending at once, each turn's last request would queue behind every
+    other turn's transcript read, and all of them would fire only at the end."""
+    slots, order, gate = Slots(1), [], asyncio.Event()
+
+    async def use(lane: Callable[[], AbstractContextManager[None]], name: str) -> None:
+        with lane():
+            await _use(slots, name, order, gate)
+
+    tasks = [asyncio.create_task(use(nullcontext, "holder"))]
+    await asyncio.sleep(0)
+    for lane, name in ((nullcontext, "start"), (urgent, "read 1"), (finishing, "usage 1"), (urgent, "read 2")):
+        tasks.append(asyncio.create_task(use(lane, name)))
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert order == ["holder", "usage 1", "read 1", "read 2", "start"]
