@@ -5,7 +5,8 @@ and every session beyond a capped list (:mod:`mix_provider.client.inventory`).""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from mix_provider.client import operations as ops
@@ -18,6 +19,7 @@ from mix_provider.models import CallbackResult, SessionTotals
 
 if TYPE_CHECKING:
     from mix_provider.client import AsyncMixClient, MixClient
+    from mix_provider.hooks.ledger import SessionLedger
 
 
 class MixSurveyMixin:
@@ -34,6 +36,11 @@ class MixSurveyMixin:
 
         @property
         def log(self) -> logging.Logger: ...
+
+        @property
+        def session_ledger(self) -> SessionLedger | None: ...
+
+        def ledger_ids(self) -> Iterator[str]: ...
 
     def callback_results(self, session_id: str) -> list[CallbackResult]:
         """What the session's callbacks did, in stored order (from ``GET .../messages``; a ``sub_agent``
@@ -58,10 +65,13 @@ class MixSurveyMixin:
         self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None
     ) -> Listing:
         """Every session, also beyond a capped list (:mod:`mix_provider.client.inventory`); ``known``
-        ids are looked up too when the list is capped, and :attr:`Listing.unseen
-        <mix_provider.client.inventory.Listing.unseen>` says what could still not be seen; ``pages``
-        limits the history read to its newest pages."""
-        return self.client.run(survey(include_subagents, known, pages))
+        ids, and those of the session ledger (:mod:`mix_provider.hooks.ledger`), are looked up too when
+        the list is capped, and :attr:`Listing.unseen <mix_provider.client.inventory.Listing.unseen>`
+        and :attr:`~mix_provider.client.inventory.Listing.empty_unseen` say what could still not be
+        seen; ``pages`` limits the history read to its newest pages."""
+        everything = chain(known, self.ledger_ids())  # read only if the list is capped
+        plan = survey(include_subagents, everything, pages, ledger=self.session_ledger is not None)
+        return self.client.run(plan)
 
     async def aturn_tokens(self, session_id: str, reply: Reply) -> TurnTokens | None:
         """Async :meth:`turn_tokens`."""
@@ -81,5 +91,6 @@ class MixSurveyMixin:
     async def asurvey_sessions(
         self, *, include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None
     ) -> Listing:
-        """Async :meth:`survey_sessions`; ``pages`` limits the history read to its newest pages."""
+        """Async :meth:`survey_sessions` without the ledger (a watcher looks for activity, which a
+        session without messages has none of); ``pages`` limits the history read to its newest pages."""
         return await (await self.aclient()).run(survey(include_subagents, known, pages))
