@@ -79,6 +79,7 @@ class SessionLedger:
 
     def record(self, session: SessionData) -> None:
         """Write the session's object (idempotent: a second write of one id replaces its object)."""
+        self.prepare()
         created = session.created_at.isoformat() if session.created_at else None
         body = {"session_id": session.id, "created_at": created, "recorded_at": _now(), **_task_ids()}
         (self.directory / f"{session.id}{_SUFFIX}").write_text(json.dumps(body, sort_keys=True))

@@ -182,8 +182,12 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin, Mix
         return self.client.execute(ops.get_session(session_id))
 
     def delete_session(self, session_id: str) -> None:
-        """Delete a session and its storage (and its ledger object)."""
-        self.client.execute(ops.delete_session(session_id))
+        """Delete a session and its storage; its ledger object goes too, also when it was already gone."""
+        try:
+            self.client.execute(ops.delete_session(session_id))
+        except MixNotFoundError:
+            self.forget_session(session_id)
+            raise
         self.forget_session(session_id)
 
     def update_callbacks(self, session_id: str, callbacks: Iterable[CallbackLike]) -> SessionData:

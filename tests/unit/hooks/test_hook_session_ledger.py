@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from mix_provider import defaults
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import MixConfigError, MixNotFoundError
 from mix_provider.get_provider_info import get_provider_info
 from mix_provider.hooks.mix import MixHook
 from support.fakes import ListingServer
@@ -51,6 +51,10 @@ def test_a_create_is_recorded_one_object_per_session(
     assert sorted(mix.ledger_ids()) == [first.id, second.id] and mix.unrecorded == {}
     mix.delete_session(first.id)
     assert list(mix.ledger_ids()) == [second.id], "a deleted session is forgotten"
+    (tmp_path / "ledger" / conn / "s0099.json").write_text("{}")
+    with pytest.raises(MixNotFoundError):
+        mix.delete_session("s0099")
+    assert list(mix.ledger_ids()) == [second.id], "one deleted elsewhere is forgotten too"
 
 
 def test_an_unusable_ledger_fails_before_any_session_exists(
