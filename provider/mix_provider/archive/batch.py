@@ -27,9 +27,10 @@ from mix_provider.archive.manifest import Entry, fingerprint
 from mix_provider.archive.parts import read_manifest, write_part
 from mix_provider.archive.session_files import FileArchiver, FileCounts, StoredSessionFiles
 from mix_provider.archive.shards import WHOLE, Shard
-from mix_provider.archive.storage import LOCAL_PROTOCOLS, WriteTracker
+from mix_provider.archive.storage import WriteTracker
 from mix_provider.errors import ArchiveCancelledError, MixNotFoundError
 from mix_provider.models import SessionData
+from mix_provider.storage_paths import LOCAL_PROTOCOLS
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath

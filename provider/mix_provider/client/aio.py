@@ -21,7 +21,7 @@ from mix_provider.client.scan import ScannedTranscript, ascan_chunks, ascan_usag
 from mix_provider.client.stream import StreamEvent
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import Reply, TurnKey
-from mix_provider.client.usage import TurnTokens
+from mix_provider.client.usage import TurnTokens, UsageShape
 from mix_provider.client.wait import (
     POLL_INTERVAL,
     REPLY_TIMEOUT,
@@ -50,6 +50,7 @@ class AsyncMixClient:
     def __init__(self, config: ClientConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self._http = AsyncHTTP(config, transport)
+        self._usage_shape = UsageShape()
 
     async def execute(self, call: Call[T]) -> T:
         """Run ``call``: one direct attempt, then tenacity-driven retries for transient failures."""
@@ -104,9 +105,15 @@ class AsyncMixClient:
         return stepper.result
 
     async def turn_tokens(self, session_id: str, message_ids: Collection[str]) -> TurnTokens | None:
-        """Async :meth:`MixClient.turn_tokens <.sync.MixClient.turn_tokens>`."""
-        call = ops.get_messages(session_id)
-        return await self.consume_stream(call, lambda chunks: ascan_usage(call, chunks, message_ids))
+        """Async :meth:`MixClient.turn_tokens <.sync.MixClient.turn_tokens>`; not read again while this
+        client knows the server sends no per-message usage (:class:`~mix_provider.client.usage.UsageShape`)."""
+        async with self._usage_shape.reading():
+            if not message_ids or self._usage_shape.carried() is False:
+                return None
+            call = ops.get_messages(session_id)
+            tokens, carried = await self.consume_stream(call, lambda chunks: ascan_usage(call, chunks, message_ids))
+            self._usage_shape.saw(carried)
+            return tokens
 
     async def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
         """Async :meth:`MixClient.scan_transcript <.sync.MixClient.scan_transcript>`."""

@@ -114,6 +114,8 @@ class MixClient:
         """The tokens of the turn whose assistant messages are ``message_ids``, from the per-message usage
         of ``GET /api/sessions/{id}/messages`` (streamed, one message held at a time); None when the
         server reports none (:mod:`mix_provider.client.usage`)."""
+        if not message_ids:
+            return None  # nothing to sum: no read can tell more
         call = ops.get_messages(session_id)
         return self.consume_stream(call, lambda chunks: scan_usage(call, chunks, message_ids))
 
