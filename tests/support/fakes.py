@@ -117,6 +117,7 @@ class ListingServer:
             "assistantMessageCount": count,
             "toolCallCount": 0,
             "sessionType": "main",
+            "callbacks": [],
         }
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
