@@ -362,22 +362,23 @@ def main(argv: list[str]) -> int:
                 rows.append(row(label + name, waits, scenario(server, kind, waits, spread, warmup, env)))
         if "large" in only:
             large = large_rows(server, large_mib, warmup, envs)
-    print_table(
-        f"{waits} MixMessageTrigger waits in one asyncio loop; lateness = trigger event - server's run end",
-        [
-            "scenario",
-            "succeeded",
-            "RSS growth MiB",
-            "KiB / wait",
-            "p50 ms",
-            "p95 ms",
-            "max ms",
-            "CPU ms / turn",
-            "CPU s triggerer / server",
-            "load",
-        ],
-        rows,
-    )
+    if rows:
+        print_table(
+            f"{waits} MixMessageTrigger waits in one asyncio loop; lateness = trigger event - server's run end",
+            [
+                "scenario",
+                "succeeded",
+                "RSS growth MiB",
+                "KiB / wait",
+                "p50 ms",
+                "p95 ms",
+                "max ms",
+                "CPU ms / turn",
+                "CPU s triggerer / server",
+                "load",
+            ],
+            rows,
+        )
     if large:
         print_table(
             "one wait on a large transcript: peak RSS growth of the waiting process",

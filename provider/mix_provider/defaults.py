@@ -20,3 +20,7 @@ MAX_RETRIES = 5
 RETRY_MAX_WAIT: float = 30
 #: Seconds after a deferral before a Mix trigger yields an event (``[mix] defer_settle_seconds``).
 DEFER_SETTLE: float = 10
+#: The Airflow option (section, key) naming where sessions created through the provider are recorded.
+SESSION_LEDGER_OPTION = ("mix", "session_ledger")
+#: Its default: empty, no ledger.
+SESSION_LEDGER = ""

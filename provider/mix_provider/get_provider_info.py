@@ -129,7 +129,20 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": str(defaults.DEFER_SETTLE),
                         "default": str(defaults.DEFER_SETTLE),
-                    }
+                    },
+                    "session_ledger": {
+                        "description": (
+                            "Where every session created through the provider is recorded, one small object "
+                            "per session (<location>/<conn_id>/<session id>.json): an ObjectStoragePath URL "
+                            "such as s3://bucket/mix-ledger, shared by every worker. A Mix server that lists "
+                            "only its 20 newest sessions shows no way to find an older session that holds no "
+                            "message; the archive and list operators find the recorded ones. Empty: no ledger."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/mix-ledger",
+                        "default": defaults.SESSION_LEDGER,
+                    },
                 },
             }
         },

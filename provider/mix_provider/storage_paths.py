@@ -11,6 +11,9 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 from mix_provider.errors import MixConfigError
 from mix_provider.templating import is_template
 
+#: fsspec protocols of the local disk.
+LOCAL_PROTOCOLS = frozenset({"file", "local"})
+
 
 def storage_path(field: str, value: object) -> ObjectStoragePath:
     """Return ``value`` (an :class:`ObjectStoragePath` or a URI string) as a storage path.

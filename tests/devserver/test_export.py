@@ -1,4 +1,4 @@
-"""Streamed export of a seeded large session: valid JSON, bounded server memory."""
+"""Exports: a seeded large session streamed (valid JSON, bounded server memory), a small one in one piece."""
 
 from __future__ import annotations
 
@@ -52,3 +52,15 @@ def test_large_export_is_streamed(mix_server: MixDevServer) -> None:
     document = json.loads(received)
     assert document["id"] == session["id"] and len(document["messages"]) == MESSAGES
     assert document["messages"][1]["role"] == "assistant" and document["assistantMessageCount"] == MESSAGES // 2
+
+
+def test_a_transcript_that_fits_one_batch_is_sent_in_one_piece(mix_server: MixDevServer) -> None:
+    """Read in one trip to a worker thread and sent with its length, as the real handler answers
+    (``sendJSONResponse``); a transcript of more than one batch is streamed (above)."""
+    session = mix_server.seed_large_session(title="small", messages=6, message_bytes=512)
+    response = httpx.get(f"{mix_server.base_url}/api/sessions/{session['id']}/export", timeout=30)
+    assert response.headers["content-length"] == str(len(response.content))
+    assert "chunked" not in response.headers.get("transfer-encoding", "")
+    document = response.json()
+    assert document["id"] == session["id"] and len(document["messages"]) == 6
+    assert [m["role"] for m in document["messages"]] == ["user", "assistant"] * 3

@@ -202,8 +202,19 @@ def metadata_db(postgres: PostgresCluster) -> MetadataDB:
 
 
 @pytest.fixture(scope="session")
+def session_ledger(run_dir: Path) -> Path:
+    """Where every worker records the sessions it creates (``[mix] session_ledger``): a directory of
+    this machine standing for the object storage a real deployment's workers share."""
+    ledger = run_dir / "session-ledger"
+    ledger.mkdir()
+    ledger.chmod(0o777)
+    return ledger
+
+
+@pytest.fixture(scope="session")
 def cluster(
     run_dir: Path,
+    session_ledger: Path,
     dags_folder: Path,
     postgres: PostgresCluster,
     redis: RedisServer,
@@ -218,7 +229,7 @@ def cluster(
         broker_url=redis.url,
         mix_url=mix_server.base_url,
         username=USERNAME,
-        extra_env=DRILL_SETTINGS,
+        extra_env={**DRILL_SETTINGS, "AIRFLOW__MIX__SESSION_LEDGER": f"file://{session_ledger}"},
     )
     SUMMARY["settings"] = {
         key: value

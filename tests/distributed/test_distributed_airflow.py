@@ -86,9 +86,10 @@ def test_every_process_listens_on_loopback_only(
 
 
 def test_lifecycle_dag_on_celery_workers_and_triggerers(
-    cluster: DistributedAirflow, rest: AirflowRest, mix_server: MixDevServer
+    cluster: DistributedAirflow, rest: AirflowRest, mix_server: MixDevServer, session_ledger: Path
 ) -> None:
-    """``mix_session_lifecycle`` succeeds through the scheduler; both turns waited in a triggerer."""
+    """``mix_session_lifecycle`` succeeds through the scheduler; both turns waited in a triggerer; the
+    session a worker created and another task deleted left the ledger again."""
     watch = run_example(rest, LIFECYCLE_DAG)
     instances = {ti["task_id"]: ti for ti in rest.task_instances(LIFECYCLE_DAG, watch.run_id)}
     senders = sorted(task for task, ti in instances.items() if ti["operator"] == "MixSendMessageOperator")
@@ -104,6 +105,8 @@ def test_lifecycle_dag_on_celery_workers_and_triggerers(
     assert mix_server.request_count("POST", f"/api/sessions/{session_id}/messages") == 2
     assert mix_server.request_count("DELETE", f"/api/sessions/{session_id}") == 1
     assert httpx.get(f"{mix_server.base_url}/api/sessions/{session_id}").status_code == 404
+    assert (session_ledger / "mix_default" / ".writable").is_file(), "a worker proved the ledger writable"
+    assert not (session_ledger / "mix_default" / f"{session_id}.json").exists(), "the delete task forgot it"
 
 
 def test_archive_dag_on_celery_workers(rest: AirflowRest, mix_server: MixDevServer, tmp_path: Path) -> None:
@@ -192,10 +195,12 @@ def test_triggerer_killed_while_turns_are_deferred(
     assert len(reply_ids) == len(DRILL_TURNS)
 
 
-def test_worker_killed_mid_turn(cluster: DistributedAirflow, rest: AirflowRest, mix_server: MixDevServer) -> None:
+def test_worker_killed_mid_turn(
+    cluster: DistributedAirflow, rest: AirflowRest, mix_server: MixDevServer, session_ledger: Path
+) -> None:
     """kill -9 the Celery worker running a blocking turn: the scheduler fails the silent try, the
     retry on the other worker re-attaches to the message already sent, and the session holds one
-    user message for the turn."""
+    user message for the turn. The worker that created the session recorded it in the ledger."""
     dag_run_started = time.monotonic()
     rest.wait_dag(WORKER_DRILL)
     run_id = rest.trigger(WORKER_DRILL, {"delay_ms": WORKER_DRILL_DELAY_MS})
@@ -267,3 +272,5 @@ def test_worker_killed_mid_turn(cluster: DistributedAirflow, rest: AirflowRest, 
     assert any(REATTACH_LOG in line for line in rest.log_lines(WORKER_DRILL, run_id, "turn", 2))
     result = rest.xcom(WORKER_DRILL, run_id, "turn")
     assert (result["session_id"], result["message_id"]) == (session_id, by_role(messages, "assistant")[0]["id"])
+    record = json.loads((session_ledger / "mix_default" / f"{session_id}.json").read_text())
+    assert (record["dag_id"], record["task_id"], record["run_id"]) == (WORKER_DRILL, "create_session", run_id)

@@ -91,7 +91,8 @@ class ListingServer:
     listing them as the newer server does (``capped``: the 20 newest, counts 0) or the older one.
 
     ``history`` serves ``GET /api/messages/history``; ``GET /api/sessions/{id}`` and ``/export``
-    answer with real counts. ``paths`` records every request path.
+    answer with real counts. The oldest ``empty`` sessions hold no message; ``POST /api/sessions``
+    answers with them in turn (as if it created them). ``paths`` records every request path.
     """
 
     total: int
@@ -99,10 +100,15 @@ class ListingServer:
     history: bool = True
     per: int = 2
     cap: int = 20
+    empty: int = 0
     paths: list[str] = field(default_factory=list)
+    created: int = 0
+
+    def messages(self, index: int) -> int:
+        return 0 if index < self.empty else self.per
 
     def session(self, index: int, *, counted: bool = True) -> dict[str, Any]:
-        count = self.per if counted else 0
+        count = self.messages(index) if counted else 0
         return {
             "id": f"s{index:04d}",
             "title": f"session {index}",
@@ -111,12 +117,16 @@ class ListingServer:
             "assistantMessageCount": count,
             "toolCallCount": 0,
             "sessionType": "main",
+            "callbacks": [],
         }
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         self.paths.append(path)
         newest = range(self.total - 1, -1, -1)
+        if path == "/api/sessions" and request.method == "POST":
+            self.created += 1
+            return httpx.Response(201, json=self.session(self.created - 1))
         if path == "/api/sessions":
             shown = list(newest)[: self.cap] if self.capped else list(newest)
             return httpx.Response(200, json=[self.session(i, counted=not self.capped) for i in shown])
@@ -125,17 +135,19 @@ class ListingServer:
             rows = [
                 {"id": f"m{i}-{n}", "sessionId": f"s{i:04d}", "role": "user", "userInput": "hi"}
                 for i in newest
-                for n in range(self.per)
+                for n in range(self.messages(i))
             ]
             return httpx.Response(200, json=rows[offset : offset + limit])
         parts = path.split("/")
         if len(parts) >= 4 and parts[:3] == ["", "api", "sessions"] and parts[3].startswith("s"):
             index = int(parts[3][1:])
+            if index < self.total and request.method == "DELETE":
+                return httpx.Response(204)
             if index < self.total:
                 body = self.session(index)
                 if path.endswith("/export"):
                     body["messages"] = [
-                        {"id": f"m{index}-{n}", "role": "user", "content": "hi"} for n in range(self.per)
+                        {"id": f"m{index}-{n}", "role": "user", "content": "hi"} for n in range(self.messages(index))
                     ]
                 return httpx.Response(200, json=body)
         return httpx.Response(404, json={"error": {"code": 404, "message": "not found", "type": "not_found"}})

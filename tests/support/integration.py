@@ -39,10 +39,27 @@ class MixAPI:
         return self.http.get(f"/api/sessions/{session_id}")
 
     def sessions(self, include_subagents: bool = True) -> list[dict[str, Any]]:
-        """Every session."""
+        """``GET /api/sessions``: every session, or the 20 newest on the ``current`` generation."""
         params = {"includeSubagents": "true"} if include_subagents else {}
         result: list[dict[str, Any]] = self.http.get("/api/sessions", params=params).raise_for_status().json()
         return result
+
+    def findable(self, include_subagents: bool = True) -> set[str]:
+        """Ids of the sessions a client can find: the list, and every session that holds a user message
+        (``GET /api/messages/history``, every page), sub-agents only if asked; on a capped server an
+        older session that holds no message is in neither."""
+        ids = {s["id"] for s in self.sessions(include_subagents)}
+        history: set[str] = set()
+        offset, page = 0, [{}]
+        while page:
+            page = self.http.get("/api/messages/history", params={"limit": 1000, "offset": offset}).json()
+            history |= {m["sessionId"] for m in page}
+            offset += len(page)
+        return ids | {sid for sid in history - ids if include_subagents or self._main(sid)}
+
+    def _main(self, session_id: str) -> bool:
+        found = self.session(session_id).raise_for_status().json()
+        return found.get("sessionType") != "subagent" and not found.get("parentSessionId")
 
     def export(self, session_id: str) -> dict[str, Any]:
         """The transcript."""

@@ -22,14 +22,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mix_provider.archive.callback_results import CallbackResultSource, archive_callback_results
 from mix_provider.archive.export import ExportResult, ExportSpec, TranscriptSource, export_transcript
 from mix_provider.archive.manifest import Entry, fingerprint
 from mix_provider.archive.parts import read_manifest, write_part
 from mix_provider.archive.session_files import FileArchiver, FileCounts, StoredSessionFiles
 from mix_provider.archive.shards import WHOLE, Shard
-from mix_provider.archive.storage import LOCAL_PROTOCOLS, WriteTracker
+from mix_provider.archive.storage import WriteTracker
 from mix_provider.errors import ArchiveCancelledError, MixNotFoundError
 from mix_provider.models import SessionData
+from mix_provider.storage_paths import LOCAL_PROTOCOLS
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -37,9 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ArchiveSource(TranscriptSource, StoredSessionFiles, Protocol):
+class ArchiveSource(TranscriptSource, StoredSessionFiles, CallbackResultSource, Protocol):
     """What a batch archives through (a :class:`~mix_provider.hooks.mix.MixHook`): its transcripts, its
-    files, and one sync client its workers share."""
+    files, its callback results, and one sync client its workers share."""
 
     def get_conn(self) -> Any:
         """The shared client, created now if it was not yet."""
@@ -58,6 +60,8 @@ class Candidate:
         found beyond a capped list, or its list entry has no counts to fingerprint.
     :param optional: found by a survey, not asked for: gone (404) or not wanted means skip, not fail.
     :param parent: for a sub-agent's session, its parent's id (``""`` when the server does not say).
+    :param callbacks: whether the session has callbacks (None: unknown), i.e. whether its callback
+        results are read (:mod:`.callback_results`).
     """
 
     session_id: str
@@ -65,11 +69,17 @@ class Candidate:
     lookup: bool = False
     optional: bool = False
     parent: str | None = None
+    callbacks: bool | None = None
 
 
 def parent_of(session: SessionData) -> str | None:
     """The parent of a sub-agent's session (``""`` when unnamed), None for a main session."""
     return (session.parent_session_id or "") if session.is_subagent else None
+
+
+def has_callbacks(session: SessionData) -> bool | None:
+    """Whether the session has callbacks; None when its answer does not say."""
+    return bool(session.callbacks) if "callbacks" in session.model_fields_set else None
 
 
 def candidates(
@@ -82,7 +92,10 @@ def candidates(
     """The sessions to archive: ``session_ids`` in order (or every listed session, then those found
     ``beyond`` the list), with fingerprints when the list entries have counts (``counted``)."""
     known = {
-        s.id: Candidate(s.id, fingerprint(s) if counted else None, not counted, parent=parent_of(s)) for s in listed
+        s.id: Candidate(
+            s.id, fingerprint(s) if counted else None, not counted, parent=parent_of(s), callbacks=has_callbacks(s)
+        )
+        for s in listed
     }
     if session_ids is None:
         found = [replace(candidate, optional=True) for candidate in known.values()]
@@ -135,6 +148,16 @@ class _Outcome:
     error: str | None = None
     files: FileCounts | None = None
     dropped: bool = False
+
+
+@dataclass(frozen=True)
+class _Exported:
+    """One session's export: the transcript, its files (records and counts, when archived) and its
+    callback results' manifest record (None: none read or none stored)."""
+
+    result: ExportResult
+    files: tuple[dict[str, Any], FileCounts] | None = None
+    callbacks: dict[str, Any] | None = None
 
 
 class SessionArchiver:
@@ -223,13 +246,13 @@ class SessionArchiver:
                 todo = looked
                 if self._unchanged(entry, name, todo.fingerprint, stored.get(name)):
                     return _Outcome(todo.session_id, None)
-            result, files = self._export(todo, entry, stored)
+            exported = self._export(todo, entry, stored)
         except ArchiveCancelledError:
             raise
         except Exception as exc:  # one session's failure must not stop the others; its type is kept
             log.warning("Archiving session %s failed: %s: %s", todo.session_id, type(exc).__name__, exc)
             return _Outcome(todo.session_id, None, error=f"{type(exc).__name__}: {exc}")
-        return self._outcome(todo, entry, name, result, files)
+        return self._outcome(todo, entry, name, exported)
 
     def _unchanged(self, entry: Entry | None, name: str, fingerprint: str | None, size: int | None) -> bool:
         return entry is not None and entry.matches(self.spec, name, fingerprint, size, files=bool(self.files))
@@ -245,12 +268,17 @@ class SessionArchiver:
             raise
         if todo.optional and self.keep is not None and not self.keep(session):
             return None
-        return replace(todo, fingerprint=fingerprint(session), lookup=False, parent=parent_of(session))
+        return replace(
+            todo,
+            fingerprint=fingerprint(session),
+            lookup=False,
+            parent=parent_of(session),
+            callbacks=has_callbacks(session),
+        )
 
-    def _export(
-        self, todo: Candidate, entry: Entry | None, stored: dict[str, int]
-    ) -> tuple[ExportResult, tuple[dict[str, Any], FileCounts] | None]:
-        """Export one transcript (kept when its hash is the archived one's), then its files if asked."""
+    def _export(self, todo: Candidate, entry: Entry | None, stored: dict[str, int]) -> _Exported:
+        """Export one transcript (kept when its hash is the archived one's), then its callback results
+        (a new transcript of a session that has or may have callbacks), then its files if asked."""
         name = f"{todo.session_id}{self.spec.extension}"
 
         def unchanged(result: ExportResult) -> bool:
@@ -265,22 +293,28 @@ class SessionArchiver:
             keep_existing=unchanged,
             scan_files=self.files is not None,
         )
+        callbacks = None
+        if result.written and todo.callbacks is not False:
+            callbacks = archive_callback_results(self.hook, self.base, todo.session_id, self.tracker)
         if self.files is None:
-            return result, None
-        return result, self.files.archive(todo.session_id, list(result.file_refs), entry.files if entry else None)
+            return _Exported(result, None, callbacks)
+        files = self.files.archive(todo.session_id, list(result.file_refs), entry.files if entry else None)
+        return _Exported(result, files, callbacks)
 
-    def _outcome(
-        self,
-        todo: Candidate,
-        entry: Entry | None,
-        name: str,
-        result: ExportResult,
-        files: tuple[dict[str, Any], FileCounts] | None,
-    ) -> _Outcome:
+    def _outcome(self, todo: Candidate, entry: Entry | None, name: str, exported: _Exported) -> _Outcome:
         """The manifest update of an exported session: a new entry, a refreshed one, or none."""
-        records, counts = files if files is not None else (None, None)
+        result = exported.result
+        records, counts = exported.files if exported.files is not None else (None, None)
         if result.written:
-            new = Entry.of(result, self.spec, name, todo.fingerprint, files=records, parent=todo.parent)
+            new = Entry.of(
+                result,
+                self.spec,
+                name,
+                todo.fingerprint,
+                files=records,
+                parent=todo.parent,
+                callback_results=exported.callbacks,
+            )
             return _Outcome(todo.session_id, new, True, result.bytes, files=counts)
         assert entry is not None
         if records is not None and records != entry.files:

@@ -18,13 +18,15 @@ Document layout (version 1), shared by ``manifest.json`` of older releases and b
           "created_at": "<createdAt>", "prompt_tokens": 120, "completion_tokens": 40, "cost": 0.00096,
           "model": "<model of most assistant messages>", "models": {"<model>": 2},
           "parent_session_id": null,               # a sub-agent's session: its parent's id
-          "files": {"<name>": {"path", "size", "sha256", "content_type", "last_modified"} | {"missing": true}}
+          "files": {"<name>": {"path", "size", "sha256", "content_type", "last_modified"} | {"missing": true}},
+          "callback_results": {"path": "<session id>.callbacks.json", "sha256", "bytes", "count"}
         }
       }
     }
 
-The usage fields (``created_at`` to ``models``), ``parent_session_id`` and ``files`` (archives with
-``include_files``, see :mod:`.session_files`) were added later: entries written before lack them
+The usage fields (``created_at`` to ``models``), ``parent_session_id``, ``files`` (archives with
+``include_files``, see :mod:`.session_files`) and ``callback_results`` (sessions whose callbacks
+stored results, see :mod:`.callback_results`) were added later: entries written before lack them
 (read as None), and keys a later version adds are ignored when reading. ``prompt_tokens`` and
 ``completion_tokens`` are sums of per-message usage, None when the export has none (a session's own
 token fields are its last LLM call's; entries written before this held those).
@@ -108,6 +110,9 @@ class Entry:
     #: a sub-agent's session: its parent's id (``""`` when unnamed); its cost is also in the parent's
     #: (``IncrementSessionCost``), so cost reports leave it out. None: a main session, or not recorded.
     parent_session_id: str | None = None
+    #: The session's callback results stored beside the transcript (``path``, ``sha256``, ``bytes``,
+    #: ``count``; :mod:`.callback_results`). None: none stored, or archived before they were.
+    callback_results: dict[str, Any] | None = None
 
     def recorded_at(self) -> datetime:
         """When this entry was recorded: merged manifest parts keep each session's latest entry."""
@@ -122,9 +127,11 @@ class Entry:
         fingerprint: str | None,
         files: dict[str, dict[str, Any]] | None = None,
         parent: str | None = None,
+        callback_results: dict[str, Any] | None = None,
     ) -> Entry:
         """The entry of a transcript just stored under ``name`` (with its ``files``, when archived;
-        ``parent``: a sub-agent session's parent)."""
+        ``parent``: a sub-agent session's parent; ``callback_results``: the record of its stored
+        callback results)."""
         return cls(
             path=name,
             format=spec.format,
@@ -138,6 +145,7 @@ class Entry:
             archived_at=_now(),
             parent_session_id=parent,
             files=files,
+            callback_results=callback_results,
             **usage_of(result),
         )
 

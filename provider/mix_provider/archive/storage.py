@@ -21,13 +21,12 @@ from typing import IO, Any
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.errors import MixConfigError
+from mix_provider.storage_paths import LOCAL_PROTOCOLS
 
 log = logging.getLogger(__name__)
 
 #: Suffix of in-progress files; anything ending with it is never a finished transcript.
 PARTIAL_SUFFIX = ".partial"
-#: fsspec protocols of the local disk.
-LOCAL_PROTOCOLS = frozenset({"file", "local"})
 #: zlib level of gzip output: much faster than level 9 for a few percent more bytes (``benchmarks/README.md``).
 GZIP_LEVEL = 6
 

@@ -34,10 +34,11 @@ _SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
 #: Bytes of an async upload read per trip to a worker thread: a trip per 64 KiB chunk of httpx's
 #: multipart encoder costs throughput (``benchmarks/README.md``, files); memory stays this small.
 OFF_LOOP_BYTES = 1 << 20
-#: Requests (JSON calls and downloads) in flight at once on one async client, and its idle connections;
-#: more wait their turn in an asyncio semaphore rather than in httpcore's queue. At every request's
-#: start and end httpcore checks each connection of the pool (a socket poll for each idle one, and a
-#: pass over all of them per idle one), so a shared client (:mod:`.shared`) keeps its pool small.
+#: Requests (JSON calls and downloads) in flight at once on one async client; more wait their turn in
+#: its lanes (:class:`~mix_provider.client.lanes.Slots`) rather than in httpcore's queue. Each slot
+#: has its own pool of one keep-alive connection: at every request's start and end httpcore checks
+#: each connection of a pool, and for each idle one counts them all again, so one pool of 8 cost
+#: about 250 such checks a request (a fifth of a transcript read's CPU in a triggerer).
 REQUEST_SLOTS = 8
 #: SSE streams per stream pool. Each stream holds its connection for the whole wait, and httpcore
 #: scans every connection of a pool whenever a request starts or ends, so streams are spread over
@@ -46,6 +47,8 @@ STREAMS_PER_POOL = 16
 #: The connection limits of a stream pool's client: httpx's defaults (it never holds more than
 #: :data:`STREAMS_PER_POOL` streams).
 STREAM_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+#: The connection limits of a request slot's client: one connection, kept alive.
+SLOT_LIMITS = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
 
 def transport_error(method: str, path: str, exc: httpx.HTTPError) -> MixTransportError:
@@ -236,23 +239,31 @@ class AsyncHTTP:
 
     def __init__(self, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        slots = httpx.Limits(max_connections=REQUEST_SLOTS, max_keepalive_connections=REQUEST_SLOTS)
-        self._client = httpx.AsyncClient(
-            transport=transport or _asyncio_transport(config, slots), **_client_options(config)
-        )
         self._slots = Slots(REQUEST_SLOTS)
-        self._streams = _StreamPools(
-            lambda: httpx.AsyncClient(
-                transport=transport or _asyncio_transport(config, STREAM_LIMITS), **_client_options(config)
-            )
-        )
+        self._transport = transport
+        self._clients: dict[int, httpx.AsyncClient] | None = {}  # by slot, made on first use; None once closed
+        self._streams = _StreamPools(lambda: self._new_client(STREAM_LIMITS))
+
+    def _new_client(self, limits: httpx.Limits) -> httpx.AsyncClient:
+        transport = self._transport or _asyncio_transport(self.config, limits)
+        return httpx.AsyncClient(transport=transport, **_client_options(self.config))
+
+    @asynccontextmanager
+    async def _slot_client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """Hold a request slot, and its client (one connection), for the block."""
+        async with self._slots.hold() as slot:
+            if self._clients is None:
+                raise RuntimeError("the Mix client has been closed")
+            if (client := self._clients.get(slot)) is None:
+                client = self._clients[slot] = self._new_client(SLOT_LIMITS)
+            yield client
 
     async def request(self, call: Call[T]) -> T:
         """Make one attempt of ``call`` and parse its answer."""
         started = time.perf_counter()
         try:
-            async with self._slots.hold(), _acontent(call) as content:
-                response = await self._client.request(call.method, call.path, **content)
+            async with self._slot_client() as client, _acontent(call) as content:
+                response = await client.request(call.method, call.path, **content)
         except httpx.HTTPError as exc:
             raise transport_error(call.method, call.path, exc) from exc
         return _finish(call, response, started, self.config)
@@ -262,8 +273,8 @@ class AsyncHTTP:
         """Open ``call`` and yield an async iterator over its body chunks (error statuses raise first)."""
         try:
             async with (
-                self._slots.hold(),
-                self._client.stream(call.method, call.path, params=call.params, json=call.body) as response,
+                self._slot_client() as client,
+                client.stream(call.method, call.path, params=call.params, json=call.body) as response,
             ):
                 if response.status_code >= 400:
                     await response.aread()
@@ -291,7 +302,9 @@ class AsyncHTTP:
 
     async def close(self) -> None:
         """Close the pooled connections."""
-        await self._client.aclose()
+        clients, self._clients = list((self._clients or {}).values()), None
+        for client in clients:
+            await client.aclose()
         await self._streams.close()
 
 

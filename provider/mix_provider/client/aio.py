@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -19,9 +19,10 @@ from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, ascan_chunks, ascan_usage
 from mix_provider.client.stream import StreamEvent
+from mix_provider.client.subagents import watch_flow
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import Reply, TurnKey
-from mix_provider.client.usage import TurnTokens
+from mix_provider.client.usage import TurnTokens, UsageShape
 from mix_provider.client.wait import (
     POLL_INTERVAL,
     REPLY_TIMEOUT,
@@ -30,6 +31,7 @@ from mix_provider.client.wait import (
     OpenEvents,
     Scan,
     Sleep,
+    Spawn,
     Urgent,
     Wait,
     adrive,
@@ -50,6 +52,7 @@ class AsyncMixClient:
     def __init__(self, config: ClientConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self._http = AsyncHTTP(config, transport)
+        self._usage_shape = UsageShape()
 
     async def execute(self, call: Call[T]) -> T:
         """Run ``call``: one direct attempt, then tenacity-driven retries for transient failures."""
@@ -104,9 +107,15 @@ class AsyncMixClient:
         return stepper.result
 
     async def turn_tokens(self, session_id: str, message_ids: Collection[str]) -> TurnTokens | None:
-        """Async :meth:`MixClient.turn_tokens <.sync.MixClient.turn_tokens>`."""
-        call = ops.get_messages(session_id)
-        return await self.consume_stream(call, lambda chunks: ascan_usage(call, chunks, message_ids))
+        """Async :meth:`MixClient.turn_tokens <.sync.MixClient.turn_tokens>`; not read again while this
+        client knows the server sends no per-message usage (:class:`~mix_provider.client.usage.UsageShape`)."""
+        async with self._usage_shape.reading():
+            if not message_ids or self._usage_shape.carried() is False:
+                return None
+            call = ops.get_messages(session_id)
+            tokens, carried = await self.consume_stream(call, lambda chunks: ascan_usage(call, chunks, message_ids))
+            self._usage_shape.saw(carried)
+            return tokens
 
     async def scan_transcript(self, session_id: str, key: TurnKey | None = None) -> ScannedTranscript:
         """Async :meth:`MixClient.scan_transcript <.sync.MixClient.scan_transcript>`."""
@@ -135,7 +144,7 @@ class AsyncMixClient:
         """Await the reply; same contract as :meth:`MixClient.wait_for_reply <.sync.MixClient.wait_for_reply>`."""
         wait = Wait.start(session_id, turn, timeout, poll_interval, supervisor)
         async with AsyncExitStack() as stack:
-            return await adrive(reply_flow(wait, self.config.stream_timeout, send, answer), _Steps(self, stack))
+            return await adrive(reply_flow(wait, self.config.stream_timeout, send, answer), _Steps(self, stack, wait))
 
     async def close(self) -> None:
         """Close the pooled connections."""
@@ -158,16 +167,33 @@ class _Steps:
     (:func:`~mix_provider.client.lanes.urgent`) until the flow says otherwise or the wait ends.
     """
 
-    def __init__(self, client: AsyncMixClient, stack: AsyncExitStack) -> None:
+    def __init__(self, client: AsyncMixClient, stack: AsyncExitStack, wait: Wait) -> None:
         self.client = client
         self.stack = stack
+        self.wait = wait
         self.events: AsyncIterator[StreamEvent] | None = None
         self.lane = ExitStack()
         stack.callback(self.lane.close)
 
+    def spawn(self, command: Spawn) -> None:
+        """Run the watch of :class:`Spawn` as a task with its own stream, cancelled when ``stack`` closes."""
+        flow = watch_flow(self.wait, command.call_id, self.client.config.stream_timeout)
+
+        async def watch() -> None:
+            async with AsyncExitStack() as side:
+                try:
+                    await adrive(flow, _Steps(self.client, side, self.wait))
+                except MixError as exc:
+                    self.wait.side_errors.append(exc)
+
+        task = asyncio.get_running_loop().create_task(watch(), name=f"mix-subagent-{command.call_id}")
+        self.stack.push_async_callback(_cancelled, task)
+
     async def __call__(self, command: Command) -> Any:
         if isinstance(command, Call):
             return await self.client.execute(command)
+        if isinstance(command, Spawn):
+            return self.spawn(command)
         if isinstance(command, Scan):
             return await self.client.scan_transcript(command.session_id, command.turn)
         if isinstance(command, NextEvent):
@@ -187,3 +213,10 @@ class _Steps:
         else:  # CloseEvents
             await self.stack.aclose()
         return None
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended."""
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task

@@ -9,9 +9,19 @@ no cap on the number of pages (``http/rest_messages.go`` ``HandleMessageHistory`
 ``db/sql/messages.sql`` ``ListUserMessageHistory``, ``ORDER BY created_at DESC LIMIT ? OFFSET ?``);
 ``GET /api/sessions/{id}`` (``GetSessionByID``) still gives real counts. So a survey lists, detects
 the cap, and then finds the other sessions through the history, plus any ids the caller knows (an
-archive's manifest, sessions it created). What it still cannot see is said in
-:attr:`Listing.unseen`: a session beyond the newest twenty with no user message at all, and every
-session beyond them when the server has no history endpoint.
+archive's manifest, the sessions the provider created: ``[mix] session_ledger``). The history holds
+every session in which a run ever started, sub-agent sessions included: the ``task`` tool and a
+``sub_agent`` callback create their session and run the agent on it, whose first act is to store the
+prompt as a ``role: user`` message (``llm/agent/task-tool.go`` ``Run`` @ 61622ba4,
+``llm/callbacks/executor.go`` ``executeSubAgent`` @ 2a6de68b, ``agent.go`` ``createUserMessage``).
+
+What a survey still cannot see is said in two places. :attr:`Listing.unseen`: every session beyond the
+newest twenty when the server has no history endpoint, so sessions holding transcripts may be missing
+(the list is incomplete). :attr:`Listing.empty_unseen`: a session beyond the newest twenty that holds
+no user message (created and never sent a message, or refused before its run began) is listed by
+nothing on such a server unless its id is known. Such a session holds no transcript, only its
+metadata (title, settings, callbacks), so its absence leaves the list *complete* (every session that
+holds a message was found) but is still named, with the remedy, never passed over in silence.
 
 :func:`survey` is a plan: a generator that yields the calls to make and receives their results (or
 their errors), so the sync and async clients run the same logic (:meth:`MixClient.run
@@ -25,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mix_provider.client import operations as ops
+from mix_provider.defaults import SESSION_LEDGER_OPTION
 from mix_provider.errors import MixAPIError
 from mix_provider.models import BackendMessage, SessionData
 
@@ -48,6 +59,7 @@ class Listing:
     :param capped: the list stopped at :data:`LIST_CAP` entries without counts: the newer server.
     :param countless: the list entries carry no message counts, so they cannot tell a session changed.
     :param unseen: what could not be seen and the remedy; None when every session with a message was found.
+    :param ledger: the ids of the session ledger were looked up beyond the list.
     """
 
     listed: list[SessionData]
@@ -55,11 +67,18 @@ class Listing:
     capped: bool = False
     countless: bool = False
     unseen: str | None = None
+    ledger: bool = False
 
     @property
     def complete(self) -> bool:
         """Whether every session that holds a message was found."""
         return self.unseen is None
+
+    @property
+    def empty_unseen(self) -> str | None:
+        """On a capped list, which sessions holding no message may exist unseen, and the remedy; None
+        when the list shows every session."""
+        return _empty_unseen(self.ledger) if self.capped else None
 
     def summary(self) -> dict[str, Any]:
         """Small JSON for a task's result."""
@@ -68,6 +87,7 @@ class Listing:
             "beyond_list": len(self.beyond),
             "complete": self.complete,
             "unseen": self.unseen,
+            "empty_unseen": self.empty_unseen,
         }
 
 
@@ -79,7 +99,9 @@ def has_no_counts(sessions: Iterable[SessionData]) -> bool:
     )
 
 
-def survey(include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None) -> Plan:
+def survey(
+    include_subagents: bool = False, known: Iterable[str] = (), pages: int | None = None, *, ledger: bool = False
+) -> Plan:
     """The plan of a survey: list, detect the cap, then page through the history.
 
     :param include_subagents: list sub-agent sessions too (those found through the history are
@@ -87,6 +109,7 @@ def survey(include_subagents: bool = False, known: Iterable[str] = (), pages: in
     :param known: ids the caller knows of, looked up beyond the list when the list is capped.
     :param pages: read only this many history pages, the newest (a watcher looking for recent
         activity); None reads them all.
+    :param ledger: ``known`` includes the session ledger's ids (it changes what may be unseen).
     """
     listed: list[SessionData] = yield ops.list_sessions(include_subagents)
     raw = listed
@@ -99,7 +122,7 @@ def survey(include_subagents: bool = False, known: Iterable[str] = (), pages: in
     found, history = yield from _history(pages)
     beyond = [sid for sid in dict.fromkeys([*found, *known]) if sid not in seen]
     unseen = None if history else _no_history(len(beyond))
-    return Listing(listed, beyond, capped=True, countless=True, unseen=unseen)
+    return Listing(listed, beyond, capped=True, countless=True, unseen=unseen, ledger=ledger)
 
 
 def _history(pages: int | None) -> Generator[ops.Call[Any], Any, tuple[list[str], bool]]:
@@ -121,10 +144,28 @@ def _history(pages: int | None) -> Generator[ops.Call[Any], Any, tuple[list[str]
     return list(found), True
 
 
+#: The session ledger's option as remedies name it (:mod:`mix_provider.hooks.ledger` reads it).
+LEDGER_OPTION = "[{}] {}".format(*SESSION_LEDGER_OPTION)
+
+
 def _no_history(known: int) -> str:
     return (
         f"the server lists only its {LIST_CAP} newest sessions (GET /api/sessions) and has no "
         f"/api/messages/history to find the others; {known} more were found among the ids already known "
-        "(the archive's manifest): older sessions may be missing. Pass their ids in session_ids, or "
-        "archive every session you create (session_ids from the tasks that created them)"
+        f"(the archive's manifest, {LEDGER_OPTION}): older sessions may be missing. Record every session "
+        f"created through the provider with {LEDGER_OPTION}, or pass their ids in session_ids"
+    )
+
+
+def _empty_unseen(ledger: bool) -> str:
+    beyond = f"sessions older than the {LIST_CAP} newest that hold no user message (created, never sent one)"
+    if ledger:
+        return (
+            f"{beyond} are found only through {LEDGER_OPTION}: one created outside the provider "
+            "(the Mix UI, another client) may be missing. It holds no transcript, only its metadata"
+        )
+    return (
+        f"{beyond} are listed by nothing on this server and may be missing. They hold no transcript, "
+        f"only their metadata. Set {LEDGER_OPTION} so that every session created through the provider "
+        "is recorded and found"
     )

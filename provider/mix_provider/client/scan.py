@@ -157,7 +157,9 @@ class TranscriptScan:
         if key.matches(head):
             if index >= key.after_user_messages:
                 self._ours = True
-            elif stamp is not None:
+            elif stamp is not None and key.text_length is not None:
+                # without a fingerprint the first user message after the baseline is ours: find_turn
+                # never looks before it, so no earlier message's run needs its text kept
                 self._maybe = stamp
         elif self._maybe is not None and index <= key.after_user_messages and stamp != self._maybe:
             self._maybe = None  # a later second came before the baseline's end: that match was not ours
@@ -193,6 +195,8 @@ class UsageScan:
 
     def __init__(self, call: Call[Any], ids: Collection[str]) -> None:
         self.found: dict[str, tuple[Any, Any]] = {}
+        #: Whether the body's assistant messages carry ``inputTokens`` at all (None: it held none).
+        self.carried: bool | None = None
         self._call = call
         self._ids = frozenset(ids)
         self._items = ijson.sendable_list()
@@ -205,7 +209,11 @@ class UsageScan:
         except ijson.JSONError as exc:
             raise MixMalformedResponseError(self._call.method, self._call.path, HTTPStatus.OK, str(exc)) from None
         for item in self._items:
-            if isinstance(item, dict) and item.get("id") in self._ids:
+            if not isinstance(item, dict):
+                continue
+            if item.get("role") == "assistant":
+                self.carried = bool(self.carried) or "inputTokens" in item
+            if item.get("id") in self._ids:
                 self.found[item["id"]] = (item.get("inputTokens"), item.get("outputTokens"))
         del self._items[:]
 
@@ -226,9 +234,11 @@ def scan_usage(call: Call[Any], chunks: Iterable[bytes], ids: Collection[str]) -
     return scan.close()
 
 
-async def ascan_usage(call: Call[Any], chunks: AsyncIterable[bytes], ids: Collection[str]) -> TurnTokens | None:
-    """Async :func:`scan_usage`."""
+async def ascan_usage(
+    call: Call[Any], chunks: AsyncIterable[bytes], ids: Collection[str]
+) -> tuple[TurnTokens | None, bool | None]:
+    """Async :func:`scan_usage`, and whether the body carried per-message usage (:attr:`UsageScan.carried`)."""
     scan = UsageScan(call, ids)
     async for chunk in chunks:
         scan.feed(chunk)
-    return scan.close()
+    return scan.close(), scan.carried

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from mix_provider.client.operations import Call, Plan
@@ -29,6 +29,8 @@ from mix_provider.models import SessionTotals
 #: Events after which the session's totals may have grown (an assistant round was stored).
 _USAGE_EVENTS = frozenset({"tool_execution_start", "tool_execution_complete"})
 _TOOL_IN_PROGRESS = re.compile(r"(?:Executing|Completed|Failed) (\S+) tool")
+#: The tool that runs a sub-agent (``llm/agent/task-tool.go`` ``TaskToolName``), in any case.
+TASK_TOOL = "task"
 #: The counters of :attr:`Supervisor.tally`.
 TALLY_KEYS = ("granted", "denied", "answered", "asked")
 
@@ -43,13 +45,15 @@ class Logger(Protocol):
 
 @dataclass(frozen=True)
 class Step:
-    """What a waiter does after one event: send ``answer``, read ``usage`` (then
-    :meth:`Supervisor.after_usage`), or raise ``error`` (cancelling the run first when ``cancel``)."""
+    """What a waiter does after one event: follow the sub-agent that tool call ``watch`` starts
+    (:mod:`.subagents`), send ``answer``, read ``usage`` (then :meth:`Supervisor.after_usage`), or raise
+    ``error`` (cancelling the run first when ``cancel``)."""
 
     answer: Call[Any] | None = None
     usage: Plan[tuple[SessionTotals, TurnTokens | None]] | None = None
     error: MixError | None = None
     cancel: bool = False
+    watch: str | None = None
 
 
 NOTHING = Step()
@@ -92,6 +96,7 @@ class Supervisor:
         self._usage_read_at = float("-inf")
         self._tools: dict[str, str] = {}
         self._subagents: set[str] = set()
+        self._watched: set[str] = set()
 
     @classmethod
     def of(
@@ -119,12 +124,25 @@ class Supervisor:
         request = Request.of(event.event, event.data)
         if request is not None:
             return self._decide(request)
+        step = NOTHING
         if self.budget.active and event.event in _USAGE_EVENTS and not event.nested:
             now = time.monotonic()
             if now - self._usage_read_at >= self._usage_every:
                 self._usage_read_at = now
-                return Step(usage=usage_reading(self.session_id, self.baseline, self.budget.max_tokens is not None))
-        return NOTHING
+                step = Step(usage=usage_reading(self.session_id, self.baseline, self.budget.max_tokens is not None))
+        if (call := self._subagent_started(event)) is not None:
+            step = replace(step, watch=call)
+        return step
+
+    def _subagent_started(self, event: StreamEvent) -> str | None:
+        """The tool call id of a ``task`` tool starting (it runs a sub-agent), once per call."""
+        call = str(event.data.get("toolCallId") or "")
+        if event.event != "tool_execution_start" or event.nested or not call or call in self._watched:
+            return None
+        if self._tool_name(event.data).lower() != TASK_TOOL:
+            return None
+        self._watched.add(call)
+        return call
 
     def after_usage(self, totals: SessionTotals, tokens: TurnTokens | None = None) -> Step:
         """Compare the turn's usage so far with the budget; a breach cancels the run."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,6 +19,7 @@ from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, scan_chunks, scan_usage
 from mix_provider.client.stream import StreamEvent
+from mix_provider.client.subagents import watch_flow
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import Reply, TurnKey
 from mix_provider.client.usage import TurnTokens
@@ -30,6 +32,7 @@ from mix_provider.client.wait import (
     OpenEvents,
     Scan,
     Sleep,
+    Spawn,
     Wait,
     drive,
     reply_flow,
@@ -114,6 +117,8 @@ class MixClient:
         """The tokens of the turn whose assistant messages are ``message_ids``, from the per-message usage
         of ``GET /api/sessions/{id}/messages`` (streamed, one message held at a time); None when the
         server reports none (:mod:`mix_provider.client.usage`)."""
+        if not message_ids:
+            return None  # nothing to sum: no read can tell more
         call = ops.get_messages(session_id)
         return self.consume_stream(call, lambda chunks: scan_usage(call, chunks, message_ids))
 
@@ -159,7 +164,7 @@ class MixClient:
         """
         wait = Wait.start(session_id, turn, timeout, poll_interval, supervisor)
         with ExitStack() as stack:
-            return drive(reply_flow(wait, self.config.stream_timeout, send, answer), _Steps(self, stack))
+            return drive(reply_flow(wait, self.config.stream_timeout, send, answer), _Steps(self, stack, wait))
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -178,16 +183,34 @@ class _Steps:
     """How the blocking client does each command of a flow; the SSE stream it opens lives in ``stack``.
 
     A blocking read cannot be cut at a deadline (``NextEvent.timeout``): the stream's read timeout bounds it.
+    A :class:`Spawn` runs its watch in a daemon thread with its own stream, closed when ``stack`` is.
     """
 
-    def __init__(self, client: MixClient, stack: ExitStack) -> None:
+    def __init__(self, client: MixClient, stack: ExitStack, wait: Wait) -> None:
         self.client = client
         self.stack = stack
+        self.wait = wait
         self.events: Iterator[StreamEvent] = iter(())
+
+    def spawn(self, command: Spawn) -> None:
+        side = ExitStack()
+        self.stack.callback(side.close)  # the wait's end closes the watch's stream
+        flow = watch_flow(self.wait, command.call_id, self.client.config.stream_timeout)
+
+        def watch() -> None:
+            with side:
+                try:
+                    drive(flow, _Steps(self.client, side, self.wait))
+                except MixError as exc:
+                    self.wait.side_errors.append(exc)
+
+        threading.Thread(target=watch, name=f"mix-subagent-{command.call_id}", daemon=True).start()
 
     def __call__(self, command: Command) -> Any:
         if isinstance(command, Call):
             return self.client.execute(command)
+        if isinstance(command, Spawn):
+            return self.spawn(command)
         if isinstance(command, Scan):
             return self.client.scan_transcript(command.session_id, command.turn)
         if isinstance(command, NextEvent):

@@ -24,6 +24,7 @@ text are kept, so a turn key is small and holds no prompt text.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -94,6 +95,13 @@ class TurnKey:
     def of(cls, after_user_messages: int, text: str, callbacks: Sequence[Callback] | None = None) -> TurnKey:
         """The key of ``text`` sent when the session held ``after_user_messages`` user messages and ``callbacks``."""
         return cls(after_user_messages, len(text), digest(text), injected_texts(callbacks), bool(callbacks))
+
+    @classmethod
+    def of_callbacks(cls, callbacks: Sequence[Callback] | None) -> TurnKey:
+        """A key that matches no message of ours but knows the session's ``callbacks``: the runs of a
+        whole session (idleness, finished runs) are rebuilt with it, and a scan with it keeps the text
+        of injected user messages only."""
+        return cls(sys.maxsize, 0, None, injected_texts(callbacks), bool(callbacks))
 
     def matches(self, content: str) -> bool:
         """Whether a user message's content is our text (possibly with something appended)."""
@@ -335,13 +343,21 @@ def has_ended(run: Turn, now: datetime) -> bool:
     return bool(last and last.role == "tool" and stored and now - stored >= STALLED_AFTER)
 
 
-def finished_turns(messages: Sequence[TurnMessage]) -> list[str]:
+def session_runs(messages: Sequence[TurnMessage], key: TurnKey | None = None) -> list[Turn]:
+    """:func:`runs_of` with the callbacks ``key`` knows (:meth:`TurnKey.of_callbacks`): the user
+    messages the session's ``send_message`` callbacks inject and its callback ``tool`` messages belong
+    to the run that caused them. Without them, an injected message looks like a new run and the run
+    that caused it like one stalled after its tools."""
+    return runs_of(messages, key.injected, key.callbacks) if key is not None else runs_of(messages)
+
+
+def finished_turns(messages: Sequence[TurnMessage], key: TurnKey | None = None) -> list[str]:
     """The final assistant message ids of the transcript's finished runs, in the order runs started.
 
-    Runs are rebuilt as :func:`~mix_provider.client.turns.runs_of` does, so a run that finishes after
-    a later one (the server runs messages concurrently) is reported too.
+    Runs are rebuilt as :func:`session_runs` does, so a run that finishes after a later one (the server
+    runs messages concurrently) is reported too, once, its callbacks' messages included.
     """
-    return [run.messages[-1].id for run in runs_of(messages) if run.finished]
+    return [run.messages[-1].id for run in session_runs(messages, key) if run.finished]
 
 
 class Transcript(Protocol):
@@ -352,7 +368,8 @@ class Transcript(Protocol):
     def messages(self) -> Sequence[TurnMessage]: ...
 
 
-def is_idle(export: Transcript, now: datetime | None = None) -> bool:
-    """Whether no run is in progress: every run of the transcript has ended (see :func:`has_ended`)."""
+def is_idle(export: Transcript, now: datetime | None = None, key: TurnKey | None = None) -> bool:
+    """Whether no run is in progress: every run of the transcript (:func:`session_runs` with the
+    callbacks ``key`` knows) has ended (see :func:`has_ended`)."""
     moment = now or datetime.now(timezone.utc)
-    return all(has_ended(run, moment) for run in runs_of(export.messages))
+    return all(has_ended(run, moment) for run in session_runs(export.messages, key))

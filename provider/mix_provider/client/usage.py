@@ -13,7 +13,10 @@ budget, the trigger's events, the operators' XCom and the managed agent all call
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import asyncio
+import time
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -23,27 +26,22 @@ from mix_provider.models import BackendMessage, SessionTotals
 
 
 class TurnBaseline(BaseModel):
-    """What a session looked like before a message: its user message count and its totals (small JSON).
+    """What a session looked like before a message: its user message count and cumulative cost (small JSON).
 
-    Missing fields read as zero, as a baseline taken from an empty session would.
+    Missing fields read as zero, as a baseline taken from an empty session would. The token fields an
+    earlier release saved (``prompt_tokens``, ``completion_tokens``: last-call counts, no baseline of
+    anything) are ignored, so task state and trigger kwargs saved by it still load.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     user_messages: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     cost: float = 0.0
 
     @classmethod
     def of(cls, session: SessionTotals) -> TurnBaseline:
         """The baseline of ``session`` as the server reports it now."""
-        return cls(
-            user_messages=session.user_message_count,
-            prompt_tokens=session.prompt_tokens,
-            completion_tokens=session.completion_tokens,
-            cost=session.cost,
-        )
+        return cls(user_messages=session.user_message_count, cost=session.cost)
 
     def to_json(self) -> dict[str, Any]:
         """Small JSON form (task state, trigger kwargs, events), read back by :meth:`from_json`."""
@@ -98,6 +96,49 @@ def message_tokens(found: Mapping[str, tuple[Any, Any]], ids: Collection[str]) -
     if any(pair is None or not all(isinstance(n, int) for n in pair) for pair in pairs):
         return None
     return sum(pair[0] for pair in pairs if pair), sum(pair[1] for pair in pairs if pair)
+
+
+#: Seconds one async client trusts what it last saw of the server's ``GET .../messages``: whether it
+#: carries per-message usage at all. A server upgraded while a triggerer runs is believed after this.
+USAGE_SHAPE_SECONDS = 300.0
+
+
+class UsageShape:
+    """Whether the server's ``GET /api/sessions/{id}/messages`` carries per-message usage, as one async
+    client last saw it (a shared client serves every wait of a triggerer, :mod:`.shared`).
+
+    The real handlers send none (``http/rest_messages.go`` ``convertMessagesToData`` @ 03ba11a7:
+    ``MessageData`` has no token fields), so reading a finished turn's messages for its tokens finds
+    none, at the price of a second whole-transcript request per turn for the client and the server.
+    Once a read showed assistant messages without the fields, later reads are skipped (the tokens are
+    None, as the read would have said) for :data:`USAGE_SHAPE_SECONDS`; while the shape is unknown,
+    one read at a time finds it out (a thousand turns ending together make one read, not a thousand).
+    """
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._seen: tuple[bool, float] | None = None
+        self._lock = asyncio.Lock()
+
+    def carried(self) -> bool | None:
+        """Whether the last read showed per-message usage; None when unknown or too old to trust."""
+        if self._seen is None or self._clock() - self._seen[1] > USAGE_SHAPE_SECONDS:
+            return None
+        return self._seen[0]
+
+    def saw(self, carried: bool | None) -> None:
+        """What a read showed: usage fields on its assistant messages or not (None: none to tell)."""
+        if carried is not None:
+            self._seen = (carried, self._clock())
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """Hold a read: one at a time while the shape is unknown, any number once it is known."""
+        if self.carried() is not None:
+            yield
+            return
+        async with self._lock:
+            yield
 
 
 def turn_usage(baseline: TurnBaseline, totals: SessionTotals, tokens: TurnTokens | None = None) -> TurnUsage:

@@ -2,8 +2,8 @@
 
 :func:`reply_flow` yields what to do next, in the manner of httpx's ``Auth.auth_flow``: execute a
 :class:`~mix_provider.client.operations.Call`, read the transcript (:class:`Scan`), open, read or
-close the SSE stream (:class:`OpenEvents`, :class:`NextEvent`, :class:`CloseEvents`), or sleep
-(:class:`Sleep`); and while a turn is under way its requests go first (:class:`Urgent`). A driver does it and sends the result back, or throws the error it raised into
+close the SSE stream (:class:`OpenEvents`, :class:`NextEvent`, :class:`CloseEvents`), sleep
+(:class:`Sleep`), or follow a sub-agent's stream beside it (:class:`Spawn`); and while a turn is under way its requests go first (:class:`Urgent`). A driver does it and sends the result back, or throws the error it raised into
 the generator, which decides what that means. :func:`drive` is the blocking driver's loop,
 :func:`adrive` the asyncio one's; the clients (:mod:`.sync`, :mod:`.aio`) only say how each step is
 done. Tests drive the flow with scripted results, without a transport.
@@ -102,6 +102,8 @@ class Wait:
     deadline: Deadline
     poll_interval: float
     supervisor: Supervisor | None = None
+    #: Errors raised beside this wait, by the watch of a sub-agent (:class:`Spawn`); the first is raised.
+    side_errors: list[MixError] = dataclasses.field(default_factory=list, compare=False)
 
     @classmethod
     def start(
@@ -127,6 +129,11 @@ class Wait:
     def after_usage(self, totals: SessionTotals, tokens: TurnTokens | None) -> Step:
         """The supervisor's next step once the usage it asked for is read."""
         return cast("Supervisor", self.supervisor).after_usage(totals, tokens)  # only a supervisor asks for it
+
+    def raise_side_error(self) -> None:
+        """Raise what a sub-agent's watch raised (its supervisor stopped the run), if it did."""
+        if self.side_errors:
+            raise self.side_errors[0]
 
     def not_answered(self, answer: Call[Any], exc: MixError) -> None:
         """An answer found nothing waiting for it: the supervisor logs it and the turn goes on."""
@@ -225,8 +232,17 @@ class Sleep:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Spawn:
+    """Follow, beside this flow and until the wait ends, the sub-agent that tool call ``call_id`` starts
+    (:func:`~mix_provider.client.subagents.watch_flow`, on its own stream); what it raises goes to
+    :attr:`Wait.side_errors` (result: None)."""
+
+    call_id: str
+
+
 #: What a flow asks its driver to do.
-Command = Call[Any] | Scan | OpenEvents | NextEvent | CloseEvents | Urgent | Sleep
+Command = Call[Any] | Scan | OpenEvents | NextEvent | CloseEvents | Urgent | Sleep | Spawn
 #: A sans-I/O flow returning ``T``: yields commands, receives their results.
 Flow = Generator[Command, Any, T]
 
@@ -246,7 +262,7 @@ def reply_flow(wait: Wait, stream_timeout: float, send: Call[Any] | None, answer
         yield send
     else:
         if answer is not None:
-            yield from _act(wait, Step(answer=answer))
+            yield from act(wait, Step(answer=answer))
         if reply := wait.checked((yield Scan(wait.session_id, wait.turn))):
             return reply
     if streaming and (reply := (yield from _follow(wait))):
@@ -287,10 +303,12 @@ def _read(wait: Wait) -> Flow[Reply | None]:
         while (event := (yield NextEvent(max(wait.deadline.remaining(), 0.0)))) is not None:
             wait.observe(event)
             if (step := wait.supervise(event)) is not None:
-                yield from _act(wait, step)
+                yield from act(wait, step)
+            wait.raise_side_error()
             if (ended := wait.run_ended(event)) and (
                 reply := wait.after_event(ended, (yield Scan(wait.session_id, wait.turn)))
             ):
+                wait.raise_side_error()
                 return reply
             if wait.deadline.passed:
                 break
@@ -299,8 +317,10 @@ def _read(wait: Wait) -> Flow[Reply | None]:
     return None
 
 
-def _act(wait: Wait, step: Step) -> Flow[None]:
-    """Execute a supervisor's step: read totals, send an answer, or cancel the run and raise."""
+def act(wait: Wait, step: Step) -> Flow[None]:
+    """Execute a supervisor's step: follow a sub-agent, read totals, send an answer, or cancel the run and raise."""
+    if step.watch is not None:
+        yield Spawn(step.watch)
     if step.usage is not None:
         step = wait.after_usage(*(yield from step.usage))
     if step.answer is not None:

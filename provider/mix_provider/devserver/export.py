@@ -1,5 +1,7 @@
 """Streamed ``GET /api/sessions/{id}/export``: the transcript is read from SQLite in small
-batches inside one read transaction and written out as it goes, never held whole."""
+batches inside one read transaction and written out as it goes, never held whole. A transcript that
+fits in its first batch is sent in one piece, read in one trip to a worker thread (the real handler
+answers every export in one piece: ``rest_messages.go`` ``HandleExportSession``, ``sendJSONResponse``)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class ExportReader:
         self._after_clause = f" AND ({', '.join(order)}) > ({', '.join('?' for _ in order)})"
         self._width = len(order)
         self._after: tuple[Any, ...] | None = None
+        #: Whether the last batch was the end of the transcript (fewer rows and bytes than a batch holds).
+        self.ended = False
 
     def open(self) -> Row:
         """Start the read transaction and return the session row.
@@ -60,7 +64,12 @@ class ExportReader:
             size += len(batch[-1])
             if size >= _BATCH_BYTES:
                 break
+        self.ended = len(batch) < _BATCH_ROWS and size < _BATCH_BYTES
         return "".join("," + item for item in batch).encode()
+
+    def first(self) -> tuple[Row, bytes]:
+        """:meth:`open`, then the first :meth:`next_batch` (one trip to a worker thread)."""
+        return self.open(), self.next_batch()
 
     def close(self) -> None:
         """End the transaction and close the connection."""
@@ -83,21 +92,33 @@ def export_head(session: Row) -> dict[str, Any]:
     }
 
 
-async def open_export(db_path: Path, session_id: str, order: tuple[str, ...]) -> tuple[ExportReader, Row]:
-    """Open a reader on a session (404 before any byte is sent)."""
+async def open_export(db_path: Path, session_id: str, order: tuple[str, ...]) -> tuple[ExportReader, Row, bytes]:
+    """Open a reader on a session (404 before any byte is sent); the session and the first batch."""
     reader = ExportReader(db_path, session_id, order)
-    return reader, await blocking(reader.open)
+    session, first = await blocking(reader.first)
+    return reader, session, first
 
 
-async def export_chunks(reader: ExportReader, session: Row) -> AsyncIterator[bytes]:
+def _opening(session: Row) -> bytes:
+    head = json.dumps(export_head(session))
+    return (head[:-1] + ', "messages": [').encode()
+
+
+def whole_export(reader: ExportReader, session: Row, first: bytes) -> bytes | None:
+    """The whole ExportSession document when the first batch held every message (the reader is then
+    closed), else None: stream it (:func:`export_chunks`)."""
+    if not reader.ended:
+        return None
+    reader.close()
+    return _opening(session) + first[1:] + b"]}"
+
+
+async def export_chunks(reader: ExportReader, session: Row, first: bytes) -> AsyncIterator[bytes]:
     """Yield the ExportSession JSON document piece by piece, closing the reader at the end."""
     try:
-        head = json.dumps(export_head(session))
-        yield (head[:-1] + ', "messages": [').encode()
-        first = True
+        yield _opening(session) + first[1:]
         while batch := await blocking(reader.next_batch):
-            yield batch[1:] if first else batch
-            first = False
+            yield batch
         yield b"]}"
     finally:
         reader.close()

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from mix_provider import __version__
 from mix_provider.devserver.backend import MixBackend
 from mix_provider.devserver.errors import ApiError
-from mix_provider.devserver.export import export_chunks, open_export
+from mix_provider.devserver.export import export_chunks, open_export, whole_export
 from mix_provider.devserver.notifications import NOT_FOUND
 from mix_provider.devserver.stream import stream_events
 from mix_provider.devserver.wire import now_rfc3339
@@ -77,13 +77,11 @@ async def export_session(request: Request) -> Response:
     """``GET /api/sessions/{id}/export``, streamed."""
     session_id = request.path_params["id"]
     store = _backend(request).store
-    reader, session = await open_export(store.path, session_id, store.order)
-    disposition = f"attachment; filename=session_{session_id}_transcript.json"
-    return StreamingResponse(
-        export_chunks(reader, session),
-        media_type="application/json",
-        headers={"Content-Disposition": disposition},
-    )
+    reader, session, first = await open_export(store.path, session_id, store.order)
+    headers = {"Content-Disposition": f"attachment; filename=session_{session_id}_transcript.json"}
+    if (whole := whole_export(reader, session, first)) is not None:
+        return Response(whole, media_type="application/json", headers=headers)
+    return StreamingResponse(export_chunks(reader, session, first), media_type="application/json", headers=headers)
 
 
 async def rewind_session(request: Request) -> Response:

@@ -68,6 +68,9 @@ CANCELLED = "request cancelled by user"
 SCRIPTED_ERROR = "Scripted agent error (devserver directive [[finish:error]])"
 STEP_LIMIT = "maximum iteration limit ({} steps) reached"
 """``agent.go`` ``processGeneration`` (@ 1fa5f2d6): a run whose tool rounds exceed ``max_steps``."""
+SUBAGENT_FIRST_CALL_S = 1.0
+"""How long a sub-agent's first LLM call takes before its tool asks for permission (the real one
+answers its prompt before any tool runs; ``task-tool.go`` ``Run`` starts it with ``agent.Run``)."""
 ENDED_KEPT = 100_000
 """How many run end times :attr:`Runner.ended_at` keeps (the oldest go first)."""
 UNASKED_TOOLS = ("Task", "Notify", "show_media")
@@ -265,9 +268,11 @@ class Runner:
     async def _subagent_asks(self, state: RunState, child_id: str) -> None:
         """Let the sub-agent's tool ask for permission under the *sub-agent's* session: ``sse.go``
         ``HandleSSEStream`` forwards a ``permission`` event only to streams of its own session, so
-        the parent's stream never sees it and, unanswered, it is denied after the timeout."""
+        the parent's stream never sees it and, unanswered, it is denied after the timeout. The tool
+        asks after the sub-agent's first LLM call (:data:`SUBAGENT_FIRST_CALL_S`)."""
         ask = state.plan.subagent_ask
         if ask is not None:
+            await asyncio.sleep(SUBAGENT_FIRST_CALL_S)
             granted = await self._permissions.ask(child_id, ask.name, ask.input, self._settings.data_dir)
             state.outcomes.append(f"sub-agent permission {'granted' if granted else 'denied'}: {ask.name}")
 

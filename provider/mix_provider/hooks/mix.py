@@ -46,6 +46,7 @@ from mix_provider.hooks.connection import (
     ui_field_behaviour,
 )
 from mix_provider.hooks.files import MixFilesMixin
+from mix_provider.hooks.ledger import MixLedgerMixin
 from mix_provider.hooks.managed_agent import MixManagedAgentMixin
 from mix_provider.hooks.survey import MixSurveyMixin
 from mix_provider.models import (
@@ -62,7 +63,7 @@ from mix_provider.models import (
 T = TypeVar("T")
 
 
-class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  # type: ignore[misc]
+class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin, MixLedgerMixin):  # type: ignore[misc]
     """Talk to a Mix server through an Airflow connection of type ``mix``.
 
     :param mix_conn_id: the connection id (default ``mix_default``).
@@ -164,18 +165,30 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin):  #
     def create_session(self, spec: SessionSpec | str) -> SessionData:
         """Create a session; a lost answer is reconciled by title and creation time, never duplicated.
 
+        With ``[mix] session_ledger`` set, the session is recorded there (:meth:`record_session`); an
+        unusable ledger fails before the session is created.
+
         :param spec: the session (:meth:`SessionSpec.checked <mix_provider.client.SessionSpec.checked>`),
             or a bare title for one with the server's defaults.
         """
-        return self.client.execute(ops.create_session(spec))
+        if self.session_ledger is not None:
+            self.session_ledger.prepare()
+        session = self.client.execute(ops.create_session(spec))
+        self.record_session(session)
+        return session
 
     def get_session(self, session_id: str) -> SessionData:
         """One session."""
         return self.client.execute(ops.get_session(session_id))
 
     def delete_session(self, session_id: str) -> None:
-        """Delete a session and its storage."""
-        self.client.execute(ops.delete_session(session_id))
+        """Delete a session and its storage; its ledger object goes too, also when it was already gone."""
+        try:
+            self.client.execute(ops.delete_session(session_id))
+        except MixNotFoundError:
+            self.forget_session(session_id)
+            raise
+        self.forget_session(session_id)
 
     def update_callbacks(self, session_id: str, callbacks: Iterable[CallbackLike]) -> SessionData:
         """Replace the session's callbacks (``[]`` clears them)."""

@@ -38,7 +38,14 @@ def looked_up(hook: MixHook, ids: Iterable[str]) -> Iterator[SessionData]:
 
 
 def settle(listing: Listing, on_incomplete: str, log: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
-    """Say what an incomplete survey could not see: raise (``fail``) or warn (``warn``)."""
+    """Say what an incomplete survey could not see: raise (``fail``) or warn (``warn``).
+
+    Sessions that hold no message and may be unseen leave the survey complete (they hold no
+    transcript): they are logged, as a warning while no ledger records the sessions the provider creates.
+    """
+    if listing.empty_unseen is not None:
+        level = logging.INFO if listing.ledger else logging.WARNING
+        log.log(level, "Mix sessions without messages may be unseen: %s", listing.empty_unseen)
     if listing.unseen is None:
         return
     if on_incomplete == "fail":

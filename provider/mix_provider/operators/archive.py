@@ -49,15 +49,17 @@ class MixArchiveSessionsOperator(MixBaseOperator):
     ``manifest.d/`` (runs and shards never overwrite each other's files; readers merge them).
 
     Without ``session_ids``, every session is archived, also on a server that lists only its newest
-    twenty (without counts): the others are found through its message history and the archive's own
-    manifest, and read one by one to tell whether they changed (:mod:`mix_provider.client.inventory`).
-    If some could not be found (no history endpoint), the sessions found are archived and the task
-    then fails naming the cap (:class:`~mix_provider.errors.MixListingIncompleteError`), or only
-    warns with ``on_incomplete='warn'``.
+    twenty (without counts): the others are found through its message history, the archive's own
+    manifest and the session ledger (``[mix] session_ledger``, :mod:`mix_provider.hooks.ledger`), and
+    read one by one to tell whether they changed (:mod:`mix_provider.client.inventory`). If some
+    could not be found (no history endpoint), the sessions found are archived and the task then
+    fails naming the cap (:class:`~mix_provider.errors.MixListingIncompleteError`), or only warns
+    with ``on_incomplete='warn'``. Older sessions holding no message that the ledger does not know
+    hold no transcript: they are named in ``listing.empty_unseen`` and logged, not failed on.
 
     Returns ``{archived, skipped, failed, bytes, base_path, manifest, shard, shards, listing}``
     (``manifest``: the part this run wrote, None if nothing changed; ``listing``: ``{capped,
-    beyond_list, complete, unseen}``, None with ``session_ids``).
+    beyond_list, complete, unseen, empty_unseen}``, None with ``session_ids``).
 
     :param base_path: the archive directory, an ``ObjectStoragePath`` or URI (templated).
     :param session_ids: sessions to archive (templated); default: every listed session.

@@ -37,7 +37,10 @@ class MixCreateSessionOperator(MixBaseOperator):
     """Create a Mix session; returns its id and pushes its summary as XCom ``session``.
 
     A retried try returns the session an earlier try created (Airflow >= 3.3), and a create whose
-    answer was lost is reconciled by title and creation time: never a duplicate session.
+    answer was lost is reconciled by title and creation time: never a duplicate session. With
+    ``[mix] session_ledger`` set the session is recorded there (an archive finds it even while it holds
+    no message); a record that failed after the create is logged and named in the summary's
+    ``ledger_error``, and the task still succeeds.
 
     :param title: session title (templated).
     :param browser_mode: ``electron-embedded-browser``, ``local-browser-service`` or ``remote-cdp-websocket``.
@@ -91,7 +94,10 @@ class MixCreateSessionOperator(MixBaseOperator):
             state.set({"title": spec.title, "since": datetime.now(timezone.utc).isoformat()})
             session = self.hook.create_session(spec)
             state.set({"session_id": session.id})
-        context["ti"].xcom_push(key="session", value=session.summary())
+        summary = session.summary()
+        if session.id in self.hook.unrecorded:
+            summary["ledger_error"] = self.hook.unrecorded[session.id]
+        context["ti"].xcom_push(key="session", value=summary)
         state.clear()
         self.log.info("Mix session %s (%r) ready", session.id, session.title)
         return session.id
@@ -110,6 +116,7 @@ class MixCreateSessionOperator(MixBaseOperator):
         found = self.hook.find_created_session(saved["title"], datetime.fromisoformat(saved["since"]))
         if found is not None:
             self.log.info("An earlier try created session %s before it died; re-attached", found.id)
+            self.hook.record_session(found)  # the earlier try may have died before recording it
         return found
 
 
@@ -135,10 +142,11 @@ class MixListSessionsOperator(MixBaseOperator):
     """List every session, filtered client-side; returns ids by default, ready for ``.expand(session_id=...)``.
 
     A server that lists only its newest twenty sessions (without counts) is detected, and the others
-    are found through its message history and read one by one (:mod:`mix_provider.client.inventory`);
-    sessions it cannot find that way (no history endpoint) are named: the task fails, or warns with
-    ``on_incomplete='warn'``. A session beyond the newest twenty that holds no message at all cannot
-    be found on such a server.
+    are found through its message history and the session ledger (``[mix] session_ledger``), and read
+    one by one (:mod:`mix_provider.client.inventory`); sessions it cannot find that way (no history
+    endpoint) are named: the task fails, or warns with ``on_incomplete='warn'``. A session beyond the
+    newest twenty that holds no message is found only through the ledger; the task logs that such
+    sessions may be missing.
 
     :param include_subagents: include subagent sessions.
     :param created_after: keep sessions created at or after this time (datetime or ISO 8601; templated).

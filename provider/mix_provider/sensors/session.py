@@ -10,7 +10,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import BaseSensorOperator, conf
 
 from mix_provider.client.outcome import IdleErrorEvent, parse_idle_event
-from mix_provider.client.turns import is_idle
+from mix_provider.client.turns import TurnKey, is_idle
 from mix_provider.client.validation import require_bool, require_id
 from mix_provider.errors import MixTriggerEventError
 from mix_provider.hooks.mix import MixHook
@@ -26,7 +26,8 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
     run still streaming keeps the session busy even when a later one has finished.
 
     A poke and a poll of the deferred wait (:class:`~mix_provider.triggers.idle.MixSessionIdleTrigger`)
-    make the same check: :func:`mix_provider.client.turns.is_idle` of the scanned transcript. With
+    make the same check: :func:`mix_provider.client.turns.is_idle` of the scanned transcript, with the
+    session's callbacks (read once), so a callback's injected message is not taken for a new run. With
     ``deferrable=True`` the task checks once, then waits in the triggerer, holding no worker slot;
     ``poke_interval`` is the trigger's poll interval and ``timeout`` its deadline.
 
@@ -56,9 +57,16 @@ class MixSessionIdleSensor(BaseSensorOperator):  # type: ignore[misc]
         """The hook of this task run."""
         return MixHook(self.mix_conn_id)
 
+    @cached_property
+    def runs_key(self) -> TurnKey:
+        """The session's callbacks, read once per task try: their injected messages and results
+        belong to the run that caused them (:func:`~mix_provider.client.turns.session_runs`)."""
+        return TurnKey.of_callbacks(self.hook.get_session(require_id("session_id", self.session_id)).callbacks)
+
     def poke(self, context: Any) -> bool:
         """One check of the transcript."""
-        idle = is_idle(self.hook.scan_transcript(require_id("session_id", self.session_id)))
+        key = self.runs_key
+        idle = is_idle(self.hook.scan_transcript(require_id("session_id", self.session_id), key), key=key)
         self.log.info("Mix session %s is %s", self.session_id, "idle" if idle else "busy")
         return idle
 

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from mix_provider.client.outcome import IdleErrorEvent, IdleEvent
-from mix_provider.client.turns import is_idle
+from mix_provider.client.turns import TurnKey, is_idle
 from mix_provider.client.validation import positive_number, require_id, require_int
 from mix_provider.errors import MixError, is_retryable
 from mix_provider.hooks.mix import MixHook
@@ -21,7 +21,8 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
 
     Each poll is the sensor's poke, made asynchronously: the transcript is scanned
     (:meth:`MixHook.ascan_transcript <mix_provider.hooks.mix.MixHook.ascan_transcript>`) and judged by
-    :func:`~mix_provider.client.turns.is_idle`. Exactly one event is yielded (typed:
+    :func:`~mix_provider.client.turns.is_idle` with the session's callbacks (read once, at the first
+    poll), so a callback's injected message is not taken for a new run. Exactly one event is yielded (typed:
     :data:`~mix_provider.client.outcome.IdleWaitEvent`): ``idle``, or ``error`` (a permanent error, or
     more than ``max_failures`` transient ones in a row). The deadline is the
     task's: Airflow cancels the trigger when the sensor's ``timeout`` passes.
@@ -74,9 +75,11 @@ class MixSessionIdleTrigger(BaseTrigger):  # type: ignore[misc]
 
     async def _outcome(self, hook: MixHook) -> IdleEvent | IdleErrorEvent:
         failures = 0
+        key: TurnKey | None = None
         while True:
             try:
-                idle = is_idle(await hook.ascan_transcript(self.session_id))
+                key = key or TurnKey.of_callbacks((await hook.aget_session(self.session_id)).callbacks)
+                idle = is_idle(await hook.ascan_transcript(self.session_id, key), key=key)
                 failures = 0
             except MixError as exc:
                 failures += 1

@@ -130,8 +130,7 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                     reply = await hook.await_for_reply(
                         self.session_id, turn, supervisor=supervisor, answer=answer, **waits
                     )
-                after = reply.totals or await hook.aget_session(self.session_id)
-                tokens = await hook.aturn_tokens(self.session_id, reply)
+                after, tokens = await hook.areply_usage(self.session_id, reply)
                 return SuccessEvent.of(self.session_id, reply, self.baseline, after, supervisor.tally, tokens)
             except MixReplyTimeoutError:
                 break

@@ -8,12 +8,12 @@ Schedule a DAG on "agent finished"::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from mix_provider.client.turns import finished_turns
+from mix_provider.client.turns import TurnKey, finished_turns
 from mix_provider.client.validation import positive_number, require_id
 from mix_provider.errors import MixError, MixNotFoundError
 from mix_provider.hooks.mix import MixHook
@@ -60,6 +60,7 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
         if session_id is not None:
             require_id("session_id", session_id)
         self._warned = False
+        self._keys: dict[str, TurnKey] = {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; no secrets."""
@@ -99,26 +100,38 @@ class MixSessionFinishedTrigger(BaseEventTrigger):  # type: ignore[misc]
         """Fingerprints of the watched sessions; None when the poll failed."""
         try:
             if self.session_id is not None:
-                return {self.session_id: activity(await hook.aget_session(self.session_id))}
+                return self._fingerprints([await hook.aget_session(self.session_id)])
             listing = await hook.asurvey_sessions(pages=1)
             if listing.unseen is not None and not self._warned:
                 self._warned = True
                 self.log.warning("Watching the sessions the server lists only: %s", listing.unseen)
             if not listing.countless:
-                return {s.id: activity(s) for s in listing.listed}
+                return self._fingerprints(listing.listed)
             ids = [*(s.id for s in listing.listed), *listing.beyond]
             found = await asyncio.gather(*(_counted(hook, sid) for sid in ids))
-            return {s.id: activity(s) for s in found if s is not None and not s.is_subagent}
+            return self._fingerprints([s for s in found if s is not None and not s.is_subagent])
         except MixNotFoundError:
             return {}
         except MixError as exc:
             self.log.warning("Mix poll failed (%s); will try again", exc)
             return None
 
+    def _fingerprints(self, sessions: Iterable[SessionData]) -> dict[str, tuple[int, int, float]]:
+        """The sessions' fingerprints; keeps the callbacks they carry for :meth:`_finished`."""
+        for session in sessions:
+            if "callbacks" in session.model_fields_set:
+                self._keys[session.id] = TurnKey.of_callbacks(session.callbacks)
+        return {session.id: activity(session) for session in sessions}
+
     async def _finished(self, hook: MixHook, session_id: str) -> list[str] | None:
-        """The final message ids of the session's finished runs; None when it could not be read."""
+        """The final message ids of the session's finished runs, its callbacks' messages counted in
+        the run that caused them (callbacks a poll did not show are read once); None when it could
+        not be read."""
         try:
-            return finished_turns((await hook.ascan_transcript(session_id)).messages)
+            if session_id not in self._keys:
+                self._keys[session_id] = TurnKey.of_callbacks((await hook.aget_session(session_id)).callbacks)
+            key = self._keys[session_id]
+            return finished_turns((await hook.ascan_transcript(session_id, key)).messages, key)
         except MixError as exc:
             self.log.warning("Could not read session %s (%s)", session_id, exc)
             return None

@@ -280,3 +280,35 @@ def test_progress_lines_for_sub_agents_and_masked_secrets(
     assert "Mix tool started: Task" in out
     assert "Mix permission request bash \"curl -H 'X-Token: ***' https://example.test\"" in out
     assert secret not in out
+
+
+@MODES
+def test_a_sub_agents_permission_request_is_answered_by_the_policy(
+    run_dag: Any, api: MixAPI, uid: str, deferrable: bool, capfd: Any
+) -> None:
+    """``sse.go`` forwards a sub-agent's ``permission`` event only to the sub-agent's own stream: the
+    supervised wait follows that stream once the ``task`` tool starts, and the same policy answers."""
+    policy = {"rules": [{"tool": "bash", "command": "ls *", "action": "grant"}]}
+    text = "delegate [[subagent:permission:bash:ls -la]]"
+    started = time.monotonic()
+    dr, session_id = _turn(run_dag, uid, api, text, permission_policy=policy, deferrable=deferrable)
+    assert dr.state == "success", states(dr)
+    result = xcom(dr, "turn")
+    assert result["reply"].splitlines()[-1] == "sub-agent permission granted: bash", "answered, not timed out"
+    assert result["decisions"] == {"granted": 1, "denied": 0, "answered": 0, "asked": 0}
+    assert time.monotonic() - started < 30, "never the server's 30 s denial"
+    (child,) = [s for s in api.sessions() if s.get("parentSessionId") == session_id]
+    out = capfd.readouterr().out
+    assert f"Mix sub-agent session {child['id']}" in out and "Mix permission request bash 'ls -la'" in out
+
+
+@MODES
+def test_a_sub_agents_undecided_request_stops_the_turn(
+    run_dag: Any, api: MixAPI, uid: str, deferrable: bool, capfd: Any
+) -> None:
+    """The policy leaves the sub-agent's request undecided: the parent's run is cancelled, the turn fails."""
+    text = "delegate [[subagent:permission:bash:rm -rf /tmp/x]]"
+    dr, _ = _turn(run_dag, uid, api, text, deferrable=deferrable)
+    out = capfd.readouterr().out
+    assert (dr.state, "MixUndecidedRequestError" in out) == ("failed", True), states(dr)
+    assert "Mix sub-agent session" in out and "bash 'rm -rf /tmp/x'" in out and "was cancelled" in out

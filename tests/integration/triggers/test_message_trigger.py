@@ -152,3 +152,29 @@ async def test_on_kill_cancels_the_run(api: MixAPI, mix_server: Any) -> None:
     assert api.export(session_id)["messages"][-1]["finishReason"] == "canceled"
     assert event["status"] == "success" and event["finish_reason"] == "canceled"
     assert mix_server.request_count("POST", f"/api/sessions/{session_id}/cancel") == 1
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)
+async def test_waits_of_one_triggerer_read_per_message_usage_only_where_the_server_sends_it(
+    fresh_mix_server: Any,
+) -> None:
+    """Four waits share one client: on a server whose ``GET .../messages`` has no usage fields (the real
+    handlers, ``rest_messages.go`` ``convertMessagesToData``) one read finds that out for all of them;
+    where the server sends usage, each turn's tokens are read."""
+    api = MixAPI(fresh_mix_server.base_url)
+    sessions = [api.create_session(f"usage shape {n}")["id"] for n in range(4)]
+    runs = [asyncio.ensure_future(_all_events(_trigger(sid, _zero()))) for sid in sessions]
+    await asyncio.sleep(0.3)
+    fresh_mix_server.reset_request_counts()
+    for n, session_id in enumerate(sessions):
+        api.send(session_id, f"turn {n} [[delay:{200 + 300 * n}]]")
+    events = [event for run in runs for event in await asyncio.wait_for(run, 30)]
+    reads = fresh_mix_server.request_count("GET", "/api/sessions/[^/]+/messages")
+    assert all(event["status"] == "success" and event["cost"] > 0 for event in events)
+    if fresh_mix_server.generation == "current":
+        assert all(event["prompt_tokens"] is None for event in events), "unknowable, as a read would say"
+        assert reads == 1
+    else:
+        assert all(event["prompt_tokens"] > 0 and event["completion_tokens"] > 0 for event in events)
+        assert reads == len(sessions)
+    api.close()

@@ -35,11 +35,15 @@ def session(index: int, *, counts: bool, subagent: bool = False) -> dict[str, An
 
 
 class Server:
-    """``total`` sessions (the last ``subagents`` of them sub-agents), each with ``per`` user messages."""
+    """``total`` sessions (the last ``subagents`` of them sub-agents), each with ``per`` user messages but
+    the first (oldest) ``empty``, which hold none."""
 
-    def __init__(self, total: int, *, capped: bool, history: bool = True, per: int = 3, subagents: int = 0) -> None:
+    def __init__(
+        self, total: int, *, capped: bool, history: bool = True, per: int = 3, subagents: int = 0, empty: int = 0
+    ) -> None:
         self.sessions = [session(i, counts=not capped, subagent=i >= total - subagents) for i in range(total)]
         self.capped, self.history, self.per = capped, history, per
+        self.empty = {s["id"] for s in self.sessions[:empty]}
         self.paths: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -55,6 +59,7 @@ class Server:
             messages = [
                 {"id": f"{s['id']}-u{n}", "sessionId": s["id"], "role": "user", "userInput": "hi"}
                 for s in reversed(self.sessions)
+                if s["id"] not in self.empty
                 for n in range(self.per)
             ]
             return httpx.Response(200, json=messages[offset : offset + limit])
@@ -91,7 +96,9 @@ def test_the_capped_list_is_completed_through_the_history(execute: Any) -> None:
     assert len(listed) == LIST_CAP and listing.capped and listing.countless and listing.complete
     assert listed | set(listing.beyond) == {s["id"] for s in server.sessions}, "every session was found"
     assert not listed & set(listing.beyond)
-    assert listing.summary() == {"capped": True, "beyond_list": 40, "complete": True, "unseen": None}
+    summary = listing.summary()
+    assert summary.pop("empty_unseen") == listing.empty_unseen is not None, "named even when none is missing"
+    assert summary == {"capped": True, "beyond_list": 40, "complete": True, "unseen": None}
 
 
 def test_the_history_is_read_page_by_page_to_its_end(execute: Any) -> None:
@@ -133,3 +140,34 @@ def test_a_failing_history_fails_the_survey(execute: Any) -> None:
 
     with pytest.raises(MixServerError):
         execute(broken, survey())
+
+
+def test_sessions_without_a_user_message_beyond_the_list_are_named_not_passed_over(execute: Any) -> None:
+    """``ListUserMessageHistory`` selects ``role = 'user'`` rows only: a session never sent a message is
+    in no page of the history, so beyond the newest twenty nothing shows it."""
+    server = Server(25, capped=True, empty=3)
+    listing = execute(server, survey())
+    assert listing.complete, "every session holding a transcript was found"
+    found = {s.id for s in listing.listed} | set(listing.beyond)
+    assert found == {s["id"] for s in server.sessions} - server.empty
+    remedy = listing.empty_unseen or ""
+    assert "hold no user message" in remedy and "[mix] session_ledger" in remedy, remedy
+    assert listing.summary()["empty_unseen"] == remedy
+
+
+def test_ledger_ids_find_the_sessions_without_messages(execute: Any) -> None:
+    server = Server(25, capped=True, empty=3)
+    listing = execute(server, survey(known=sorted(server.empty), ledger=True))
+    assert {s.id for s in listing.listed} | set(listing.beyond) == {s["id"] for s in server.sessions}
+    assert set(listing.beyond) >= server.empty and listing.ledger
+    assert "created outside the provider" in (listing.empty_unseen or ""), "the rest is still named"
+
+
+def test_an_uncapped_list_leaves_nothing_unseen(execute: Any) -> None:
+    listing = execute(Server(25, capped=False, empty=3), survey())
+    assert len(listing.listed) == 25 and listing.empty_unseen is None and listing.summary()["empty_unseen"] is None
+
+
+def test_without_a_history_endpoint_the_remedy_names_the_ledger(execute: Any) -> None:
+    listing = execute(Server(60, capped=True, history=False), survey())
+    assert "[mix] session_ledger" in (listing.unseen or "")

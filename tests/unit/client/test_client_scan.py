@@ -88,3 +88,19 @@ def test_the_session_totals_come_with_the_records_only_when_all_are_there() -> N
     assert scanned.totals is not None
     assert (scanned.totals.user_message_count, scanned.totals.prompt_tokens, scanned.totals.cost) == (3, 10, 0.25)
     assert scan_chunks(CALL, [json.dumps({"messages": [], **totals}).encode()]).totals is None, "usage missing"
+
+
+def test_a_key_without_fingerprint_keeps_no_text_of_a_long_same_second_history() -> None:
+    """Every user message matches a key without a text fingerprint; one stored before the baseline in
+    the same second as others must not make every later answer's text kept (a 50 MiB transcript
+    seeded in one second made a wait grow by 30 MiB)."""
+    second = {"createdAt": "2026-12-07T10:00:00Z"}
+    history = [row | second for n in range(50) for row in (user(f"u{n}", "old " * 100), assistant(f"a{n}", "x" * 1000))]
+    ours = [
+        user("mine", "new") | {"createdAt": "2026-12-07T10:00:05Z"},
+        assistant("reply", "done") | {"createdAt": "2026-12-07T10:00:06Z"},
+    ]
+    key = TurnKey(50)
+    records = scan_chunks(CALL, chunked(body(*history, *ours), 4096), key).messages
+    assert sum(len(r.content) for r in records if r.role == "assistant") == len("done")
+    assert finished_reply(records, key) == finished_reply(messages(*history, *ours), key)

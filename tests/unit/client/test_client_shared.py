@@ -8,7 +8,7 @@ import pytest
 
 from mix_provider.client import ClientConfig, shared
 from mix_provider.client import operations as ops
-from mix_provider.client._http import STREAMS_PER_POOL, AsyncHTTP
+from mix_provider.client._http import REQUEST_SLOTS, STREAMS_PER_POOL, AsyncHTTP
 
 CONFIG = ClientConfig("http://mix.test:8088", token="t0ken-abc")
 
@@ -52,9 +52,29 @@ async def test_streams_are_spread_over_small_pools_apart_from_requests() -> None
     pools = http._streams
     held = [pools.client() for _ in range(STREAMS_PER_POOL + 1)]
     clients = [await opened.__aenter__() for opened in held]
-    assert len(set(clients)) == 2 and http._client not in clients
+    async with http._slot_client() as requests:
+        assert len(set(clients)) == 2 and requests not in clients
     for opened in held:
         await opened.__aexit__(None, None, None)
     async with pools.client() as again:
         assert again is clients[0], "a pool with room is reused"
     await http.close()
+
+
+async def test_each_request_slot_has_its_own_client_of_one_connection_made_on_first_use() -> None:
+    """httpcore checks every connection of a pool, and counts the idle ones for each idle one, at
+    every request's start and end: pools of one connection make that one check."""
+    http = AsyncHTTP(CONFIG)
+    async with http._slot_client() as first:
+        pass
+    async with http._slot_client() as again:
+        assert again is first, "a light user keeps one client and its keep-alive connection"
+    held = [http._slot_client() for _ in range(REQUEST_SLOTS)]
+    clients = [await opened.__aenter__() for opened in held]
+    assert len(set(clients)) == REQUEST_SLOTS == len(http._clients or {})
+    for opened in held:
+        await opened.__aexit__(None, None, None)
+    await http.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        async with http._slot_client():
+            pass

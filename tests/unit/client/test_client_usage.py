@@ -7,6 +7,7 @@ the only source of a turn's tokens (the real handlers read send none: ``convertM
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,10 +15,10 @@ import httpx
 import pytest
 from mix_fake import config
 
-from mix_provider.client import MixClient
+from mix_provider.client import AsyncMixClient, MixClient
 from mix_provider.client import operations as ops
 from mix_provider.client.scan import scan_usage
-from mix_provider.client.usage import usage_probe
+from mix_provider.client.usage import USAGE_SHAPE_SECONDS, UsageShape, usage_probe
 from mix_provider.errors import MixMalformedResponseError
 
 CALL = ops.get_messages("s1")
@@ -68,3 +69,42 @@ def test_the_probe_reads_the_first_answered_message_it_finds() -> None:
     assert probe({"ours": rows((None, None))}) is False
     assert probe({"ours": rows(), "other": rows((None, None))}) is False, "another session's answer tells"
     assert probe({"ours": rows(), "other": rows()}) is None, "nothing answered anywhere: cannot tell"
+
+
+def reads_of_turn_tokens(rows_of_reply: list[dict[str, Any]], turns: int, concurrent: bool) -> tuple[list[Any], int]:
+    """``turns`` reads of a turn's tokens on one async client; their results and the requests made."""
+    requests = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal requests
+        requests += 1
+        await asyncio.sleep(0.01)
+        return httpx.Response(200, json=rows_of_reply)
+
+    async def main() -> list[Any]:
+        async with AsyncMixClient(config(), transport=httpx.MockTransport(handler)) as client:
+            if concurrent:
+                return list(await asyncio.gather(*(client.turn_tokens("s1", ["a0"]) for _ in range(turns))))
+            return [await client.turn_tokens("s1", ["a0"]) for _ in range(turns)]
+
+    return asyncio.run(main()), requests
+
+
+@pytest.mark.parametrize("concurrent", [False, True], ids=["one-after-another", "all-at-once"])
+def test_an_async_client_stops_reading_usage_a_server_does_not_send(concurrent: bool) -> None:
+    assert reads_of_turn_tokens(rows((None, None)), 5, concurrent) == ([None] * 5, 1)
+    assert reads_of_turn_tokens(rows((10, 2)), 5, concurrent) == ([(10, 2)] * 5, 5), "usage sent: read each turn"
+    assert reads_of_turn_tokens(rows(), 3, concurrent) == ([None] * 3, 3), "no answered message: cannot tell yet"
+
+
+def test_what_a_client_saw_of_the_usage_fields_is_trusted_for_a_while_only() -> None:
+    now = [0.0]
+    shape = UsageShape(clock=lambda: now[0])
+    assert shape.carried() is None
+    shape.saw(None)
+    assert shape.carried() is None, "a body without assistant messages tells nothing"
+    shape.saw(False)
+    now[0] = USAGE_SHAPE_SECONDS
+    assert shape.carried() is False
+    now[0] += 1
+    assert shape.carried() is None, "read again: the server may have been upgraded"

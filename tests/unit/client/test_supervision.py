@@ -134,7 +134,7 @@ def test_the_supervisor_answers_stops_and_asks() -> None:
 
 def test_the_budget_reads_totals_and_stops() -> None:
     budget = Budget.checked(max_cost_usd=0.01)
-    supervisor = Supervisor("s", budget=budget, baseline=TurnBaseline(prompt_tokens=10, completion_tokens=5, cost=0.5))
+    supervisor = Supervisor("s", budget=budget, baseline=TurnBaseline(cost=0.5))
     step = supervisor.on_event(StreamEvent("tool_execution_start", {"toolCallId": "t1"}))
     assert step.usage is not None and next(step.usage).path == "/api/sessions/s"
     over = supervisor.after_usage(SessionTotals(prompt_tokens=20, completion_tokens=10, cost=0.52))

@@ -35,7 +35,10 @@ def test_a_busy_session_defers_to_the_idle_trigger(attach: Callable[[Any], Any],
     assert (trigger.session_id, trigger.poll_interval) == (SID, 3.0)
     assert info.value.method_name == "execute_complete"
     assert info.value.timeout == timedelta(seconds=600)
-    assert [r.url.path for r in recorder.requests] == [f"/api/sessions/{SID}/export"], "one check, then defer"
+    checked = [r.url.path for r in recorder.requests]
+    assert checked == [f"/api/sessions/{SID}", f"/api/sessions/{SID}/export"], (
+        "one check (callbacks, transcript), then defer"
+    )
 
 
 def test_an_idle_session_succeeds_without_deferring(attach: Callable[[Any], Any], recorder: Any) -> None:
@@ -44,4 +47,4 @@ def test_an_idle_session_succeeds_without_deferring(attach: Callable[[Any], Any]
         {"id": "a1", "role": "assistant", "content": "hello", "finishReason": "end_turn"},
     )
     assert attach(_sensor()).execute({}) is None
-    assert len(recorder.requests) == 1
+    assert len(recorder.requests) == 2, "the session's callbacks, then its transcript"
