@@ -174,9 +174,7 @@ def test_a_permanent_stream_error_is_raised() -> None:
 def test_both_drivers_run_the_same_flow(driver: str) -> None:
     import asyncio
 
-    script = Script(
-        (OpenEvents, None), (NextEvent, None), (SEND.path, None), (CloseEvents, None), (Scan, DONE)
-    )
+    script = Script((OpenEvents, None), (NextEvent, None), (SEND.path, None), (CloseEvents, None), (Scan, DONE))
     flow = reply_flow(_wait(), 30.0, SEND, None)
     run: Callable[[], Any] = (
         (lambda: drive(flow, script))
