@@ -312,3 +312,24 @@ def test_a_sub_agents_undecided_request_stops_the_turn(
     out = capfd.readouterr().out
     assert (dr.state, "MixUndecidedRequestError" in out) == ("failed", True), states(dr)
     assert "Mix sub-agent session" in out and "bash 'rm -rf /tmp/x'" in out and "was cancelled" in out
+
+
+@pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)
+def test_a_sub_agents_request_is_answered_on_both_generations(fresh_mix_server: Any) -> None:
+    """Both generations route a sub-agent's request to its own stream only (``sse.go``) and list
+    the sub-agent with its parent (``includeSubagents=true``)."""
+    api = MixAPI(fresh_mix_server.base_url)
+    session_id = api.create_session("sub-agent asks")["id"]
+    api.close()
+    policy = {"rules": [{"tool": "bash", "action": "deny"}]}
+    op = MixSendMessageOperator(
+        task_id="turn",
+        session_id=session_id,
+        text="delegate [[subagent:permission:bash:curl example.org]]",
+        timeout=60,
+        poll_interval=0.2,
+        permission_policy=policy,
+    )
+    result = op.execute({})
+    assert result["reply"].splitlines()[-1] == "sub-agent permission denied: bash"
+    assert result["decisions"]["denied"] == 1, "denied by the policy, not by the server's timeout"
