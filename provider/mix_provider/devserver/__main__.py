@@ -15,6 +15,7 @@ from mix_provider.devserver.settings import (
     DEFAULT_PERMISSION_TIMEOUT_S,
     DEFAULT_PORT,
     DEFAULT_REPLY_DELAY_MS,
+    DEFAULT_TIE_ORDER,
     GENERATIONS,
     TIE_ORDERS,
     Settings,
@@ -57,8 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tie-order",
         choices=TIE_ORDERS,
-        default="insertion",
-        help="order of messages stored in the same second (default insertion; see docs/devserver.md)",
+        default=DEFAULT_TIE_ORDER,
+        help=f"order of messages stored in the same second (default {DEFAULT_TIE_ORDER}; see docs/devserver.md)",
     )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error", "critical"])
     return parser.parse_args(argv)

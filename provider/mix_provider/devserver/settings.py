@@ -19,6 +19,8 @@ Generation = Literal["current", "legacy"]
 *Generations*): ``current`` is the newest agent source read, ``legacy`` the older one."""
 GENERATIONS: tuple[Generation, ...] = get_args(Generation)
 TieOrder = Literal["insertion", "shuffled"]
+#: By default ties come in an order a client cannot rely on, as the real server promises no other.
+DEFAULT_TIE_ORDER: TieOrder = "shuffled"
 """How messages stored in the same second are ordered (docs/devserver.md, *Message order*)."""
 TIE_ORDERS: tuple[TieOrder, ...] = get_args(TieOrder)
 
@@ -57,8 +59,8 @@ class Settings:
     :param permission_timeout_s: how long a permission request waits before it counts as denied.
     :param generation: the real server generation imitated where they differ (capped listing...).
     :param tie_order: the order of messages stored in the same second, which the real server
-        leaves undefined: ``insertion`` (what SQLite's sorter gives in practice) or ``shuffled``
-        (fixed pseudo-random, to test a client that must not rely on it).
+        leaves undefined: ``shuffled`` (fixed pseudo-random, so a client that relies on it fails;
+        the default) or ``insertion`` (what SQLite's sorter gives in practice).
     """
 
     data_dir: Path
@@ -69,7 +71,7 @@ class Settings:
     require_permissions: bool = True
     permission_timeout_s: float = DEFAULT_PERMISSION_TIMEOUT_S
     generation: Generation = "current"
-    tie_order: TieOrder = "insertion"
+    tie_order: TieOrder = DEFAULT_TIE_ORDER
 
 
 def load_rules(path: Path) -> tuple[ReplyRule, ...]:
