@@ -9,7 +9,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     │   └── MixOutcomeUnknownError  a create/send may or may not have been applied and could not be reconciled
     ├── MixMalformedResponseError   the server answered, but not with what the API promises
     ├── MixReplyTimeoutError        a reply did not finish before the deadline
-    ├── MixReplyAmbiguousError      overlapping tool runs: the transcript cannot tell our reply from another's
+    ├── MixReplyAmbiguousError      overlapping runs: the transcript cannot tell our reply from another's
     ├── MixReplyFailedError         a reply finished with a failing finish reason (``finish_reason``)
     │   ├── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
     │   └── MixStepLimitError       ... the run used its ``max_steps`` tool rounds and was stopped (``max_steps``)
@@ -129,11 +129,12 @@ class MixReplyTimeoutError(MixError):
 
 
 class MixReplyAmbiguousError(MixError):
-    """Other tool runs overlapped ours in the session, and the transcript cannot say which messages are ours.
+    """Other runs overlapped ours in the session, and the transcript cannot say which messages are ours.
 
-    The server stores no link from a reply to the message it answers; when several runs wait for
-    their tool results at once, a tool message could belong to any of them. Send one message at a
-    time to a session (a pool with one slot, or task dependencies) when turns use tools.
+    The server stores no link from a reply to the message it answers, and lists the messages of one
+    second in no defined order: when several runs wait for their tool results at once, or finish in
+    the same second without the stream having named ours, a message could belong to any of them.
+    Send one message at a time to a session (a pool with one slot, or task dependencies).
 
     :param session_id: the session.
     :param user_message_id: our user message.
@@ -141,9 +142,9 @@ class MixReplyAmbiguousError(MixError):
 
     def __init__(self, session_id: str, user_message_id: str) -> None:
         super().__init__(
-            f"other tool runs overlapped this turn in session {session_id} (user message {user_message_id}); "
-            "Mix stores no link from a reply to its message, so it cannot be told apart: send one message "
-            "at a time to a session whose turns use tools"
+            f"other runs overlapped this turn in session {session_id} (user message {user_message_id}); "
+            "Mix stores no link from a reply to its message and lists one second's messages in no defined "
+            "order, so its messages cannot be told apart: send one message at a time to a session"
         )
         self.session_id = session_id
         self.user_message_id = user_message_id

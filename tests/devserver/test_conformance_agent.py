@@ -240,7 +240,8 @@ async def test_subagent_permission_never_reaches_the_parent_stream(tmp_path: Pat
 
 
 def test_message_timestamps_have_whole_seconds(http: httpx.Client) -> None:
-    """``db/sql/messages.sql`` stores ``created_at`` as ``strftime('%s', 'now')``: whole seconds."""
+    """``db/sql/messages.sql`` (@ 2a6de68b, ``CreateMessage``) stores ``created_at`` as ``strftime('%s', 'now')``:
+    whole seconds."""
     body = {"title": "seconds", "messages": 2, "messageBytes": 8}
     session_id = http.post("/_devserver/seed/large-session", json=body).json()["id"]
     stamps = [m["createdAt"] for m in http.get(f"/api/sessions/{session_id}/export").json()["messages"]]
@@ -248,7 +249,8 @@ def test_message_timestamps_have_whole_seconds(http: httpx.Client) -> None:
 
 
 async def test_shuffled_ties_are_fixed_but_not_insertion_order(tmp_path: Path) -> None:
-    """``db/sql/messages.sql::ListMessagesBySession`` orders by ``created_at`` alone: with
+    """``db/sql/messages.sql::ListMessagesBySession`` (@ 2a6de68b: ``ORDER BY created_at ASC``, with
+    ``created_at`` ``strftime('%s', 'now')``) orders by whole seconds alone: with
     ``--tie-order shuffled`` messages of one second come in a fixed order unrelated to insertion,
     the same on ``/messages`` and ``/export`` (also across export batches of 256)."""
     with (

@@ -112,6 +112,14 @@ class MixAPI:
         self.http.close()
 
 
+def next_second() -> None:
+    """Sleep into the next wall-clock second. The server stores message times in whole seconds and
+    lists one second's messages in no defined order, so a wait that reads only the transcript (no
+    stream followed since its send) cannot tell two turns of one second apart: a test of something
+    else starts its next turn in a later second."""
+    time.sleep(1.02 - time.time() % 1)
+
+
 def user_messages(export: dict[str, Any]) -> list[dict[str, Any]]:
     """The user messages of a transcript."""
     return [m for m in export["messages"] if m["role"] == "user"]

@@ -1,86 +1,74 @@
-"""Which messages of a transcript are the turn started by *our* message, and whether it has finished.
+"""Which run of a transcript is the turn started by *our* message, and whether it has finished.
 
-A real Mix server accepts messages while a run is in progress and runs them concurrently, storing a
-tool run as several messages (assistant ``tool_use`` -> ``tool`` results -> assistant) as each round
-happens (``mix_agent/internal/llm/agent/agent.go``: ``processGeneration``, ``streamAndHandleEvents``).
-Overlapping runs therefore interleave in the transcript, and no stored message names the run it
-belongs to. Each run is a chain: user -> assistant -> (tool -> assistant)*. :func:`runs_of` rebuilds
-the chains in stored order, giving each assistant or tool message to the earliest run waiting for
-one. That is exact when runs do not overlap; when they do, it follows the order the server stored
-them in, and :attr:`Turn.overlapped` says so.
+Runs are rebuilt from the transcript (:mod:`.runs`); because the real server lists the messages of
+one second in no defined order (``db/sql/messages.sql`` ``ListMessagesBySession``), our run is read
+over every order of the seconds from our message's on (:mod:`.ties`) and a reply is returned only
+when every reading agrees on it: otherwise the turn is unfinished (some reading is still under way)
+or :class:`~mix_provider.errors.MixReplyAmbiguousError` (several finished readings).
 
-Session callbacks run inside a run, after the tool results (``mix_agent/internal/llm/agent/agent.go``
-``streamAndHandleEvents``, ``mix_agent/internal/llm/callbacks/executor.go`` ``Execute``): each stores a
-``tool`` message with its ``CallbackResult``, and a ``send_message`` callback first stores a ``user``
-message with its text, which the agent answers in the same run. Such a user message is recognised by
-its text (the key carries the digests of the session's ``send_message`` texts) and belongs to the run
-whose tools caused it, like the callback ``tool`` messages.
+Ids narrow the readings. Before sending, a wait reads the transcript once and keeps the ids of the
+assistant messages of its last second (:attr:`TurnPins.before`): stored before ours, they are
+never ours, so a turn sent right after another one in the same second is told apart from it. The
+SSE stream the wait opens before sending announces our user message (``user_message_created``
+``messageId``, ``http/sse_events.go`` ``UserMessageCreatedEvent`` @ a660c619, broadcast by
+``rest_messages_broadcast.go`` ``BroadcastAgentEventToSSE`` from ``agent.go`` ``processGeneration``
+@ 1fa5f2d6), which pins our run by id; the reply found pins its final message. The pins are kept in
+the key's JSON, so a deferred or resumed wait reads the same turn.
 
-The real server orders messages by a ``created_at`` in whole seconds with no tie-break
-(``db/sql/messages.sql`` ``ListMessagesBySession``): messages stored in the same second come in any
-order. :func:`runs_of` therefore takes each run's messages of one second in causal order (a
-round's ``tool_use`` message, then tool results, then injected messages, then its final reply),
-whatever order they are listed in.
-
-Our user message is the first one after the baseline count whose text begins with the text we sent
-(plan mode appends a system reminder); one stored in the same second as the baseline's last user
-messages counts as after them (:func:`after_baseline`). Only a length and a hash of the text are
-kept, so a turn key is small and holds no prompt text.
+Without a pin, our user message is the first one after the baseline count whose text begins with the
+text we sent (plan mode appends a system reminder); one stored in the same second as the baseline's
+last user messages counts as after them (:func:`after_baseline`). Only a length and a hash of the
+text are kept, so a turn key is small and holds no prompt text.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from mix_provider.client.stream import StreamVerdict
+from mix_provider.client.runs import Turn, TurnMessage, digest, is_final, runs_of
+from mix_provider.client.stream import StreamEvent, StreamVerdict
+from mix_provider.client.ties import readings
 from mix_provider.errors import MixReplyAmbiguousError
 from mix_provider.models import Callback, CallbackType, FinishReason, SessionTotals
 
-#: Finish reasons that leave the turn unfinished (the agent goes on after a tool).
-NON_TERMINAL_FINISH = frozenset({FinishReason.TOOL_USE.value})
+__all__ = ["Turn", "TurnMessage", "digest", "is_final", "runs_of"]
 
 
-def digest(text: str) -> str:
-    """The SHA-256 hex digest of ``text`` (how keys remember texts without holding them)."""
-    return hashlib.sha256(text.encode()).hexdigest()
+@dataclass
+class TurnPins:
+    """What waits learned of our turn by id (small JSON, in the turn key's).
 
+    :param user_message_id: our user message, as ``user_message_created`` announced it.
+    :param reply_id: our run's final message, once a wait found it.
+    :param before: assistant messages of the transcript's last second when our message was sent:
+        stored before it, so never ours.
+    """
 
-class TurnMessage(Protocol):
-    """What the turn logic reads of a message: an :class:`~mix_provider.models.ExportMessage`, or the
-    light :class:`~mix_provider.models.MessageRecord` a streamed scan keeps."""
+    user_message_id: str | None = None
+    reply_id: str | None = None
+    before: frozenset[str] = frozenset()
 
-    @property
-    def id(self) -> str: ...
+    def remember(self, messages: Sequence[TurnMessage]) -> None:
+        """Keep the assistant messages of the last second of the transcript read before sending."""
+        last = messages[-1].created_at if messages else None
+        self.before = frozenset(
+            m.id for m in messages if m.role == "assistant" and last is not None and m.created_at == last
+        )
 
-    @property
-    def role(self) -> str: ...
+    def to_json(self) -> dict[str, Any]:
+        """Small JSON form (inside :meth:`TurnKey.to_json`)."""
+        return {"user_message_id": self.user_message_id, "reply_id": self.reply_id, "before": sorted(self.before)}
 
-    @property
-    def content(self) -> str: ...
-
-    @property
-    def finish_reason(self) -> str | None: ...
-
-    @property
-    def tool_call_count(self) -> int: ...
-
-    @property
-    def created_at(self) -> datetime | None: ...
-
-    @property
-    def updated_at(self) -> datetime | None: ...
-
-
-def is_final(message: TurnMessage) -> bool:
-    """An assistant message with a terminal finish reason (anything but ``tool_use``)."""
-    return (
-        message.role == "assistant" and bool(message.finish_reason) and message.finish_reason not in NON_TERMINAL_FINISH
-    )
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TurnPins:
+        """Inverse of :meth:`to_json` (keys saved by earlier releases have no pins)."""
+        before = frozenset(str(item) for item in data.get("before") or ())
+        return cls(data.get("user_message_id"), data.get("reply_id"), before)
 
 
 @dataclass(frozen=True)
@@ -92,6 +80,8 @@ class TurnKey:
     :param injected: digests of the texts the session's ``send_message`` callbacks inject
         (:func:`injected_texts`): user messages with such a text belong to the run that caused them.
     :param callbacks: the session has callbacks, so a ``tool`` message may be a callback's result.
+    :param pins: what waits learned of our turn by id (:class:`TurnPins`); they change as a wait goes
+        on, so the key itself stays the same key.
     """
 
     after_user_messages: int
@@ -99,6 +89,7 @@ class TurnKey:
     text_sha256: str | None = None
     injected: frozenset[str] = frozenset()
     callbacks: bool = False
+    pins: TurnPins = field(default_factory=TurnPins, compare=False)
 
     @classmethod
     def of(cls, after_user_messages: int, text: str, callbacks: Sequence[Callback] | None = None) -> TurnKey:
@@ -131,6 +122,7 @@ class TurnKey:
             "sha256": self.text_sha256,
             "injected": sorted(self.injected),
             "callbacks": self.callbacks,
+            **self.pins.to_json(),
         }
 
     @classmethod
@@ -144,7 +136,22 @@ class TurnKey:
             data.get("sha256"),
             injected,
             bool(data.get("callbacks")),
+            TurnPins.from_json(data),
         )
+
+    def is_injected(self, content: str) -> bool:
+        """Whether a user message's content is one a ``send_message`` callback injects."""
+        return bool(self.injected) and digest(content) in self.injected
+
+    def observe(self, event: StreamEvent) -> None:
+        """Pin our user message by the id a top-level ``user_message_created`` gives it: the first
+        announced with our text (not a callback's injected text)."""
+        data = event.data
+        if event.nested or event.event != "user_message_created" or self.pins.user_message_id is not None:
+            return
+        content, message_id = data.get("content"), data.get("messageId")
+        if isinstance(content, str) and message_id and self.matches(content) and not self.is_injected(content):
+            self.pins.user_message_id = str(message_id)
 
 
 def injected_texts(callbacks: Sequence[Callback] | None) -> frozenset[str]:
@@ -154,160 +161,6 @@ def injected_texts(callbacks: Sequence[Callback] | None) -> frozenset[str]:
         for cb in callbacks or ()
         if cb.type == CallbackType.SEND_MESSAGE and cb.message_content
     )
-
-
-@dataclass
-class Turn:
-    """One run: its user message, the messages given to it, whether another run overlapped it, whether
-    a tool message it may own went to another run or the reverse (``ambiguous``), and the position of
-    its latest message in the transcript."""
-
-    user_message_id: str
-    user_content: str
-    messages: list[TurnMessage] = field(default_factory=list)
-    overlapped: bool = False
-    ambiguous: bool = False
-    stored_last: int = 0
-
-    @property
-    def finished(self) -> bool:
-        """Whether the run's last message is a final assistant message."""
-        return bool(self.messages) and is_final(self.messages[-1])
-
-    def expects(self) -> str | None:
-        """The role of the run's next message: ``assistant`` after the user or tool message, ``tool``
-        after a ``tool_use`` round, None while a round is streaming or once the run is finished."""
-        last = self.messages[-1] if self.messages else None
-        if last is None or last.role in ("tool", "user"):
-            return "assistant"
-        if last.role == "assistant" and last.finish_reason in NON_TERMINAL_FINISH:
-            return "tool"
-        return None
-
-    def between_rounds(self) -> bool:
-        """Whether the run's tools have finished and its callbacks may be storing messages."""
-        return bool(self.messages) and self.messages[-1].role in ("tool", "user")
-
-
-class _Runs:
-    """Rebuilds the runs of a transcript one message at a time (see :func:`runs_of`); only unfinished
-    runs (``open``) can take a message, so each step looks at a few runs, not all."""
-
-    def __init__(self, injected: frozenset[str], callbacks: bool) -> None:
-        self.runs: list[Turn] = []
-        self.open: list[Turn] = []
-        self.injected = injected
-        self.callbacks = callbacks
-
-    def is_injected(self, message: TurnMessage) -> bool:
-        return message.role == "user" and bool(self.injected) and digest(message.content) in self.injected
-
-    def candidates(self, message: TurnMessage) -> tuple[list[Turn], list[Turn]]:
-        """The runs that could take ``message``: those it would continue first, then callback hosts."""
-        hosts = [run for run in self.open if run.between_rounds()]
-        if message.role == "user":
-            return [], hosts if self.is_injected(message) else []
-        if message.role == "assistant":
-            return [run for run in self.open if run.expects() == "assistant"], []
-        return [run for run in self.open if run.expects() == "tool"], hosts if self.callbacks else []
-
-    def owner_of(self, message: TurnMessage) -> Turn | None:
-        """The run ``message`` continues (None: a user message starting a run, or a message with no run)."""
-        first, hosts = self.candidates(message)
-        if message.role == "tool" and first:
-            return first[0]
-        together = first + hosts
-        return max(together, key=lambda run: run.stored_last) if together else None
-
-    def take(self, message: TurnMessage, position: int) -> None:
-        """Give ``message`` to its run, or start a run with it (a user message no run takes)."""
-        owner = self.owner_of(message)
-        if owner is None:
-            if message.role == "user":
-                self._start(message, position)
-            return
-        first, hosts = self.candidates(message)
-        if len(first) + len(hosts) > 1:
-            for run in first + hosts:
-                run.overlapped = True
-                run.ambiguous = run.ambiguous or message.role == "tool"
-        owner.messages.append(message)
-        owner.stored_last = position
-        if owner.finished:
-            self.open.remove(owner)
-
-    def _start(self, message: TurnMessage, position: int) -> None:
-        for run in self.open:
-            run.overlapped = True
-        run = Turn(message.id, message.content, overlapped=bool(self.open), stored_last=position)
-        self.runs.append(run)
-        self.open.append(run)
-
-    def next_of(self, pending: list[tuple[int, TurnMessage]]) -> tuple[int, TurnMessage]:
-        """Which message of one second to take now: the first, in stored order, that continues a run or
-        starts one (a sent user message). A run's messages listed before the next sent user message
-        are taken in causal order (:func:`_causal_rank`): the server lists a second's messages in any
-        order, but a message listed after a user message may belong to that message's run. When none
-        fits, the first (it starts a run, or goes nowhere)."""
-        starts = [index for index, item in enumerate(pending) if self.starts_run(item[1])]
-        window = pending[: starts[0]] if starts else pending
-        for item in pending:
-            owner = self.owner_of(item[1])
-            if owner is None and self.starts_run(item[1]):
-                return item
-            if owner is not None:
-                same = [other for other in window if self.owner_of(other[1]) is owner] or [item]
-                return min(same, key=lambda other: _causal_rank(other[1]))
-        return pending[0]
-
-    def starts_run(self, message: TurnMessage) -> bool:
-        """A user message the client sent (not injected by a callback)."""
-        return message.role == "user" and not self.is_injected(message)
-
-
-def _causal_rank(message: TurnMessage) -> int:
-    """Which message of one second comes first: a round's ``tool_use``, its results, callback messages,
-    final replies."""
-    if message.role == "assistant":
-        return 0 if message.finish_reason in NON_TERMINAL_FINISH or not message.finish_reason else 3
-    return 1 if message.role == "tool" else 2
-
-
-def same_second(messages: Sequence[TurnMessage]) -> list[list[tuple[int, TurnMessage]]]:
-    """The transcript cut into runs of messages with the same ``created_at`` (a message without one
-    stands alone), with their positions."""
-    groups: list[list[tuple[int, TurnMessage]]] = []
-    for position, message in enumerate(messages):
-        stamp = message.created_at
-        if groups and stamp is not None and groups[-1][-1][1].created_at == stamp:
-            groups[-1].append((position, message))
-        else:
-            groups.append([(position, message)])
-    return groups
-
-
-def runs_of(
-    messages: Sequence[TurnMessage], injected: frozenset[str] = frozenset(), callbacks: bool = False
-) -> list[Turn]:
-    """The runs of a transcript, one per user message the client sent.
-
-    An assistant message goes to the waiting run whose user or tool message was stored last: the
-    server starts the next round as soon as that message is stored, and a run that ended without an
-    answer (cancelled during its tools, out of steps) waits for ever. A tool message is stored when a
-    round's tools have finished, which nothing in the transcript dates: when several runs wait for
-    one, it goes to the earliest, and all of them are marked ambiguous. Callback messages (a user
-    message with an ``injected`` text; with ``callbacks``, a tool message after the results) go to
-    the run between two rounds. Messages of the same second are taken in stored order, except that
-    a run's own steps are taken in causal order (:meth:`_Runs.next_of`).
-    """
-    builder = _Runs(injected, callbacks)
-    for group in same_second(messages):
-        pending = list(group)
-        while pending:
-            chosen = builder.next_of(pending) if len(pending) > 1 else pending[0]
-            pending.remove(chosen)
-            builder.take(chosen[1], chosen[0])
-    return builder.runs
 
 
 def after_baseline(messages: Sequence[TurnMessage], key: TurnKey) -> tuple[set[str], set[str]]:
@@ -322,14 +175,45 @@ def after_baseline(messages: Sequence[TurnMessage], key: TurnKey) -> tuple[set[s
     return later, tied
 
 
-def find_turn(messages: Sequence[TurnMessage], key: TurnKey) -> Turn | None:
-    """Our run in ``messages``, or None while our user message is not stored."""
-    runs = runs_of(messages, key.injected, key.callbacks)
+def our_user_message(messages: Sequence[TurnMessage], key: TurnKey) -> str | None:
+    """The id of our user message: the pinned one when the transcript holds it, else the first sent
+    user message with our text, after the baseline (:func:`after_baseline`)."""
+    pinned = key.pins.user_message_id
+    if pinned is not None and any(m.id == pinned for m in messages):
+        return pinned
     for pool in after_baseline(messages, key):
-        for run in runs:
-            if run.user_message_id in pool and key.matches(run.user_content):
-                return run
+        for m in messages:
+            if m.id in pool and key.matches(m.content) and not key.is_injected(m.content):
+                return m.id
     return None
+
+
+def find_turn(messages: Sequence[TurnMessage], key: TurnKey) -> Turn | None:
+    """Our run in ``messages`` as every reading of it agrees (:func:`agreed`), or None while our user
+    message is not stored."""
+    ours = our_user_message(messages, key)
+    if ours is None:
+        return None
+    found = readings(messages, ours, key.pins.before, key.injected, key.callbacks)
+    if found is None:
+        return Turn(ours, "", overlapped=True, ambiguous=True)
+    if key.pins.reply_id is not None:
+        found = [t for t in found if t.finished and t.messages[-1].id == key.pins.reply_id] or found
+    return agreed(found) if found else None
+
+
+def agreed(readings: Sequence[Turn]) -> Turn:
+    """One run from its readings: the common one; else a reading still under way (the run may not have
+    finished), marked overlapped; else ambiguous (several finished readings)."""
+    chosen = readings[0]
+    shapes = {turn.shape() for turn in readings}
+    ambiguous = any(turn.ambiguous for turn in readings)
+    if len(shapes) > 1:
+        unfinished = [turn for turn in readings if not turn.finished]
+        chosen = unfinished[0] if unfinished else chosen
+        ambiguous = ambiguous or not unfinished
+    overlapped = len(shapes) > 1 or any(turn.overlapped for turn in readings)
+    return dataclasses.replace(chosen, overlapped=overlapped, ambiguous=ambiguous)
 
 
 @dataclass(frozen=True)
@@ -395,8 +279,9 @@ def reply_of(turn: Turn) -> Reply | None:
 def settled_reply(turn: Turn, session_id: str = "") -> Reply | None:
     """:func:`reply_of` ``turn``, refusing a turn whose messages cannot be told apart from another run's.
 
-    :raises MixReplyAmbiguousError: overlapping tool runs made our turn's messages ambiguous (never a
-        guess returned as our reply).
+    :raises MixReplyAmbiguousError: overlapping runs made our turn's messages ambiguous: tool results
+        several runs waited for, or readings of one second's messages that disagree (never a guess
+        returned as our reply).
     """
     if turn.ambiguous:
         raise MixReplyAmbiguousError(session_id, turn.user_message_id)

@@ -114,6 +114,14 @@ class Wait:
         interval = positive_number("poll_interval", poll_interval)
         return cls(session_id, turn, Deadline.after(timeout), interval, supervisor)
 
+    def before_send(self, transcript: ScannedTranscript) -> None:
+        """The transcript read just before sending: its last second's messages are not ours."""
+        self.turn.pins.remember(transcript.messages)
+
+    def observe(self, event: StreamEvent) -> None:
+        """Pin what ``event`` says of our turn by id (:meth:`TurnKey.observe`)."""
+        self.turn.observe(event)
+
     def supervise(self, event: StreamEvent) -> Step | None:
         """What the supervisor makes of ``event`` (an answer to send, totals to read, an error), if any."""
         return None if self.supervisor is None else self.supervisor.on_event(event)
@@ -138,7 +146,7 @@ class Wait:
 
     def checked(self, transcript: ScannedTranscript) -> Reply | None:
         """Our reply in a polled transcript, if it finished (with the session's totals read with it)."""
-        return _with_totals(finished_reply(transcript.messages, self.turn, self.session_id), transcript)
+        return self._pinned(finished_reply(transcript.messages, self.turn, self.session_id), transcript)
 
     def connected(self, event: StreamEvent) -> bool:
         """Whether an opening event is ``connected``; the stream's refusal of an unknown session is raised."""
@@ -162,7 +170,13 @@ class Wait:
 
     def after_event(self, verdict: StreamVerdict, transcript: ScannedTranscript) -> Reply | None:
         """Our reply once the stream said a run ended (see :func:`reply_after`)."""
-        return _with_totals(reply_after(verdict, transcript.messages, self.turn, self.session_id), transcript)
+        return self._pinned(reply_after(verdict, transcript.messages, self.turn, self.session_id), transcript)
+
+    def _pinned(self, reply: Reply | None, transcript: ScannedTranscript) -> Reply | None:
+        """``reply`` with the session's totals read with it; its final message is pinned as ours."""
+        if reply is not None and reply.message_id:
+            self.turn.pins.reply_id = reply.message_id
+        return reply if reply is None else dataclasses.replace(reply, totals=transcript.totals)
 
     def dropped(self, exc: BaseException) -> None:
         """Following the stream stopped (dropped, or the deadline passed): the transcript decides."""
@@ -172,10 +186,6 @@ class Wait:
         """Raise :class:`~mix_provider.errors.MixReplyTimeoutError` when another poll would end past the deadline."""
         if self.deadline.remaining() < self.poll_interval:
             raise MixReplyTimeoutError(self.session_id, self.deadline.total)
-
-
-def _with_totals(reply: Reply | None, transcript: ScannedTranscript) -> Reply | None:
-    return reply if reply is None else dataclasses.replace(reply, totals=transcript.totals)
 
 
 @dataclass(frozen=True)
@@ -240,12 +250,15 @@ Flow = Generator[Command, Any, T]
 def reply_flow(wait: Wait, stream_timeout: float, send: Call[Any] | None, answer: Call[Any] | None) -> Flow[Reply]:
     """The wait for our reply (see :meth:`MixClient.wait_for_reply <mix_provider.client.MixClient.wait_for_reply>`).
 
-    The SSE stream is opened first; then ``send`` (if given) is executed, otherwise ``answer`` is sent
-    and the transcript is checked once (the reply may already be there). Events are read until the
+    The SSE stream is opened first; then the transcript is read (what it holds is not ours) and
+    ``send`` (if given) is executed, otherwise ``answer`` is sent and the transcript is checked once
+    (the reply may already be there). Events are read until the
     run ended; if the stream cannot open or drops, the transcript is polled instead.
     """
     streaming = yield from _open(wait, stream_timeout)
     if send is not None:
+        if wait.turn.after_user_messages:  # an empty session holds nothing that could be taken for ours
+            wait.before_send((yield Scan(wait.session_id, wait.turn)))
         yield send
     else:
         if answer is not None:
@@ -288,6 +301,7 @@ def _read(wait: Wait) -> Flow[Reply | None]:
     """
     try:
         while (event := (yield NextEvent(max(wait.deadline.remaining(), 0.0)))) is not None:
+            wait.observe(event)
             if (step := wait.supervise(event)) is not None:
                 yield from act(wait, step)
             wait.raise_side_error()

@@ -13,6 +13,7 @@ import pytest
 from mix_provider.client import TurnKey
 from mix_provider.errors import MixNotFoundError, MixReplyTimeoutError
 from mix_provider.hooks.mix import MixHook
+from support.integration import next_second
 
 pytestmark = pytest.mark.integration
 UNKNOWN = str(uuid.UUID(int=0))
@@ -49,6 +50,7 @@ async def test_reads(ahook: MixHook, session_id: str) -> None:
 async def test_await_for_reply(ahook: MixHook, session_id: str) -> None:
     finished = await ahook.await_for_reply(session_id, TurnKey(0), timeout=10)
     assert (finished.text, finished.tool_calls) == ("You said: hello", 1)
+    next_second()  # the wait below reads the transcript only (no stream since its send)
     MixHook().send_message(
         session_id, "again [[delay:300]] [[subagent]]", turn=TurnKey.of(1, "again [[delay:300]] [[subagent]]")
     )
@@ -57,6 +59,7 @@ async def test_await_for_reply(ahook: MixHook, session_id: str) -> None:
 
 
 async def test_await_for_reply_times_out_and_acancel(ahook: MixHook, session_id: str) -> None:
+    next_second()  # the waits below read the transcript only (no stream since the send)
     MixHook().send_message(session_id, "slow [[delay:5000]]", turn=TurnKey.of(1, "slow [[delay:5000]]"))
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -18,7 +18,7 @@ from mix_provider.client import TurnKey
 from mix_provider.errors import MixReplyAmbiguousError
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.triggers.message import MixMessageTrigger
-from support.integration import MixAPI, user_messages
+from support.integration import MixAPI, next_second, user_messages
 
 #: Three turns that overlap, finishing in another order than they were sent.
 WORDS = {"alpha": "[[delay:2500]]", "beta": "[[tool]] [[delay:1000]]", "gamma": "[[delay:1800]]"}
@@ -43,8 +43,11 @@ def _check_own_replies(api: MixAPI, session_id: str, results: dict[str, dict[str
     assert len({r["message_id"] for r in results.values()}) == 3
 
 
-def _run_at_once(session_id: str, texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, BaseException]]:
-    """Run one blocking MixSendMessageOperator per text, all at once, as three workers would."""
+def _run_at_once(
+    session_id: str, texts: dict[str, str], stagger: bool = False
+) -> tuple[dict[str, Any], dict[str, BaseException]]:
+    """Run one blocking MixSendMessageOperator per text, all at once, as three workers would; with
+    ``stagger``, each starts in the next wall-clock second (their runs still overlap)."""
     results: dict[str, Any] = {}
     errors: dict[str, BaseException] = {}
 
@@ -60,14 +63,19 @@ def _run_at_once(session_id: str, texts: dict[str, str]) -> tuple[dict[str, Any]
     threads = [threading.Thread(target=turn, args=(word,)) for word in texts]
     for thread in threads:
         thread.start()
+        if stagger:
+            next_second()
     for thread in threads:
         thread.join(60)
     return results, errors
 
 
 def test_three_tasks_sending_at_once_each_get_their_own_reply(mix_server: Any, api: MixAPI) -> None:
+    """Started a second apart: runs overlapping in one second cannot be told apart at all (the server
+    lists one second's messages in no defined order), which the next test and the unit tests of
+    ``client/ties.py`` cover."""
     session_id = api.create_session("three at once")["id"]
-    results, errors = _run_at_once(session_id, {word: _text(word) for word in WORDS})
+    results, errors = _run_at_once(session_id, {word: _text(word) for word in WORDS}, stagger=True)
     assert errors == {}
     _check_own_replies(api, session_id, results)
     assert any(r["overlapped"] for r in results.values()), "the runs did overlap"
@@ -101,8 +109,9 @@ async def test_three_deferred_waits_in_one_triggerer_each_get_their_own_reply(ap
 
     waits = {word: asyncio.ensure_future(wait(trigger)) for word, trigger in triggers.items()}
     await asyncio.sleep(0.3)
-    for word in WORDS:
+    for word in WORDS:  # a second apart: the waits read the transcript only (they did not send)
         api.send(session_id, _text(word))
+        await asyncio.sleep(1.02 - time.time() % 1)
     results = {word: await asyncio.wait_for(task, 60) for word, task in waits.items()}
     assert {r["status"] for r in results.values()} == {"success"}
     _check_own_replies(api, session_id, results)
@@ -111,7 +120,9 @@ async def test_three_deferred_waits_in_one_triggerer_each_get_their_own_reply(ap
 async def test_a_late_wait_returns_its_turn_not_a_newer_one(api: MixAPI) -> None:
     """The triggerer picks the wait up after another turn has finished in the same session."""
     session_id = api.create_session("late wait")["id"]
-    api.converse(session_id, "ours [[tool]]", "theirs")
+    api.converse(session_id, "ours [[tool]]")
+    next_second()  # the late wait reads the transcript only: the newer turn is in a later second
+    api.converse(session_id, "theirs")
     zero = {"user_messages": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
     trigger = MixMessageTrigger(
         session_id, zero, time.time() + 30, poll_interval=0.1, turn=TurnKey.of(0, "ours [[tool]]").to_json()

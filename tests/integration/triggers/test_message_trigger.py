@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mix_provider.triggers.message import MixMessageTrigger
-from support.integration import MixAPI
+from support.integration import MixAPI, next_second
 
 
 def _baseline(api: MixAPI, session_id: str) -> dict[str, Any]:
@@ -40,6 +40,7 @@ async def _all_events(trigger: MixMessageTrigger) -> list[dict[str, Any]]:
 async def test_success_is_the_one_terminal_event(api: MixAPI, send_first: bool) -> None:
     session_id = api.create_session("trigger success")["id"]
     api.converse(session_id, "warm up")
+    next_second()  # the trigger reads the transcript only (it did not send): no turn shares our second
     baseline = _baseline(api, session_id)
     if send_first:
         api.send(session_id, "second [[tool]]")

@@ -20,6 +20,7 @@ from mix_provider.client import TurnKey
 from mix_provider.client import operations as ops
 from mix_provider.client.scan import scan_chunks
 from mix_provider.client.turns import find_turn, finished_reply, finished_turns, injected_texts
+from mix_provider.errors import MixReplyAmbiguousError
 from mix_provider.models import BackendMessage, Callback
 
 CALLBACKS = [
@@ -95,14 +96,19 @@ def test_messages_of_one_second_are_taken_in_causal_order(order: tuple[int, ...]
 
 
 def test_our_message_stored_before_the_baselines_last_in_the_same_second_is_found() -> None:
-    """The previous turn's message and ours in the same second, listed ours first."""
+    """The previous turn's message and ours in the same second, listed ours first. The transcript
+    alone cannot say whether ``a0`` answered ours (ties); the transcript read just before sending,
+    whose last second held ``a0``, says it was stored before ours."""
     rows = [
         at(user("u1", "ours"), 7),
         at(user("u0", "previous"), 7),
         at(assistant("a0", "previous answer"), 7),
         at(assistant("a1", "our answer"), 8),
     ]
+    with pytest.raises(MixReplyAmbiguousError):
+        finished_reply(messages(*rows), TurnKey.of(1, "ours"))
     key = TurnKey.of(1, "ours")
+    key.pins.remember(messages(*rows[1:3]))
     reply = finished_reply(messages(*rows), key)
     assert reply is not None and reply.user_message_id == "u1"
     scanned = scan_chunks(ops.export_session("s"), [json.dumps({"id": "s", "messages": rows}).encode()], key)

@@ -112,7 +112,7 @@ def test_send_then_follow_the_stream_ignoring_nested_complete(fake: FakeMix, wai
         assistant_ids=("a2",),
     )
     order = [f"{r.method} {r.url.path}" for r in fake.requests]
-    assert order == ["GET /stream", f"POST {MESSAGES}", f"GET {EXPORT}"]
+    assert order == ["GET /stream", f"GET {EXPORT}", f"POST {MESSAGES}", f"GET {EXPORT}"], "read once before sending"
     assert fake.requests[0].url.params["sessionId"] == SID
     assert fake.requests[0].headers["accept"] == "text/event-stream"
 
@@ -168,7 +168,7 @@ def test_final_error_event_becomes_an_error_reply(fake: FakeMix, wait: Waiter) -
     assert reply == Reply(
         message_id="", text="provider exploded", finish_reason="error", tool_calls=0, user_message_id="u2"
     )
-    assert len(fake.sent("GET", EXPORT)) == 1
+    assert len(fake.sent("GET", EXPORT)) == 2, "once before sending, once when the run ended"
 
 
 def test_reply_timeout(fake: FakeMix, wait: Waiter) -> None:

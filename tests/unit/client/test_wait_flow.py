@@ -29,6 +29,7 @@ from mix_provider.client.wait import (
 )
 from mix_provider.errors import (
     MixNotFoundError,
+    MixReplyAmbiguousError,
     MixReplyTimeoutError,
     MixTransportError,
     MixUndecidedRequestError,
@@ -181,3 +182,50 @@ def test_both_drivers_run_the_same_flow(driver: str) -> None:
         else (lambda: asyncio.run(adrive(flow, script.asynchronously)))
     )
     assert run().message_id == "a1" and [type(c) for c in script.done][-2:] == [CloseEvents, Scan]
+
+
+def _tied(*rows: tuple[str, str, str, str | None]) -> ScannedTranscript:
+    """Records all stored in one second (listed in the order given, as a shuffled tie lists them)."""
+    stamp = "2026-01-01T00:00:05Z"
+    return ScannedTranscript(
+        [MessageRecord(id=i, role=r, content=c, finish_reason=f, created_at=stamp) for i, r, c, f in rows]
+    )
+
+
+PREVIOUS = (("u0", "user", "before", "stop"), ("a-prev", "assistant", "You said: before", "end_turn"))
+#: The previous turn and ours stored in one second, listed in an order that says nothing.
+TIED = _tied(
+    ("a-mine", "assistant", "You said: hi", "end_turn"), PREVIOUS[0], ("u1", "user", "hi", "stop"), PREVIOUS[1]
+)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streaming", "polling"])
+def test_the_read_before_sending_tells_our_reply_from_the_previous_turns_in_the_same_second(stream: bool) -> None:
+    """The previous turn's answer was in the transcript read before the send: never ours. Our user
+    message is pinned by the id the stream gave, the reply by its own."""
+    turn = TurnKey.of(1, "hi")
+    opened = [(NextEvent, StreamEvent("connected"))] if stream else []
+    following = [
+        (NextEvent, StreamEvent("user_message_created", {"messageId": "u1", "content": "hi"})),
+        (NextEvent, StreamEvent("complete", {"messageId": "a-mine"})),
+    ]
+    script = Script(
+        (OpenEvents, None if stream else MixTransportError("GET", "/stream", "refused", sent=False)),
+        *opened,
+        (Scan, _tied(*PREVIOUS)),
+        (SEND.path, None),
+        *(following if stream else [(CloseEvents, None)]),
+        (Scan, TIED),
+    )
+    reply = _run(script, Wait.start(SESSION, turn, 5.0, 0.5))
+    assert (reply.message_id, reply.user_message_id) == ("a-mine", "u1")
+    assert (turn.pins.user_message_id if stream else "u1", turn.pins.reply_id) == ("u1", "a-mine")
+    saved = TurnKey.from_json(turn.to_json()).pins
+    assert (saved.reply_id, saved.before) == ("a-mine", frozenset({"a-prev"})), "the pins travel in the key's JSON"
+
+
+def test_without_the_read_before_sending_the_same_second_is_ambiguous_not_guessed() -> None:
+    """Re-attached (no send in this wait, no pins): the transcript alone cannot tell."""
+    script = Script((OpenEvents, None), (NextEvent, StreamEvent("connected")), (Scan, TIED))
+    with pytest.raises(MixReplyAmbiguousError):
+        _run(script, Wait.start(SESSION, TurnKey.of(1, "hi"), 5.0, 0.5), send=None)
