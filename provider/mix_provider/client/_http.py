@@ -213,13 +213,21 @@ class SyncHTTP:
             raise transport_error(call.method, call.path, exc) from exc
 
     @contextmanager
-    def events(self, call: Call[Any], read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
-        """Open the SSE ``call`` and yield an iterator of parsed events (silence limit ``read_timeout``)."""
+    def events(
+        self,
+        call: Call[Any],
+        read_timeout: float | None = None,
+        on_open: Callable[[httpx.Response], None] | None = None,
+    ) -> Iterator[Iterator[StreamEvent]]:
+        """Open the SSE ``call`` and yield an iterator of parsed events (silence limit ``read_timeout``);
+        ``on_open`` is handed the open response (to cut a read blocked in another thread)."""
         try:
             with self._client.stream("GET", call.path, **_sse_options(self.config, call, read_timeout)) as response:
                 if response.status_code >= 400:
                     response.read()
                     _finish(call, response, time.perf_counter(), self.config)
+                if on_open is not None:
+                    on_open(response)
                 source = EventSource(response)
                 yield _translate(call, (StreamEvent.parse(e.event, e.data, e.id) for e in source.iter_sse()))
         except httpx.HTTPError as exc:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -131,9 +132,15 @@ class MixClient:
         return self.consume_stream(call, lambda chunks: scan_chunks(call, chunks, key))
 
     @contextmanager
-    def open_events(self, session_id: str, read_timeout: float | None = None) -> Iterator[Iterator[StreamEvent]]:
-        """Open the session's SSE stream; the first event is ``connected``."""
-        with self._http.events(ops.stream_events(session_id), read_timeout) as events:
+    def open_events(
+        self,
+        session_id: str,
+        read_timeout: float | None = None,
+        on_open: Callable[[httpx.Response], None] | None = None,
+    ) -> Iterator[Iterator[StreamEvent]]:
+        """Open the session's SSE stream; the first event is ``connected`` (``on_open``: see
+        :meth:`SyncHTTP.events <mix_provider.client._http.SyncHTTP.events>`)."""
+        with self._http.events(ops.stream_events(session_id), read_timeout, on_open) as events:
             yield events
 
     def wait_for_reply(
@@ -186,21 +193,22 @@ class _Steps:
     A :class:`Spawn` runs its watch in a daemon thread with its own stream, closed when ``stack`` is.
     """
 
-    def __init__(self, client: MixClient, stack: ExitStack, wait: Wait) -> None:
+    def __init__(self, client: MixClient, stack: ExitStack, wait: Wait, shutter: _Shutter | None = None) -> None:
         self.client = client
         self.stack = stack
         self.wait = wait
+        self.shutter = shutter
         self.events: Iterator[StreamEvent] = iter(())
 
     def spawn(self, command: Spawn) -> None:
-        side = ExitStack()
-        self.stack.callback(side.close)  # the wait's end closes the watch's stream
+        side, shutter = ExitStack(), _Shutter()
+        self.stack.callback(shutter.shut)  # the wait's end cuts the watch's blocked read
         flow = watch_flow(self.wait, command.call_id, self.client.config.stream_timeout)
 
         def watch() -> None:
             with side:
                 try:
-                    drive(flow, _Steps(self.client, side, self.wait))
+                    drive(flow, _Steps(self.client, side, self.wait, shutter))
                 except MixError as exc:
                     self.wait.side_errors.append(exc)
 
@@ -216,9 +224,35 @@ class _Steps:
         if isinstance(command, NextEvent):
             return next(self.events, None)
         if isinstance(command, OpenEvents):
-            self.events = self.stack.enter_context(self.client.open_events(command.session_id, command.read_timeout))
+            on_open = self.shutter.hold if self.shutter is not None else None
+            opened = self.client.open_events(command.session_id, command.read_timeout, on_open)
+            self.events = self.stack.enter_context(opened)
         elif isinstance(command, CloseEvents):
             self.stack.close()
         elif isinstance(command, Sleep):
             time.sleep(command.seconds)
         return None  # Urgent: the blocking client has one caller, no lanes
+
+
+class _Shutter:
+    """Cuts a stream read blocked in another thread: closing a response does not wake a blocked
+    ``recv``, shutting its socket down does (a watch's thread then ends with the wait)."""
+
+    def __init__(self) -> None:
+        self._response: httpx.Response | None = None
+        self._shut = False
+
+    def hold(self, response: httpx.Response) -> None:
+        """Remember the open response (cut at once if the wait already ended)."""
+        self._response = response
+        if self._shut:
+            self.shut()
+
+    def shut(self) -> None:
+        """Shut the held response's socket down; nothing without one (a mock transport)."""
+        self._shut = True
+        stream = self._response.extensions.get("network_stream") if self._response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

@@ -333,3 +333,7 @@ def test_a_sub_agents_request_is_answered_on_both_generations(fresh_mix_server: 
     result = op.execute({})
     assert result["reply"].splitlines()[-1] == "sub-agent permission denied: bash"
     assert result["decisions"]["denied"] == 1, "denied by the policy, not by the server's timeout"
+    deadline = time.monotonic() + 2
+    while [t for t in threading.enumerate() if t.name.startswith("mix-subagent-")]:
+        assert time.monotonic() < deadline, "the watch's thread ends with the wait (its read is cut)"
+        time.sleep(0.05)
