@@ -10,11 +10,16 @@ import pytest
 
 from mix_provider.devserver.testing import MixDevServer
 
+INSERTION = ("--tie-order", "insertion")
+"""These tests check the server's handlers, and many read stored positions of messages of one
+second; they pin ``insertion`` (what SQLite gives in practice). The tie-order conformance tests
+set the order themselves; clients' tie handling is tested against the default ``shuffled``."""
+
 
 @pytest.fixture(scope="session")
 def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
     """A devserver shared by the whole test session (do not restart or reset it); tools run unasked."""
-    with MixDevServer(tmp_path_factory.mktemp("mix-devserver"), skip_permissions=True) as server:
+    with MixDevServer(tmp_path_factory.mktemp("mix-devserver"), skip_permissions=True, extra_args=INSERTION) as server:
         yield server
 
 
@@ -23,7 +28,10 @@ def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
     """A devserver of one's own, free to fault, restart, kill or reset; ``current`` unless
     parametrized indirectly with a generation."""
     with MixDevServer(
-        tmp_path / "mix-devserver", generation=getattr(request, "param", "current"), skip_permissions=True
+        tmp_path / "mix-devserver",
+        generation=getattr(request, "param", "current"),
+        skip_permissions=True,
+        extra_args=INSERTION,
     ) as server:
         yield server
 
@@ -38,7 +46,7 @@ def http(mix_server: MixDevServer) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def legacy_mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixDevServer]:
     """A shared devserver of the ``legacy`` generation (full listing, summed tokens, per-message usage)."""
-    with MixDevServer(tmp_path_factory.mktemp("legacy-devserver"), generation="legacy") as server:
+    with MixDevServer(tmp_path_factory.mktemp("legacy-devserver"), generation="legacy", extra_args=INSERTION) as server:
         yield server
 
 

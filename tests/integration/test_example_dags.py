@@ -23,7 +23,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 from mix_provider.archive import read_manifest
 from mix_provider.devserver.testing import MixDevServer
 from support.fakes import define_conn
-from support.integration import MixAPI, api, dag_bundles, run_dag, states, uid, xcom
+from support.integration import MixAPI, api, dag_bundles, run_dag, states, uid, user_messages, xcom
 
 __all__ = ["api", "dag_bundles", "run_dag", "uid"]
 
@@ -201,7 +201,7 @@ def test_managed_agent_dag_consults_mix_through_common_ai(
     assert "You said:" in str(answer)
     (session_id,) = {s["id"] for s in api.sessions()} - before
     messages = api.export(session_id)["messages"]
-    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert sorted(m["role"] for m in messages) == ["assistant", "user"]
     assert xcom(dr, "triage_tickets", key="usage") is not None
 
 
@@ -281,7 +281,7 @@ def test_files_dag_sends_a_pdf_and_stores_the_chart_the_agent_made(example_bag: 
     session_id = xcom(dr, "create_session")
     assert xcom(dr, "create_session", key="session")["model_id"] == "gemini-3-flash-preview"
     assert api.session(session_id).json()["modelId"] == "gemini-3-flash-preview"
-    user_text = api.export(session_id)["messages"][0]["content"]
+    [user_text] = [m["content"] for m in user_messages(api.export(session_id))]
     assert f"/api/sessions/{session_id}/files/brief.pdf" in user_text  # the attachment's URL
     assert f"/api/sessions/{session_id}/files/chart.png" in xcom(dr, "ask_for_chart")["reply"]
     assert [f["name"] for f in xcom(dr, "ask_for_chart")["files"]] == ["brief.pdf"]  # reported with the reply

@@ -67,7 +67,7 @@ def _empty_session(t: Target) -> None:
 def _two_messages(t: Target) -> None:
     """A session holding one finished turn (seeded, no agent run)."""
     t.session_id = str(t.server.seed_large_session(title=t.title, messages=2, message_bytes=64)["id"])
-    t.message_id = t.api.export(t.session_id)["messages"][0]["id"]
+    t.message_id = next(m["id"] for m in t.api.export(t.session_id)["messages"] if m["role"] == "user")
 
 
 def _message_sent(t: Target) -> None:
@@ -184,7 +184,7 @@ def _update_callbacks(t: Target) -> None:
 
 
 def _messages(t: Target) -> None:
-    assert [m.role for m in _sync(t, lambda h: h.get_messages(t.session_id))] == ["user", "assistant"]
+    assert sorted(m.role for m in _sync(t, lambda h: h.get_messages(t.session_id))) == ["assistant", "user"]
 
 
 def _export(t: Target) -> None:

@@ -73,8 +73,8 @@ async def _one_session(hook: MixHook, gate: asyncio.Semaphore, run: LoadRun, ind
             return
         run.latencies.append(time.perf_counter() - started)
         assert reply.text == f"You said: {text}"
-        last = export.messages[-1]
-        run.exported_replies[session.id] = last.content if last.role == "assistant" else ""
+        finals = [m.content for m in export.messages if m.role == "assistant" and m.finish_reason == "end_turn"]
+        run.exported_replies[session.id] = finals[0] if len(finals) == 1 else ""
 
 
 async def _load(run: LoadRun) -> None:

@@ -19,9 +19,9 @@ Generation = Literal["current", "legacy"]
 *Generations*): ``current`` is the newest agent source read, ``legacy`` the older one."""
 GENERATIONS: tuple[Generation, ...] = get_args(Generation)
 TieOrder = Literal["insertion", "shuffled"]
-#: By default ties come in an order a client cannot rely on, as the real server promises no other.
-DEFAULT_TIE_ORDER: TieOrder = "shuffled"
 """How messages stored in the same second are ordered (docs/devserver.md, *Message order*)."""
+DEFAULT_TIE_ORDER: TieOrder = "shuffled"
+"""Ties come in an order a client cannot rely on by default, as the real server promises none."""
 TIE_ORDERS: tuple[TieOrder, ...] = get_args(TieOrder)
 
 

@@ -9,7 +9,6 @@ are stored and never run, so a session with callbacks has no results to archive.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from mix_provider.archive.parts import read_manifest
 from mix_provider.operators.archive import MixArchiveSessionsOperator
+from support.integration import MixAPI
 
 BOTH = pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)
 CALLBACKS = [
@@ -31,10 +31,9 @@ def _conversed(http: httpx.Client, text: str, **body: Any) -> str:
     """A session (created with ``body``) whose one run has finished."""
     session_id = str(http.post("/api/sessions", json={"title": "t", **body}).raise_for_status().json()["id"])
     http.post(f"/api/sessions/{session_id}/messages", json={"text": text}).raise_for_status()
-    deadline = time.monotonic() + 20
-    while http.get(f"/api/sessions/{session_id}/export").json()["messages"][-1].get("finishReason") != "end_turn":
-        assert time.monotonic() < deadline, f"session {session_id} never finished"
-        time.sleep(0.05)
+    api = MixAPI(str(http.base_url))
+    api.wait_finished(session_id, 1, timeout=20)
+    api.close()
     return session_id
 
 

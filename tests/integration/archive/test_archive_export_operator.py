@@ -77,14 +77,13 @@ def test_every_format_is_exact(
         }
     summary = xcom(dr, "summary")
     assert summary["messages"] == len(messages) == 6, "two turns, the second a tool run of four messages"
-    assert [m["role"] for m in messages][2:] == ["user", "assistant", "tool", "assistant"], (
+    assert sorted(m["role"] for m in messages) == ["assistant", "assistant", "assistant", "tool", "user", "user"], (
         "JSON Lines keep tool messages"
     )
     assert (summary["title"], summary["cost"]) == (expected["title"], expected["cost"])
     assert summary["prompt_tokens"] == expected["promptTokens"]
-    assert messages[-1]["content"] not in json.dumps(
-        summary, ensure_ascii=False
-    )  # (the title is generated from the first)
+    replies = [m["content"] for m in messages if m.get("finishReason") == "end_turn"]
+    assert not any(r in json.dumps(summary, ensure_ascii=False) for r in replies)  # (the title is from the first)
     assert leftovers(archive_dir) == []
 
 

@@ -42,9 +42,10 @@ async def test_reads(ahook: MixHook, session_id: str) -> None:
     assert session_id in [s.id for s in await ahook.alist_sessions()]
     assert session_id in [s.id for s in await ahook.alist_sessions(include_subagents=True)]
     export = await ahook.aexport_session(session_id)
-    assert [m.role for m in export.messages] == ["user", "assistant", "tool", "assistant"]
-    assert export.messages[1].tool_calls and export.messages[1].tool_calls[0].name == "Bash"
-    assert export.messages[1].finish_reason == "tool_use" and export.messages[-1].finish_reason == "end_turn"
+    assert sorted(m.role for m in export.messages) == ["assistant", "assistant", "tool", "user"]
+    [call] = [m for m in export.messages if m.finish_reason == "tool_use"]  # one second's order is undefined
+    assert call.tool_calls and call.tool_calls[0].name == "Bash"
+    assert {m.finish_reason for m in export.messages if m.role == "assistant"} == {"tool_use", "end_turn"}
 
 
 async def test_await_for_reply(ahook: MixHook, session_id: str) -> None:

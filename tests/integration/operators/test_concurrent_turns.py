@@ -18,7 +18,7 @@ from mix_provider.client import TurnKey
 from mix_provider.errors import MixReplyAmbiguousError
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.triggers.message import MixMessageTrigger
-from support.integration import MixAPI, next_second, user_messages
+from support.integration import MixAPI, final_reply, next_second, user_messages
 
 #: Three turns that overlap, finishing in another order than they were sent.
 WORDS = {"alpha": "[[delay:2500]]", "beta": "[[tool]] [[delay:1000]]", "gamma": "[[delay:1800]]"}
@@ -132,6 +132,7 @@ async def test_a_late_wait_returns_its_turn_not_a_newer_one(api: MixAPI) -> None
     ours = [m for m in export["messages"] if m["role"] == "assistant" and m["content"] == "You said: ours"]
     assert event["status"] == "success"
     assert (event["reply"], event["message_id"], event["tool_calls"]) == ("You said: ours", ours[-1]["id"], 1)
-    assert event["message_id"] != export["messages"][-1]["id"], "the session's last message is the newer turn's"
+    newest = final_reply(export)
+    assert newest["content"] == "You said: theirs" and event["message_id"] != newest["id"], "the newer turn's reply"
     assert event["usage_attributable"] is False, "the totals now include the newer turn"
     assert event["prompt_tokens"] is None

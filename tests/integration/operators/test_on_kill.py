@@ -8,7 +8,7 @@ from typing import Any
 
 from mix_provider.errors import MixReplyCanceledError
 from mix_provider.operators.message import MixSendMessageOperator
-from support.integration import MixAPI
+from support.integration import MixAPI, final_reply
 
 
 def test_on_kill_cancels_the_run(mix_server: Any, api: MixAPI) -> None:
@@ -31,7 +31,7 @@ def test_on_kill_cancels_the_run(mix_server: Any, api: MixAPI) -> None:
 
     assert not worker.is_alive(), "execute kept waiting after on_kill"
     assert time.monotonic() - started < 8, "the 10 s reply was cut short"
-    assert api.export(session_id)["messages"][-1]["finishReason"] == "canceled"
+    assert final_reply(api.export(session_id))["finishReason"] == "canceled"
     assert isinstance(outcome.get("error"), MixReplyCanceledError)
     assert "finish reason 'canceled'" in str(outcome["error"])
 

@@ -18,7 +18,7 @@ from mix_provider.client import MessageOptions, TurnKey
 from mix_provider.operators.message import MixSendMessageOperator
 from mix_provider.operators.session import MixCreateSessionOperator
 from support.fakes import define_conn
-from support.integration import MixAPI, states, user_messages, xcom
+from support.integration import MixAPI, final_reply, states, user_messages, xcom
 
 RETRY = {"retries": 1, "retry_delay": timedelta(seconds=1)}
 MESSAGES = r"/api/sessions/[^/]+/messages"
@@ -92,7 +92,7 @@ def _check_one_reply(dr: Any, api: MixAPI, task_id: str, session_id: str, text: 
     export = api.export(session_id)
     assert [m["content"] for m in user_messages(export)] == [text]
     result = xcom(dr, task_id)
-    assert result["message_id"] == export["messages"][-1]["id"]
+    assert result["message_id"] == final_reply(export)["id"]
     assert result["reply"] == f"You said: {text}"
 
 

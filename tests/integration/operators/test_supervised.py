@@ -68,9 +68,9 @@ def test_an_undecided_permission_cancels_and_fails(
     assert "MixUndecidedRequestError" in out and "bash 'rm -rf /tmp/x'" in out and "was cancelled" in out
     # cancelled during its tools: the tool message holds error results and no final answer follows
     deadline = time.monotonic() + 10
-    while api.export(session_id)["messages"][-1]["role"] != "tool" and time.monotonic() < deadline:
+    while all(m["role"] != "tool" for m in api.export(session_id)["messages"]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert [m["role"] for m in api.export(session_id)["messages"]] == ["user", "assistant", "tool"]
+    assert sorted(m["role"] for m in api.export(session_id)["messages"]) == ["assistant", "tool", "user"]
 
 
 @MODES

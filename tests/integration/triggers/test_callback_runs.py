@@ -18,7 +18,7 @@ from typing import Any
 from mix_provider.sensors.session import MixSessionIdleSensor
 from mix_provider.triggers.idle import MixSessionIdleTrigger
 from mix_provider.triggers.session import MixSessionFinishedTrigger
-from support.integration import MixAPI
+from support.integration import MixAPI, final_reply
 
 NUDGE = {"type": "send_message", "toolName": "bash", "name": "nudge", "messageContent": "Please summarize"}
 AUDIT = {"type": "bash_script", "toolName": "bash", "name": "audit", "bashCommand": "echo audited"}
@@ -28,7 +28,7 @@ QUIET = 1.0
 
 def _final_stored_at(api: MixAPI, session_id: str) -> float:
     """When the run's final reply was stored (wall clock), from the transcript."""
-    last = api.wait_finished(session_id, 2)["messages"][-1]
+    last = final_reply(api.wait_finished(session_id, 2))
     assert last["role"] == "assistant" and last["finishReason"] == "end_turn"
     return datetime.fromisoformat(last["updatedAt"]).timestamp()
 
@@ -46,7 +46,7 @@ async def test_the_watcher_reports_one_finished_turn_for_one_message_with_a_send
         event = (await asyncio.wait_for(first, 20)).payload
         messages = api.export(session_id)["messages"]
         assert [m["role"] for m in messages].count("user") == 2, "the callback injected its message"
-        assert event == {"session_id": session_id, "message_id": messages[-1]["id"]}
+        assert event == {"session_id": session_id, "message_id": final_reply({"messages": messages})["id"]}
         pending = asyncio.ensure_future(anext(events))
         await asyncio.sleep(QUIET)
         assert not pending.done(), "one sent message is one finished turn, its injected message included"

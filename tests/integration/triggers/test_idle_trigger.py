@@ -12,7 +12,7 @@ import pytest
 
 from mix_provider.sensors.session import MixSessionIdleSensor
 from mix_provider.triggers.idle import MixSessionIdleTrigger
-from support.integration import MixAPI, dag_bundles, run_dag, states
+from support.integration import MixAPI, dag_bundles, final_reply, run_dag, states
 
 __all__ = ["dag_bundles", "run_dag"]
 
@@ -32,7 +32,7 @@ async def test_fires_idle_once_the_run_has_ended(api: MixAPI) -> None:
     api.wait_running(session_id)
     event = await _first(MixSessionIdleTrigger(session_id, poll_interval=0.1))
     assert event == {"status": "idle", "session_id": session_id}
-    assert api.export(session_id)["messages"][-1]["finishReason"] == "end_turn"
+    assert final_reply(api.export(session_id))["finishReason"] == "end_turn"
 
 
 @pytest.mark.integration
@@ -100,7 +100,7 @@ def test_the_deferrable_sensor_waits_in_the_trigger_not_the_worker(
     assert seen["pokes"] == [False], "the worker checked once, then deferred"
     assert seen["trigger_runs"] == [session_id]
     assert seen["events"] == [{"status": "idle", "session_id": session_id}]
-    assert api.export(session_id)["messages"][-1]["finishReason"] == "canceled"
+    assert final_reply(api.export(session_id))["finishReason"] == "canceled"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mix_provider.triggers.message import MixMessageTrigger
-from support.integration import MixAPI, next_second
+from support.integration import MixAPI, final_reply, next_second
 
 
 def _baseline(api: MixAPI, session_id: str) -> dict[str, Any]:
@@ -55,7 +55,7 @@ async def test_success_is_the_one_terminal_event(api: MixAPI, send_first: bool) 
     assert len(events) == 1
     [event] = events
     export = api.export(session_id)
-    last = export["messages"][-1]
+    last = final_reply(export)
     assert event["status"] == "success"
     assert (event["message_id"], event["reply"], event["finish_reason"]) == (last["id"], "You said: second", "end_turn")
     assert event["tool_calls"] == 1
@@ -77,8 +77,8 @@ async def test_deadline_gives_a_timeout_event(api: MixAPI) -> None:
     api.send(session_id, "slow [[delay:5000]]")
     try:
         events = await _all_events(_trigger(session_id, _zero(), seconds=1))
-        last = api.export(session_id)["messages"][-1]
-        still_running = last["role"] == "assistant" and not last.get("finishReason")  # stored as its round starts
+        messages = api.export(session_id)["messages"]  # the reply is stored as its round starts
+        still_running = any(m["role"] == "assistant" and not m.get("finishReason") for m in messages)
     finally:
         api.cancel(session_id)
     assert [e["status"] for e in events] == ["timeout"]
@@ -109,7 +109,7 @@ async def test_stream_dropped_mid_reply_falls_back_to_polling(fresh_mix_server: 
     await asyncio.to_thread(fresh_mix_server.start)  # the interrupted run resumes
     [event] = await asyncio.wait_for(run, 45)
     assert event["status"] == "success" and event["reply"] == "You said: survives"
-    assert event["message_id"] == api.export(session_id)["messages"][-1]["id"]
+    assert event["message_id"] == final_reply(api.export(session_id))["id"]
     api.close()
 
 
@@ -149,7 +149,7 @@ async def test_on_kill_cancels_the_run(api: MixAPI, mix_server: Any) -> None:
     await trigger.on_kill()
     [event] = await asyncio.wait_for(run, 8)
     assert time.monotonic() - started < 8
-    assert api.export(session_id)["messages"][-1]["finishReason"] == "canceled"
+    assert final_reply(api.export(session_id))["finishReason"] == "canceled"
     assert event["status"] == "success" and event["finish_reason"] == "canceled"
     assert mix_server.request_count("POST", f"/api/sessions/{session_id}/cancel") == 1
 

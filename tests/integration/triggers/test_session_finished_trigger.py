@@ -9,7 +9,7 @@ from typing import Any
 
 from mix_provider.sensors.session import MixSessionIdleSensor
 from mix_provider.triggers.session import MixSessionFinishedTrigger
-from support.integration import MixAPI
+from support.integration import MixAPI, final_reply
 
 QUIET = 1.0  # seconds without an event that count as "nothing fired"
 
@@ -40,7 +40,7 @@ async def test_fires_once_per_new_turn_of_one_session(api: MixAPI, mix_server: A
         first = await _started(events, mix_server, f"/api/sessions/{session_id}")
         api.send(session_id, "first new turn")
         event = (await asyncio.wait_for(first, 15)).payload
-        assert event == {"session_id": session_id, "message_id": api.export(session_id)["messages"][-1]["id"]}
+        assert event == {"session_id": session_id, "message_id": final_reply(api.export(session_id))["id"]}
 
         pending = asyncio.ensure_future(anext(events))  # cancelling a pending anext would end the generator
         await asyncio.sleep(QUIET)
@@ -48,7 +48,7 @@ async def test_fires_once_per_new_turn_of_one_session(api: MixAPI, mix_server: A
 
         api.send(session_id, "second new turn [[tool]]")
         event = (await asyncio.wait_for(pending, 15)).payload
-        assert event["message_id"] == api.wait_finished(session_id, 3)["messages"][-1]["id"]
+        assert event["message_id"] == final_reply(api.wait_finished(session_id, 3))["id"]
     finally:
         await events.aclose()
 
@@ -66,7 +66,7 @@ async def test_watching_every_session_reports_new_ones(api: MixAPI, mix_server: 
         while event["session_id"] != fresh:  # runs left by other tests may finish meanwhile
             assert event["session_id"] != busy
             event = await _next(events, timeout=deadline - time.monotonic())
-        assert event["message_id"] == api.export(fresh)["messages"][-1]["id"]
+        assert event["message_id"] == final_reply(api.export(fresh))["id"]
     finally:
         await events.aclose()
 
@@ -101,7 +101,7 @@ async def test_a_failed_first_poll_does_not_report_old_turns(fresh_mix_server: A
         assert not first.done(), "an old turn was reported"
         api.send(session_id, "new turn")
         event = (await asyncio.wait_for(first, 15)).payload
-        assert event["message_id"] == api.wait_finished(session_id, 2)["messages"][-1]["id"]
+        assert event["message_id"] == final_reply(api.wait_finished(session_id, 2))["id"]
     finally:
         await events.aclose()
         api.close()
@@ -124,7 +124,8 @@ async def test_a_run_finishing_after_a_later_one_fires_too(api: MixAPI, mix_serv
         export = api.export(session_id)
         assert reported == _final_ids(export) and len(reported) == 2
         slow = next(m for m in export["messages"] if m["content"].startswith("You said: slow"))
-        assert slow["id"] != export["messages"][-1]["id"], "the slow run's reply is not the last message stored"
+        fast = next(m for m in export["messages"] if m["content"] == "You said: fast")
+        assert slow["updatedAt"] > fast["updatedAt"], "the slow run's reply was stored after the later run's"
     finally:
         await events.aclose()
 
