@@ -40,7 +40,7 @@ async def test_fires_once_per_new_turn_of_one_session(api: MixAPI, mix_server: A
         first = await _started(events, mix_server, f"/api/sessions/{session_id}")
         api.send(session_id, "first new turn")
         event = (await asyncio.wait_for(first, 15)).payload
-        assert event == {"session_id": session_id, "message_id": final_reply(api.export(session_id))["id"]}
+        assert event == {"session_id": session_id, "message_id": _reply_id(api.export(session_id), "first new turn")}
 
         pending = asyncio.ensure_future(anext(events))  # cancelling a pending anext would end the generator
         await asyncio.sleep(QUIET)
@@ -48,7 +48,7 @@ async def test_fires_once_per_new_turn_of_one_session(api: MixAPI, mix_server: A
 
         api.send(session_id, "second new turn [[tool]]")
         event = (await asyncio.wait_for(pending, 15)).payload
-        assert event["message_id"] == final_reply(api.wait_finished(session_id, 3))["id"]
+        assert event["message_id"] == _reply_id(api.wait_finished(session_id, 3), "second new turn")
     finally:
         await events.aclose()
 
@@ -105,6 +105,16 @@ async def test_a_failed_first_poll_does_not_report_old_turns(fresh_mix_server: A
     finally:
         await events.aclose()
         api.close()
+
+
+def _reply_id(export: dict[str, Any], said: str) -> str:
+    """The id of the finished reply to ``said`` (turns of one second come in no defined order)."""
+    [reply] = [
+        m["id"]
+        for m in export["messages"]
+        if m["content"] == f"You said: {said}" and m.get("finishReason") == "end_turn"
+    ]
+    return str(reply)
 
 
 def _final_ids(export: dict[str, Any]) -> set[str]:
