@@ -18,9 +18,18 @@ CONNECT_TIMEOUT = 10.0
 MAX_RETRIES = 5
 #: Upper bound of one backoff wait, ``Retry-After`` included, in seconds (``extra.retry_max_wait``).
 RETRY_MAX_WAIT: float = 30
-#: Seconds after a deferral before a Mix trigger yields an event (``[mix] defer_settle_seconds``).
+#: The provider's section of the Airflow configuration (its options are declared in ``get_provider_info``).
+SECTION = "mix"
+#: The Airflow option (section, key) of the hold after a deferral.
+DEFER_SETTLE_OPTION = (SECTION, "defer_settle_seconds")
+#: Seconds after a deferral before a Mix trigger yields an event (:data:`DEFER_SETTLE_OPTION`).
 DEFER_SETTLE: float = 10
 #: The Airflow option (section, key) naming where sessions created through the provider are recorded.
-SESSION_LEDGER_OPTION = ("mix", "session_ledger")
+SESSION_LEDGER_OPTION = (SECTION, "session_ledger")
 #: Its default: empty, no ledger.
 SESSION_LEDGER = ""
+
+
+def option_label(option: tuple[str, str]) -> str:
+    """How errors and logs name an Airflow option: ``[section] key``."""
+    return "[{}] {}".format(*option)

@@ -114,10 +114,10 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [f"{_PKG}.links.MixSessionLink"],
         "task-decorators": [{"name": "mix", "class-name": f"{_PKG}.decorators.mix.mix_task"}],
         "config": {
-            "mix": {
+            defaults.SECTION: {
                 "description": "Settings of the Mix provider.",
                 "options": {
-                    "defer_settle_seconds": {
+                    defaults.DEFER_SETTLE_OPTION[1]: {
                         "description": (
                             "Seconds after a Mix task defers before its trigger yields an event (a permission "
                             "request, an idle session, a reply). Airflow fails a task whose trigger fires before "
@@ -130,7 +130,7 @@ def get_provider_info() -> dict[str, Any]:
                         "example": str(defaults.DEFER_SETTLE),
                         "default": str(defaults.DEFER_SETTLE),
                     },
-                    "session_ledger": {
+                    defaults.SESSION_LEDGER_OPTION[1]: {
                         "description": (
                             "Where every session created through the provider is recorded, one small object "
                             "per session (<location>/<conn_id>/<session id>.json): an ObjectStoragePath URL "

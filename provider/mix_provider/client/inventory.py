@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mix_provider.client import operations as ops
-from mix_provider.defaults import SESSION_LEDGER_OPTION
+from mix_provider.defaults import SESSION_LEDGER_OPTION, option_label
 from mix_provider.errors import MixAPIError
 from mix_provider.models import BackendMessage, SessionData
 
@@ -145,7 +145,7 @@ def _history(pages: int | None) -> Generator[ops.Call[Any], Any, tuple[list[str]
 
 
 #: The session ledger's option as remedies name it (:mod:`mix_provider.hooks.ledger` reads it).
-LEDGER_OPTION = "[{}] {}".format(*SESSION_LEDGER_OPTION)
+LEDGER_OPTION = option_label(SESSION_LEDGER_OPTION)
 
 
 def _no_history(known: int) -> str:

@@ -16,10 +16,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import conf
 
-from mix_provider.defaults import DEFER_SETTLE
+from mix_provider.defaults import DEFER_SETTLE, DEFER_SETTLE_OPTION, option_label
 from mix_provider.errors import MixConfigError
-
-SETTLE_OPTION = ("mix", "defer_settle_seconds")
 
 
 def settle_seconds() -> float:
@@ -27,15 +25,14 @@ def settle_seconds() -> float:
 
     :raises MixConfigError: when the option is not a number >= 0.
     """
-    section, key = SETTLE_OPTION
-    raw = conf.get(section, key, fallback=str(DEFER_SETTLE))
+    raw = conf.get(*DEFER_SETTLE_OPTION, fallback=str(DEFER_SETTLE))
     try:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
     if not seconds >= 0:
         raise MixConfigError(
-            f"[{section}] {key}", f"expected a number of seconds >= 0 (0 turns the hold off), got {raw!r}"
+            option_label(DEFER_SETTLE_OPTION), f"expected a number of seconds >= 0 (0 turns the hold off), got {raw!r}"
         )
     return seconds
 
