@@ -79,7 +79,7 @@ with DAG(
     rewind = MixRewindSessionOperator(
         task_id="rewind_second_turn",
         session_id=SESSION_ID,
-        drop_last_turns=1,
+        drop_turn=second_turn.output,
         cleanup_media=False,
     )
     # [END howto_operator_mix_rewind_session]

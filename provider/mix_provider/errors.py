@@ -10,6 +10,7 @@ Every failure the provider raises is a :class:`MixError`; callers catch the bran
     ├── MixMalformedResponseError   the server answered, but not with what the API promises
     ├── MixReplyTimeoutError        a reply did not finish before the deadline
     ├── MixReplyAmbiguousError      overlapping runs: the transcript cannot tell our reply from another's
+    ├── MixRewindAmbiguousError     no rewind cuts exactly: the cut's second is listed in no defined order (``reason``)
     ├── MixReplyFailedError         a reply finished with a failing finish reason (``finish_reason``)
     │   ├── MixReplyCanceledError   ... with ``canceled``: the run was cancelled (on kill, by a person)
     │   └── MixStepLimitError       ... the run used its ``max_steps`` tool rounds and was stopped (``max_steps``)
@@ -148,6 +149,27 @@ class MixReplyAmbiguousError(MixError):
         )
         self.session_id = session_id
         self.user_message_id = user_message_id
+
+
+class MixRewindAmbiguousError(MixError):
+    """No rewind drops exactly what was asked: the server keeps a *listed* prefix, and the second where
+    the cut falls is listed in no defined order (whole-second timestamps, no tie-break), so any cut could
+    keep part of what should go or drop part of what should stay. Nothing was rewound.
+
+    :param session_id: the session.
+    :param first_dropped: the first message the rewind should drop (a turn's user message).
+    :param reason: what makes the cut unreliable.
+    """
+
+    def __init__(self, session_id: str, first_dropped: str, reason: str) -> None:
+        super().__init__(
+            f"cannot rewind session {session_id} to just before message {first_dropped}: {reason}; Mix keeps "
+            "the messages listed up to the one rewound to and lists one second's messages in no defined "
+            "order, so no cut is exact (rewind to a message_id you choose, or keep the session as it is)"
+        )
+        self.session_id = session_id
+        self.first_dropped = first_dropped
+        self.reason = reason
 
 
 class MixReplyFailedError(MixError):

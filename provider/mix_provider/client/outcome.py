@@ -10,7 +10,7 @@ the same way: an :data:`IdleWaitEvent`, read back by :func:`parse_idle_event`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -81,6 +81,9 @@ class SuccessEvent(_Event):
     cost: float | None
     usage_attributable: bool = True
     decisions: dict[str, int] = Field(default_factory=dict)
+    #: The messages of the last second the wait read before sending (:class:`~mix_provider.client.turns.TurnPins`
+    #: ``stored``): with the earlier seconds, what a rewind dropping this turn keeps (:mod:`mix_provider.client.rewind`).
+    stored_before: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(
@@ -91,6 +94,7 @@ class SuccessEvent(_Event):
         after: SessionTotals,
         decisions: Mapping[str, int] | None = None,
         tokens: TurnTokens | None = None,
+        stored_before: Collection[str] = (),
     ) -> SuccessEvent:
         """The event of a finished turn whose session's totals are ``after`` and whose assistant
         messages report ``tokens`` (None: the server reports no per-message usage)."""
@@ -110,6 +114,7 @@ class SuccessEvent(_Event):
             overlapped=reply.overlapped,
             usage_attributable=attributable,
             decisions=dict(decisions or {}),
+            stored_before=sorted(stored_before),
             **usage,
         )
 

@@ -47,28 +47,37 @@ class TurnPins:
     :param reply_id: our run's final message, once a wait found it.
     :param before: assistant messages of the transcript's last second when our message was sent:
         stored before it, so never ours.
+    :param stored: every message of that second: with the earlier seconds, what the session held
+        before our message (what a rewind keeps, :mod:`mix_provider.client.rewind`).
     """
 
     user_message_id: str | None = None
     reply_id: str | None = None
     before: frozenset[str] = frozenset()
+    stored: frozenset[str] = frozenset()
 
     def remember(self, messages: Sequence[TurnMessage]) -> None:
-        """Keep the assistant messages of the last second of the transcript read before sending."""
+        """Keep the messages of the last second of the transcript read before sending."""
         last = messages[-1].created_at if messages else None
-        self.before = frozenset(
-            m.id for m in messages if m.role == "assistant" and last is not None and m.created_at == last
-        )
+        second = [m for m in messages if last is not None and m.created_at == last]
+        self.before = frozenset(m.id for m in second if m.role == "assistant")
+        self.stored = frozenset(m.id for m in second)
 
     def to_json(self) -> dict[str, Any]:
         """Small JSON form (inside :meth:`TurnKey.to_json`)."""
-        return {"user_message_id": self.user_message_id, "reply_id": self.reply_id, "before": sorted(self.before)}
+        return {
+            "user_message_id": self.user_message_id,
+            "reply_id": self.reply_id,
+            "before": sorted(self.before),
+            "stored": sorted(self.stored),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TurnPins:
-        """Inverse of :meth:`to_json` (keys saved by earlier releases have no pins)."""
+        """Inverse of :meth:`to_json` (keys saved by earlier releases have fewer pins)."""
         before = frozenset(str(item) for item in data.get("before") or ())
-        return cls(data.get("user_message_id"), data.get("reply_id"), before)
+        stored = frozenset(str(item) for item in data.get("stored") or ())
+        return cls(data.get("user_message_id"), data.get("reply_id"), before, stored)
 
 
 @dataclass(frozen=True)

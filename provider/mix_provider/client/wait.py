@@ -35,6 +35,24 @@ T = TypeVar("T")
 
 #: Default seconds to wait for a reply, and between transcript polls when the stream is unavailable.
 REPLY_TIMEOUT, POLL_INTERVAL = 3600.0, 1.0
+#: How far the client's clock may be behind the server's for :func:`second_fence` to shorten its pause.
+CLOCK_SKEW = 0.25
+
+
+def second_fence(transcript: ScannedTranscript, now: float) -> float:
+    """Seconds to wait before sending so that our user message is stored in a later second than the
+    last message read (0: that second is over).
+
+    The server stamps messages in whole seconds and lists one second's messages in no defined order
+    (``messages.sql`` ``ListMessagesBySession``): a turn sent in the second the one before it ended in
+    is listed interleaved with it, and no rewind can then drop exactly one of them
+    (:mod:`mix_provider.client.rewind`). Waiting ``1 + CLOCK_SKEW`` seconds after the read always
+    suffices, whatever the clocks say; the local clock only shortens that when the second is long over.
+    """
+    last = transcript.messages[-1].created_at if transcript.messages else None
+    if last is None:
+        return 0.0
+    return min(1 + CLOCK_SKEW, max(0.0, last.timestamp() + 1 + CLOCK_SKEW - now))
 
 
 @dataclass(frozen=True)
@@ -258,7 +276,10 @@ def reply_flow(wait: Wait, stream_timeout: float, send: Call[Any] | None, answer
     streaming = yield from _open(wait, stream_timeout)
     if send is not None:
         if wait.turn.after_user_messages:  # an empty session holds nothing that could be taken for ours
-            wait.before_send((yield Scan(wait.session_id, wait.turn)))
+            transcript = yield Scan(wait.session_id, wait.turn)
+            wait.before_send(transcript)
+            if pause := second_fence(transcript, time.time()):
+                yield Sleep(pause)
         yield send
     else:
         if answer is not None:

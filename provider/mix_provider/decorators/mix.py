@@ -10,8 +10,9 @@ Options are those of :class:`~mix_provider.operators.message.MixSendMessageOpera
 
 Without ``output_type`` the task returns what ``MixSendMessageOperator`` returns. With it, the reply
 is parsed as JSON and validated (:mod:`mix_provider.structured`); an invalid reply is rewound
-(when an earlier message of the session remains to rewind to) and the prompt is sent again with
-the validation error, up to ``max_output_retries`` times. The task then returns the parsed value
+(when an earlier message of the session remains to rewind to, and a rewind can drop exactly that
+turn: :mod:`mix_provider.client.rewind`; otherwise the retry follows it, with a warning) and the
+prompt is sent again with the validation error, up to ``max_output_retries`` times. The task then returns the parsed value
 as JSON (``model_dump(mode="json")``) and pushes the turn's ids, tokens and cost as XCom
 ``mix_turn``.
 
@@ -37,8 +38,9 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from mix_provider.client.validation import optional_int, require_text
-from mix_provider.errors import MixConfigError, MixTriggerEventError
+from mix_provider.errors import MixConfigError, MixRewindAmbiguousError, MixTriggerEventError
 from mix_provider.operators.message import MixSendMessageOperator
+from mix_provider.operators.rewind import rewind_target
 from mix_provider.structured import MixOutputValidationError, output_adapter, parse_reply, retry_prompt
 
 #: The ``text`` of the operator until the function has returned the prompt.
@@ -138,15 +140,20 @@ class _MixDecoratedOperator(DecoratedOperator, MixSendMessageOperator):  # type:
         return adapter.dump_python(value, mode="json")
 
     def _rewind(self, result: dict[str, Any]) -> None:
-        """Drop the invalid turn: rewind to the message before its user message, when there is one."""
+        """Drop the invalid turn before retrying, when a rewind can drop exactly that turn; otherwise the
+        retry follows it (the turn opened the session, or the server lists its first second interleaved
+        with what came before: :class:`~mix_provider.errors.MixRewindAmbiguousError`)."""
         session_id = result["session_id"]
-        ids = [message.id for message in self.hook.export_session(session_id).messages]
-        position = ids.index(result["user_message_id"]) if result.get("user_message_id") in ids else -1
-        if position > 0:
-            self.hook.rewind_session(session_id, ids[position - 1])
-            self.log.info("Rewound session %s to %s before retrying", session_id, ids[position - 1])
-        else:
+        try:
+            target = rewind_target(self.hook, session_id, result)
+        except MixRewindAmbiguousError as exc:
+            self.log.warning("Retrying after the invalid turn, without a rewind: %s", exc)
+            return
+        if target is None:
             self.log.info("The invalid turn opened session %s: retrying after it, without a rewind", session_id)
+            return
+        self.hook.rewind_session(session_id, target)
+        self.log.info("Rewound session %s to %s before retrying", session_id, target)
 
 
 def mix_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:

@@ -256,17 +256,22 @@ class Store:
             conn.execute(self._totals.recount, {"id": session_id})
 
     def rewind(self, session_id: str, message_id: str, now: str) -> Row:
-        """Delete the messages after ``message_id`` and return the updated session row.
+        """Delete the messages listed after ``message_id`` and return the updated session row.
+
+        Like ``rest_sessions.go`` ``HandleRewindSession``: the message's index in the listed order,
+        then ``DeleteAfterIndex`` deletes every message listed after it, so in a shared second the cut
+        follows the listed order, not the order the messages were stored in.
 
         :raises ApiError: 404 when the session or the message does not exist.
         """
         self.get_session(session_id)
-        sql = "SELECT seq FROM messages WHERE session_id = ? AND id = ?"
-        rows = self._query(sql, (session_id, message_id))
-        if not rows:
+        sql = f"SELECT id FROM messages WHERE session_id = ? ORDER BY {', '.join(self.order)}"
+        listed = [row["id"] for row in self._query(sql, (session_id,))]
+        if message_id not in listed:
             raise ApiError(404, "not_found", f"Message with ID '{message_id}' not found")
+        dropped = listed[listed.index(message_id) + 1 :]
         with self._transaction() as conn:
-            conn.execute("DELETE FROM messages WHERE session_id = ? AND seq > ?", (session_id, rows[0]["seq"]))
+            conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in dropped])
             conn.execute("DELETE FROM agent_runs WHERE session_id = ?", (session_id,))
             conn.execute(self._totals.rewind, {"id": session_id})
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))

@@ -297,7 +297,7 @@ class MixSendMessageOperator(MixBaseOperator):
             self._waiting_on = None
         after = reply.totals or self.hook.get_session(session_id)
         tokens = self.hook.turn_tokens(session_id, reply)
-        return SuccessEvent.of(session_id, reply, baseline, after, supervisor.tally, tokens)
+        return SuccessEvent.of(session_id, reply, baseline, after, supervisor.tally, tokens, turn.pins.stored)
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         """The one completion handler of both modes: check the event, apply the finish-reason policy.

@@ -131,7 +131,9 @@ class MixMessageTrigger(BaseTrigger):  # type: ignore[misc]
                         self.session_id, turn, supervisor=supervisor, answer=answer, **waits
                     )
                 after, tokens = await hook.areply_usage(self.session_id, reply)
-                return SuccessEvent.of(self.session_id, reply, self.baseline, after, supervisor.tally, tokens)
+                return SuccessEvent.of(
+                    self.session_id, reply, self.baseline, after, supervisor.tally, tokens, turn.pins.stored
+                )
             except MixReplyTimeoutError:
                 break
             except (MixAskRequired, MixSupervisionError) as exc:

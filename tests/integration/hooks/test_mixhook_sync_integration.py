@@ -58,9 +58,13 @@ def test_session_lifecycle(hook: MixHook, mix_server: Any) -> None:
     by_id = {m.id: m for m in export.messages}
     assert [m.finish_reason for m in export.messages if m.role == "assistant"].count("tool_use") == 1
     assert (by_id[first.message_id].content, by_id[first.message_id].finish_reason) == ("You said: first", "end_turn")
-    rewound = hook.rewind_session(created.id, first.message_id, cleanup_media=True)
+    # the second turn started in a second of its own: the message listed just before it ends the first
+    ids = [m.id for m in export.messages]
+    first_turn = ids[: ids.index(second.user_message_id)]
+    assert first.message_id in first_turn and len(first_turn) == 4
+    rewound = hook.rewind_session(created.id, first_turn[-1], cleanup_media=True)
     assert rewound.user_message_count == 1
-    assert [m.id for m in hook.export_session(created.id).messages][-1] == first.message_id
+    assert [m.id for m in hook.export_session(created.id).messages] == first_turn
 
     hook.delete_session(created.id)
     with pytest.raises(MixNotFoundError):

@@ -70,7 +70,7 @@ def test_per_message_tokens_are_summed_only_when_every_message_has_them() -> Non
 
 def test_success_payload_reports_the_turn_not_the_session() -> None:
     reply = Reply(message_id="m6", text="hello", finish_reason="end_turn", tool_calls=2, user_message_id="m3")
-    event = SuccessEvent.of("s1", reply, BASELINE, AFTER, tokens=(30, 12))
+    event = SuccessEvent.of("s1", reply, BASELINE, AFTER, tokens=(30, 12), stored_before={"m2", "m1"})
     payload = event.to_json()
     assert payload == {
         "status": "success",
@@ -89,6 +89,7 @@ def test_success_payload_reports_the_turn_not_the_session() -> None:
         "cost": pytest.approx(0.0500001),
         "usage_attributable": True,
         "decisions": {},
+        "stored_before": ["m1", "m2"],
     }
     assert parse_event(payload) == event
     assert parse_event(event) is event

@@ -127,7 +127,13 @@ def test_failing_finish_reasons(reason: str) -> None:
 def test_success_event_becomes_the_xcom() -> None:
     """Every field of the typed contract is in the XCom; those the event left out take their defaults."""
     result = _send().execute_complete({}, SUCCESS_EVENT)
-    defaults = {"user_message_id": "", "overlapped": False, "usage_attributable": True, "decisions": {}}
+    defaults = {
+        "user_message_id": "",
+        "overlapped": False,
+        "usage_attributable": True,
+        "decisions": {},
+        "stored_before": [],
+    }
     expected = {**{k: v for k, v in SUCCESS_EVENT.items() if k != "status"}, **defaults}
     assert result == {**expected, "steps": 0, "step_limited": False}
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mix_provider.errors import MixConfigError
+from mix_provider.errors import MixConfigError, MixRewindAmbiguousError
 from mix_provider.models import ExportMessage
 from mix_provider.operators.rewind import MixRewindSessionOperator, message_to_keep
 
@@ -27,12 +27,12 @@ def transcript(roles: str) -> list[ExportMessage]:
     [("uaua", 1, "m0"), ("uaua", 3, "m2"), ("uaua", 4, "m3"), ("u", 1, "m0")],
 )
 def test_keep_first_messages(roles: str, keep: int, expected: str) -> None:
-    assert message_to_keep(transcript(roles), keep=keep, drop_turns=None) == expected
+    assert message_to_keep(SID, transcript(roles), keep=keep, drop_turns=None) == expected
 
 
 def test_keep_more_than_there_are() -> None:
     with pytest.raises(MixConfigError, match=r"keep_messages: is 5 but the session has 4 messages"):
-        message_to_keep(transcript("uaua"), keep=5, drop_turns=None)
+        message_to_keep(SID, transcript("uaua"), keep=5, drop_turns=None)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_keep_more_than_there_are() -> None:
     ],
 )
 def test_drop_last_turns(roles: str, turns: int, expected: str) -> None:
-    assert message_to_keep(transcript(roles), keep=None, drop_turns=turns) == expected
+    assert message_to_keep(SID, transcript(roles), keep=None, drop_turns=turns) == expected
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_drop_last_turns(roles: str, turns: int, expected: str) -> None:
 )
 def test_drop_every_turn_is_refused(roles: str, turns: int) -> None:
     with pytest.raises(MixConfigError, match="drop_last_turns") as info:
-        message_to_keep(transcript(roles), keep=None, drop_turns=turns)
+        message_to_keep(SID, transcript(roles), keep=None, drop_turns=turns)
     assert "at least one must remain" in str(info.value)
 
 
@@ -106,7 +106,7 @@ def test_target_beyond_the_transcript_is_refused_before_rewinding(
     with pytest.raises(MixConfigError) as info:
         attach(MixRewindSessionOperator(task_id="rewind", session_id=SID, **kwargs)).execute({})
     assert info.value.field == field
-    assert [(r.method, r.url.path) for r in recorder.requests] == [("GET", f"/api/sessions/{SID}/export")]
+    assert all(r.method == "GET" for r in recorder.requests)  # read the transcript (and callbacks), no rewind
 
 
 @pytest.mark.parametrize("cleanup", [False, True])
@@ -123,3 +123,16 @@ def test_rewind_by_id_reads_nothing_first(attach: Attach, recorder: Any) -> None
     attach(MixRewindSessionOperator(task_id="rewind", session_id=SID, message_id="m7")).execute({})
     assert [(r.method, r.url.path) for r in recorder.requests] == [("POST", f"/api/sessions/{SID}/rewind")]
     assert recorder.bodies("POST", "/rewind") == [{"messageId": "m7", "cleanupMedia": False}]
+
+
+def test_keeping_part_of_a_second_is_refused() -> None:
+    """The server lists one second's messages in no defined order: "the first 2" of a second of 3 is no
+    particular message."""
+    rows = [
+        ExportMessage(id=f"m{i}", role=role, createdAt=f"2026-01-01T00:00:0{second}Z")
+        for i, (role, second) in enumerate([("user", 1), ("assistant", 2), ("user", 2), ("assistant", 3)])
+    ]
+    assert message_to_keep(SID, rows, keep=1, drop_turns=None) == "m0"
+    with pytest.raises(MixRewindAmbiguousError, match="shares its second"):
+        message_to_keep(SID, rows, keep=2, drop_turns=None)
+    assert message_to_keep(SID, rows, keep=3, drop_turns=None) == "m2"
