@@ -269,6 +269,22 @@ async def test_shuffled_ties_are_fixed_but_not_insertion_order(tmp_path: Path) -
         ]
 
 
+def test_shuffled_rewind_cuts_by_the_listed_order(tmp_path: Path) -> None:
+    """``http/rest_sessions.go::HandleRewindSession`` (@ 95264f66) takes the message's index in
+    ``Messages.List`` and ``DeleteAfterIndex`` deletes what is *listed* after it: in a shared second
+    the messages stored before the one rewound to but listed after it are deleted too."""
+    with (
+        MixDevServer(tmp_path / "data", extra_args=["--tie-order", "shuffled"]) as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        seeded = server.seed_large_session(title="ties", messages=4, message_bytes=8)
+        path = f"/api/sessions/{seeded['id']}"
+        listed = http.get(f"{path}/export").json()["messages"]  # seq 2, 4, 1, 3 (one second)
+        kept = http.post(f"{path}/rewind", json={"messageId": listed[1]["id"], "cleanupMedia": False})
+        assert kept.status_code == 200 and kept.json()["userMessageCount"] == 0
+        assert [m["id"] for m in http.get(f"{path}/export").json()["messages"]] == [m["id"] for m in listed[:2]]
+
+
 @pytest.mark.parametrize("fresh_mix_server", ["current"], indirect=True)
 async def test_current_rewind_keeps_tokens_and_cost(fresh_mix_server: MixDevServer) -> None:
     """``http/rest_sessions.go::HandleRewindSession`` only deletes messages (``DeleteAfterIndex``):

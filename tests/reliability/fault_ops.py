@@ -65,9 +65,10 @@ def _empty_session(t: Target) -> None:
 
 
 def _two_messages(t: Target) -> None:
-    """A session holding one finished turn (seeded, no agent run)."""
+    """A session holding one finished turn (seeded, no agent run, both messages in one second) and the
+    message listed first: a rewind to it keeps it alone, whichever order the second is listed in."""
     t.session_id = str(t.server.seed_large_session(title=t.title, messages=2, message_bytes=64)["id"])
-    t.message_id = next(m["id"] for m in t.api.export(t.session_id)["messages"] if m["role"] == "user")
+    t.message_id = t.api.export(t.session_id)["messages"][0]["id"]
 
 
 def _message_sent(t: Target) -> None:
