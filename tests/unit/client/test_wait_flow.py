@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from mix_provider.client.stream import StreamEvent
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import TurnKey
 from mix_provider.client.wait import (
+    CLOCK_SKEW,
     CloseEvents,
     Command,
     NextEvent,
@@ -26,6 +29,7 @@ from mix_provider.client.wait import (
     adrive,
     drive,
     reply_flow,
+    second_fence,
 )
 from mix_provider.errors import (
     MixNotFoundError,
@@ -229,3 +233,42 @@ def test_without_the_read_before_sending_the_same_second_is_ambiguous_not_guesse
     script = Script((OpenEvents, None), (NextEvent, StreamEvent("connected")), (Scan, TIED))
     with pytest.raises(MixReplyAmbiguousError):
         _run(script, Wait.start(SESSION, TurnKey.of(1, "hi"), 5.0, 0.5), send=None)
+
+
+def _ended_at(stamp: float) -> ScannedTranscript:
+    """The previous turn, its last message stored in the whole second of ``stamp``."""
+    when = datetime.fromtimestamp(int(stamp), UTC)
+    return ScannedTranscript(
+        [MessageRecord(id=i, role=r, content=c, finish_reason=f, created_at=when) for i, r, c, f in PREVIOUS]
+    )
+
+
+@pytest.mark.parametrize(
+    ("ended", "pause"),
+    [(0.05, 1.15), (0.5, 0.15), (1.5, 0.0), (5.0, 0.0), (-3.0, 1.25)],
+    ids=["this-second", "last-second-within-skew", "over", "long-over", "server-clock-ahead"],
+)
+def test_a_turn_starts_in_a_second_of_its_own(ended: float, pause: float) -> None:
+    """``second_fence``: the pause before sending ends the second the last read message was stored in
+    (with ``CLOCK_SKEW`` to spare), and never exceeds ``1 + CLOCK_SKEW`` whatever the clocks say."""
+    now = 1_000_000.1
+    transcript = _ended_at(now - ended)
+    assert second_fence(transcript, now) == pytest.approx(pause)
+    assert 0 <= second_fence(transcript, now) <= 1 + CLOCK_SKEW
+    assert second_fence(ScannedTranscript([]), now) == 0
+
+
+def test_the_flow_pauses_before_sending_into_the_second_the_last_turn_ended_in() -> None:
+    turn = TurnKey.of(1, "hi")
+    script = Script(
+        (OpenEvents, None),
+        (NextEvent, StreamEvent("connected")),
+        (Scan, _ended_at(time.time())),
+        (Sleep, None),
+        (SEND.path, None),
+        (NextEvent, StreamEvent("complete", {"messageId": "a-mine"})),
+        (Scan, TIED),
+    )
+    _run(script, Wait.start(SESSION, turn, 5.0, 0.5))
+    (sleep,) = [command for command in script.done if isinstance(command, Sleep)]
+    assert 0 < sleep.seconds <= 1 + CLOCK_SKEW
