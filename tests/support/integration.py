@@ -75,17 +75,22 @@ class MixAPI:
         self.http.post(f"/api/sessions/{session_id}/cancel")
 
     def wait_finished(self, session_id: str, user_messages: int, timeout: float = 30.0) -> dict[str, Any]:
-        """Poll until the session has ``user_messages`` user messages and its last reply finished."""
+        """Poll until the session has ``user_messages`` user messages (a ``send_message`` callback's
+        among them) and every run finished."""
+        nudges = self.nudges(session_id)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             export = self.export(session_id)
-            messages = export["messages"]
-            users = sum(1 for m in messages if m["role"] == "user")
-            last = messages[-1] if messages else {}
-            if users >= user_messages and last.get("role") == "assistant" and last.get("finishReason") in TERMINAL:
+            users, finished = turn_counts(export["messages"], nudges)
+            if finished >= users >= user_messages:
                 return export
             time.sleep(0.05)
         raise AssertionError(f"session {session_id} did not finish turn {user_messages} in {timeout} s")
+
+    def nudges(self, session_id: str) -> frozenset[str]:
+        """The texts the session's ``send_message`` callbacks send inside a run (no run of their own)."""
+        callbacks = self.session(session_id).raise_for_status().json().get("callbacks") or ()
+        return frozenset(c["messageContent"] for c in callbacks if c.get("type") == "send_message")
 
     def converse(self, session_id: str, *texts: str) -> dict[str, Any]:
         """Send each text in turn, waiting for every reply; return the final transcript."""
@@ -98,11 +103,11 @@ class MixAPI:
         return export
 
     def wait_running(self, session_id: str, timeout: float = 10.0) -> None:
-        """Poll until a reply is in progress (the last message is not a finished assistant message)."""
+        """Poll until a reply is in progress (a turn has no finished assistant message yet)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            messages = self.export(session_id)["messages"]
-            if messages and not (messages[-1]["role"] == "assistant" and messages[-1].get("finishReason") in TERMINAL):
+            users, finished = turn_counts(self.export(session_id)["messages"], self.nudges(session_id))
+            if users > finished:
                 return
             time.sleep(0.05)
         raise AssertionError(f"no run started in session {session_id} within {timeout} s")
@@ -110,6 +115,16 @@ class MixAPI:
     def close(self) -> None:
         """Close the connection pool."""
         self.http.close()
+
+
+def turn_counts(messages: list[dict[str, Any]], nudges: frozenset[str] = frozenset()) -> tuple[int, int]:
+    """How many user messages a transcript holds, and how many runs finished, counted as if the
+    ``nudges`` (user messages a callback sends inside a run) had none: not read by position, as the
+    messages of one second come in no defined order."""
+    users = sum(1 for m in messages if m["role"] == "user")
+    injected = sum(1 for m in messages if m["role"] == "user" and m["content"] in nudges)
+    finished = sum(1 for m in messages if m["role"] == "assistant" and m.get("finishReason") in TERMINAL)
+    return users, finished + injected
 
 
 def next_second() -> None:
