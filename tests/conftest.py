@@ -63,17 +63,28 @@ def mix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+def tie_order() -> str | None:
+    """The ``--tie-order`` of :func:`fresh_mix_server`; None: the server's default. A test reading turns
+    over both orders parametrizes it: ``@pytest.mark.parametrize("tie_order", ["insertion", "shuffled"])``."""
+    return None
+
+
+@pytest.fixture
+def fresh_mix_server(tmp_path: Path, request: pytest.FixtureRequest, tie_order: str | None) -> Iterator[Any]:
     """A private local Mix server for tests that inject faults, restart or kill it.
 
     Its generation is ``current`` unless the test parametrizes it indirectly:
-    ``@pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)``.
+    ``@pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)``; its tie
+    order is :func:`tie_order`'s.
     """
     from mix_provider.devserver.testing import MixDevServer
 
     previous = os.environ.get("AIRFLOW_CONN_MIX_DEFAULT")
     generation = getattr(request, "param", "current")
-    with MixDevServer(tmp_path / "mix-data", reply_delay_ms=30, generation=generation, skip_permissions=True) as server:
+    ties = ("--tie-order", tie_order) if tie_order else ()
+    with MixDevServer(
+        tmp_path / "mix-data", reply_delay_ms=30, generation=generation, skip_permissions=True, extra_args=ties
+    ) as server:
         os.environ.update(conn_env("mix_default", host=server.base_url, extra={"max_retries": 3, "retry_max_wait": 1}))
         yield server
     if previous is None:

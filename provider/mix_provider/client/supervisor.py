@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from mix_provider.client.operations import Call, Plan
+from mix_provider.client.operations import Call
 from mix_provider.client.policies import Budget, NotificationPolicy, PermissionPolicy, Supervision, decide
 from mix_provider.client.requests import ASK, DENY, FAIL, GRANT, Request
 from mix_provider.client.stream import StreamEvent
-from mix_provider.client.usage import TurnBaseline, TurnTokens, TurnUsage, turn_usage, usage_reading
+from mix_provider.client.usage import TurnBaseline, TurnTokens, TurnUsage, UsageRead, turn_usage
 from mix_provider.errors import (
     MixAskRequired,
     MixError,
@@ -46,11 +46,11 @@ class Logger(Protocol):
 @dataclass(frozen=True)
 class Step:
     """What a waiter does after one event: follow the sub-agent that tool call ``watch`` starts
-    (:mod:`.subagents`), send ``answer``, read ``usage`` (then :meth:`Supervisor.after_usage`), or raise
+    (:mod:`.subagents`), send ``answer``, read the turn's ``usage`` (then :meth:`Supervisor.after_usage`), or raise
     ``error`` (cancelling the run first when ``cancel``)."""
 
     answer: Call[Any] | None = None
-    usage: Plan[tuple[SessionTotals, TurnTokens | None]] | None = None
+    usage: UsageRead | None = None
     error: MixError | None = None
     cancel: bool = False
     watch: str | None = None
@@ -129,7 +129,7 @@ class Supervisor:
             now = time.monotonic()
             if now - self._usage_read_at >= self._usage_every:
                 self._usage_read_at = now
-                step = Step(usage=usage_reading(self.session_id, self.baseline, self.budget.max_tokens is not None))
+                step = Step(usage=UsageRead(tokens=self.budget.max_tokens is not None))
         if (call := self._subagent_started(event)) is not None:
             step = replace(step, watch=call)
         return step

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from mix_provider.client import operations as ops
+from mix_provider.client.ties import readings
+from mix_provider.client.turns import TurnKey, TurnMessage, our_user_message
 from mix_provider.models import BackendMessage, SessionTotals
 
 
@@ -148,27 +151,45 @@ def turn_usage(baseline: TurnBaseline, totals: SessionTotals, tokens: TurnTokens
     return TurnUsage(prompt_tokens=prompt, completion_tokens=completion, cost=round(totals.cost - baseline.cost, 10))
 
 
-def usage_reading(
-    session_id: str, baseline: TurnBaseline, with_tokens: bool
-) -> ops.Plan[tuple[SessionTotals, TurnTokens | None]]:
-    """A reading of a running turn's usage for its budget: the session's totals, and, ``with_tokens``,
-    the per-message tokens of every assistant message since our user message (:func:`tokens_after`)."""
-    totals: SessionTotals = yield ops.get_session(session_id)
-    if not with_tokens:
-        return totals, None
-    rows: list[BackendMessage] = yield ops.get_messages(session_id)
-    return totals, tokens_after(rows, baseline.user_messages)
+@dataclass(frozen=True)
+class UsageRead:
+    """Read a running turn's usage for its budget: the session's totals, and, with ``tokens``, the
+    per-message tokens of the assistant messages the budget counts (:func:`budget_ids`)."""
+
+    tokens: bool
 
 
-def tokens_after(rows: list[BackendMessage], user_messages: int) -> TurnTokens | None:
-    """The tokens of the assistant messages after the first ``user_messages`` user messages (our turn's,
-    and those of any run overlapping it: a budget errs on the safe side); None when one has no usage."""
-    seen, found, ids = 0, {}, []
-    for row in rows:
-        seen += row.role == "user"
-        if row.role == "assistant" and seen > user_messages:
-            found[row.id] = (row.input_tokens, row.output_tokens)
-            ids.append(row.id)
+def budget_ids(messages: Sequence[TurnMessage], key: TurnKey) -> list[str]:
+    """The assistant messages whose tokens a running turn's budget counts, in any tie order.
+
+    The real server lists one second's messages in no defined order (``db/sql/messages.sql``
+    ``ListMessagesBySession``): our run's first round is often listed before our user message, so
+    counting by listed position misses it. These are the assistant messages of our run in every reading
+    of it (:func:`~mix_provider.client.ties.readings`). When another run overlaps ours, or a second has
+    too many orders to read, they are every assistant message from our user message's second on that was
+    not stored before it (``key.pins.before``): a budget errs on the safe side.
+    """
+    ours = our_user_message(messages, key)
+    if ours is None:
+        return []
+    found = readings(messages, ours, key.pins.before, key.injected, key.callbacks)
+    if found is not None and not any(turn.overlapped for turn in found):
+        return list(dict.fromkeys(m.id for turn in found for m in turn.messages if m.role == "assistant"))
+    start = next(index for index, m in enumerate(messages) if m.id == ours)
+    second = messages[start].created_at
+    return [
+        m.id
+        for index, m in enumerate(messages)
+        if m.role == "assistant"
+        and m.id not in key.pins.before
+        and (index > start or (second is not None and m.created_at == second))
+    ]
+
+
+def running_tokens(rows: Sequence[BackendMessage], ids: Collection[str]) -> TurnTokens | None:
+    """The tokens of the assistant messages ``ids`` (:func:`budget_ids`) from ``GET .../messages``
+    ``rows``: none yet is zero; None when one has no usage."""
+    found = {row.id: (row.input_tokens, row.output_tokens) for row in rows}
     return message_tokens(found, ids) if ids else (0, 0)
 
 

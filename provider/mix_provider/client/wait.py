@@ -25,7 +25,7 @@ from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.stream import StreamEvent, StreamVerdict, judge_event, stream_refusal
 from mix_provider.client.supervisor import Step, Supervisor
 from mix_provider.client.turns import Reply, TurnKey, finished_reply, reply_after
-from mix_provider.client.usage import TurnTokens
+from mix_provider.client.usage import TurnTokens, UsageRead, budget_ids, running_tokens
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, MixTransportError, is_retryable
 from mix_provider.models import SessionTotals
@@ -343,7 +343,7 @@ def act(wait: Wait, step: Step) -> Flow[None]:
     if step.watch is not None:
         yield Spawn(step.watch)
     if step.usage is not None:
-        step = wait.after_usage(*(yield from step.usage))
+        step = wait.after_usage(*(yield from read_usage(wait, step.usage)))
     if step.answer is not None:
         try:
             yield step.answer
@@ -354,6 +354,18 @@ def act(wait: Wait, step: Step) -> Flow[None]:
             with suppress(MixError):  # the run may have ended by itself; the supervisor's error is what matters
                 yield ops.cancel_session(wait.session_id)
         raise step.error
+
+
+def read_usage(wait: Wait, read: UsageRead) -> Flow[tuple[SessionTotals, TurnTokens | None]]:
+    """The turn's usage so far: the session's totals and, if ``read.tokens``, the tokens of the assistant
+    messages our run holds in any tie order (:func:`~mix_provider.client.usage.budget_ids`, read from
+    the transcript as a reply is, then summed from ``GET .../messages``)."""
+    if not read.tokens:
+        return (yield ops.get_session(wait.session_id)), None
+    transcript: ScannedTranscript = yield Scan(wait.session_id, wait.turn)
+    totals = transcript.totals or (yield ops.get_session(wait.session_id))
+    rows = yield ops.get_messages(wait.session_id)
+    return totals, running_tokens(rows, budget_ids(transcript.messages, wait.turn))
 
 
 class Driving(Generic[T]):

@@ -93,9 +93,9 @@ def test_an_undecided_question_fails(run_dag: Any, api: MixAPI, uid: str, capfd:
 
 
 @pytest.fixture
-def legacy_api(fresh_mix_server: Any) -> Iterator[MixAPI]:
-    """A private server of the legacy generation: the one reporting per-message usage (tokens measurable,
-    once one answered message shows it: a fresh server with none cannot tell, and max_tokens is refused)."""
+def warm_api(fresh_mix_server: Any) -> Iterator[MixAPI]:
+    """A private server with one answered message: the legacy generation's shows per-message usage (tokens
+    measurable), the current one's shows none (max_tokens refused); a fresh server cannot tell either."""
     client = MixAPI(fresh_mix_server.base_url)
     client.converse(client.create_session("warm up")["id"], "hello")
     yield client
@@ -103,17 +103,25 @@ def legacy_api(fresh_mix_server: Any) -> Iterator[MixAPI]:
 
 
 LEGACY = pytest.mark.parametrize("fresh_mix_server", ["legacy"], indirect=True)
+TIE_ORDERS = pytest.mark.parametrize("tie_order", ["insertion", "shuffled"])
 
 
-@LEGACY
+@pytest.mark.parametrize("fresh_mix_server", ["current", "legacy"], indirect=True)
 @MODES
+@TIE_ORDERS
 def test_the_token_budget_cancels_the_run(
-    run_dag: Any, legacy_api: MixAPI, uid: str, deferrable: bool, capfd: Any
+    run_dag: Any, fresh_mix_server: Any, warm_api: MixAPI, uid: str, deferrable: bool, capfd: Any
 ) -> None:
-    api = legacy_api
+    """On ``shuffled`` ties the run's first round is listed before its user message (same second): the
+    budget still counts it. Without per-message usage (``current``) max_tokens is refused before sending."""
+    api = warm_api
     dr, session_id = _turn(run_dag, uid, api, "tools [[tool]] [[delay:1500]]", max_tokens=1, deferrable=deferrable)
     assert dr.state == "failed", states(dr)
     out = capfd.readouterr().out
+    if fresh_mix_server.generation == "current":
+        assert "MixTokensUnmeasurableError" in out and "no per-message usage" in out
+        assert api.export(session_id)["messages"] == [], "refused before sending"
+        return
     assert "MixBudgetExceededError" in out and "max_tokens=1" in out
     usage = xcom(dr, "turn", key="mix_usage")
     assert usage["turn"]["prompt_tokens"] + usage["turn"]["completion_tokens"] > 1
@@ -124,9 +132,9 @@ def test_the_token_budget_cancels_the_run(
 
 @LEGACY
 def test_a_templated_budget_and_timeout_render_from_params(
-    run_dag: Any, legacy_api: MixAPI, uid: str, capfd: Any
+    run_dag: Any, warm_api: MixAPI, uid: str, capfd: Any
 ) -> None:
-    session_id = legacy_api.create_session(f"templated {uid}")["id"]
+    session_id = warm_api.create_session(f"templated {uid}")["id"]
     params = {"tokens": 1, "wait": 60, "steps": 5}
     with DAG(f"templated_budget_{uid}", schedule=None, start_date=START, params=params) as dag:
         MixSendMessageOperator(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -18,8 +19,10 @@ from mix_fake import config
 from mix_provider.client import AsyncMixClient, MixClient
 from mix_provider.client import operations as ops
 from mix_provider.client.scan import scan_usage
-from mix_provider.client.usage import USAGE_SHAPE_SECONDS, UsageShape, usage_probe
+from mix_provider.client.turns import TurnKey
+from mix_provider.client.usage import USAGE_SHAPE_SECONDS, UsageShape, budget_ids, running_tokens, usage_probe
 from mix_provider.errors import MixMalformedResponseError
+from mix_provider.models import BackendMessage, MessageRecord
 
 CALL = ops.get_messages("s1")
 
@@ -52,6 +55,51 @@ def test_a_server_without_per_message_usage_gives_unknown_tokens() -> None:
 def test_a_truncated_body_is_a_malformed_response() -> None:
     with pytest.raises(MixMalformedResponseError):
         scan_usage(CALL, [json.dumps(rows((1, 1))).encode()[:-30]], ["a0"])
+
+
+def record(message_id: str, role: str, second: int, finish: str | None = None, **fields: Any) -> MessageRecord:
+    """A transcript record stored in whole second ``second`` (the real server's resolution)."""
+    stamp = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=second)
+    return MessageRecord(id=message_id, role=role, created_at=stamp, finish_reason=finish, **fields)
+
+
+def test_the_budget_counts_our_runs_rounds_in_any_order_of_their_second() -> None:
+    """Listed in a tie order that puts our first round and the previous turn's reply before our user
+    message (``messages.sql`` ``ListMessagesBySession`` orders by whole seconds only)."""
+    key = TurnKey.of(1, "hi")
+    key.pins.before = frozenset({"a0"})  # the pre-send read saw it: stored before ours
+    listed = [
+        record("a1", "assistant", 1, "tool_use", tool_call_count=1),
+        record("a0", "assistant", 1, "end_turn"),
+        record("u1", "user", 1, content="hi"),
+        record("u0", "user", 1, content="earlier"),
+        record("t1", "tool", 2),
+        record("a2", "assistant", 2, "end_turn"),
+    ]
+    assert budget_ids(listed[:4], key) == ["a1"], "by position, nothing is after our user message"
+    assert sorted(budget_ids(listed, key)) == ["a1", "a2"]
+    assert budget_ids(listed[:2], key) == [], "our user message not stored yet"
+
+
+def test_with_another_run_overlapping_ours_the_budget_counts_every_later_round() -> None:
+    key = TurnKey.of(1, "hi")
+    listed = [
+        record("u0", "user", 0, content="earlier"),
+        record("a0", "assistant", 0, "tool_use", tool_call_count=1),
+        record("u1", "user", 1, content="hi"),
+        record("t0", "tool", 1),
+        record("aX", "assistant", 1, "end_turn"),
+        record("aY", "assistant", 2, "end_turn"),
+    ]
+    assert budget_ids(listed, key) == ["aX", "aY"], "either may be ours: a budget errs on the safe side"
+
+
+def test_running_tokens_sum_the_counted_messages_only() -> None:
+    found = [BackendMessage(id="a0", role="assistant", input_tokens=900, output_tokens=900)]
+    found.append(BackendMessage(id="a1", role="assistant", input_tokens=80, output_tokens=30))
+    assert running_tokens(found, ["a1"]) == (80, 30)
+    assert running_tokens(found, []) == (0, 0), "no round yet: nothing spent"
+    assert running_tokens([BackendMessage(id="a1", role="assistant")], ["a1"]) is None, "no usage: unknown"
 
 
 def probe(sessions: dict[str, list[dict[str, Any]]]) -> bool | None:

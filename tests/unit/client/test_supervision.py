@@ -17,9 +17,9 @@ from mix_provider.client.policies import (
 from mix_provider.client.requests import Decision, Request, answer_of
 from mix_provider.client.stream import StreamEvent
 from mix_provider.client.supervisor import Supervisor
-from mix_provider.client.usage import TurnBaseline
+from mix_provider.client.usage import TurnBaseline, UsageRead
 from mix_provider.errors import MixAskRequired, MixBudgetExceededError, MixConfigError, MixUndecidedRequestError
-from mix_provider.models import BackendMessage, SessionTotals
+from mix_provider.models import SessionTotals
 
 BASH = {
     "type": "permission",
@@ -136,33 +136,21 @@ def test_the_budget_reads_totals_and_stops() -> None:
     budget = Budget.checked(max_cost_usd=0.01)
     supervisor = Supervisor("s", budget=budget, baseline=TurnBaseline(cost=0.5))
     step = supervisor.on_event(StreamEvent("tool_execution_start", {"toolCallId": "t1"}))
-    assert step.usage is not None and next(step.usage).path == "/api/sessions/s"
+    assert step.usage == UsageRead(tokens=False), "a cost budget reads the session's totals only"
     over = supervisor.after_usage(SessionTotals(prompt_tokens=20, completion_tokens=10, cost=0.52))
     assert isinstance(over.error, MixBudgetExceededError) and over.cancel
     assert (over.error.limit, over.error.spent) == ("max_cost_usd", 0.02)
 
 
-def test_the_token_budget_reads_the_per_message_usage_since_our_message() -> None:
-    """Session token fields are the last call's (``agent.go`` ``TrackUsage``): tokens come from messages."""
+def test_the_token_budget_compares_the_turns_per_message_tokens() -> None:
+    """Session token fields are the last call's (``agent.go`` ``TrackUsage``): tokens come from messages
+    (which ones: ``test_wait_flow``'s running-usage tests and ``test_client_usage``'s ``budget_ids``)."""
     supervisor = Supervisor("s", budget=Budget.checked(max_tokens=100), baseline=TurnBaseline(user_messages=1))
     step = supervisor.on_event(StreamEvent("tool_execution_start", {"toolCallId": "t1"}))
-    assert step.usage is not None
-    assert next(step.usage).path == "/api/sessions/s"
-    assert (
-        step.usage.send(SessionTotals(prompt_tokens=5, completion_tokens=1, cost=0.0)).path
-        == "/api/sessions/s/messages"
-    )
-    rows = [
-        BackendMessage(id="u0", role="user"),
-        BackendMessage(id="a0", role="assistant", input_tokens=900, output_tokens=900),  # before our turn
-        BackendMessage(id="u1", role="user"),
-        BackendMessage(id="a1", role="assistant", input_tokens=80, output_tokens=30),
-    ]
-    with pytest.raises(StopIteration) as done:
-        step.usage.send(rows)
-    totals, tokens = done.value.value
-    assert tokens == (80, 30), "the turn's messages only, never the session's last-call fields"
-    over = supervisor.after_usage(totals, tokens)
+    assert step.usage == UsageRead(tokens=True)
+    totals = SessionTotals(prompt_tokens=5, completion_tokens=1, cost=0.0)
+    assert supervisor.after_usage(totals, (60, 30)).error is None, "the session's last-call fields are not read"
+    over = supervisor.after_usage(totals, (80, 30))
     assert isinstance(over.error, MixBudgetExceededError) and (over.error.limit, over.error.spent) == (
         "max_tokens",
         110,

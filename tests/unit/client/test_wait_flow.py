@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from mix_provider.client import operations as ops
 from mix_provider.client.operations import Call
-from mix_provider.client.policies import PermissionPolicy, PermissionRule
+from mix_provider.client.policies import Budget, PermissionPolicy, PermissionRule
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.stream import StreamEvent
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import TurnKey
+from mix_provider.client.usage import TurnBaseline
 from mix_provider.client.wait import (
     CLOCK_SKEW,
     CloseEvents,
@@ -32,13 +33,14 @@ from mix_provider.client.wait import (
     second_fence,
 )
 from mix_provider.errors import (
+    MixBudgetExceededError,
     MixNotFoundError,
     MixReplyAmbiguousError,
     MixReplyTimeoutError,
     MixTransportError,
     MixUndecidedRequestError,
 )
-from mix_provider.models import MessageRecord, SessionTotals
+from mix_provider.models import BackendMessage, MessageRecord, SessionTotals
 
 SESSION, TURN = "s1", TurnKey.of(0, "hi")
 PENDING = ScannedTranscript([MessageRecord(id="u1", role="user", content="hi")])
@@ -47,6 +49,14 @@ DONE = ScannedTranscript(
     SessionTotals(user_message_count=1, prompt_tokens=3, completion_tokens=2, cost=0.01),
 )
 SEND = ops.send_message(SESSION, "hi", turn=TURN)
+STAMP = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def record(message_id: str, role: str, content: str, finish: str | None = None, **fields: Any) -> MessageRecord:
+    """A record stored in the same whole second as every other one here."""
+    return MessageRecord(id=message_id, role=role, content=content, created_at=STAMP, finish_reason=finish, **fields)
+
+
 PERMISSION = StreamEvent("permission", {"id": "p1", "toolName": "bash", "params": {"command": "ls"}})
 
 
@@ -146,6 +156,33 @@ def test_the_supervisor_s_answer_is_sent_and_one_found_gone_does_not_end_the_tur
     assert [on for _, on in lanes] == [True, False] and lanes[0][0] < grant < last_scan < lanes[1][0]
 
 
+def test_the_token_budget_reads_our_runs_rounds_in_any_tie_order_and_cancels() -> None:
+    """Our first round is listed before our user message, the previous turn's reply among them (one
+    second, no defined order): it is counted, the previous reply is not (the pre-send read saw it)."""
+    turn = TurnKey.of(1, "hi")
+    earlier = [record("u0", "user", "earlier"), record("a0", "assistant", "done", "end_turn")]
+    ours = [record("a1", "assistant", "", "tool_use", tool_call_count=1), earlier[1], record("u1", "user", "hi")]
+    usage = [
+        BackendMessage(id="a0", role="assistant", input_tokens=900, output_tokens=900),
+        BackendMessage(id="a1", role="assistant", input_tokens=80, output_tokens=30),
+    ]
+    supervisor = Supervisor(SESSION, budget=Budget.checked(max_tokens=100), baseline=TurnBaseline(user_messages=1))
+    send = ops.send_message(SESSION, "hi", turn=turn)
+    script = Script(
+        (OpenEvents, None),
+        (NextEvent, StreamEvent("connected")),
+        (Scan, ScannedTranscript(earlier)),
+        (send.path, None),
+        (NextEvent, StreamEvent("tool_execution_start", {"toolCallId": "t1", "toolName": "bash"})),
+        (Scan, ScannedTranscript([*ours, earlier[0]], DONE.totals)),
+        (f"/api/sessions/{SESSION}/messages", usage),
+        (f"/api/sessions/{SESSION}/cancel", None),
+    )
+    with pytest.raises(MixBudgetExceededError) as raised:
+        drive(reply_flow(Wait.start(SESSION, turn, 5.0, 0.5, supervisor), 30.0, send, None), script)
+    assert (raised.value.limit, raised.value.spent) == ("max_tokens", 110) and script.steps == []
+
+
 def test_an_undecided_request_cancels_the_run_and_raises_even_if_the_cancel_fails() -> None:
     refused = MixTransportError("POST", "/cancel", "reset", sent=True)
     script = Script(
@@ -237,7 +274,7 @@ def test_without_the_read_before_sending_the_same_second_is_ambiguous_not_guesse
 
 def _ended_at(stamp: float) -> ScannedTranscript:
     """The previous turn, its last message stored in the whole second of ``stamp``."""
-    when = datetime.fromtimestamp(int(stamp), UTC)
+    when = datetime.fromtimestamp(int(stamp), timezone.utc)
     return ScannedTranscript(
         [MessageRecord(id=i, role=r, content=c, finish_reason=f, created_at=when) for i, r, c, f in PREVIOUS]
     )
