@@ -9,7 +9,7 @@ from typing import Any
 from integration.triggers.test_session_finished_trigger import QUIET, _started
 from mix_provider.triggers.cursor import CURSOR_KEY, WatchCursor
 from mix_provider.triggers.session import MixSessionFinishedTrigger
-from support.integration import MixAPI, final_reply
+from support.integration import MixAPI, final_reply, next_second
 
 
 class FakeAssetState:
@@ -52,6 +52,7 @@ async def test_turns_finished_while_no_triggerer_ran_are_reported_after_a_restar
     saved = store.values[f"{CURSOR_KEY}:{session_id}"]
     assert reported in saved["reported"][session_id]
 
+    next_second()  # sent through plain HTTP (no fence): its reply must not tie with the one before
     missed = final_reply(api.converse(session_id, "finished while no triggerer ran"))["id"]
 
     events = _trigger(session_id, store).run()  # a restarted triggerer runs the trigger again
