@@ -30,6 +30,24 @@ MAX_ORDERS = 5_000
 Second = list[tuple[int, TurnMessage]]
 
 
+def crowded(messages: Sequence[TurnMessage], after_user_messages: int, injected: frozenset[str] = frozenset()) -> bool:
+    """Whether one second after the baseline's ``after_user_messages`` user messages holds more than one
+    run start: only then can :func:`readings` explore many orders (up to :data:`MAX_ORDERS`), which is
+    worth doing off an event loop. Turns sent one after the other never share a second
+    (:func:`~mix_provider.client.wait.second_fence`)."""
+    starts = Runs(injected, False)
+    seconds: Counter[Hashable] = Counter()
+    sent = 0
+    for message in messages:
+        if starts.starts_run(message):
+            sent += 1
+            if sent > after_user_messages and message.created_at is not None:
+                seconds[message.created_at] += 1
+                if seconds[message.created_at] > 1:
+                    return True
+    return False
+
+
 class TooManyOrders(Exception):
     """A second holds too many interleaved runs to read every order of it."""
 

@@ -11,6 +11,7 @@ done. Tests drive the flow with scripted results, without a transport.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -24,6 +25,7 @@ from mix_provider.client.operations import Call
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.stream import StreamEvent, StreamVerdict, judge_event, stream_refusal
 from mix_provider.client.supervisor import Step, Supervisor
+from mix_provider.client.ties import crowded
 from mix_provider.client.turns import Reply, TurnKey, finished_reply, reply_after
 from mix_provider.client.usage import TurnTokens, UsageRead, budget_ids, running_tokens
 from mix_provider.client.validation import positive_number
@@ -408,11 +410,23 @@ def drive(flow: Flow[T], do: Callable[[Command], Any]) -> T:
 
 
 async def adrive(flow: Flow[T], do: Callable[[Command], Awaitable[Any]]) -> T:
-    """Run ``flow`` to its end, awaiting each command with ``do``."""
+    """Run ``flow`` to its end, awaiting each command with ``do``.
+
+    After a transcript read whose seconds hold several runs (:func:`~mix_provider.client.ties.crowded`),
+    the flow reads its turn in a worker thread: that reading can take a large share of a second of
+    CPU, which on the loop would hold every other wait of a triggerer for as long.
+    """
     driving = Driving(flow)
-    while (command := driving.next()) is not None:
+    command = driving.next()
+    while command is not None:
+        offload = False
         try:
-            driving.done(await do(command))
+            result = await do(command)
+            driving.done(result)
+            offload = isinstance(command, Scan) and crowded(
+                result.messages, command.turn.after_user_messages, command.turn.injected
+            )
         except Exception as exc:
             driving.failed(exc)
+        command = await asyncio.to_thread(driving.next) if offload else driving.next()
     return driving.value
