@@ -33,16 +33,20 @@ class CallbackResultSource(Protocol):
 
 
 def archive_callback_results(
-    source: CallbackResultSource, base: ObjectStoragePath, session_id: str, tracker: WriteTracker | None = None
+    source: CallbackResultSource,
+    base: ObjectStoragePath,
+    session_id: str,
+    tracker: WriteTracker | None = None,
+    name: str | None = None,
 ) -> dict[str, Any] | None:
-    """Read the session's callback results and store them as ``<base>/<session id>.callbacks.json``
-    (written under a temporary name, then renamed: never a partial file); return the manifest record,
-    or None (nothing written) when there are none."""
+    """Read the session's callback results and store them as ``<base>/<name>`` (default
+    ``<session id>.callbacks.json``; written under a temporary name, then renamed: never a partial
+    file); return the manifest record, or None (nothing written) when there are none."""
     results = source.callback_results(session_id)
     if not results:
         return None
     body = json.dumps([result.model_dump(mode="json", exclude_none=True) for result in results], indent=1)
-    name = f"{session_id}{SUFFIX}"
+    name = name or f"{session_id}{SUFFIX}"
     file = AtomicFile(base / name, tracker)
     try:
         output = HashedOutput(file.open(), None)

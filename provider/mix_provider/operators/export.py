@@ -16,6 +16,8 @@ from mix_provider.archive import (
     export_transcript,
     read_summary,
 )
+from mix_provider.archive.callback_results import SUFFIX as CALLBACKS_SUFFIX
+from mix_provider.archive.callback_results import archive_callback_results
 from mix_provider.client.validation import require_bool, require_id
 from mix_provider.errors import MixConfigError, MixTargetExistsError
 from mix_provider.operators._destinations import check_spec
@@ -41,9 +43,13 @@ class MixExportSessionOperator(MixBaseOperator):
     Without ``output_path``, returns a summary ``{session_id, title, messages, *_count, prompt_tokens,
     completion_tokens, cost, created_at, updated_at}`` (the transcript is parsed as it streams and
     never stored). With ``output_path``, streams the transcript into that file and returns
-    ``{uri, session_id, messages, bytes, sha256}`` (size and hash of the stored file). Memory does
-    not grow with the transcript; the file appears only complete (temp file, then rename) and a
-    failure or kill leaves nothing behind. Invalid or cut-off JSON from the server fails the task.
+    ``{uri, session_id, messages, bytes, sha256, callback_results}`` (size and hash of the stored
+    file). Memory does not grow with the transcript; the file appears only complete (temp file, then
+    rename) and a failure or kill leaves nothing behind. Invalid or cut-off JSON from the server
+    fails the task. The export carries no ``CallbackResult``: for a session that has (or may have)
+    callbacks they are read from ``GET .../messages`` and stored beside the file as
+    ``<file name>.callbacks.json`` (:mod:`mix_provider.archive.callback_results`);
+    ``callback_results`` is then ``{uri, sha256, bytes, count}``, else None.
 
     :param session_id: the session (templated).
     :param output_path: an ``ObjectStoragePath`` or a URI (``file://``, ``s3://``, ``gs://``, any
@@ -99,7 +105,19 @@ class MixExportSessionOperator(MixBaseOperator):
             "Exported session %s: %d messages, %d bytes to %s", session_id, result.messages, result.bytes, target
         )
         assets.emit(self, context, assets.export_extra(result.xcom()))
-        return result.xcom()
+        return {**result.xcom(), "callback_results": self._callback_results(session_id, target)}
+
+    def _callback_results(self, session_id: str, target: ObjectStoragePath) -> dict[str, Any] | None:
+        """Store the session's callback results beside ``target`` when it has (or may have) callbacks:
+        an older server that does not show them is read too."""
+        if self.hook.get_session(session_id).callbacks == []:
+            return None
+        name = f"{target.name}{CALLBACKS_SUFFIX}"
+        record = archive_callback_results(self.hook, target.parent, session_id, self._tracker, name=name)
+        if record is None:
+            return None
+        self.log.info("Stored %d callback results of session %s beside it", record["count"], session_id)
+        return {"uri": str(target.parent / name), **{key: record[key] for key in ("sha256", "bytes", "count")}}
 
     def on_kill(self) -> None:
         """Stop writing and delete the temporary file (the target is left as it was)."""

@@ -78,3 +78,37 @@ def test_a_failed_read_of_the_results_fails_the_session_and_records_nothing(
         op.execute({})
     assert session_id not in read_manifest(ObjectStoragePath(f"file://{tmp_path}")).entries
     assert not (tmp_path / f"{session_id}.callbacks.json").exists()
+
+
+@BOTH
+def test_a_single_export_stores_the_results_beside_its_file(fresh_mix_server: Any, tmp_path: Path) -> None:
+    """``MixExportSessionOperator`` with ``output_path``: the results beside the file, named after it;
+    a session without callbacks costs no ``/messages`` read."""
+    from mix_provider.operators.export import MixExportSessionOperator
+
+    with httpx.Client(base_url=fresh_mix_server.base_url) as http:
+        with_callbacks = _conversed(http, "go [[tool:bash:ls]]", callbacks=CALLBACKS)
+        plain = _conversed(http, "go [[tool:bash:ls]]")
+        served = http.get(f"/api/sessions/{with_callbacks}/messages").json()
+        fresh_mix_server.reset_request_counts()
+        results = {
+            sid: MixExportSessionOperator(
+                task_id=f"export_{n}", session_id=sid, output_path=f"file://{tmp_path}/{sid}.json"
+            ).execute({})
+            for n, sid in enumerate((with_callbacks, plain))
+        }
+        messages_reads = fresh_mix_server.request_count("GET", r"/api/sessions/[^/]+/messages")
+    assert results[plain]["callback_results"] is None and messages_reads == 1
+    expected = [result for row in served for result in row.get("callbackResults") or ()]
+    stored = tmp_path / f"{with_callbacks}.json.callbacks.json"
+    record = results[with_callbacks]["callback_results"]
+    if fresh_mix_server.generation == "legacy":  # callbacks stored, never run: nothing to store
+        assert record is None and not stored.exists()
+        return
+    assert json.loads(stored.read_text()) == expected and len(expected) == 2
+    assert record == {
+        "uri": f"file://{stored}",
+        "sha256": record["sha256"],
+        "bytes": stored.stat().st_size,
+        "count": 2,
+    }

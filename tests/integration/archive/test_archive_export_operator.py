@@ -74,6 +74,7 @@ def test_every_format_is_exact(
             "messages": len(messages),
             "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
+            "callback_results": None,  # a session without callbacks
         }
     summary = xcom(dr, "summary")
     assert summary["messages"] == len(messages) == 6, "two turns, the second a tool run of four messages"
