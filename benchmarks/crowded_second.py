@@ -84,9 +84,10 @@ async def stall(read: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
 
 
 def contenders(seed: int) -> dict[str, Callable[[], Awaitable[Any]]]:
+    from mix_provider.client.drivers import adrive
     from mix_provider.client.scan import ScannedTranscript
     from mix_provider.client.turns import TurnKey, finished_reply
-    from mix_provider.client.wait import Scan, adrive
+    from mix_provider.client.wait import Scan
     from mix_provider.errors import MixReplyAmbiguousError
     from mix_provider.models import Callback, MessageRecord
 

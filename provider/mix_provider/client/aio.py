@@ -14,6 +14,7 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import AsyncHTTP
 from mix_provider.client.config import ClientConfig
+from mix_provider.client.drivers import adrive
 from mix_provider.client.lanes import urgent
 from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
@@ -34,7 +35,6 @@ from mix_provider.client.wait import (
     Spawn,
     Urgent,
     Wait,
-    adrive,
     reply_flow,
 )
 from mix_provider.errors import MixError

@@ -16,6 +16,7 @@ import tenacity
 from mix_provider.client import operations as ops
 from mix_provider.client._http import SyncHTTP
 from mix_provider.client.config import ClientConfig
+from mix_provider.client.drivers import drive
 from mix_provider.client.operations import Call, Plan, Stepper
 from mix_provider.client.retry import RetryPlan
 from mix_provider.client.scan import ScannedTranscript, scan_chunks, scan_usage
@@ -35,7 +36,6 @@ from mix_provider.client.wait import (
     Sleep,
     Spawn,
     Wait,
-    drive,
     reply_flow,
 )
 from mix_provider.errors import MixError

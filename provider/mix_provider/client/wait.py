@@ -4,28 +4,26 @@
 :class:`~mix_provider.client.operations.Call`, read the transcript (:class:`Scan`), open, read or
 close the SSE stream (:class:`OpenEvents`, :class:`NextEvent`, :class:`CloseEvents`), sleep
 (:class:`Sleep`), or follow a sub-agent's stream beside it (:class:`Spawn`); and while a turn is under way its requests go first (:class:`Urgent`). A driver does it and sends the result back, or throws the error it raised into
-the generator, which decides what that means. :func:`drive` is the blocking driver's loop,
-:func:`adrive` the asyncio one's; the clients (:mod:`.sync`, :mod:`.aio`) only say how each step is
-done. Tests drive the flow with scripted results, without a transport.
+the generator, which decides what that means. The loops that do so are in :mod:`.drivers`; the
+clients (:mod:`.sync`, :mod:`.aio`) only say how each step is done. Tests drive the flow with
+scripted results, without a transport.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Generator
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Generic, TypedDict, TypeVar, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 from mix_provider.client import operations as ops
 from mix_provider.client.operations import Call
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.stream import StreamEvent, StreamVerdict, judge_event, stream_refusal
 from mix_provider.client.supervisor import Step, Supervisor
-from mix_provider.client.ties import crowded
 from mix_provider.client.turns import Reply, TurnKey, finished_reply, reply_after
 from mix_provider.client.usage import TurnTokens, UsageRead, budget_ids, running_tokens
 from mix_provider.client.validation import positive_number
@@ -368,65 +366,3 @@ def read_usage(wait: Wait, read: UsageRead) -> Flow[tuple[SessionTotals, TurnTok
     totals = transcript.totals or (yield ops.get_session(wait.session_id))
     rows = yield ops.get_messages(wait.session_id)
     return totals, running_tokens(rows, budget_ids(transcript.messages, wait.turn))
-
-
-class Driving(Generic[T]):
-    """One flow between two commands: what goes into it next (a result, or an error to throw), and its
-    value once it returned. The drivers below differ only in whether a command is awaited."""
-
-    def __init__(self, flow: Flow[T]) -> None:
-        self._flow = flow
-        self._result: Any = None
-        self._error: Exception | None = None
-        self.value: T
-
-    def next(self) -> Command | None:
-        """The flow's next command, or None once it returned (its value is then :attr:`value`)."""
-        error, self._error = self._error, None
-        try:
-            return self._flow.send(self._result) if error is None else self._flow.throw(error)
-        except StopIteration as stop:
-            self.value = stop.value
-            return None
-
-    def done(self, result: Any) -> None:
-        """The last command's result, sent into the flow next."""
-        self._result = result
-
-    def failed(self, error: Exception) -> None:
-        """The last command's error, thrown into the flow next: the flow decides what it means."""
-        self._result, self._error = None, error
-
-
-def drive(flow: Flow[T], do: Callable[[Command], Any]) -> T:
-    """Run ``flow`` to its end, doing each command with ``do`` (blocking)."""
-    driving = Driving(flow)
-    while (command := driving.next()) is not None:
-        try:
-            driving.done(do(command))
-        except Exception as exc:
-            driving.failed(exc)
-    return driving.value
-
-
-async def adrive(flow: Flow[T], do: Callable[[Command], Awaitable[Any]]) -> T:
-    """Run ``flow`` to its end, awaiting each command with ``do``.
-
-    After a transcript read whose seconds hold several runs (:func:`~mix_provider.client.ties.crowded`),
-    the flow reads its turn in a worker thread: that reading can take a large share of a second of
-    CPU, which on the loop would hold every other wait of a triggerer for as long.
-    """
-    driving = Driving(flow)
-    command = driving.next()
-    while command is not None:
-        offload = False
-        try:
-            result = await do(command)
-            driving.done(result)
-            offload = isinstance(command, Scan) and crowded(
-                result.messages, command.turn.after_user_messages, command.turn.injected
-            )
-        except Exception as exc:
-            driving.failed(exc)
-        command = await asyncio.to_thread(driving.next) if offload else driving.next()
-    return driving.value

@@ -8,8 +8,8 @@ and one pooled keep-alive client serves every call; close the hook (or use ``wit
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from types import TracebackType
@@ -37,6 +37,7 @@ from mix_provider.client.turns import find_turn
 from mix_provider.client.validation import CallbackLike
 from mix_provider.client.wait import SendOptions, WaitOptions, split_turn
 from mix_provider.errors import MixError, MixNotFoundError
+from mix_provider.hooks.asynchronous import MixAsyncMixin
 from mix_provider.hooks.connection import (
     ConnectionFields,
     ConnectionSettings,
@@ -63,7 +64,14 @@ from mix_provider.models import (
 T = TypeVar("T")
 
 
-class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin, MixLedgerMixin):  # type: ignore[misc]
+class MixHook(
+    BaseHook,  # type: ignore[misc]
+    MixAsyncMixin,
+    MixManagedAgentMixin,
+    MixFilesMixin,
+    MixSurveyMixin,
+    MixLedgerMixin,
+):
     """Talk to a Mix server through an Airflow connection of type ``mix``.
 
     :param mix_conn_id: the connection id (default ``mix_default``).
@@ -293,65 +301,6 @@ class MixHook(BaseHook, MixManagedAgentMixin, MixFilesMixin, MixSurveyMixin, Mix
         :meth:`~mix_provider.client.MixClient.consume_stream`).
         """
         return self.client.consume_stream(ops.export_session(session_id), consume)
-
-    # -- async twins for triggers ----------------------------------------------------------------
-
-    async def aget_session(self, session_id: str) -> SessionData:
-        """Async :meth:`get_session`."""
-        return await (await self.aclient()).execute(ops.get_session(session_id))
-
-    async def alist_sessions(self, *, include_subagents: bool = False) -> list[SessionData]:
-        """Async :meth:`list_sessions`."""
-        return await (await self.aclient()).execute(ops.list_sessions(include_subagents))
-
-    async def aexport_session(self, session_id: str) -> ExportSession:
-        """Async :meth:`export_session`."""
-        return await (await self.aclient()).execute(ops.export_session(session_id))
-
-    async def ascan_transcript(self, session_id: str, turn: TurnKey | None = None) -> ScannedTranscript:
-        """Async :meth:`scan_transcript`."""
-        return await (await self.aclient()).scan_transcript(session_id, turn)
-
-    async def acancel_session(self, session_id: str) -> CancelResult:
-        """Async :meth:`cancel_session`."""
-        return await (await self.aclient()).execute(ops.cancel_session(session_id))
-
-    async def agrant_permission(self, permission_id: str) -> PermissionAnswer:
-        """Async :meth:`grant_permission`."""
-        return await (await self.aclient()).execute(ops.grant_permission(permission_id))
-
-    async def adeny_permission(self, permission_id: str) -> PermissionAnswer:
-        """Async :meth:`deny_permission`."""
-        return await (await self.aclient()).execute(ops.deny_permission(permission_id))
-
-    async def arespond_to_notification(self, notification_id: str, response_type: str, value: str = "") -> None:
-        """Async :meth:`respond_to_notification`."""
-        await (await self.aclient()).execute(ops.respond_to_notification(notification_id, response_type, value))
-
-    async def await_for_reply(self, session_id: str, turn: TurnKey, **options: Unpack[WaitOptions]) -> Reply:
-        """Async :meth:`wait_for_reply` (for a message already sent)."""
-        return await (await self.aclient()).wait_for_reply(session_id, turn, **options)
-
-    async def asend_and_wait(
-        self, session_id: str, text: str, options: MessageOptions = NO_OPTIONS, **waits: Unpack[SendOptions]
-    ) -> Reply:
-        """Async :meth:`send_and_wait` (the stream opens before the message is sent)."""
-        turn, wait = split_turn(waits)
-        turn = turn or TurnKey.of((await self.aget_session(session_id)).user_message_count, text)
-        send = ops.send_message(session_id, text, options, turn=turn)
-        return await (await self.aclient()).wait_for_reply(session_id, turn, send=send, **wait)
-
-    async def awas_sent(self, session_id: str, turn: TurnKey) -> bool:
-        """Async :meth:`was_sent`."""
-        if not turn.may_be_in((await self.aget_session(session_id)).user_message_count):
-            return False
-        return find_turn((await self.ascan_transcript(session_id, turn)).messages, turn) is not None
-
-    @asynccontextmanager
-    async def aopen_export(self, session_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Async :meth:`open_export`."""
-        async with (await self.aclient()).open_stream(ops.export_session(session_id)) as chunks:
-            yield chunks
 
     # -- Airflow UI ----------------------------------------------------------------------------------
 

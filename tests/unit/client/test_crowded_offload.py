@@ -16,10 +16,11 @@ from test_client_callback_turns import at
 from test_client_ties import run_rows
 from test_client_turns import messages
 
+from mix_provider.client.drivers import adrive
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.ties import crowded
 from mix_provider.client.turns import TurnKey
-from mix_provider.client.wait import Scan, adrive
+from mix_provider.client.wait import Scan
 from mix_provider.models import MessageRecord
 
 HISTORY = [at(run_rows("h", "plain")[0], 1), at(run_rows("h", "plain")[-1], 1)]

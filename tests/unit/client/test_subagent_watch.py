@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
+from mix_provider.client.drivers import drive
 from mix_provider.client.operations import Call
 from mix_provider.client.policies import PermissionPolicy, PermissionRule
 from mix_provider.client.stream import StreamEvent
 from mix_provider.client.subagents import watch_flow
 from mix_provider.client.supervisor import Supervisor
 from mix_provider.client.turns import TurnKey
-from mix_provider.client.wait import Command, OpenEvents, Sleep, Wait, drive
+from mix_provider.client.wait import Command, OpenEvents, Sleep, Wait
 from mix_provider.errors import MixUndecidedRequestError
 from mix_provider.models import SessionData
 

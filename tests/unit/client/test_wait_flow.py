@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mix_provider.client import operations as ops
+from mix_provider.client.drivers import adrive, drive
 from mix_provider.client.operations import Call
 from mix_provider.client.policies import Budget, PermissionPolicy, PermissionRule
 from mix_provider.client.scan import ScannedTranscript
@@ -27,8 +28,6 @@ from mix_provider.client.wait import (
     Sleep,
     Urgent,
     Wait,
-    adrive,
-    drive,
     reply_flow,
     second_fence,
 )
