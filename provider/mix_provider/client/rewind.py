@@ -1,8 +1,9 @@
 """Where to rewind a session so that it drops whole turns and nothing else, when ties allow it.
 
-A rewind keeps a *listed* prefix: ``rest_sessions.go`` ``HandleRewindSession`` finds the message's
-index in ``Messages.List`` and ``DeleteAfterIndex`` deletes every message listed after it (recreate-run/mix
-``mix_agent/internal/``, commit 95264f66). The list is ``ORDER BY created_at`` in whole seconds with no
+A rewind keeps a *listed* prefix: ``http/rest_sessions.go`` ``HandleRewindSession`` (recreate-run/mix
+``mix_agent/internal/``, commit 95264f66) finds the message's index in ``Messages.List``, and
+``message/message.go`` ``DeleteAfterIndex`` (commit 11ca6aa9) lists the session again and deletes every
+message listed after that index. The list is ``ORDER BY created_at`` in whole seconds with no
 tie-break (``db/sql/messages.sql`` ``ListMessagesBySession``), so when a turn shares a second with the
 turn before it, one of its replies can be listed before its user message, or the turn before's reply
 after it: no rewind then drops exactly the turn.
