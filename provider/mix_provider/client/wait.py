@@ -24,7 +24,7 @@ from mix_provider.client.operations import Call
 from mix_provider.client.scan import ScannedTranscript
 from mix_provider.client.stream import StreamEvent, StreamVerdict, judge_event, stream_refusal
 from mix_provider.client.supervisor import Step, Supervisor
-from mix_provider.client.turns import Reply, TurnKey, finished_reply, reply_after
+from mix_provider.client.turns import Reply, TurnKey, finished_reply, is_idle, reply_after
 from mix_provider.client.usage import TurnTokens, UsageRead, budget_ids, running_tokens
 from mix_provider.client.validation import positive_number
 from mix_provider.errors import MixError, MixNotFoundError, MixReplyTimeoutError, MixTransportError, is_retryable
@@ -39,18 +39,20 @@ REPLY_TIMEOUT, POLL_INTERVAL = 3600.0, 1.0
 CLOCK_SKEW = 0.25
 
 
-def second_fence(transcript: ScannedTranscript, now: float) -> float:
+def second_fence(transcript: ScannedTranscript, now: float, key: TurnKey) -> float:
     """Seconds to wait before sending so that our user message is stored in a later second than the
-    last message read (0: that second is over).
+    last message read (0: that second is over, or a run is still in progress).
 
     The server stamps messages in whole seconds and lists one second's messages in no defined order
     (``messages.sql`` ``ListMessagesBySession``): a turn sent in the second the one before it ended in
     is listed interleaved with it, and no rewind can then drop exactly one of them
     (:mod:`mix_provider.client.rewind`). Waiting ``1 + CLOCK_SKEW`` seconds after the read always
     suffices, whatever the clocks say; the local clock only shortens that when the second is long over.
+    Only after a finished turn: while a run is in progress ours overlaps it anyway, and a pause would
+    only gather concurrent senders at the moment that second ends, into one second.
     """
     last = transcript.messages[-1].created_at if transcript.messages else None
-    if last is None:
+    if last is None or not is_idle(transcript, key=key):
         return 0.0
     return min(1 + CLOCK_SKEW, max(0.0, last.timestamp() + 1 + CLOCK_SKEW - now))
 
@@ -278,7 +280,7 @@ def reply_flow(wait: Wait, stream_timeout: float, send: Call[Any] | None, answer
         if wait.turn.after_user_messages:  # an empty session holds nothing that could be taken for ours
             transcript = yield Scan(wait.session_id, wait.turn)
             wait.before_send(transcript)
-            if pause := second_fence(transcript, time.time()):
+            if pause := second_fence(transcript, time.time(), wait.turn):
                 yield Sleep(pause)
         yield send
     else:

@@ -287,11 +287,20 @@ def _ended_at(stamp: float) -> ScannedTranscript:
 def test_a_turn_starts_in_a_second_of_its_own(ended: float, pause: float) -> None:
     """``second_fence``: the pause before sending ends the second the last read message was stored in
     (with ``CLOCK_SKEW`` to spare), and never exceeds ``1 + CLOCK_SKEW`` whatever the clocks say."""
-    now = 1_000_000.1
+    now, key = 1_000_000.1, TurnKey.of(1, "hi")
     transcript = _ended_at(now - ended)
-    assert second_fence(transcript, now) == pytest.approx(pause)
-    assert 0 <= second_fence(transcript, now) <= 1 + CLOCK_SKEW
-    assert second_fence(ScannedTranscript([]), now) == 0
+    assert second_fence(transcript, now, key) == pytest.approx(pause)
+    assert 0 <= second_fence(transcript, now, key) <= 1 + CLOCK_SKEW
+    assert second_fence(ScannedTranscript([]), now, key) == 0
+
+
+def test_no_pause_while_a_run_is_in_progress() -> None:
+    """Ours overlaps a running turn anyway; pausing would only gather concurrent senders into the
+    moment its second ends, all in one second."""
+    now = time.time()
+    running = ScannedTranscript([_ended_at(now).messages[0]])  # a user message, no reply yet
+    assert second_fence(running, now, TurnKey.of(1, "hi")) == 0
+    assert second_fence(_ended_at(now), now, TurnKey.of(1, "hi")) > 0
 
 
 def test_the_flow_pauses_before_sending_into_the_second_the_last_turn_ended_in() -> None:
